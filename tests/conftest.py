@@ -1,0 +1,52 @@
+"""Shared fixtures. The real data comes from TOXBENCH_DATA_DIR (CI points it at ../shared/datasets);
+tests that need it fail loudly, rather than skip, when it is absent."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path:
+    env = os.environ.get("TOXBENCH_DATA_DIR")
+    root = Path(env) if env else REPO.parent / "shared" / "datasets"
+    if not (root / "toxifrench" / "benchmark" / "ToxiFrenchBalanced.csv").is_file():
+        pytest.fail(f"no data directory at {root}: set TOXBENCH_DATA_DIR to a directory with the mirrored data")
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return _data_root()
+
+
+@pytest.fixture(scope="session")
+def data(data_root):
+    from toxbench.harness.datadir import DataDir
+
+    return DataDir(data_root, auto_fetch=False)
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run `toxbench ARGS` in-process through main(); returns (exit code, stdout, stderr)."""
+    from toxbench.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["toxbench", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

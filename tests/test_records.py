@@ -1,0 +1,70 @@
+"""Run records: ids from specifications, flushed appends, resume after a crash, typed read-back."""
+
+import json
+
+import pytest
+
+from toxbench.adapters.base import Prediction
+from toxbench.errors import ToxbenchError
+from toxbench.harness.records import PREDICTIONS, RECORD_FIELDS, Record, Run, RunSpec, RunWriter
+
+
+def spec(**overrides) -> RunSpec:
+    values = dict(adapter="replay", model="m", dataset="toxifrench", dataset_sha256="ab" * 32, prompt="detailed", lang="fr", shots="0")
+    return RunSpec(**{**values, **overrides})
+
+
+def record(sample_id: str, pred, gold=1, status="ok") -> Record:
+    return Record.from_prediction(Prediction(sample_id=sample_id, pred=pred, status=status, raw="toxique", cost_usd=0.001), gold)
+
+
+def test_run_id_is_a_function_of_the_whole_specification():
+    assert spec().run_id() == spec().run_id()
+    assert spec().run_id() != spec(shots="4").run_id()
+    assert spec().run_id() != spec(adapter_params={"temperature": 0}).run_id()
+    assert spec().run_id().startswith("toxifrench--replay-m--")
+
+
+def test_records_are_on_disk_as_soon_as_appended(tmp_path):
+    writer = RunWriter(tmp_path, spec(), n_expected=3)
+    writer.append(record("a", 1))
+    lines = (writer.dir / PREDICTIONS).read_text("utf-8").splitlines()  # before close
+    assert len(lines) == 1 and set(json.loads(lines[0])) == set(RECORD_FIELDS)
+    writer.append(record("b", None, status="unparseable"))
+    writer.finish()
+    run = Run.load(writer.dir)
+    assert [r.sample_id for r in run.records] == ["a", "b"]
+    assert run.records[1].pred is None and run.records[1].status == "unparseable"
+    assert run.manifest.status == "complete" and run.manifest.n_expected == 3
+    assert run.manifest.counts == {"ok": 1, "unparseable": 1, "refused": 0, "error": 0}
+    assert run.manifest.cost_usd == pytest.approx(0.002)
+    assert {"toxbench", "python", "numpy", "scikit-learn"} <= set(run.manifest.versions)
+    assert run.spec == spec()
+
+
+def test_resume_skips_recorded_samples_and_cuts_a_torn_line(tmp_path):
+    writer = RunWriter(tmp_path, spec())
+    writer.append(record("a", 1))
+    writer.append(record("b", 0, gold=0))
+    writer.close()  # interrupted: not complete
+    with open(writer.dir / PREDICTIONS, "ab") as fh:
+        fh.write(b'{"sample_id": "c", "pr')  # crash in the middle of a line
+    with pytest.raises(ToxbenchError, match="cut off"):
+        Run.load(writer.dir)
+    again = RunWriter(tmp_path, spec())
+    assert again.dir == writer.dir and again.recorded == {"a", "b"}
+    again.append(record("a", 0))  # already recorded: ignored
+    again.append(record("c", 1))
+    again.finish()
+    assert [r.sample_id for r in Run.load(writer.dir).records] == ["a", "b", "c"]
+    assert Run.load(writer.dir).records[0].pred == 1
+
+
+def test_a_corrupt_line_is_reported_with_its_number(tmp_path):
+    writer = RunWriter(tmp_path, spec())
+    writer.append(record("a", 1))
+    writer.finish()
+    with open(writer.dir / PREDICTIONS, "ab") as fh:
+        fh.write(b"not json\n")
+    with pytest.raises(ToxbenchError, match=r"predictions.jsonl: line 2 is not a valid record"):
+        Run.load(writer.dir)

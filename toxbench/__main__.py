@@ -1,0 +1,3 @@
+from toxbench.cli import main
+
+main()

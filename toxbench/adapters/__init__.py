@@ -1,0 +1,1 @@
+"""Adapters: one file per backend, registered by name (see base.py)."""

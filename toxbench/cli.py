@@ -1,0 +1,230 @@
+"""The `toxbench` command: parses options and calls the harness; nothing else lives here.
+
+Imports of the harness happen inside each command so `toxbench --help` stays fast and never
+imports torch, scikit-learn or a provider SDK.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench import __version__
+from toxbench.errors import ToxbenchError
+
+app = typer.Typer(
+    help="Benchmark toxicity detectors from records you can trust.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="The data directory: list, verify, fetch and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Data directory (else $TOXBENCH_DATA_DIR, else the user cache directory).", show_default=False),
+]
+MirrorOption = Annotated[
+    Optional[str],
+    typer.Option("--mirror", help="Download from this base URL instead of the pinned upstream URLs (else $TOXBENCH_DATA_MIRROR).", show_default=False),
+]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _data(data_dir: Path | None, mirror: str | None = None):
+    from toxbench.harness.datadir import DataDir
+
+    return DataDir(data_dir, mirror=mirror)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"toxbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """toxbench: datasets, runs, metrics and leaderboards for toxicity detection."""
+
+
+@data_app.command("list")
+def data_list(data_dir: DataDirOption = None) -> None:
+    """Known datasets, where each file is, and whether it matches its pinned checksum."""
+    from rich.table import Table
+
+    from toxbench.harness.datasets import REGISTRY, RTPLX_FILE, RTPLX_LOCALES
+    from toxbench.harness.published import published_files
+
+    data = _data(data_dir)
+    console = _console()
+    console.print(f"data directory: {data.root} (from {data.source})")
+    table = Table("dataset", "description", "file", "status")
+    style = {"ok": "green", "missing": "yellow", "mismatch": "red"}
+    rows = [(name, info.description, rel) for name, info in REGISTRY.items() for rel in info.files]
+    locales = ["ZH-Hans" if loc == "ZH-HANS" else loc for loc in RTPLX_LOCALES]
+    rows += [(f"rtplx:{loc}", "RTP-LX, seeded balanced sample", RTPLX_FILE.format(loc)) for loc in locales]
+    for name, description, rel in rows:
+        state = data.status(rel)
+        table.add_row(name, description, str(data.root / rel), f"[{style[state]}]{state}[/]")
+    console.print(table)
+    states = [data.status(rel) for rel in published_files(data)]
+    console.print(
+        f"published prediction files: {len(states)} ({states.count('ok')} ok, {states.count('missing')} missing, "
+        f"{states.count('mismatch')} mismatch) under {data.root / 'toxifrench/predictions'}"
+    )
+
+
+@data_app.command("verify")
+def data_verify(data_dir: DataDirOption = None) -> None:
+    """Check the sha256 of every manifest file; exit 1 if any is missing or differs."""
+    data = _data(data_dir)
+    console = _console()
+    bad = 0
+    for rel in data.known_files:
+        state = data.status(rel)
+        if state != "ok":
+            bad += 1
+            console.print(f"{state:8s} {data.root / rel}")
+    total = len(data.known_files)
+    console.print(f"{total - bad} of {total} files verified in {data.root}")
+    if bad:
+        console.print("fix: `toxbench data fetch` downloads missing files; add --force to replace differing ones")
+        raise typer.Exit(1)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)] = None,
+    data_dir: DataDirOption = None,
+    mirror: MirrorOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-download files whose checksum differs.")] = False,
+) -> None:
+    """Download the pinned upstream files, verify their sha256 and place them atomically."""
+    data = _data(data_dir, mirror)
+    console = _console()
+    console.print(f"data directory: {data.root}")
+    outcomes = data.fetch(files or None, force=force, on_file=lambda rel, outcome: outcome != "present" and console.print(f"{outcome:8s} {rel}"))
+    failed = [rel for rel, outcome in outcomes.items() if outcome.startswith(("failed", "mismatch"))]
+    fetched = sum(1 for o in outcomes.values() if o == "fetched")
+    console.print(f"{fetched} fetched, {len(outcomes) - fetched - len(failed)} already present, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@data_app.command("show")
+def data_show(
+    dataset: Annotated[str, typer.Argument(help="A dataset name (toxifrench, rtplx:FR, ...) or a path to a CSV/JSONL file.")],
+    data_dir: DataDirOption = None,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a user file (default: text or content).")] = None,
+    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a user file (default: label).")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a user file (default: id; else a hash of the text).")] = None,
+    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a user file (default: lang).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of a user file without a language column.")] = "und",
+    rows: Annotated[int, typer.Option("--rows", help="How many rows to show.")] = 5,
+) -> None:
+    """Counts, class balance, languages and a few rows of a dataset."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    from toxbench.harness.datasets import load_dataset
+    from toxbench.harness.tables import Columns
+
+    ds = load_dataset(dataset, _data(data_dir), Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
+    console = _console()
+    labels = Counter(s.label for s in ds.samples)
+    n = len(ds)
+    console.print(f"[bold]{ds.name}[/] — {ds.description}")
+    console.print(f"samples: {n}   toxic (1): {labels[1]} ({100 * labels[1] / n:.1f}%)   non-toxic (0): {labels[0]} ({100 * labels[0] / n:.1f}%)")
+    console.print("languages: " + ", ".join(f"{k} {v}" for k, v in Counter(s.lang for s in ds.samples).most_common()))
+    console.print(f"identity sha256: {ds.sha256[:16]}…")
+    table = Table("id", "label", "text")
+    for sample in ds.samples[:rows]:
+        text = " ".join(sample.text.split())
+        table.add_row(sample.id, str(sample.label), text[:100] + ("…" if len(text) > 100 else ""))
+    console.print(table)
+
+
+@app.command("leaderboard")
+def leaderboard(
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).")] = Path("results"),
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it.")] = Path("runs"),
+    data_dir: DataDirOption = None,
+    labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
+    published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the tables.")] = False,
+) -> None:
+    """Rank every run of a dataset (published predictions included) and write CSV and Markdown."""
+    from toxbench.harness import leaderboard as lb
+    from toxbench.harness.published import PUBLISHED_DATASETS, DatasetCache, import_published
+
+    names = dataset or list(PUBLISHED_DATASETS)
+    data = _data(data_dir)
+    err = _console(stderr=True)
+    if published:
+        from toxbench.harness.published import published_files
+        from rich.progress import Progress
+
+        cache = DatasetCache(data)
+        rels = published_files(data)
+        with Progress(transient=True, console=err) as progress:
+            task = progress.add_task("replaying published predictions", total=len(rels))
+            imported = []
+            for rel in rels:
+                imported += import_published(data, runs, [rel], cache, only_dataset=names[0] if len(names) == 1 else None)
+                progress.advance(task)
+        for item in imported:
+            if item.run_dir is None:
+                err.print(f"[yellow]note[/] {item.rel}: {'; '.join(item.problems)}")
+    policy = "labelled_only" if labelled_only else "count_as_wrong"
+    console = _console()
+    for name in names:
+        board = lb.collect(runs, name, policy)
+        target = out if len(names) == 1 else out / name
+        csv_path, md_path = lb.write(board, target)
+        if not quiet:
+            _print_board(console, board)
+        console.print(f"{name}: {len(board.rows)} runs -> {csv_path}, {md_path}")
+
+
+def _print_board(console, board) -> None:
+    from rich.table import Table
+
+    from toxbench.harness.metrics import POLICY_TEXT
+
+    def pct(x):
+        return "–" if x is None or x != x else f"{100 * x:.1f}"
+
+    table = Table("#", "run", "prompt", "shots", "n", "cov", "P0", "R0", "F1-0", "P1", "R1", "F1-1", "acc", "95% CI", "AUC", title=f"{board.dataset}", caption=POLICY_TEXT[board.policy])
+    for rank, row in enumerate(board.rows, start=1):
+        m = row.metrics
+        table.add_row(
+            str(rank), row.run + (" *" if row.notes else ""), row.prompt or "–", row.shots or "–", str(m.n), pct(m.coverage),
+            pct(m.precision_0), pct(m.recall_0), pct(m.f1_0), pct(m.precision_1), pct(m.recall_1), pct(m.f1_1),
+            f"[bold]{pct(m.accuracy)}[/]", f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", pct(m.roc_auc),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except ToxbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; what was recorded is kept, run the same command again to resume", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Package data: the pinned manifest of upstream data files."""

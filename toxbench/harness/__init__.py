@@ -1,0 +1,1 @@
+"""The harness: datasets, records, metrics and the leaderboard (computed from records only)."""

@@ -1,0 +1,130 @@
+"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy.
+
+A pure function of the records in the runs directory (published files are replayed into records
+first); it never calls a model.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toxbench.harness.metrics import POLICY_TEXT, Metrics, Policy, run_metrics
+from toxbench.harness.records import Run, iter_run_dirs, read_manifest
+
+CSV_COLUMNS = (
+    "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+    "balanced_accuracy", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "roc_auc",
+)
+
+
+@dataclass
+class Row:
+    run: str
+    model: str
+    prompt: str
+    shots: str
+    metrics: Metrics
+    n_expected: int | None
+    notes: list[str] = field(default_factory=list)
+
+    def csv_values(self) -> dict:
+        m = self.metrics.as_dict()
+        out = {"run": self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots}
+        for column in CSV_COLUMNS[4:]:
+            value = m[column]
+            out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
+        return out
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    policy: Policy
+    rows: list[Row]
+    skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
+
+
+def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
+    rows: list[Row] = []
+    skipped: list[str] = []
+    for run_dir in iter_run_dirs(runs_dir):
+        manifest = read_manifest(run_dir)
+        spec = manifest.spec
+        if spec.dataset != dataset:
+            continue
+        if manifest.status != "complete":
+            skipped.append(f"{run_dir.name}: not finished (run it again to resume)")
+            continue
+        run = Run.load(run_dir)
+        if not run.records:
+            skipped.append(f"{spec.label or run_dir.name}: no records")
+            continue
+        rows.append(
+            Row(
+                run=spec.label or run_dir.name,
+                model=spec.model,
+                prompt=spec.prompt or "",
+                shots=spec.shots or "",
+                metrics=run_metrics(run.records, policy),
+                n_expected=manifest.n_expected,
+                notes=list(manifest.notes),
+            )
+        )
+    rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
+    return Leaderboard(dataset, policy, rows, skipped)
+
+
+def _num(x: float) -> float:
+    return -1.0 if x is None or math.isnan(x) else x
+
+
+def write_csv(board: Leaderboard, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in board.rows:
+            writer.writerow(row.csv_values())
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def markdown(board: Leaderboard) -> str:
+    lines = [
+        f"# Leaderboard: {board.dataset}",
+        "",
+        f"{len(board.rows)} runs, sorted by accuracy. Values are percentages. Policy: {POLICY_TEXT[board.policy]}.",
+        "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
+        "",
+        "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes: list[str] = []
+    for rank, row in enumerate(board.rows, start=1):
+        m = row.metrics
+        mark = ""
+        if row.notes:
+            notes.append(f"{len(notes) + 1}. `{row.run}`: " + "; ".join(row.notes))
+            mark = f" [{len(notes)}]"
+        lines.append(
+            f"| {rank} | `{row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
+            f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} |"
+        )
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    if board.skipped:
+        lines += ["", "## Not ranked", "", *[f"- {s}" for s in board.skipped]]
+    return "\n".join(lines) + "\n"
+
+
+def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
+    write_csv(board, csv_path)
+    md_path.write_text(markdown(board), encoding="utf-8")
+    return csv_path, md_path

@@ -1,0 +1,135 @@
+"""The release's published prediction files, replayed into ordinary run records.
+
+Each file's dataset comes from its name where the name says it, checked by joining its rows; a
+file whose name says nothing (or the wrong thing) is joined against each dataset in turn and the
+choice is written into the run's notes. Import is idempotent: a file already recorded under the
+same specification is skipped, so the leaderboard's warm path reads records only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toxbench.adapters.base import ImportReport
+from toxbench.adapters.replay import PublishedName, ReplayAdapter, parse_published_name
+from toxbench.harness.datadir import DataDir
+from toxbench.harness.datasets import REGISTRY, Dataset, identity_sha256, load_dataset
+from toxbench.harness.records import Record, RunSpec, RunWriter, read_manifest
+
+PREDICTIONS_DIR = "toxifrench/predictions/"
+NOT_PREDICTIONS = {"metrics_summary.csv"}  # the release's own summary table, not per-sample predictions
+# Datasets tried, in order, for a file whose name does not say which: the release names its
+# English Jigsaw runs with an eng- prefix, so an unprefixed Jigsaw file is the French one.
+FALLBACK_ORDER = ("toxifrench", "jigsaw-fr", "rtplx-fr", "hateday-fr", "jigsaw-en")
+PUBLISHED_DATASETS = ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr")
+
+
+def published_files(data: DataDir) -> list[str]:
+    return [
+        rel
+        for rel in data.known_files
+        if rel.startswith(PREDICTIONS_DIR) and rel.endswith(".csv") and rel[len(PREDICTIONS_DIR):] not in NOT_PREDICTIONS
+    ]
+
+
+@dataclass
+class Imported:
+    rel: str
+    name: PublishedName
+    dataset: str | None
+    run_dir: Path | None
+    problems: list[str]
+    skipped: bool  # already recorded
+
+
+class DatasetCache:
+    """Datasets loaded at most once per process, only when a join needs them."""
+
+    def __init__(self, data: DataDir) -> None:
+        self.data = data
+        self._loaded: dict[str, Dataset] = {}
+
+    def __getitem__(self, name: str) -> Dataset:
+        if name not in self._loaded:
+            self._loaded[name] = load_dataset(name, self.data)
+        return self._loaded[name]
+
+
+def _spec(name: PublishedName, dataset: str, data: DataDir, sha: str, filename: str) -> RunSpec:
+    info = REGISTRY[dataset]
+    return RunSpec(
+        adapter="replay",
+        model=name.model,
+        adapter_params={"file": filename, "sha256": sha},
+        dataset=dataset,
+        dataset_sha256=identity_sha256(info.identity(data)),
+        prompt=name.prompt,
+        lang=info.lang,
+        shots=name.shots,
+        label=name.stem,
+    )
+
+
+def _choose(adapter: ReplayAdapter, name: PublishedName, datasets: DatasetCache) -> tuple[Dataset, list, ImportReport, list[str]]:
+    """The dataset the file's rows belong to: the named one if its rows join, else the first that does."""
+    notes: list[str] = []
+    order = ([name.dataset] if name.dataset else []) + [d for d in FALLBACK_ORDER if d != name.dataset]
+    first = None
+    for candidate in order:
+        dataset = datasets[candidate]
+        pairs, report = adapter.replay(dataset.samples)
+        if first is None:
+            first = (dataset, pairs, report)
+        if report.rows and not report.unmatched_rows:
+            if candidate != name.dataset:
+                said = f"its name says {name.dataset}, but " if name.dataset else "its name names no dataset; "
+                notes.append(f"dataset {candidate}: {said}all {report.rows} rows join {candidate}")
+            return dataset, pairs, report, notes
+    dataset, pairs, report = first
+    return dataset, pairs, report, notes
+
+
+def import_published(
+    data: DataDir,
+    runs_dir: Path,
+    rels: list[str] | None = None,
+    datasets: DatasetCache | None = None,
+    only_dataset: str | None = None,
+) -> list[Imported]:
+    """Replay published files into runs_dir; with only_dataset, skip files named for another dataset."""
+    datasets = datasets or DatasetCache(data)
+    results: list[Imported] = []
+    for rel in rels if rels is not None else published_files(data):
+        filename = rel.rsplit("/", 1)[-1]
+        name = parse_published_name(filename[:-4])
+        if only_dataset and name.dataset and name.dataset != only_dataset:
+            continue
+        sha = data.manifest.get(rel).sha256
+        if name.dataset:  # warm path: the run id is known without reading the file
+            run_dir = Path(runs_dir) / _spec(name, name.dataset, data, sha, filename).run_id()
+            if run_dir.is_dir() and _complete(run_dir):
+                manifest = read_manifest(run_dir)
+                results.append(Imported(rel, name, name.dataset, run_dir, manifest.notes, skipped=True))
+                continue
+        adapter = ReplayAdapter(data.path(rel), sha)
+        if not adapter.rows:
+            results.append(Imported(rel, name, None, None, ["the file has no prediction rows; nothing to replay"], skipped=False))
+            continue
+        dataset, pairs, report, notes = _choose(adapter, name, datasets)
+        if only_dataset and dataset.name != only_dataset:
+            continue
+        spec = _spec(name, dataset.name, data, sha, filename)
+        writer = RunWriter(runs_dir, spec, n_expected=len(dataset))
+        writer.extend([Record.from_prediction(prediction, gold) for prediction, gold in pairs])
+        problems = notes + report.problems()
+        run_dir = writer.finish(notes=problems)
+        results.append(Imported(rel, name, dataset.name, run_dir, problems, skipped=False))
+    return results
+
+
+def _complete(run_dir: Path) -> bool:
+    try:
+        return read_manifest(run_dir).status == "complete"
+    except Exception:
+        return False
