@@ -139,3 +139,15 @@ def test_labelled_only_policy(board):
     gemma = next(r for r in labelled.rows if r.run == "google-gemma-2-2b-it")
     assert gemma.metrics.n == 352 and gemma.metrics.n_total == 396
     assert "metrics use only samples with a label" in lb.markdown(labelled)
+
+
+def test_sequential_import_gives_the_same_rows_as_the_parallel_cli(board, data, tmp_path):
+    from toxbench.harness.published import import_published
+
+    root, _ = board
+    rels = [f"toxifrench/predictions/{stem}.csv" for stem in ("gpt-4o-mini-detailed-rtplx", "camembert-sfc-rtplx", "mistral-detailed-rtplx")]
+    imported = import_published(data, tmp_path / "runs", rels, workers=1)
+    assert [i.dataset for i in imported] == ["rtplx-fr"] * 3 and not any(i.skipped for i in imported)
+    mine = {r.run: r.metrics.accuracy for r in lb.collect(tmp_path / "runs", "rtplx-fr").rows}
+    theirs = {r["run"]: float(r["accuracy"]) for r in rows(root, "rtplx-fr") if r["run"] in mine}
+    assert mine == pytest.approx(theirs) and len(mine) == 3

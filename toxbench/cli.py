@@ -175,17 +175,25 @@ def leaderboard(
     data = _data(data_dir)
     err = _console(stderr=True)
     if published:
-        from toxbench.harness.published import published_files
+        import os
+
         from rich.progress import Progress
 
-        cache = DatasetCache(data)
+        from toxbench.harness.published import published_files
+
         rels = published_files(data)
-        with Progress(transient=True, console=err) as progress:
+        # No refresh thread (auto_refresh=False): the import may fork worker processes.
+        with Progress(transient=True, console=err, auto_refresh=False) as progress:
             task = progress.add_task("replaying published predictions", total=len(rels))
-            imported = []
-            for rel in rels:
-                imported += import_published(data, runs, [rel], cache, only_dataset=names[0] if len(names) == 1 else None)
+
+            def advance(_item) -> None:
                 progress.advance(task)
+                progress.refresh()
+
+            imported = import_published(
+                data, runs, rels, DatasetCache(data), only_dataset=names[0] if len(names) == 1 else None,
+                workers=os.cpu_count() or 1, on_done=advance,
+            )
         for item in imported:
             if item.run_dir is None:
                 err.print(f"[yellow]note[/] {item.rel}: {'; '.join(item.problems)}")

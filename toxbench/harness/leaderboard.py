@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toxbench.harness.metrics import POLICY_TEXT, Metrics, Policy, run_metrics
-from toxbench.harness.records import Run, iter_run_dirs, read_manifest
+from toxbench.harness.metrics import POLICY_TEXT, Metrics, Policy
+from toxbench.harness.metrics_cache import metrics_for
+from toxbench.harness.records import PREDICTIONS, iter_run_dirs, read_manifest
 
 CSV_COLUMNS = (
     "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
@@ -58,8 +59,7 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
         if manifest.status != "complete":
             skipped.append(f"{run_dir.name}: not finished (run it again to resume)")
             continue
-        run = Run.load(run_dir)
-        if not run.records:
+        if not (run_dir / PREDICTIONS).is_file() or (run_dir / PREDICTIONS).stat().st_size == 0:
             skipped.append(f"{spec.label or run_dir.name}: no records")
             continue
         rows.append(
@@ -68,7 +68,7 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 model=spec.model,
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
-                metrics=run_metrics(run.records, policy),
+                metrics=metrics_for(run_dir, policy),
                 n_expected=manifest.n_expected,
                 notes=list(manifest.notes),
             )

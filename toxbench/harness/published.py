@@ -8,13 +8,17 @@ same specification is skipped, so the leaderboard's warm path reads records only
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from toxbench.adapters.base import ImportReport
 from toxbench.adapters.replay import PublishedName, ReplayAdapter, parse_published_name
 from toxbench.harness.datadir import DataDir
 from toxbench.harness.datasets import REGISTRY, Dataset, identity_sha256, load_dataset
+from toxbench.harness.metrics_cache import metrics_for
 from toxbench.harness.records import Record, RunSpec, RunWriter, read_manifest
 
 PREDICTIONS_DIR = "toxifrench/predictions/"
@@ -96,40 +100,86 @@ def import_published(
     rels: list[str] | None = None,
     datasets: DatasetCache | None = None,
     only_dataset: str | None = None,
+    workers: int = 1,
+    on_done: Callable[[Imported], None] | None = None,
 ) -> list[Imported]:
-    """Replay published files into runs_dir; with only_dataset, skip files named for another dataset."""
+    """Replay published files into runs_dir; with only_dataset, skip files named for another dataset.
+
+    Files already recorded are skipped without being read. The others are independent, so with
+    workers > 1 they are replayed in forked worker processes (where the platform can fork; else
+    one after another). on_done is called in this process as each file finishes."""
     datasets = datasets or DatasetCache(data)
     results: list[Imported] = []
+    todo: list[str] = []
+
+    def done(item: Imported | None) -> None:
+        if item is None:
+            return
+        results.append(item)
+        if on_done:
+            on_done(item)
+
     for rel in rels if rels is not None else published_files(data):
-        filename = rel.rsplit("/", 1)[-1]
-        name = parse_published_name(filename[:-4])
+        name = parse_published_name(rel.rsplit("/", 1)[-1][:-4])
         if only_dataset and name.dataset and name.dataset != only_dataset:
             continue
-        sha = data.manifest.get(rel).sha256
-        if name.dataset:  # warm path: the run id is known without reading the file
-            run_dir = Path(runs_dir) / _spec(name, name.dataset, data, sha, filename).run_id()
-            if run_dir.is_dir() and _complete(run_dir):
-                manifest = read_manifest(run_dir)
-                results.append(Imported(rel, name, name.dataset, run_dir, manifest.notes, skipped=True))
-                continue
-        adapter = ReplayAdapter(data.path(rel), sha)
-        if not adapter.rows:
-            results.append(Imported(rel, name, None, None, ["the file has no prediction rows; nothing to replay"], skipped=False))
-            continue
-        dataset, pairs, report, notes = _choose(adapter, name, datasets)
-        if only_dataset and dataset.name != only_dataset:
-            continue
-        spec = _spec(name, dataset.name, data, sha, filename)
-        writer = RunWriter(runs_dir, spec, n_expected=len(dataset))
-        writer.extend([Record.from_prediction(prediction, gold) for prediction, gold in pairs])
-        problems = notes + report.problems()
-        run_dir = writer.finish(notes=problems)
-        results.append(Imported(rel, name, dataset.name, run_dir, problems, skipped=False))
+        recorded = _already_imported(rel, name, data, runs_dir)
+        if recorded:
+            done(recorded)
+        else:
+            todo.append(rel)
+    if workers > 1 and len(todo) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        for dataset in PUBLISHED_DATASETS:  # load once here; forked workers inherit them
+            datasets[dataset]
+        global _WORKER_ARGS
+        _WORKER_ARGS = (data, runs_dir, datasets, only_dataset)
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+            for item in pool.map(_import_in_worker, todo):
+                done(item)
+    else:
+        for rel in todo:
+            done(_import_one(rel, data, runs_dir, datasets, only_dataset))
     return results
 
 
-def _complete(run_dir: Path) -> bool:
-    try:
-        return read_manifest(run_dir).status == "complete"
-    except Exception:
-        return False
+_WORKER_ARGS: tuple | None = None
+
+
+def _import_in_worker(rel: str) -> Imported | None:
+    data, runs_dir, datasets, only_dataset = _WORKER_ARGS
+    return _import_one(rel, data, runs_dir, datasets, only_dataset)
+
+
+def _already_imported(rel: str, name: PublishedName, data: DataDir, runs_dir: Path) -> Imported | None:
+    """The recorded run of a file whose name gives its dataset, found without reading the file."""
+    if not name.dataset:
+        return None
+    filename = rel.rsplit("/", 1)[-1]
+    run_dir = Path(runs_dir) / _spec(name, name.dataset, data, data.manifest.get(rel).sha256, filename).run_id()
+    if not (run_dir / "manifest.json").is_file():
+        return None
+    manifest = read_manifest(run_dir)
+    if manifest.status != "complete":
+        return None
+    return Imported(rel, name, name.dataset, run_dir, manifest.notes, skipped=True)
+
+
+def _import_one(rel: str, data: DataDir, runs_dir: Path, datasets: DatasetCache, only_dataset: str | None) -> Imported | None:
+    filename = rel.rsplit("/", 1)[-1]
+    name = parse_published_name(filename[:-4])
+    sha = data.manifest.get(rel).sha256
+    adapter = ReplayAdapter(data.path(rel), sha)
+    if not adapter.rows:
+        return Imported(rel, name, None, None, ["the file has no prediction rows; nothing to replay"], skipped=False)
+    dataset, pairs, report, notes = _choose(adapter, name, datasets)
+    if only_dataset and dataset.name != only_dataset:
+        return None
+    writer = RunWriter(runs_dir, _spec(name, dataset.name, data, sha, filename), n_expected=len(dataset))
+    records = [Record.from_prediction(prediction, gold) for prediction, gold in pairs]
+    writer.extend(records)
+    problems = notes + report.problems()
+    run_dir = writer.finish(notes=problems)
+    if records:
+        metrics_for(run_dir, "count_as_wrong", records)  # while the records are in memory
+    return Imported(rel, name, dataset.name, run_dir, problems, skipped=False)
