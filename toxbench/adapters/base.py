@@ -8,7 +8,7 @@ without touching this one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import ClassVar, Literal
@@ -100,38 +100,3 @@ def get_adapter(name: str) -> type[Adapter]:
         from toxbench.errors import ToxbenchError
 
         raise ToxbenchError(f"unknown adapter {name!r}; known: {', '.join(adapter_names())}") from None
-
-
-@dataclass
-class ImportReport:
-    """What happened when external predictions were joined to a dataset; nothing is dropped silently."""
-
-    source: str
-    rows: int = 0
-    recorded: int = 0
-    unmatched_rows: list[int] = field(default_factory=list)  # line numbers of rows that match no sample
-    duplicate_rows: list[int] = field(default_factory=list)  # line numbers of rows for an already-seen sample
-    gold_mismatches: list[str] = field(default_factory=list)  # sample ids whose file label differs
-    missing_samples: int = 0  # dataset samples the file has no row for
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not (self.unmatched_rows or self.duplicate_rows or self.gold_mismatches or self.missing_samples)
-
-    def problems(self) -> list[str]:
-        out = []
-        if self.unmatched_rows:
-            out.append(f"{len(self.unmatched_rows)} rows match no sample (lines {_lines(self.unmatched_rows)})")
-        if self.duplicate_rows:
-            out.append(f"{len(self.duplicate_rows)} rows repeat a sample already seen (lines {_lines(self.duplicate_rows)}; first kept)")
-        if self.gold_mismatches:
-            out.append(f"{len(self.gold_mismatches)} rows carry a gold label that differs from the dataset's (ids {', '.join(self.gold_mismatches[:5])})")
-        if self.missing_samples:
-            out.append(f"covers {self.recorded} of {self.recorded + self.missing_samples} samples (partial run)")
-        return out
-
-
-def _lines(numbers: list[int]) -> str:
-    shown = ", ".join(str(n) for n in numbers[:5])
-    return shown + (", …" if len(numbers) > 5 else "")

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from toxbench.adapters.base import ImportReport
-from toxbench.adapters.replay import PublishedName, ReplayAdapter, parse_published_name
+from toxbench.adapters.replay import ImportReport, PublishedName, ReplayAdapter, parse_published_name
 from toxbench.harness.datadir import DataDir
 from toxbench.harness.datasets import REGISTRY, Dataset, identity_sha256, load_dataset
 from toxbench.harness.metrics_cache import metrics_for
