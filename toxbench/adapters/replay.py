@@ -164,7 +164,12 @@ class ReplayAdapter(Adapter):
         self.rows = list(iter_rows(self.path))
 
     def identity(self) -> dict:
-        return {"file": self.path.name, "sha256": self.sha256}
+        return self.params(self.path.name, self.sha256)
+
+    @staticmethod
+    def params(filename: str, sha256: str) -> dict:
+        """The run-id parameters of a replayed file, known without reading it."""
+        return {"file": filename, "sha256": sha256}
 
     @property
     def columns(self) -> list[str]:

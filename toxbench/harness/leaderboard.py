@@ -28,7 +28,6 @@ class Row:
     prompt: str
     shots: str
     metrics: Metrics
-    n_expected: int | None
     notes: list[str] = field(default_factory=list)
 
     def csv_values(self) -> dict:
@@ -69,7 +68,6 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
                 metrics=metrics_for(run_dir, policy),
-                n_expected=manifest.n_expected,
                 notes=list(manifest.notes),
             )
         )

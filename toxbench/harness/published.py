@@ -64,7 +64,7 @@ def _spec(name: PublishedName, dataset: str, data: DataDir, sha: str, filename: 
     return RunSpec(
         adapter="replay",
         model=name.model,
-        adapter_params={"file": filename, "sha256": sha},
+        adapter_params=ReplayAdapter.params(filename, sha),
         dataset=dataset,
         dataset_sha256=identity_sha256(info.identity(data)),
         prompt=name.prompt,
