@@ -44,6 +44,6 @@ def metrics_for(run_dir: Path, policy: Policy, records: Sequence | None = None) 
     entries = cached.get("metrics", {}) if cached.get("key") == key else {}
     entries[policy] = metrics.as_dict()
     tmp = cache_path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps({"key": key, "metrics": entries}, option=orjson.OPT_SERIALIZE_NUMPY))
+    tmp.write_bytes(orjson.dumps({"key": key, "metrics": entries}))
     os.replace(tmp, cache_path)
     return metrics

@@ -18,7 +18,7 @@ from toxbench.adapters.replay import ImportReport, PublishedName, ReplayAdapter,
 from toxbench.harness.datadir import DataDir
 from toxbench.harness.datasets import REGISTRY, Dataset, identity_sha256, load_dataset
 from toxbench.harness.metrics_cache import metrics_for
-from toxbench.harness.records import Record, RunSpec, RunWriter, read_manifest
+from toxbench.harness.records import MANIFEST, Record, RunSpec, RunWriter, read_manifest
 
 PREDICTIONS_DIR = "toxifrench/predictions/"
 NOT_PREDICTIONS = {"metrics_summary.csv"}  # the release's own summary table, not per-sample predictions
@@ -119,7 +119,7 @@ def import_published(
             on_done(item)
 
     for rel in rels if rels is not None else published_files(data):
-        name = parse_published_name(rel.rsplit("/", 1)[-1][:-4])
+        name = _name_of(rel)
         if only_dataset and name.dataset and name.dataset != only_dataset:
             continue
         recorded = _already_imported(rel, name, data, runs_dir)
@@ -130,10 +130,11 @@ def import_published(
     if workers > 1 and len(todo) > 1 and "fork" in multiprocessing.get_all_start_methods():
         for dataset in PUBLISHED_DATASETS:  # load once here; forked workers inherit them
             datasets[dataset]
-        global _WORKER_ARGS
-        _WORKER_ARGS = (data, runs_dir, datasets, only_dataset)
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)), mp_context=context,
+            initializer=_init_worker, initargs=(data, runs_dir, datasets, only_dataset),
+        ) as pool:
             for item in pool.map(_import_in_worker, todo):
                 done(item)
     else:
@@ -142,7 +143,17 @@ def import_published(
     return results
 
 
-_WORKER_ARGS: tuple | None = None
+_WORKER_ARGS: tuple = ()
+
+
+def _init_worker(*args) -> None:
+    """Runs once in each forked worker: what every file's import needs."""
+    global _WORKER_ARGS
+    _WORKER_ARGS = args
+
+
+def _name_of(rel: str) -> PublishedName:
+    return parse_published_name(rel.rsplit("/", 1)[-1].removesuffix(".csv"))
 
 
 def _import_in_worker(rel: str) -> Imported | None:
@@ -154,9 +165,8 @@ def _already_imported(rel: str, name: PublishedName, data: DataDir, runs_dir: Pa
     """The recorded run of a file whose name gives its dataset, found without reading the file."""
     if not name.dataset:
         return None
-    filename = rel.rsplit("/", 1)[-1]
-    run_dir = Path(runs_dir) / _spec(name, name.dataset, data, data.manifest.get(rel).sha256, filename).run_id()
-    if not (run_dir / "manifest.json").is_file():
+    run_dir = Path(runs_dir) / _spec(name, name.dataset, data, data.manifest.get(rel).sha256, name.stem + ".csv").run_id()
+    if not (run_dir / MANIFEST).is_file():
         return None
     manifest = read_manifest(run_dir)
     if manifest.status != "complete":
@@ -165,8 +175,8 @@ def _already_imported(rel: str, name: PublishedName, data: DataDir, runs_dir: Pa
 
 
 def _import_one(rel: str, data: DataDir, runs_dir: Path, datasets: DatasetCache, only_dataset: str | None) -> Imported | None:
-    filename = rel.rsplit("/", 1)[-1]
-    name = parse_published_name(filename[:-4])
+    name = _name_of(rel)
+    filename = name.stem + ".csv"
     sha = data.manifest.get(rel).sha256
     adapter = ReplayAdapter(data.path(rel), sha)
     if not adapter.rows:
