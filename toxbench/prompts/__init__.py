@@ -1,0 +1,1 @@
+"""Prompt sets shipped as data: one TOML file per prompt, plus templates the release lacks."""
