@@ -50,3 +50,5 @@ def cli(monkeypatch, capsys):
         return code, out, err
 
     return run
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/fake_providers.py

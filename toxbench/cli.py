@@ -227,6 +227,85 @@ def _print_board(console, board) -> None:
     console.print(table)
 
 
+@app.command("run")
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="ADAPTER:MODEL, e.g. openai:gpt-4o-mini, mistral:mistral-large-latest, perspective.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")] = "toxifrench",
+    prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
+    shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for choosing and ordering few-shot examples.")] = 0,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Most requests in flight (lowered automatically on rate limits).")] = 8,
+    rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
+    tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
+    out: Annotated[Path, typer.Option("--out", help="Runs directory.")] = Path("runs"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run a model on a dataset; re-running the same command resumes."""
+    from toxbench.harness.engine import ExecutionSettings
+    from toxbench.harness.live import RunOptions, execute, parse_model_args
+
+    options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed,
+                         model_args=parse_model_args(model_arg or []), limit=limit, runs_dir=out, use_cache=not no_cache, prices=prices)
+    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries)
+    result = execute(options, _data(data_dir), settings, show_progress=not as_json)
+    if as_json:
+        typer.echo(result.as_json())
+    else:
+        m = result.metrics
+        _console().print(f"{result.run_dir}: n={result.n} {result.statuses} accuracy={m['accuracy']:.3f} coverage={m['coverage']:.3f} "
+                         f"cost=${result.cost_usd:.4f} requests={result.requests_sent} cache hits={result.cache_hits}")
+
+
+runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs")) -> None:
+    """Every run with its status, size, coverage, accuracy and cost."""
+    from rich.table import Table
+
+    from toxbench.harness.metrics_cache import metrics_for
+    from toxbench.harness.records import PREDICTIONS, iter_run_dirs, read_manifest
+
+    table = Table("run", "dataset", "model", "status", "n", "coverage", "accuracy", "cost $")
+    for run_dir in iter_run_dirs(runs):
+        manifest = read_manifest(run_dir)
+        has_records = (run_dir / PREDICTIONS).is_file() and (run_dir / PREDICTIONS).stat().st_size > 0
+        m = metrics_for(run_dir, "count_as_wrong") if has_records else None
+        table.add_row(manifest.spec.label or run_dir.name, manifest.spec.dataset, f"{manifest.spec.adapter}:{manifest.spec.model}",
+                      manifest.status, str(m.n if m else 0), f"{m.coverage:.3f}" if m else "–",
+                      f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", f"{manifest.cost_usd:.4f}")
+    _console().print(table)
+
+
+@app.command("adapters")
+def adapters() -> None:
+    """Registered adapters: kind, capabilities and the environment variable holding their key."""
+    from rich.table import Table
+
+    from toxbench.adapters.base import adapter_names, get_adapter
+
+    table = Table("adapter", "kind", "scores", "concurrency", "key from", "description")
+    for name in adapter_names():
+        try:
+            cls = get_adapter(name)
+        except ImportError as exc:
+            table.add_row(name, "–", "–", "–", "–", f"not available: {exc} (pip install 'toxbench[api]')")
+            continue
+        caps = cls.capabilities
+        table.add_row(name, cls.kind, "yes" if caps.scores else "no", str(caps.concurrency), " or ".join(cls.required_env) or "–", cls.description)
+    _console().print(table)
+
+
 def main() -> None:
     try:
         app()

@@ -22,6 +22,8 @@ ENTRY_POINT_GROUP = "toxbench.adapters"
 # listing adapters never imports a provider SDK or torch.
 BUILTIN_MODULES: dict[str, str] = {
     "replay": "toxbench.adapters.replay",
+    "openai": "toxbench.adapters.openai_api",
+    "openai-moderation": "toxbench.adapters.openai_api",
 }
 
 
@@ -42,6 +44,66 @@ class Prediction:
     cached: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One sample as an adapter receives it: chat adapters read messages, the others text."""
+
+    sample_id: str
+    text: str
+    lang: str
+    messages: tuple[dict, ...] = ()
+
+
+@dataclass(slots=True, kw_only=True)
+class Answer:
+    """What a backend said. Chat adapters fill text (the harness parses it); classifier and
+    moderation adapters fill pred and score by their declared policy. refused marks a provider
+    block or refusal (finish reason, block reason, refusal field)."""
+
+    text: str | None = None
+    pred: int | None = None
+    score: float | None = None
+    refused: bool = False
+    raw: str | None = None  # the provider's response as JSON text
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+class AdapterError(Exception):
+    """Raised by an adapter for a failed request; the engine decides what to do with it."""
+
+    retryable = False
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(AdapterError):
+    """HTTP 429 or the provider's equivalent: retried after Retry-After, and concurrency is lowered."""
+
+    retryable = True
+
+
+class TransientError(AdapterError):
+    """5xx, timeouts, connection resets, malformed responses: retried with backoff."""
+
+    retryable = True
+
+
+class FatalError(AdapterError):
+    """Not retried. With stops_run (bad key, unknown model) the whole run stops with this
+    message; without it (a request the provider rejects) only this sample ends as an error."""
+
+    def __init__(self, message: str, stops_run: bool = True) -> None:
+        super().__init__(message)
+        self.stops_run = stops_run
+
+
+class MissingKey(Exception):
+    """A required environment variable is not set (raised before any request)."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     concurrency: int = 1
@@ -52,17 +114,37 @@ class Capabilities:
 
 
 class Adapter:
-    """Base class: subclasses set `name`, `kind`, `capabilities` and `required_env`."""
+    """Base class: subclasses set `name`, `kind`, `capabilities` and `required_env`, and implement
+    `answer` (async, one request). They translate, nothing more: no retries, caching or pacing."""
 
     name: ClassVar[str]
     kind: ClassVar[Kind]
     capabilities: ClassVar[Capabilities] = Capabilities()
-    required_env: ClassVar[tuple[str, ...]] = ()
+    required_env: ClassVar[tuple[str, ...]] = ()  # any one of them holds the key
     description: ClassVar[str] = ""
 
     def identity(self) -> dict:
         """The non-secret parameters that determine this adapter's answers (part of a run's id)."""
         return {}
+
+    async def answer(self, request: Request) -> Answer:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release clients and connections."""
+
+    secrets: tuple[str, ...] = ()  # values the engine redacts from every error it records
+
+    @classmethod
+    def key_from_env(cls, override: str | None = None) -> str:
+        """The API key from the provider's usual environment variable (or `override`), or MissingKey."""
+        import os
+
+        for name in (override,) if override else cls.required_env:
+            if os.environ.get(name):
+                return os.environ[name]
+        names = (override,) if override else cls.required_env
+        raise MissingKey(f"adapter {cls.name!r} needs an API key: set {' or '.join(names)}")
 
 
 _REGISTRY: dict[str, type[Adapter]] = {}
@@ -100,3 +182,30 @@ def get_adapter(name: str) -> type[Adapter]:
         from toxbench.errors import ToxbenchError
 
         raise ToxbenchError(f"unknown adapter {name!r}; known: {', '.join(adapter_names())}") from None
+
+
+def parse_retry_after(value: object) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(str(value)) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_for_status(status: int | None, message: str, retry_after: object = None) -> AdapterError:
+    """The engine's error class for an HTTP status: 429 rate limit, 5xx/408/409 transient,
+    401/403/404 stop the run (key, permission, model), other 4xx fail only that sample."""
+    text = f"HTTP {status}: {message}" if status else message
+    if status == 429:
+        return RateLimited(text, parse_retry_after(retry_after))
+    if status is None or status >= 500 or status in (408, 409):
+        return TransientError(text, parse_retry_after(retry_after))
+    return FatalError(text, stops_run=status in (401, 403, 404))

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, fields
 
 import orjson
+from filelock import FileLock, Timeout
 from functools import lru_cache
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,7 @@ from toxbench.adapters.base import STATUSES, Prediction
 from toxbench.errors import ToxbenchError
 
 MANIFEST = "manifest.json"
+LOCK = "run.lock"
 PREDICTIONS = "predictions.jsonl"
 RECORD_FIELDS = ("sample_id", "gold", "pred", "score", "status", "raw", "latency_s", "tokens_in", "tokens_out", "cost_usd", "attempts", "cached")
 
@@ -69,6 +71,7 @@ class RunSpec(BaseModel):
     shots: str | None = None
     shots_seed: int | None = None
     parser: str | None = None
+    prompt_sha256: str | None = None  # the rendered prompt frame: editing a template makes a new run
     label: str | None = None  # a human name for the run (a replayed file's name); ids stay hash-based
     toxbench_version: str = __version__
 
@@ -146,6 +149,11 @@ class RunWriter:
         self.run_id = spec.run_id()
         self.dir = Path(runs_dir) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(self.dir / LOCK)
+        try:  # one writer per run: a second process stops here instead of interleaving lines
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise ToxbenchError(f"{self.dir}: another toxbench process is writing this run; wait for it to finish or stop it") from None
         manifest_path = self.dir / MANIFEST
         if manifest_path.exists():
             self.manifest = RunManifest.model_validate_json(manifest_path.read_text("utf-8"))
@@ -197,6 +205,7 @@ class RunWriter:
         if notes is not None:
             self.manifest.notes = notes
         self._save_manifest()
+        self._lock.release()
         return self.dir
 
     def close(self) -> None:
@@ -204,6 +213,8 @@ class RunWriter:
         if not self._fh.closed:
             self._fh.close()
             self._save_manifest()
+        if self._lock.is_locked:
+            self._lock.release()
 
 
 @dataclass

@@ -1,0 +1,124 @@
+"""A real HTTP server on 127.0.0.1 speaking providers' wire formats, scripted by the sample text.
+
+Markers in a text choose what happens: `[429]` a rate limit with Retry-After on the first
+attempt, `[500]` a server error once, `[slow]` a reply slower than the client's timeout once,
+`[badjson]` a malformed body once, `[down]` a 500 every time, `[filter]` a content-filter finish,
+`[refuse]` a refusal. Otherwise the answer is "toxique" when the text contains "TOX", else
+"non-toxique". Every request is counted and its headers kept, so tests can check what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse)\]")
+
+
+class FakeProvider:
+    def __init__(self, slow_s: float = 1.5) -> None:
+        self.slow_s = slow_s
+        self.requests: list[dict] = []
+        self.attempts: Counter = Counter()
+        self.lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                try:
+                    provider.handle(self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout under test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- scripting -----------------------------------------------------------------------------
+    def handle(self, h: BaseHTTPRequestHandler, body: dict) -> None:
+        text = self.sample_text(h.path, body)
+        with self.lock:
+            self.attempts[text] += 1
+            attempt = self.attempts[text]
+            self.requests.append({"path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()}, "body": body, "text": text})
+        markers = set(MARKERS.findall(text))
+        if "429" in markers and attempt == 1:
+            return self.send(h, 429, self.error_body("rate limited"), {"Retry-After": "0.2"})
+        if ("500" in markers and attempt == 1) or "down" in markers:
+            return self.send(h, 500, self.error_body("server error"))
+        if "slow" in markers and attempt == 1:
+            time.sleep(self.slow_s)
+        if "badjson" in markers and attempt == 1:
+            return self.send_raw(h, 200, b'{"id": "x", "choices": [', "application/json")
+        verdict = "toxique" if "TOX" in text else "non-toxique"
+        return self.send(h, 200, self.reply(h.path, body, verdict, markers))
+
+    def send(self, h, status: int, payload: dict, headers: dict | None = None) -> None:
+        self.send_raw(h, status, json.dumps(payload).encode(), "application/json", headers)
+
+    def send_raw(self, h, status: int, data: bytes, ctype: str, headers: dict | None = None) -> None:
+        h.send_response(status)
+        h.send_header("content-type", ctype)
+        h.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    # -- wire formats ----------------------------------------------------------------------------
+    @staticmethod
+    def sample_text(path: str, body: dict) -> str:
+        if "messages" in body:  # OpenAI / Mistral / Anthropic chat: the user message holds the text
+            content = body["messages"][-1]["content"]
+            if isinstance(content, list):
+                content = " ".join(part.get("text", "") for part in content)
+            return content.rsplit("«", 1)[-1] if "«" in content else content
+        if "input" in body or "inputs" in body:  # moderation endpoints
+            value = body.get("input", body.get("inputs"))
+            return value if isinstance(value, str) else value[0]
+        if "contents" in body:  # Gemini
+            return body["contents"][-1]["parts"][0]["text"].rsplit("«", 1)[-1]
+        if "comment" in body:  # Perspective
+            return body["comment"]["text"]
+        return ""
+
+    @staticmethod
+    def error_body(message: str) -> dict:
+        return {"error": {"message": message, "type": "fake_error", "code": None}}
+
+    def reply(self, path: str, body: dict, verdict: str, markers: set) -> dict:
+        if path.endswith("/chat/completions"):
+            finish = "content_filter" if "filter" in markers else "stop"
+            message = {"role": "assistant", "content": None if "refuse" in markers else verdict}
+            if "refuse" in markers:
+                message["refusal"] = "I can't help with that."
+            return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}}
+        if path.endswith("/moderations"):
+            flagged = verdict == "toxique"
+            scores = {"harassment": 0.91 if flagged else 0.02, "hate": 0.40 if flagged else 0.01, "violence": 0.05}
+            categories = {k: v >= 0.5 for k, v in scores.items()}
+            return {"id": "modr-1", "model": body.get("model"),
+                    "results": [{"flagged": flagged, "categories": categories, "category_scores": scores}]}
+        raise AssertionError(f"unexpected path {path}")

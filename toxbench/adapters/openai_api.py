@@ -1,0 +1,119 @@
+"""OpenAI chat completions and OpenAI moderation, through the official `openai` SDK.
+
+`base_url` points the chat adapter at any OpenAI-compatible server (DeepSeek, vLLM, llama.cpp);
+`api_key_env` names the variable holding that server's key. Reasoning models (o1/o3/o4, gpt-5,
+deepseek-reasoner) take no temperature and count output tokens with max_completion_tokens.
+The SDK's own retries are off: the engine retries.
+"""
+
+from __future__ import annotations
+
+import json
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def _client(api_key: str, base_url: str | None):
+    import openai
+
+    return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=None)
+
+
+def _translate(exc: Exception) -> Exception:
+    """The SDK's exception as the engine's error class (the key never appears in these messages)."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, (dict, str)) else None
+        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
+        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
+    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+        return TransientError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
+        return TransientError(f"malformed response: {str(exc)[:200]}")
+    return exc
+
+
+@register("openai")
+class OpenAIChat(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=16)
+    required_env = ("OPENAI_API_KEY",)
+    description = "OpenAI chat completions, or any OpenAI-compatible server via base_url"
+
+    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
+                 reasoning: bool | None = None, api_key_env: str | None = None) -> None:
+        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        self.reasoning = reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
+        self.api_key_env = api_key_env
+        key = self.key_from_env(api_key_env)
+        self.secrets = (key,)
+        self.client = _client(key, base_url)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
+                "max_tokens": self.max_tokens, "reasoning": self.reasoning}
+
+    async def answer(self, request: Request) -> Answer:
+        params: dict = {"model": self.model, "messages": list(request.messages)}
+        if self.reasoning:
+            if self.max_tokens:
+                params["max_completion_tokens"] = self.max_tokens
+        else:
+            params["temperature"] = self.temperature
+            if self.max_tokens:
+                params["max_tokens"] = self.max_tokens
+        try:
+            response = await self.client.chat.completions.create(**params)
+        except Exception as exc:  # noqa: BLE001 - translated for the engine
+            raise _translate(exc) from None
+        if not response.choices:
+            raise TransientError("malformed response: no choices")
+        choice = response.choices[0]
+        refusal = getattr(choice.message, "refusal", None)
+        usage = response.usage
+        return Answer(
+            text=choice.message.content,
+            refused=bool(refusal) or choice.finish_reason == "content_filter",
+            raw=response.model_dump_json(exclude_none=True),
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+@register("openai-moderation")
+class OpenAIModeration(Adapter):
+    """label = the API's `flagged`; score = the highest category score."""
+
+    kind = "moderation"
+    capabilities = Capabilities(concurrency=16, scores=True)
+    required_env = ("OPENAI_API_KEY",)
+    description = "OpenAI moderation endpoint (omni-moderation-latest)"
+
+    def __init__(self, model: str = "omni-moderation-latest", base_url: str | None = None, api_key_env: str | None = None) -> None:
+        self.model, self.base_url = model, base_url
+        key = self.key_from_env(api_key_env)
+        self.secrets = (key,)
+        self.client = _client(key, base_url)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "base_url": self.base_url}
+
+    async def answer(self, request: Request) -> Answer:
+        try:
+            response = await self.client.moderations.create(model=self.model, input=request.text)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from None
+        if not response.results:
+            raise TransientError("malformed response: no results")
+        result = response.results[0]
+        scores = [v for v in result.category_scores.model_dump().values() if isinstance(v, (int, float))]
+        return Answer(pred=int(bool(result.flagged)), score=max(scores) if scores else None, raw=response.model_dump_json(exclude_none=True))
+
+    async def aclose(self) -> None:
+        await self.client.close()
