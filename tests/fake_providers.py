@@ -71,6 +71,15 @@ class FakeProvider:
         if "badjson" in markers and attempt == 1:
             return self.send_raw(h, 200, b'{"id": "x", "choices": [', "application/json")
         verdict = "toxique" if "TOX" in text else "non-toxique"
+        self.from_mistral = "mistral" in h.headers.get("user-agent", "")
+        if self.from_mistral and h.path.endswith("/chat/completions"):
+            # Mistral has no refusal field: a guardrail blocks the request with an error, and a
+            # model that declines says so in words.
+            if "filter" in markers:
+                return self.send(h, 403, {"object": "error", "message": "Request blocked by guardrail: hate_and_discrimination",
+                                          "type": "guardrail_error", "param": None, "code": "guardrail_blocked"})
+            if "refuse" in markers:
+                verdict, markers = "Je ne peux pas répondre à cette demande.", markers - {"refuse"}
         return self.send(h, 200, self.reply(h.path, body, verdict, markers))
 
     def send(self, h, status: int, payload: dict, headers: dict | None = None) -> None:
@@ -104,7 +113,8 @@ class FakeProvider:
 
     @staticmethod
     def error_body(message: str) -> dict:
-        return {"error": {"message": message, "type": "fake_error", "code": None}}
+        # OpenAI's and Google's envelope; Anthropic adds {"type": "error"} around the same shape
+        return {"type": "error", "error": {"message": message, "type": "api_error", "code": 500, "status": "INTERNAL"}}
 
     def reply(self, path: str, body: dict, verdict: str, markers: set) -> dict:
         if path.endswith("/chat/completions"):
@@ -115,10 +125,35 @@ class FakeProvider:
             return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
                     "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}}
+        if path.endswith("/moderations") and self.from_mistral:  # Mistral's shape (its SDK also sends "input")
+            flagged = verdict == "toxique"
+            scores = {"sexual": 0.01, "hate_and_discrimination": 0.88 if flagged else 0.03, "violence_and_threats": 0.2,
+                      "dangerous_and_criminal_content": 0.01, "selfharm": 0.0, "health": 0.97, "financial": 0.0, "law": 0.0, "pii": 0.0}
+            return {"id": "mod-1", "model": body.get("model"), "results": [{"categories": {k: v >= 0.5 for k, v in scores.items()}, "category_scores": scores}]}
         if path.endswith("/moderations"):
             flagged = verdict == "toxique"
             scores = {"harassment": 0.91 if flagged else 0.02, "hate": 0.40 if flagged else 0.01, "violence": 0.05}
             categories = {k: v >= 0.5 for k, v in scores.items()}
             return {"id": "modr-1", "model": body.get("model"),
                     "results": [{"flagged": flagged, "categories": categories, "category_scores": scores}]}
+        if path.endswith("/messages"):  # Anthropic
+            blocked = "refuse" in markers or "filter" in markers
+            return {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"),
+                    "content": [] if blocked else [{"type": "text", "text": verdict}],
+                    "stop_reason": "refusal" if blocked else "end_turn", "stop_sequence": None,
+                    "usage": {"input_tokens": 120, "output_tokens": 4}}
+        if ":generateContent" in path:  # Gemini
+            usage = {"promptTokenCount": 90, "candidatesTokenCount": 2, "totalTokenCount": 92}
+            if "refuse" in markers:
+                return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage}
+            finish = "SAFETY" if "filter" in markers else "STOP"
+            parts = [] if "filter" in markers else [{"text": verdict}]
+            return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+                    "usageMetadata": usage, "modelVersion": "gemini-fake"}
+        if path.startswith("/v1alpha1/comments:analyze"):  # Perspective
+            base = 0.82 if verdict == "toxique" else 0.12
+            attrs = body.get("requestedAttributes", {})
+            scores = {a: round(base - 0.1 * i, 3) for i, a in enumerate(sorted(attrs))}
+            return {"attributeScores": {a: {"summaryScore": {"value": v, "type": "PROBABILITY"}, "spanScores": []} for a, v in scores.items()},
+                    "languages": body.get("languages", ["fr"]), "detectedLanguages": ["fr"]}
         raise AssertionError(f"unexpected path {path}")

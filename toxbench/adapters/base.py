@@ -24,6 +24,11 @@ BUILTIN_MODULES: dict[str, str] = {
     "replay": "toxbench.adapters.replay",
     "openai": "toxbench.adapters.openai_api",
     "openai-moderation": "toxbench.adapters.openai_api",
+    "mistral": "toxbench.adapters.mistral_api",
+    "mistral-moderation": "toxbench.adapters.mistral_api",
+    "anthropic": "toxbench.adapters.anthropic_api",
+    "gemini": "toxbench.adapters.gemini_api",
+    "perspective": "toxbench.adapters.perspective_api",
 }
 
 

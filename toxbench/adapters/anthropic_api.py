@@ -1,0 +1,73 @@
+"""Anthropic messages, through the official `anthropic` SDK. The SDK's own retries are off.
+
+Recent SDK releases no longer list `temperature` among `messages.create`'s keywords; when that is
+so it is sent in the request body. `--model-arg temperature=null` leaves it out for models that
+refuse it."""
+
+from __future__ import annotations
+
+import json
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+
+
+def _translate(exc: Exception) -> Exception:
+    import anthropic
+
+    if isinstance(exc, anthropic.APIStatusError):
+        message = json.dumps(exc.body)[:300] if isinstance(exc.body, dict) else str(exc)[:300]
+        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
+    if isinstance(exc, (anthropic.APITimeoutError, anthropic.APIConnectionError)):
+        return TransientError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
+        return TransientError(f"malformed response: {str(exc)[:200]}")
+    return exc
+
+
+@register("anthropic")
+class AnthropicChat(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=8)
+    required_env = ("ANTHROPIC_API_KEY",)
+    description = "Anthropic messages API (Claude)"
+
+    def __init__(self, model: str, base_url: str | None = None, temperature: float | None = 0.0, max_tokens: int = 256) -> None:
+        import inspect
+
+        import anthropic
+
+        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        key = self.key_from_env()
+        self.secrets = (key,)
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0, timeout=None)
+        self._takes_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
+
+    def identity(self) -> dict:
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    async def answer(self, request: Request) -> Answer:
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        messages = [m for m in request.messages if m["role"] != "system"]
+        params: dict = {"model": self.model, "max_tokens": self.max_tokens, "messages": messages}
+        if system:
+            params["system"] = system
+        if self.temperature is not None:
+            if self._takes_temperature:
+                params["temperature"] = self.temperature
+            else:
+                params["extra_body"] = {"temperature": self.temperature}
+        try:
+            response = await self.client.messages.create(**params)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from None
+        text = "".join(block.text for block in response.content if getattr(block, "type", "") == "text")
+        return Answer(
+            text=text or None,
+            refused=response.stop_reason == "refusal",
+            raw=response.model_dump_json(exclude_none=True),
+            tokens_in=response.usage.input_tokens if response.usage else None,
+            tokens_out=response.usage.output_tokens if response.usage else None,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()

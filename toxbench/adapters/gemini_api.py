@@ -1,0 +1,70 @@
+"""Google Gemini through the supported `google-genai` SDK (not the deprecated google-generativeai).
+Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as refused."""
+
+from __future__ import annotations
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+
+BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
+
+
+def _translate(exc: Exception) -> Exception:
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        return error_for_status(exc.code, str(exc.message or exc)[:300], headers.get("retry-after"))
+    if type(exc).__module__.startswith(("httpx", "httpcore", "aiohttp")) or isinstance(exc, ValueError):
+        return TransientError(f"{type(exc).__name__}: {str(exc)[:200]}")
+    return exc
+
+
+@register("gemini")
+class GeminiChat(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=8)
+    required_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    description = "Google Gemini (google-genai SDK)"
+
+    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None) -> None:
+        from google import genai
+        from google.genai import types
+
+        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        key = self.key_from_env()
+        self.secrets = (key,)
+        options = types.HttpOptions(base_url=base_url, retry_options=types.HttpRetryOptions(attempts=1))
+        self.client = genai.Client(api_key=key, http_options=options)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    async def answer(self, request: Request) -> Answer:
+        from google.genai import types
+
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system") or None
+        user = "\n\n".join(m["content"] for m in request.messages if m["role"] == "user")
+        config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens)
+        try:
+            response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from None
+        usage = response.usage_metadata
+        raw = response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"})
+        blocked = bool(response.prompt_feedback and response.prompt_feedback.block_reason)
+        candidate = response.candidates[0] if response.candidates else None
+        finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
+        parts = (candidate.content.parts or []) if candidate and candidate.content else []
+        text = "".join(p.text for p in parts if getattr(p, "text", None)) or None
+        if not blocked and candidate is None:
+            raise TransientError("malformed response: no candidates and no block reason")
+        return Answer(
+            text=text,
+            refused=blocked or finish in BLOCKING_FINISH,
+            raw=raw,
+            tokens_in=usage.prompt_token_count if usage else None,
+            tokens_out=usage.candidates_token_count if usage else None,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aio.aclose() if hasattr(self.client.aio, "aclose") else None

@@ -1,0 +1,124 @@
+"""Mistral chat and Mistral moderation, through the official `mistralai` SDK (3.x:
+`from mistralai.client import Mistral`). The SDK's own retries are off: the engine retries.
+
+Mistral's chat answers carry no refusal field. A request blocked by a guardrail comes back as an
+HTTP 4xx error whose body names the guardrail or moderation; that is recorded as `refused`, not as
+an error. A model that declines in words is recognised by the answer parser."""
+
+from __future__ import annotations
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+
+# The release's rule: toxic when any of these moderation flags is raised.
+DEFAULT_CATEGORIES = ("sexual", "hate_and_discrimination", "violence_and_threats", "dangerous_and_criminal_content", "selfharm")
+NORMAL_FINISH = {"stop", "length", "model_length", "tool_calls", "error"}
+BLOCK_WORDS = ("guardrail", "moderation", "blocked")
+
+
+def _client(api_key: str, server_url: str | None):
+    from mistralai.client import Mistral
+    from mistralai.client.utils.retries import BackoffStrategy, RetryConfig
+
+    no_retries = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False)
+    return Mistral(api_key=api_key, server_url=server_url, retry_config=no_retries)
+
+
+def _translate(exc: Exception) -> Exception:
+    from mistralai.client import errors
+
+    if isinstance(exc, errors.NoResponseError):
+        return TransientError(f"no response: {exc}")
+    if isinstance(exc, errors.ResponseValidationError):
+        return TransientError(f"malformed response: {str(exc)[:200]}")
+    if isinstance(exc, errors.MistralError):
+        return error_for_status(exc.status_code, (exc.body or "")[:300], exc.headers.get("retry-after"))
+    if type(exc).__module__.startswith(("httpx", "httpcore")) or isinstance(exc, ValueError):
+        return TransientError(f"{type(exc).__name__}: {str(exc)[:200]}")
+    return exc
+
+
+@register("mistral")
+class MistralChat(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=8)
+    required_env = ("MISTRAL_API_KEY",)
+    description = "Mistral chat completions"
+
+    def __init__(self, model: str, server_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None) -> None:
+        self.model, self.server_url, self.temperature, self.max_tokens = model, server_url, temperature, max_tokens
+        key = self.key_from_env()
+        self.secrets = (key,)
+        self.client = _client(key, server_url)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "server_url": self.server_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    async def answer(self, request: Request) -> Answer:
+        params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}
+        if self.max_tokens:
+            params["max_tokens"] = self.max_tokens
+        from mistralai.client import errors
+
+        try:
+            response = await self.client.chat.complete_async(**params)
+        except errors.MistralError as exc:
+            if 400 <= exc.status_code < 500 and exc.status_code != 429 and any(w in (exc.body or "").lower() for w in BLOCK_WORDS):
+                return Answer(refused=True, raw=exc.body)
+            raise _translate(exc) from None
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from None
+        if not response.choices:
+            raise TransientError("malformed response: no choices")
+        choice = response.choices[0]
+        content = choice.message.content
+        text = content if isinstance(content, str) or content is None else "".join(getattr(c, "text", "") for c in content)
+        finish = str(choice.finish_reason or "stop")
+        usage = response.usage
+        return Answer(
+            text=text,
+            refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
+            raw=response.model_dump_json(),
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.__aexit__(None, None, None)
+
+
+@register("mistral-moderation")
+class MistralModeration(Adapter):
+    """label = any flag in `categories` raised; score = the highest of their scores."""
+
+    kind = "moderation"
+    capabilities = Capabilities(concurrency=8, scores=True)
+    required_env = ("MISTRAL_API_KEY",)
+    description = "Mistral moderation (mistral-moderation-latest); categories are an argument"
+
+    def __init__(self, model: str = "mistral-moderation-latest", server_url: str | None = None, categories: str | list | None = None) -> None:
+        self.model, self.server_url = model, server_url
+        if isinstance(categories, str):
+            categories = [c.strip() for c in categories.split(",") if c.strip()]
+        self.categories = tuple(categories or DEFAULT_CATEGORIES)
+        key = self.key_from_env()
+        self.secrets = (key,)
+        self.client = _client(key, server_url)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "server_url": self.server_url, "categories": list(self.categories)}
+
+    async def answer(self, request: Request) -> Answer:
+        try:
+            response = await self.client.classifiers.moderate_async(model=self.model, inputs=[request.text])
+        except Exception as exc:  # noqa: BLE001
+            raise _translate(exc) from None
+        if not response.results:
+            raise TransientError("malformed response: no results")
+        result = response.results[0]
+        flags, scores = result.categories or {}, result.category_scores or {}
+        chosen = [scores[c] for c in self.categories if c in scores]
+        return Answer(pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None,
+                      raw=response.model_dump_json())
+
+    async def aclose(self) -> None:
+        await self.client.__aexit__(None, None, None)

@@ -1,0 +1,53 @@
+"""Google Perspective (comments:analyze). It has no maintained SDK, so this speaks its REST API with
+httpx; the key travels in the X-Goog-Api-Key header, never in a URL that an error could print.
+label = any requested attribute at or above the threshold; score = the highest attribute score."""
+
+from __future__ import annotations
+
+import httpx
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+
+DEFAULT_URL = "https://commentanalyzer.googleapis.com"
+DEFAULT_ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "THREAT", "PROFANITY")
+
+
+@register("perspective")
+class Perspective(Adapter):
+    kind = "moderation"
+    capabilities = Capabilities(concurrency=1, scores=True)  # the default quota is one request a second
+    required_env = ("PERSPECTIVE_API_KEY",)
+    description = "Google Perspective API (REST over httpx); threshold and attributes are arguments"
+
+    def __init__(self, model: str = "perspective", base_url: str | None = None, threshold: float = 0.5,
+                 attributes: str | list | None = None) -> None:
+        if isinstance(attributes, str):
+            attributes = [a.strip().upper() for a in attributes.split(",") if a.strip()]
+        self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)
+        self.attributes = tuple(attributes or DEFAULT_ATTRIBUTES)
+        key = self.key_from_env()
+        self.secrets = (key,)
+        self.client = httpx.AsyncClient(base_url=self.base_url, headers={"X-Goog-Api-Key": key}, timeout=None)
+
+    def identity(self) -> dict:
+        return {"base_url": self.base_url, "threshold": self.threshold, "attributes": list(self.attributes)}
+
+    async def answer(self, request: Request) -> Answer:
+        body = {"comment": {"text": request.text}, "languages": [request.lang.split("-")[0]],
+                "requestedAttributes": {a: {} for a in self.attributes}, "doNotStore": True}
+        try:
+            response = await self.client.post("/v1alpha1/comments:analyze", json=body)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code != 200:
+            raise error_for_status(response.status_code, response.text[:300], response.headers.get("retry-after"))
+        try:
+            payload = response.json()
+            scores = {a: float(v["summaryScore"]["value"]) for a, v in payload["attributeScores"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransientError(f"malformed response: {type(exc).__name__}") from None
+        return Answer(pred=int(any(v >= self.threshold for v in scores.values())), score=max(scores.values()) if scores else None,
+                      raw=response.text)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
