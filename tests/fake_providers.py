@@ -20,8 +20,9 @@ MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse)\]")
 
 
 class FakeProvider:
-    def __init__(self, slow_s: float = 1.5) -> None:
+    def __init__(self, slow_s: float = 1.5, delay_s: float = 0.0) -> None:
         self.slow_s = slow_s
+        self.delay_s = delay_s  # every answer takes this long (a run that lasts long enough to kill)
         self.requests: list[dict] = []
         self.attempts: Counter = Counter()
         self.lock = threading.Lock()
@@ -62,6 +63,8 @@ class FakeProvider:
             attempt = self.attempts[text]
             self.requests.append({"path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()}, "body": body, "text": text})
         markers = set(MARKERS.findall(text))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if "429" in markers and attempt == 1:
             return self.send(h, 429, self.error_body("rate limited"), {"Retry-After": "0.2"})
         if ("500" in markers and attempt == 1) or "down" in markers:

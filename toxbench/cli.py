@@ -255,7 +255,11 @@ def run(
     options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed,
                          model_args=parse_model_args(model_arg or []), limit=limit, runs_dir=out, use_cache=not no_cache, prices=prices)
     settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries)
-    result = execute(options, _data(data_dir), settings, show_progress=not as_json)
+    try:
+        result = execute(options, _data(data_dir), settings, show_progress=not as_json)
+    except KeyboardInterrupt:  # click would swallow it; say what happened and how to go on
+        _console(stderr=True).print("interrupted: what was recorded is kept; run the same command again to resume")
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(result.as_json())
     else:

@@ -180,6 +180,7 @@ def get_adapter(name: str) -> type[Adapter]:
         else:
             for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
                 cls = ep.load()
+                cls.name = name  # the entry point's name is the adapter's name
                 _REGISTRY.setdefault(name, cls)
     try:
         return _REGISTRY[name]
