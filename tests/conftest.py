@@ -52,3 +52,30 @@ def cli(monkeypatch, capsys):
     return run
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/fake_providers.py
+
+
+# Texts scripted for tests/fake_providers.py: (text, gold). Markers make the server misbehave.
+LIVE_TEXTS = [
+    ("tu es un TOX idiot", 1), ("merci pour tout", 0), ("TOX [429] va-t'en", 1), ("bonne journée [500]", 0),
+    ("TOX [slow] dégage", 1), ("super idée [badjson]", 0), ("TOX [filter] menace", 1), ("[refuse] question", 0),
+    ("TOX [down] encore", 1), ("à demain", 0),
+]
+
+
+@pytest.fixture
+def fake():
+    """A provider server on 127.0.0.1 (tests/fake_providers.py), closed after the test."""
+    from fake_providers import FakeProvider
+
+    server = FakeProvider(slow_s=1.5)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A CSV of LIVE_TEXTS with ids 0..9."""
+    path = tmp_path / "comments.csv"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("id,text,label\n" + "".join(f'{i},"{t}",{g}\n' for i, (t, g) in enumerate(LIVE_TEXTS)))
+    return path

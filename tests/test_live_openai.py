@@ -4,33 +4,14 @@ import json
 
 import pytest
 
-from fake_providers import FakeProvider
 from toxbench.harness.engine import ExecutionSettings
 from toxbench.harness.live import RunOptions, execute
 from toxbench.harness.records import Run
 
 CANARY = "sk-canary-0123456789abcdefghijklmnopqrstuv"
-TEXTS = [  # (text, gold)
-    ("tu es un TOX idiot", 1), ("merci pour tout", 0), ("TOX [429] va-t'en", 1), ("bonne journée [500]", 0),
-    ("TOX [slow] dégage", 1), ("super idée [badjson]", 0), ("TOX [filter] menace", 1), ("[refuse] question", 0),
-    ("TOX [down] encore", 1), ("à demain", 0),
-]
 FAST = ExecutionSettings(concurrency=4, timeout_s=0.7, max_retries=2, backoff_initial_s=0.01, backoff_max_s=0.5)
 
 
-@pytest.fixture
-def fake():
-    server = FakeProvider(slow_s=1.5)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def dataset(tmp_path):
-    path = tmp_path / "comments.csv"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("id,text,label\n" + "".join(f'{i},"{t}",{g}\n' for i, (t, g) in enumerate(TEXTS)))
-    return path
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from fake_providers import FakeProvider
-from test_live_openai import FAST, TEXTS
+from test_live_openai import FAST
 from toxbench.harness.live import RunOptions, execute
 from toxbench.harness.records import Run
 
@@ -24,19 +23,6 @@ CHAT = {"0": (1, "ok", 1), "1": (0, "ok", 1), "2": (1, "ok", 2), "3": (0, "ok", 
 MODERATION = {**CHAT, "6": (1, "ok", 1), "7": (0, "ok", 1)}
 
 
-@pytest.fixture
-def fake():
-    server = FakeProvider(slow_s=1.5)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def dataset(tmp_path):
-    path = tmp_path / "comments.csv"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("id,text,label\n" + "".join(f'{i},"{t}",{g}\n' for i, (t, g) in enumerate(TEXTS)))
-    return path
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))

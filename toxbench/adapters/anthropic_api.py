@@ -6,22 +6,14 @@ refuse it."""
 
 from __future__ import annotations
 
-import json
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, register, translate_sdk_error
 
 
 def _translate(exc: Exception) -> Exception:
     import anthropic
 
-    if isinstance(exc, anthropic.APIStatusError):
-        message = json.dumps(exc.body)[:300] if isinstance(exc.body, dict) else str(exc)[:300]
-        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
-    if isinstance(exc, (anthropic.APITimeoutError, anthropic.APIConnectionError)):
-        return TransientError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
-        return TransientError(f"malformed response: {str(exc)[:200]}")
-    return exc
+    return translate_sdk_error(exc, anthropic)
 
 
 @register("anthropic")

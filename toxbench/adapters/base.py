@@ -8,6 +8,7 @@ without touching this one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -215,3 +216,18 @@ def error_for_status(status: int | None, message: str, retry_after: object = Non
     if status is None or status >= 500 or status in (408, 409):
         return TransientError(text, parse_retry_after(retry_after))
     return FatalError(text, stops_run=status in (401, 403, 404))
+
+
+def translate_sdk_error(exc: Exception, sdk) -> Exception:
+    """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
+    APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
+    The key never appears in these messages: they carry the status and the response body."""
+    if isinstance(exc, sdk.APIStatusError):
+        body = exc.body
+        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
+        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
+    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
+        return TransientError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
+        return TransientError(f"malformed response: {str(exc)[:200]}")
+    return exc

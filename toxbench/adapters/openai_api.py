@@ -8,9 +8,8 @@ The SDK's own retries are off: the engine retries.
 
 from __future__ import annotations
 
-import json
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, register, translate_sdk_error
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -22,18 +21,9 @@ def _client(api_key: str, base_url: str | None):
 
 
 def _translate(exc: Exception) -> Exception:
-    """The SDK's exception as the engine's error class (the key never appears in these messages)."""
     import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, (dict, str)) else None
-        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
-        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        return TransientError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
-        return TransientError(f"malformed response: {str(exc)[:200]}")
-    return exc
+    return translate_sdk_error(exc, openai)
 
 
 @register("openai")
