@@ -19,6 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse)\]")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 resets bursts of concurrent connections
+
+
 class FakeProvider:
     def __init__(self, slow_s: float = 1.5, delay_s: float = 0.0) -> None:
         self.slow_s = slow_s
@@ -42,7 +46,7 @@ class FakeProvider:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout under test)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
