@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "toxbench.adapters"
 # listing adapters never imports a provider SDK or torch.
 BUILTIN_MODULES: dict[str, str] = {
     "replay": "toxbench.adapters.replay",
+    "baseline": "toxbench.adapters.baseline",
     "openai": "toxbench.adapters.openai_api",
     "openai-moderation": "toxbench.adapters.openai_api",
     "mistral": "toxbench.adapters.mistral_api",

@@ -23,7 +23,7 @@ CACHE_ENV = "TOXBENCH_CACHE"
 
 @dataclass
 class RunOptions:
-    model: str
+    model: str = "baseline"
     dataset: str = "toxifrench"
     prompt: str = "detailed"
     lang: str | None = None  # default: the dataset's language when the prompt has it, else French
@@ -80,12 +80,16 @@ def default_cache_path() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path(platformdirs.user_cache_dir("toxbench")) / "responses.sqlite")
 
 
-def make_adapter(model: str, model_args: dict):
+def make_adapter(model: str, model_args: dict, data: DataDir | None = None):
+    import inspect
+
     name, model_id = parse_model(model)
     cls = get_adapter(name)
     kwargs = dict(model_args)
     if model_id:
         kwargs["model"] = model_id
+    if data is not None and "data" in inspect.signature(cls.__init__).parameters:
+        kwargs["data"] = data  # adapters that read the data directory (the baseline's training files)
     try:
         return cls(**kwargs)
     except MissingKey as exc:
@@ -99,7 +103,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     from toxbench.harness.parsing import get_parser
     from toxbench.harness.pricing import cost_usd, price_table
 
-    adapter = make_adapter(opts.model, opts.model_args)  # a missing key stops here, before any work
+    adapter = make_adapter(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
     samples = dataset.samples[: opts.limit] if opts.limit else dataset.samples
     chat = adapter.kind == "chat"

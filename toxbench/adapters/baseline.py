@@ -1,0 +1,104 @@
+"""The offline baseline: character n-gram TF-IDF + logistic regression (scikit-learn).
+
+Trained on annotated material that is in no benchmark: the 500 human-labelled ToxiFrench
+comments of `cot/agreement_checking.csv` (`annotator's conclusion`) and the French Jigsaw
+translations of `cot/subset_jigsaw_annotated.csv` labelled by the benchmark's own rule (toxic when
+any of Jigsaw's six labels is 1), without the 396 ids of the Jigsaw benchmark and without repeated
+ids. The fitted model is cached by the checksums of its training files and its settings, so only
+the first run trains. Needs no key and no download: `toxbench run` uses it when no model is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+
+AGREEMENT = "toxifrench/cot/agreement_checking.csv"
+JIGSAW_COT = "toxifrench/cot/subset_jigsaw_annotated.csv"
+JIGSAW_BENCHMARK = "toxifrench/benchmark/JigsawBilingualBalanced.csv"
+TOXIFRENCH = "toxifrench/benchmark/ToxiFrenchBalanced.csv"
+JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+VERSION = 1  # bump when the features or the training set's rule change
+
+
+def _rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8"), newline="")))
+
+
+def training_set(data) -> tuple[list[str], list[int]]:
+    """Texts and labels of the annotated files, with every benchmark id left out."""
+    excluded = {r["msg_id"] for r in _rows(data.path(JIGSAW_BENCHMARK))} | {r["msg_id"] for r in _rows(data.path(TOXIFRENCH))}
+    texts, labels, seen = [], [], set()
+    for row in _rows(data.path(AGREEMENT)):
+        if row["msg_id"] in excluded or row["msg_id"] in seen:
+            continue
+        seen.add(row["msg_id"])
+        texts.append(row["content"])
+        labels.append(int(float(row["annotator's conclusion"])))
+    for row in _rows(data.path(JIGSAW_COT)):
+        if row["msg_id"] in excluded or row["msg_id"] in seen:
+            continue
+        seen.add(row["msg_id"])
+        texts.append(row["content"])
+        labels.append(int(any(row[c] == "1" for c in JIGSAW_LABELS)))
+    return texts, labels
+
+
+@register("baseline")
+class Baseline(Adapter):
+    kind = "classifier"
+    capabilities = Capabilities(concurrency=4, batching=True, scores=True)
+    description = "char n-gram TF-IDF + logistic regression trained on non-benchmark annotations (offline)"
+
+    def __init__(self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0) -> None:
+        from toxbench.harness.datadir import DataDir
+
+        self.model = model
+        self.data = data or DataDir()
+        self.ngram_range, self.C = (int(ngram_min), int(ngram_max)), float(C)
+        files = {rel: self.data.manifest.get(rel).sha256 for rel in (AGREEMENT, JIGSAW_COT, JIGSAW_BENCHMARK, TOXIFRENCH)}
+        self._identity = {"version": VERSION, "ngram_range": list(self.ngram_range), "C": self.C, "training_files": files}
+        self.pipeline = self._load_or_train()
+
+    def identity(self) -> dict:
+        return self._identity
+
+    def _cache_path(self) -> Path:
+        import platformdirs
+
+        digest = hashlib.sha256(repr(sorted(self._identity.items())).encode()).hexdigest()[:16]
+        root = Path(os.environ.get("TOXBENCH_MODELS") or Path(platformdirs.user_cache_dir("toxbench")) / "models")
+        return root / f"baseline-{digest}.joblib"
+
+    def _load_or_train(self):
+        import joblib
+
+        path = self._cache_path()
+        if path.is_file():
+            return joblib.load(path)
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        texts, labels = training_set(self.data)
+        pipeline = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range, lowercase=True, sublinear_tf=True, min_df=2),
+            LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced"),
+        )
+        pipeline.fit(texts, labels)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        joblib.dump(pipeline, tmp)
+        os.replace(tmp, path)
+        return pipeline
+
+    async def answer(self, request: Request) -> Answer:
+        proba = await asyncio.to_thread(self.pipeline.predict_proba, [request.text])
+        score = float(proba[0][1])
+        return Answer(pred=int(score >= 0.5), score=score, raw=f'{{"p_toxic": {score:.6f}}}')
