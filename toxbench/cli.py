@@ -237,6 +237,9 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Seed for choosing and ordering few-shot examples.")] = 0,
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of --sample.")] = 0,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Most requests in flight (lowered automatically on rate limits).")] = 8,
     rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
     tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
@@ -253,8 +256,8 @@ def run(
     from toxbench.harness.live import RunOptions, execute, parse_model_args
 
     options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed,
-                         model_args=parse_model_args(model_arg or []), limit=limit, runs_dir=out, use_cache=not no_cache, prices=prices)
-    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries)
+                         model_args=parse_model_args(model_arg or []), limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices)
+    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size)
     try:
         result = execute(options, _data(data_dir), settings, show_progress=not as_json)
     except KeyboardInterrupt:  # click would swallow it; say what happened and how to go on

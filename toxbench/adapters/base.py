@@ -24,6 +24,8 @@ ENTRY_POINT_GROUP = "toxbench.adapters"
 BUILTIN_MODULES: dict[str, str] = {
     "replay": "toxbench.adapters.replay",
     "baseline": "toxbench.adapters.baseline",
+    "hf": "toxbench.adapters.hf",
+    "encoder": "toxbench.adapters.encoder",
     "openai": "toxbench.adapters.openai_api",
     "openai-moderation": "toxbench.adapters.openai_api",
     "mistral": "toxbench.adapters.mistral_api",
@@ -59,6 +61,7 @@ class Request:
     text: str
     lang: str
     messages: tuple[dict, ...] = ()
+    labels: tuple[str, ...] = ()  # the prompt's answer words (non-toxic, toxic), for likelihood scoring
 
 
 @dataclass(slots=True, kw_only=True)
@@ -114,7 +117,8 @@ class MissingKey(Exception):
 @dataclass(frozen=True)
 class Capabilities:
     concurrency: int = 1
-    batching: bool = False
+    batching: bool = False  # implements answer_batch(requests) -> answers (run in a worker thread)
+    batch_size: int = 8
     scores: bool = False  # can it give P(toxic), not only a label
     cost_per_1k_tokens_in: float | None = None
     cost_per_1k_tokens_out: float | None = None

@@ -59,7 +59,7 @@ def training_set(data) -> tuple[list[str], list[int]]:
 @register("baseline")
 class Baseline(Adapter):
     kind = "classifier"
-    capabilities = Capabilities(concurrency=4, batching=True, scores=True)
+    capabilities = Capabilities(concurrency=4, batching=True, batch_size=256, scores=True)
     description = "char n-gram TF-IDF + logistic regression trained on non-benchmark annotations (offline)"
 
     def __init__(self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0) -> None:
@@ -104,7 +104,9 @@ class Baseline(Adapter):
         os.replace(tmp, path)
         return pipeline
 
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        scores = self.pipeline.predict_proba([r.text for r in requests])[:, 1]
+        return [Answer(pred=int(s >= 0.5), score=float(s), raw=f'{{"p_toxic": {float(s):.6f}}}') for s in scores]
+
     async def answer(self, request: Request) -> Answer:
-        proba = await asyncio.to_thread(self.pipeline.predict_proba, [request.text])
-        score = float(proba[0][1])
-        return Answer(pred=int(score >= 0.5), score=score, raw=f'{{"p_toxic": {score:.6f}}}')
+        return (await asyncio.to_thread(self.answer_batch, [request]))[0]

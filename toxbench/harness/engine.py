@@ -36,6 +36,7 @@ class ExecutionSettings:
     max_retries: int = 5
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
+    batch_size: int | None = None  # for batching (local) adapters; default: the adapter's own
 
 
 class AdaptiveLimit:
@@ -140,45 +141,58 @@ async def run_requests(
                 stats.min_limit = min(stats.min_limit, limit.limit)
                 raise
 
-    async def one(request: Request) -> None:
-        key = cache_key(adapter.name, identity, request) if cache else None
-        answer = cache.get(key) if cache else None
-        cached, attempts, error = answer is not None, 0, None
-        if cached:
-            stats.cache_hits += 1
-        else:
-            started = time.perf_counter()
-            try:
-                async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(settings.max_retries + 1),
-                    wait=_wait(settings),
-                    retry=retry_if_exception(lambda e: isinstance(e, AdapterError) and e.retryable),
-                    reraise=True,
-                ):
-                    with attempt:
-                        attempts += 1
-                        try:
-                            answer = await send(request)
-                        except AdapterError as exc:
-                            stats.retries[type(exc).__name__] += 1
-                            raise
-                await limit.succeeded()
-                if cache:
-                    cache.put(key, answer)
-            except AdapterError as exc:
-                error = _redact(f"{type(exc).__name__}: {exc}", secrets)
-                if isinstance(exc, FatalError) and getattr(exc, "stops_run", False):
-                    fatal.append(error)
-            latency = time.perf_counter() - started
+    def finish(request: Request, answer: Answer | None, error: str | None, attempts: int, cached: bool, latency: float | None) -> None:
         record = _to_record(request, answer, error, parser, golds[request.sample_id])
         record.attempts, record.cached = attempts, cached
-        record.latency_s = None if cached else round(latency, 4)
+        record.latency_s = None if cached or latency is None else round(latency, 4)
         record.cost_usd = None if cached or answer is None else cost(answer.tokens_in, answer.tokens_out)
         stats.cost_usd += record.cost_usd or 0.0
         stats.statuses[record.status] += 1
         writer.append(record)
         if on_record:
             on_record(record, stats)
+
+    def from_cache(request: Request) -> tuple[str | None, Answer | None]:
+        if not cache:
+            return None, None
+        key = cache_key(adapter.name, identity, request)
+        answer = cache.get(key)
+        if answer is not None:
+            stats.cache_hits += 1
+        return key, answer
+
+    if adapter.capabilities.batching and hasattr(adapter, "answer_batch"):
+        await _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets)
+        return stats
+
+    async def one(request: Request) -> None:
+        key, answer = from_cache(request)
+        if answer is not None:
+            return finish(request, answer, None, 0, True, None)
+        attempts, error = 0, None
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(settings.max_retries + 1),
+                wait=_wait(settings),
+                retry=retry_if_exception(lambda e: isinstance(e, AdapterError) and e.retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    try:
+                        answer = await send(request)
+                    except AdapterError as exc:
+                        stats.retries[type(exc).__name__] += 1
+                        raise
+            await limit.succeeded()
+            if cache:
+                cache.put(key, answer)
+        except AdapterError as exc:
+            error = _redact(f"{type(exc).__name__}: {exc}", secrets)
+            if isinstance(exc, FatalError) and getattr(exc, "stops_run", False):
+                fatal.append(error)
+        finish(request, answer, error, attempts, False, time.perf_counter() - started)
 
     tasks = [asyncio.create_task(one(r)) for r in requests]
     try:
@@ -191,6 +205,38 @@ async def run_requests(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return stats
+
+
+async def _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets) -> None:
+    """Local models: batches of similar length (sorted by length, so padding is small), each run
+    in a worker thread so the event loop, progress and records keep going."""
+    size = settings.batch_size or adapter.capabilities.batch_size
+    ordered = sorted(requests, key=lambda r: len(r.text) + sum(len(m.get("content", "")) for m in r.messages))
+    for start in range(0, len(ordered), size):
+        todo, keys = [], {}
+        for request in ordered[start:start + size]:
+            key, answer = from_cache(request)
+            if answer is not None:
+                finish(request, answer, None, 0, True, None)
+            else:
+                todo.append(request)
+                keys[request.sample_id] = key
+        if not todo:
+            continue
+        started = time.perf_counter()
+        stats.requests_sent += len(todo)
+        try:
+            answers = await asyncio.to_thread(adapter.answer_batch, todo)
+        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, sample by sample
+            message = _redact(f"{type(exc).__name__}: {exc}", secrets)
+            for request in todo:
+                finish(request, None, message, 1, False, None)
+            continue
+        each = (time.perf_counter() - started) / len(todo)
+        for request, answer in zip(todo, answers):
+            if cache:
+                cache.put(keys[request.sample_id], answer)
+            finish(request, answer, None, 1, False, each)
 
 
 def _to_record(request: Request, answer: Answer | None, error: str | None, parser, gold: int) -> Record:

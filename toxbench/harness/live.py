@@ -32,6 +32,8 @@ class RunOptions:
     parser: str = "one-word"
     model_args: dict = field(default_factory=dict)
     limit: int | None = None
+    sample: int | None = None  # a seeded class-balanced sample of this size (seed: sample_seed)
+    sample_seed: int = 0
     runs_dir: Path = Path("runs")
     use_cache: bool = True
     cache_path: Path | None = None
@@ -52,6 +54,18 @@ class RunResult:
     def as_json(self) -> str:
         return json.dumps({"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses, "metrics": self.metrics,
                            "cost_usd": round(self.cost_usd, 6), "requests_sent": self.requests_sent, "cache_hits": self.cache_hits}, indent=2)
+
+
+def balanced_sample(samples: list, n: int, seed: int) -> list:
+    """n samples, half of each class (as far as the classes allow), drawn with `seed`, in dataset order."""
+    import random
+
+    rng = random.Random(seed)
+    chosen: set[str] = set()
+    for label in (0, 1):
+        pool = [s.id for s in samples if s.label == label]
+        chosen |= set(rng.sample(pool, min(len(pool), n // 2 + (n % 2 if label == 1 else 0))))
+    return [s for s in samples if s.id in chosen]
 
 
 def parse_model(model: str) -> tuple[str, str | None]:
@@ -105,7 +119,11 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
 
     adapter = make_adapter(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
-    samples = dataset.samples[: opts.limit] if opts.limit else dataset.samples
+    samples = dataset.samples
+    if opts.sample:
+        samples = balanced_sample(samples, opts.sample, opts.sample_seed)
+    if opts.limit:
+        samples = samples[: opts.limit]
     chat = adapter.kind == "chat"
     renderer = None
     lang = opts.lang or Counter(s.lang for s in samples).most_common(1)[0][0]
@@ -128,10 +146,11 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         shots_seed=opts.seed if chat and opts.shots != "0" else None,
         parser=opts.parser if chat else None,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
+        subset=f"balanced-{opts.sample}-seed{opts.sample_seed}" if opts.sample else None,
     )
     writer = RunWriter(opts.runs_dir, spec, n_expected=len(samples))
     requests = [
-        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else ())
+        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else (), renderer.labels if renderer else ())
         for s in samples if s.id not in writer.recorded
     ]
     golds = {s.id: s.label for s in samples}

@@ -114,6 +114,7 @@ class Renderer:
     system: str
     template: str
     question: str
+    labels: tuple[str, str] = ("non-toxique", "toxique")
 
     def messages(self, text: str) -> list[dict[str, str]]:
         user = self.template + f" « {text} »" + f"\n{self.question}\n"
@@ -143,4 +144,4 @@ def make_renderer(prompt: str, lang: str, shots: str, seed: int, data: DataDir) 
         rng.shuffle(chosen)
         blocks = [f"{p.message_label}\n« {t} »\n{p.question}\n{p.labels[label]}" for t, label in chosen]
         template = p.fewshot_template.replace(SLOT, "\n\n".join(blocks))
-    return Renderer(prompt_set.name, lang, shots, seed, p.system, template, p.question)
+    return Renderer(prompt_set.name, lang, shots, seed, p.system, template, p.question, p.labels)

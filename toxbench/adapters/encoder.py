@@ -1,0 +1,83 @@
+"""Sequence classifiers (CamemBERT-style encoders) with transformers.
+
+The label policy declares which output classes count as toxic: `merge:1,2` (the release merged
+CamemBERT's "Sensible" and "Toxic"), `index:1`, or by default the classes whose names say toxic
+(not "non-toxic"), else class 1. Softmax heads: score = the summed probability of the toxic
+classes. Sigmoid (multi-label) heads: score = the highest toxic class probability. label = score at
+or above `threshold`. The engine batches requests by length, so padding stays small.
+`encoder:minilm-l6` is the MiniLM encoder shipped by an installed package, with a fresh two-class
+head (seeded by `head_seed`) for fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.errors import ToxbenchError
+
+TOXIC_NAME = re.compile(r"toxi|hate|offens|insult|abus|sensib", re.IGNORECASE)
+NOT_TOXIC_NAME = re.compile(r"non|not|neutral|clean|ok\b", re.IGNORECASE)
+
+
+def toxic_classes(policy: str | None, id2label: dict[int, str], num_labels: int) -> tuple[int, ...]:
+    if policy:
+        kind, _, values = policy.partition(":")
+        try:
+            chosen = tuple(int(v) for v in values.split(",") if v.strip())
+        except ValueError:
+            chosen = ()
+        if kind not in ("merge", "index") or not chosen or any(c < 0 or c >= num_labels for c in chosen):
+            raise ToxbenchError(f"label_policy {policy!r}: write merge:1,2 or index:1 with class numbers below {num_labels}")
+        return chosen
+    named = tuple(i for i, name in sorted(id2label.items()) if TOXIC_NAME.search(name) and not NOT_TOXIC_NAME.search(name))
+    return named or (1,)
+
+
+@register("encoder")
+class EncoderClassifier(Adapter):
+    kind = "classifier"
+    capabilities = Capabilities(concurrency=1, batching=True, batch_size=32, scores=True)
+    description = "local sequence classifier (CamemBERT-style), declared label policy"
+
+    def __init__(self, model: str, label_policy: str | None = None, threshold: float = 0.5, batch_size: int = 32,
+                 max_length: int = 512, device: str = "auto", head_seed: int = 0) -> None:
+        import torch
+
+        from toxbench.harness.local_models import load_tokenizer_and_model
+
+        self.model, self.threshold, self.max_length, self.head_seed = model, float(threshold), int(max_length), int(head_seed)
+        self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=True)
+        torch.manual_seed(self.head_seed)  # a checkpoint without a classification head gets a reproducible fresh one
+        extra = {"num_labels": 2} if model == "minilm-l6" else {}
+        self.tokenizer, self.net, self.device = load_tokenizer_and_model(model, "sequence", device, **extra)
+        config = self.net.config
+        self.id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+        self.sigmoid = config.problem_type == "multi_label_classification"
+        self.toxic = toxic_classes(label_policy, self.id2label, config.num_labels)
+        self.label_policy = label_policy or f"index:{','.join(map(str, self.toxic))}"
+
+    def identity(self) -> dict:
+        return {"model": self.model, "label_policy": self.label_policy, "threshold": self.threshold, "max_length": self.max_length,
+                "head_seed": self.head_seed if self.model == "minilm-l6" else None}
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        import torch
+
+        batch = self.tokenizer([r.text for r in requests], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            logits = self.net(**batch).logits.float()
+        probs = torch.sigmoid(logits) if self.sigmoid else torch.softmax(logits, dim=-1)
+        toxic = probs[:, list(self.toxic)]
+        scores = toxic.max(dim=-1).values if self.sigmoid else toxic.sum(dim=-1)
+        answers = []
+        for row, score in zip(probs.tolist(), scores.tolist()):
+            raw = json.dumps({self.id2label.get(i, str(i)): round(p, 6) for i, p in enumerate(row)})
+            answers.append(Answer(pred=int(score >= self.threshold), score=float(score), raw=raw))
+        return answers
+
+    async def answer(self, request: Request) -> Answer:
+        import asyncio
+
+        return (await asyncio.to_thread(self.answer_batch, [request]))[0]

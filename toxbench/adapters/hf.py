@@ -1,0 +1,196 @@
+"""Local causal language models with transformers: `generate` and `score` modes.
+
+- generate: greedy decoding of a few tokens, batched with left padding; the text is parsed like
+  any API answer.
+- score: P(toxic) from the likelihoods of the prompt's two answer words (a word may span several
+  tokens), normalised between the two, in one forward pass per batch. The instruction prefix that
+  every prompt shares is run once; its key/value cache is copied and expanded for each batch, so
+  each sample only pays for its own tokens (`share_prefix=false` scores each full prompt, which
+  tests use to check both paths agree).
+
+The engine runs `answer_batch` in a worker thread, so progress, records, resume and the cache work
+as for API runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+
+DEFAULT_LABELS = {"fr": ("non-toxique", "toxique"), "en": ("non-toxic", "toxic")}
+
+
+def _layer_tensors(cache) -> tuple[list, list]:
+    """Keys and values per layer of a DynamicCache (its layout changed across transformers versions)."""
+    if hasattr(cache, "layers"):
+        return [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers]
+    return list(cache.key_cache), list(cache.value_cache)
+
+
+def _common_prefix(sequences: list[list[int]]) -> int:
+    first = sequences[0]
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        if any(s[i] != first[i] for s in sequences):
+            return i
+    return n
+
+
+@register("hf")
+class HFCausalLM(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=True)
+    description = "local Hugging Face causal LM (transformers; GGUF too): generate or score label likelihoods"
+
+    def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
+                 dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None) -> None:
+        from toxbench.errors import ToxbenchError
+        from toxbench.harness.local_models import load_tokenizer_and_model
+
+        if mode not in ("generate", "score"):
+            raise ToxbenchError(f"hf mode must be generate or score, not {mode!r}")
+        self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
+        self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")
+        self.tokenizer, self.lm, self.device = load_tokenizer_and_model(model, "causal", device, dtype, load_in_4bit)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._prefix: tuple[list[int], object] | None = None  # (token ids, key/value cache)
+
+    def identity(self) -> dict:
+        return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
+                "thinking": self.thinking}
+
+    # -- prompts ------------------------------------------------------------------------------------
+    def prompt_text(self, request: Request) -> str:
+        extra = {"enable_thinking": self.thinking} if self.thinking is not None else {}
+        return self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False, **extra)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        return self._generate(requests) if self.mode == "generate" else self._score(requests)
+
+    async def answer(self, request: Request) -> Answer:
+        import asyncio
+
+        return (await asyncio.to_thread(self.answer_batch, [request]))[0]
+
+    # -- generate -------------------------------------------------------------------------------
+    def _generate(self, requests: list[Request]) -> list[Answer]:
+        import torch
+
+        texts = [self.prompt_text(r) for r in requests]
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(self.device)
+        with torch.inference_mode():
+            out = self.lm.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+        new = out[:, batch["input_ids"].shape[1]:]
+        answers = []
+        for i, row in enumerate(new):
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            n_out = int((row != self.tokenizer.pad_token_id).sum())
+            answers.append(Answer(text=text, raw=json.dumps({"generated": text}, ensure_ascii=False),
+                                  tokens_in=int(batch["attention_mask"][i].sum()), tokens_out=n_out))
+        return answers
+
+    # -- score ----------------------------------------------------------------------------------
+    def verdict_log_likelihoods(self, requests: list[Request]) -> list[tuple[float, float]]:
+        """log P(non-toxic words | prompt), log P(toxic words | prompt) for each request."""
+        prompts = [self._ids(self.prompt_text(r)) for r in requests]
+        verdicts = [[self._ids(w) for w in (r.labels or DEFAULT_LABELS.get(r.lang, DEFAULT_LABELS["fr"]))] for r in requests]
+        if not self.share_prefix:
+            return [self._reference(prompt, pair) for prompt, pair in zip(prompts, verdicts)]
+        prefix, cache = self._prefix_for(prompts)
+        return self._tree_batch(prompts, verdicts, len(prefix), cache)
+
+    def _reference(self, prompt: list[int], verdicts: list[list[int]]) -> tuple[float, float]:
+        """The plain computation: each full prompt followed by each answer, one causal forward each."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for verdict in verdicts:
+                ids = torch.tensor([prompt + verdict[:-1]], device=self.device)
+                logits = self.lm(input_ids=ids).logits[0, len(prompt) - 1 :]
+                lp = torch.log_softmax(logits.float(), dim=-1)
+                out.append(sum(float(lp[t, tok]) for t, tok in enumerate(verdict)))
+        return out[0], out[1]
+
+    def _tree_batch(self, prompts: list[list[int]], verdicts: list[list[list[int]]], p: int, cache) -> list[tuple[float, float]]:
+        """One forward for the batch. Each row holds a sample's own tokens and then both answers side by
+        side as branches of a tree: a 4D attention mask keeps each branch from seeing the other, and
+        both branches take the positions right after the prompt. The shared prefix's key/value tensors
+        enter as stride-0 views, so they are not copied per sample up front."""
+        import torch
+        from transformers import DynamicCache
+
+        n = len(prompts)
+        rows = []
+        for prompt, (first, second) in zip(prompts, verdicts):
+            suffix = prompt[p:]
+            rows.append((suffix, first[:-1], second[:-1]))
+        width = max(len(a) + len(b) + len(c) for a, b, c in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((n, width), pad, dtype=torch.long)
+        positions = torch.zeros((n, width), dtype=torch.long)
+        allowed = torch.zeros((n, 1, width, p + width), dtype=torch.bool)
+        allowed[:, :, :, :p] = True  # everything sees the shared prefix (padding too, so no row is empty)
+        for i, (suffix, b0, b1) in enumerate(rows):
+            s, l0, l1 = len(suffix), len(b0), len(b1)
+            ids[i, : s + l0 + l1] = torch.tensor(suffix + b0 + b1)
+            positions[i, : s + l0 + l1] = torch.tensor(list(range(p, p + s)) + list(range(p + s, p + s + l0)) + list(range(p + s, p + s + l1)))
+            causal = torch.tril(torch.ones((s + l0 + l1, s + l0 + l1), dtype=torch.bool))
+            causal[s + l0 :, s : s + l0] = False  # the second branch does not see the first
+            allowed[i, 0, : s + l0 + l1, p : p + s + l0 + l1] = causal
+        past = None
+        if cache is not None:
+            past = DynamicCache()
+            for layer, (keys, values) in enumerate(zip(*_layer_tensors(cache))):
+                past.update(keys.expand(n, *keys.shape[1:]), values.expand(n, *values.shape[1:]), layer)
+        with torch.inference_mode():
+            hidden = self.lm.base_model(input_ids=ids.to(self.device), position_ids=positions.to(self.device),
+                                        attention_mask=allowed.to(self.device), past_key_values=past, use_cache=past is not None).last_hidden_state
+            picks = []  # (row, position whose next-token distribution is read, token, answer)
+            for i, ((suffix, b0, b1), (first, second)) in enumerate(zip(rows, verdicts)):
+                s = len(suffix)
+                picks += [(i, s - 1, first[0], 0), (i, s - 1, second[0], 1)]
+                picks += [(i, s + t, tok, 0) for t, tok in enumerate(first[1:])]
+                picks += [(i, s + len(b0) + t, tok, 1) for t, tok in enumerate(second[1:])]
+            # the vocabulary projection only where it is read: over every position it costs more than the model
+            chosen = hidden[[i for i, _, _, _ in picks], [q for _, q, _, _ in picks]]
+            lp = torch.log_softmax(self.lm.get_output_embeddings()(chosen).float(), dim=-1)
+        out = [[0.0, 0.0] for _ in prompts]
+        for m, (i, _, tok, k) in enumerate(picks):
+            out[i][k] += float(lp[m, tok])
+        return [tuple(o) for o in out]
+
+    def _prefix_for(self, prompts: list[list[int]]):
+        """The instruction prefix every prompt shares and its key/value cache, computed once and
+        reused while prompts start with it. At least one token of each prompt stays outside it."""
+        import torch
+        from transformers import DynamicCache
+
+        if self._prefix is not None:
+            ids, cache = self._prefix
+            if all(len(q) > len(ids) and q[: len(ids)] == ids for q in prompts):
+                return ids, cache
+        n = min(_common_prefix(prompts), min(len(q) for q in prompts) - 1)
+        if n <= 0:
+            return [], None
+        ids = prompts[0][:n]
+        cache = DynamicCache()
+        with torch.inference_mode():
+            self.lm.base_model(input_ids=torch.tensor([ids], device=self.device), past_key_values=cache, use_cache=True)
+        self._prefix = (ids, cache)
+        return ids, cache
+
+    def _score(self, requests: list[Request]) -> list[Answer]:
+        import math
+
+        answers = []
+        for (lp0, lp1), request in zip(self.verdict_log_likelihoods(requests), requests):
+            top = max(lp0, lp1)
+            p1 = math.exp(lp1 - top) / (math.exp(lp0 - top) + math.exp(lp1 - top))
+            answers.append(Answer(pred=int(p1 >= 0.5), score=p1, raw=json.dumps({"logp_non_toxic": lp0, "logp_toxic": lp1, "p_toxic": p1})))
+        return answers

