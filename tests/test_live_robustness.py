@@ -128,7 +128,8 @@ def test_runs_list_and_leaderboard_show_live_runs(tmp_path, dataset, data, data_
     code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
     assert code == 0 and "openai:gpt-4o-mini" in out and "complete" in out and "1.000" in out
     code, out, _ = cli("leaderboard", "-d", str(dataset), "--runs", tmp_path / "runs", "--out", tmp_path / "lb", "--no-published", "--data-dir", data_root)
-    assert code == 0 and result.run_dir.name in (tmp_path / "lb" / "leaderboard.csv").read_text()
+    table = (tmp_path / "lb" / "leaderboard.csv").read_text()
+    assert code == 0 and f"openai:gpt-4o-mini base_url={fake.url}/v1,gpt-4o-mini,detailed,0,60," in table
 
 
 @pytest.mark.slow

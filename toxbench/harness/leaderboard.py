@@ -68,7 +68,7 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
                 metrics=metrics_for(run_dir, policy),
-                notes=list(manifest.notes),
+                notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
             )
         )
     rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))

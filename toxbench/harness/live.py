@@ -147,6 +147,8 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         parser=opts.parser if chat else None,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
         subset=f"balanced-{opts.sample}-seed{opts.sample_seed}" if opts.sample else None,
+        label=" ".join([f"{adapter.name}:{getattr(adapter, 'model', None) or adapter.name}",
+                        *(f"{k}={v}" for k, v in sorted(opts.model_args.items()))]),
     )
     writer = RunWriter(opts.runs_dir, spec, n_expected=len(samples))
     requests = [

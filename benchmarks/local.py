@@ -1,0 +1,86 @@
+"""Local inference speed on this machine's CPU, samples per second.
+
+SmolLM2-135M-Instruct with the detailed French prompt (about 575 tokens a sample, 530 of them the
+shared instructions): naive generation one sample at a time, batched generation, and likelihood
+scoring with the shared prefix's key/value cache reused. The MiniLM encoder: one text at a time
+against batches of similar length (the engine sorts requests by length before batching).
+Targets: scoring >= 10x naive generation; encoder batching >= 3x one at a time.
+Prints a table and writes benchmarks/local.json.
+
+    python benchmarks/local.py [--data-dir DIR] [--n-generate 8] [--n-score 48] [--n-encoder 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
+    parser.add_argument("--n-generate", type=int, default=8)
+    parser.add_argument("--n-score", type=int, default=48)
+    parser.add_argument("--n-encoder", type=int, default=256)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from toxbench.adapters.base import Request
+    from toxbench.adapters.encoder import EncoderClassifier
+    from toxbench.adapters.hf import HFCausalLM
+    from toxbench.harness.datadir import DataDir
+    from toxbench.harness.datasets import load_dataset
+    from toxbench.harness.live import balanced_sample
+    from toxbench.harness.prompts import make_renderer
+
+    data = DataDir(args.data_dir)
+    renderer = make_renderer("detailed", "fr", "0", 0, data)
+    samples = balanced_sample(load_dataset("toxifrench", data).samples, max(args.n_score, args.n_encoder), 0)
+    requests = [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
+
+    def rate(fn, items, batch: int) -> float:
+        fn(items[:batch])  # warm-up
+        start = time.perf_counter()
+        for i in range(0, len(items), batch):
+            fn(items[i : i + batch])
+        return len(items) / (time.perf_counter() - start)
+
+    rows = {}
+    gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)
+    rows["generate, one sample at a time"] = rate(gen.answer_batch, requests[: args.n_generate], 1)
+    rows["generate, batches of 8"] = rate(gen.answer_batch, requests[: 2 * args.n_generate], 8)
+    del gen
+    score = HFCausalLM("smollm2-135m-instruct", mode="score")
+    rows["score, shared prefix reused, batches of 8"] = rate(score.answer_batch, requests[: args.n_score], 8)
+    del score
+    enc = EncoderClassifier("minilm-l6")
+    texts = requests[: args.n_encoder]
+    rows["encoder, one text at a time"] = rate(enc.answer_batch, texts, 1)
+    by_length = sorted(texts, key=lambda r: len(r.text))
+    rows["encoder, batches of 32 by length"] = rate(enc.answer_batch, by_length, 32)
+
+    ratios = {
+        "score / naive generate": (rows["score, shared prefix reused, batches of 8"] / rows["generate, one sample at a time"], 10.0),
+        "encoder batched / one at a time": (rows["encoder, batches of 32 by length"] / rows["encoder, one text at a time"], 3.0),
+    }
+    print(f"local inference on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"{'case':44} {'samples/s':>10}")
+    for name, value in rows.items():
+        print(f"{name:44} {value:10.2f}")
+    for name, (value, target) in ratios.items():
+        print(f"{name:44} {value:9.1f}x  target >= {target:g}x  {'ok' if value >= target else 'below'}")
+    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+           "samples_per_second": rows, "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+    path = Path(__file__).with_suffix(".json")
+    path.write_text(json.dumps(out, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
