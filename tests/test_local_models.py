@@ -133,3 +133,23 @@ def test_sigmoid_heads_take_the_highest_toxic_class(tmp_path):
     answer = enc.answer_batch([Request("a", "merci", "fr")])[0]
     probs = json.loads(answer.raw)
     assert enc.toxic == (0, 1) and answer.score == pytest.approx(max(probs["toxic"], probs["insult"]), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_guard_configurations(tmp_path, data, requests_fr, monkeypatch):
+    from toxbench.adapters.guards import ShieldGemma
+
+    shield = ShieldGemma("smollm2-135m-instruct")
+    answers = shield.answer_batch(requests_fr[:3])
+    for request, answer in zip(requests_fr[:3], answers):  # P(Yes) from the full model's Yes/No logits, one at a time
+        ids = shield.tokenizer(shield.prompt_text(request), return_tensors="pt")
+        with torch.inference_mode():
+            logits = shield.lm(**ids).logits[0, -1, shield.yes_no]
+        assert answer.score == pytest.approx(float(torch.softmax(logits.float(), -1)[0]), abs=1e-4)
+        assert "Human Question: " + request.text.strip() in shield.prompt_text(request)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
+    result = execute(RunOptions(model="llamaguard:smollm2-135m-instruct", dataset="toxifrench", sample=2, runs_dir=tmp_path / "runs"),
+                     data, ExecutionSettings(), show_progress=False)
+    run = Run.load(result.run_dir)
+    assert run.spec.parser == "guard" and run.spec.prompt is None
+    assert all(r.status in ("ok", "unparseable") and json.loads(r.raw)["generated"] is not None for r in run.records)

@@ -84,3 +84,14 @@ def test_parser_registry():
     assert get_parser("one-word") is parse_one_word
     with pytest.raises(Exception, match="unknown parser 'cot'; known: one-word"):
         get_parser("cot")
+
+
+@pytest.mark.parametrize("answer,expected", [
+    ("safe", (0, "ok")), ("unsafe\nS10", (1, "ok")), ("Unsafe", (1, "ok")), ("  safe\n", (0, "ok")), ("unsafe S1,S10", (1, "ok")),
+    ("I think it is unsafe", (None, "unparseable")), ("", (None, "unparseable")), (None, (None, "unparseable")), ("safety first", (None, "unparseable")),
+])
+def test_guard_parser(answer, expected):
+    from toxbench.harness.parsing import parse_guard
+
+    got = parse_guard(answer)
+    assert (got.pred, got.status) == expected

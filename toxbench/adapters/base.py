@@ -26,6 +26,8 @@ BUILTIN_MODULES: dict[str, str] = {
     "baseline": "toxbench.adapters.baseline",
     "hf": "toxbench.adapters.hf",
     "encoder": "toxbench.adapters.encoder",
+    "llamaguard": "toxbench.adapters.guards",
+    "shieldgemma": "toxbench.adapters.guards",
     "openai": "toxbench.adapters.openai_api",
     "openai-moderation": "toxbench.adapters.openai_api",
     "mistral": "toxbench.adapters.mistral_api",
@@ -145,6 +147,8 @@ class Adapter:
         """Release clients and connections."""
 
     secrets: tuple[str, ...] = ()  # values the engine redacts from every error it records
+    renders_own_prompt: ClassVar[bool] = False  # guard models: their own policy prompt around the text
+    default_parser: ClassVar[str | None] = None  # the parser their answers need (else --parser's)
 
     @classmethod
     def key_from_env(cls, override: str | None = None) -> str:

@@ -124,7 +124,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         samples = balanced_sample(samples, opts.sample, opts.sample_seed)
     if opts.limit:
         samples = samples[: opts.limit]
-    chat = adapter.kind == "chat"
+    chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     renderer = None
     lang = opts.lang or Counter(s.lang for s in samples).most_common(1)[0][0]
     if chat:
@@ -133,7 +133,8 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         if opts.lang is None and lang not in load_prompt_set(opts.prompt, data).languages:
             lang = "fr"
         renderer = make_renderer(opts.prompt, lang, opts.shots, opts.seed, data)
-    parser = get_parser(opts.parser) if chat else None
+    parser_name = adapter.default_parser or (opts.parser if chat else None)
+    parser = get_parser(parser_name) if parser_name else None
     spec = RunSpec(
         adapter=adapter.name,
         model=getattr(adapter, "model", None) or adapter.name,
@@ -144,7 +145,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         lang=lang if chat else None,
         shots=opts.shots if chat else None,
         shots_seed=opts.seed if chat and opts.shots != "0" else None,
-        parser=opts.parser if chat else None,
+        parser=parser_name,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
         subset=f"balanced-{opts.sample}-seed{opts.sample_seed}" if opts.sample else None,
         label=" ".join([f"{adapter.name}:{getattr(adapter, 'model', None) or adapter.name}",

@@ -74,7 +74,18 @@ def parse_one_word(text: str | None) -> Parsed:
     return UNPARSEABLE
 
 
-PARSERS: dict[str, Callable[[str | None], Parsed]] = {"one-word": parse_one_word}
+_GUARD = re.compile(r"^\s*(unsafe|safe)\b", re.IGNORECASE)
+
+
+def parse_guard(text: str | None) -> Parsed:
+    """A guard model's verdict: `safe` -> 0, `unsafe` (with or without categories) -> 1."""
+    match = _GUARD.match(text or "")
+    if not match:
+        return UNPARSEABLE
+    return Parsed(int(match.group(1).lower() == "unsafe"), "ok")
+
+
+PARSERS: dict[str, Callable[[str | None], Parsed]] = {"one-word": parse_one_word, "guard": parse_guard}
 
 
 def get_parser(name: str) -> Callable[[str | None], Parsed]:
