@@ -3,7 +3,8 @@
 SmolLM2-135M-Instruct with the detailed French prompt (about 575 tokens a sample, 530 of them the
 shared instructions): naive generation one sample at a time, batched generation, and likelihood
 scoring with the shared prefix's key/value cache reused. The MiniLM encoder: one text at a time
-against batches of similar length (the engine sorts requests by length before batching).
+against batches of similar length (the engine sorts requests by length before batching), in
+float32 (the default on the CPU) and bfloat16 (`--model-arg dtype=bfloat16`).
 Targets: scoring >= 10x naive generation; encoder batching >= 3x one at a time.
 Prints a table and writes benchmarks/local.json.
 
@@ -59,15 +60,17 @@ def main() -> None:
     score = HFCausalLM("smollm2-135m-instruct", mode="score")
     rows["score, shared prefix reused, batches of 8"] = rate(score.answer_batch, requests[: args.n_score], 8)
     del score
-    enc = EncoderClassifier("minilm-l6")
     texts = requests[: args.n_encoder]
-    rows["encoder, one text at a time"] = rate(enc.answer_batch, texts, 1)
     by_length = sorted(texts, key=lambda r: len(r.text))
-    rows["encoder, batches of 32 by length"] = rate(enc.answer_batch, by_length, 32)
+    for dtype in ("float32", "bfloat16"):
+        enc = EncoderClassifier("minilm-l6", dtype=dtype)
+        rows[f"encoder {dtype}, one text at a time"] = rate(enc.answer_batch, texts, 1)
+        rows[f"encoder {dtype}, batches of 32 by length"] = rate(enc.answer_batch, by_length, 32)
 
     ratios = {
         "score / naive generate": (rows["score, shared prefix reused, batches of 8"] / rows["generate, one sample at a time"], 10.0),
-        "encoder batched / one at a time": (rows["encoder, batches of 32 by length"] / rows["encoder, one text at a time"], 3.0),
+        **{f"encoder {d} batched / one at a time": (rows[f"encoder {d}, batches of 32 by length"] / rows[f"encoder {d}, one text at a time"], 3.0)
+           for d in ("float32", "bfloat16")},
     }
     print(f"local inference on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(f"{'case':44} {'samples/s':>10}")

@@ -294,6 +294,58 @@ def runs_list(runs: Annotated[Path, typer.Option("--runs", help="Runs directory.
     _console().print(table)
 
 
+@app.command("compare")
+def compare(
+    run_a: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")],
+    run_b: Annotated[str, typer.Argument(help="The run to compare it with, on the same dataset.")],
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs"),
+    show: Annotated[int, typer.Option("--show", help="Disagreements to print (0 for none).")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison, every disagreement included, to this file.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
+    import json
+
+    from rich.table import Table
+
+    from toxbench.harness.compare import compare_runs
+    from toxbench.harness.records import Run, find_run
+
+    a, b = (Run.load(find_run(ref, runs)) for ref in (run_a, run_b))
+    c = compare_runs(a, b, seed=seed)
+    console = _console()
+    names = [r.spec.label or r.dir.name for r in (a, b)]
+    console.print(f"A = {names[0]}\nB = {names[1]}\ndataset {a.spec.dataset}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})")
+    table = Table("", "A", "B")
+    table.add_row("accuracy (common samples)", f"{c.accuracy_a:.4f}", f"{c.accuracy_b:.4f}")
+    table.add_row(f"macro F1 [{c.confidence:.0%} bootstrap]", "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_a), "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_b))
+    table.add_row("right where the other is wrong", str(c.only_a_right), str(c.only_b_right))
+    console.print(table)
+    verdict = "significant" if c.mcnemar_p < 0.05 else "not significant"
+    console.print(f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {c.mcnemar_p:.4g} ({verdict} at 0.05)\n"
+                  "macro F1 difference A - B {1:+.4f} [{0:+.4f}, {2:+.4f}] (paired bootstrap, seed {3})".format(*c.f1_diff, seed))
+    if show and c.disagreements:
+        texts = _texts_for(a.spec.dataset, data_dir)
+        listing = Table("sample", "gold", "A", "B", "text", title=f"{len(c.disagreements)} disagreements (first {min(show, len(c.disagreements))})")
+        for d in c.disagreements[:show]:
+            listing.add_row(d.sample_id, str(d.gold), str(d.pred_a), str(d.pred_b), texts.get(d.sample_id, "")[:120])
+        console.print(listing)
+    if json_out:
+        json_out.write_text(json.dumps({"a": names[0], "b": names[1], **c.as_dict()}, indent=2, ensure_ascii=False))
+        console.print(f"wrote {json_out}")
+
+
+def _texts_for(dataset: str, data_dir: Path | None) -> dict[str, str]:
+    """Sample texts by id when the dataset is available, else nothing (the ids are still printed)."""
+    from toxbench.harness.datasets import load_dataset
+
+    try:
+        return {s.id: s.text for s in load_dataset(dataset, _data(data_dir)).samples}
+    except (ToxbenchError, OSError):
+        return {}
+
+
 @app.command("adapters")
 def adapters() -> None:
     """Registered adapters: kind, capabilities and the environment variable holding their key."""

@@ -42,16 +42,16 @@ class EncoderClassifier(Adapter):
     description = "local sequence classifier (CamemBERT-style), declared label policy"
 
     def __init__(self, model: str, label_policy: str | None = None, threshold: float = 0.5, batch_size: int = 32,
-                 max_length: int = 512, device: str = "auto", head_seed: int = 0) -> None:
+                 max_length: int = 512, device: str = "auto", head_seed: int = 0, dtype: str = "auto") -> None:
         import torch
 
         from toxbench.harness.local_models import load_tokenizer_and_model
 
-        self.model, self.threshold, self.max_length, self.head_seed = model, float(threshold), int(max_length), int(head_seed)
+        self.model, self.threshold, self.max_length, self.head_seed, self.dtype = model, float(threshold), int(max_length), int(head_seed), dtype
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=True)
         torch.manual_seed(self.head_seed)  # a checkpoint without a classification head gets a reproducible fresh one
         extra = {"num_labels": 2} if model == "minilm-l6" else {}
-        self.tokenizer, self.net, self.device = load_tokenizer_and_model(model, "sequence", device, **extra)
+        self.tokenizer, self.net, self.device = load_tokenizer_and_model(model, "sequence", device, dtype, **extra)
         config = self.net.config
         self.id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         self.sigmoid = config.problem_type == "multi_label_classification"
@@ -60,7 +60,7 @@ class EncoderClassifier(Adapter):
 
     def identity(self) -> dict:
         return {"model": self.model, "label_policy": self.label_policy, "threshold": self.threshold, "max_length": self.max_length,
-                "head_seed": self.head_seed if self.model == "minilm-l6" else None}
+                "head_seed": self.head_seed if self.model == "minilm-l6" else None, "dtype": None if self.dtype == "auto" else self.dtype}
 
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         import torch

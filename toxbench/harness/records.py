@@ -253,3 +253,21 @@ def iter_run_dirs(runs_dir: Path) -> Iterator[Path]:
     for child in sorted(Path(runs_dir).iterdir()):
         if (child / MANIFEST).is_file():
             yield child
+
+
+def find_run(ref: str | Path, runs_dir: Path) -> Path:
+    """A run directory from a path, a run id, a unique prefix of one, or a unique label."""
+    path = Path(ref)
+    if (path / MANIFEST).is_file():
+        return path
+    ref = str(ref)
+    dirs = list(iter_run_dirs(runs_dir))
+    exact = [d for d in dirs if d.name == ref]
+    if exact:
+        return exact[0]
+    matches = [d for d in dirs if d.name.startswith(ref)] or [d for d in dirs if read_manifest(d).spec.label == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ToxbenchError(f"no run {ref!r} under {runs_dir}: give a run directory, a run id or a label (`toxbench runs list --runs {runs_dir}`)")
+    raise ToxbenchError(f"{ref!r} matches {len(matches)} runs under {runs_dir} ({', '.join(d.name for d in matches[:3])}, ...): give more of the id")
