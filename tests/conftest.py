@@ -79,3 +79,17 @@ def dataset(tmp_path):
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("id,text,label\n" + "".join(f'{i},"{t}",{g}\n' for i, (t, g) in enumerate(LIVE_TEXTS)))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def models_dir(tmp_path_factory):
+    """Converted GGUF models and trained baselines go to one per-session directory (CI converts SmolLM2 once per run)."""
+    path = tmp_path_factory.mktemp("models")
+    old = os.environ.get("TOXBENCH_MODELS")
+    os.environ["TOXBENCH_MODELS"] = str(path)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield path
+    if old is None:
+        os.environ.pop("TOXBENCH_MODELS", None)
+    else:
+        os.environ["TOXBENCH_MODELS"] = old

@@ -15,20 +15,6 @@ from toxbench.harness.live import RunOptions, execute  # noqa: E402
 from toxbench.harness.records import Run  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def models_dir(tmp_path_factory):
-    """Converted GGUF models go to a per-session directory (CI converts SmolLM2 once per run)."""
-    path = tmp_path_factory.mktemp("models")
-    old = os.environ.get("TOXBENCH_MODELS")
-    os.environ["TOXBENCH_MODELS"] = str(path)
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield path
-    if old is None:
-        os.environ.pop("TOXBENCH_MODELS", None)
-    else:
-        os.environ["TOXBENCH_MODELS"] = old
-
-
 @pytest.fixture(scope="session")
 def smollm_score(models_dir):
     from toxbench.adapters.hf import HFCausalLM

@@ -245,7 +245,7 @@ def run(
     tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
     max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
-    out: Annotated[Path, typer.Option("--out", help="Runs directory.")] = Path("runs"),
+    out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
@@ -362,6 +362,92 @@ def adapters() -> None:
             continue
         caps = cls.capabilities
         table.add_row(name, cls.kind, "yes" if caps.scores else "no", str(caps.concurrency), " or ".join(cls.required_env) or "–", cls.description)
+    _console().print(table)
+
+
+finetune_app = typer.Typer(help="Fine-tuning: CoT data, SFT with the Dynamic Weighted Loss, DPO, encoders.", no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+models_app = typer.Typer(help="Trained models registered by name (run them as finetuned:NAME).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+ConfigOption = Annotated[Path, typer.Option("--config", help="A TOML job file (see examples/finetune/).")]
+FreshOption = Annotated[bool, typer.Option("--fresh", help="Ignore checkpoints in the output directory instead of resuming.")]
+
+
+@finetune_app.command("data")
+def finetune_data(
+    out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl and settings.json.")],
+    blocks: Annotated[Optional[str], typer.Option("--blocks", help="Comma-separated CoT blocks (explanation,tone,intention,category,labels,score).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    validation_fraction: Annotated[float, typer.Option("--validation-fraction")] = 0.1,
+    max_examples: Annotated[Optional[int], typer.Option("--max-examples", help="A seeded, stratified subset of the training split.")] = None,
+    no_oversample: Annotated[bool, typer.Option("--no-oversample", help="Keep the training split's class balance as it is.")] = False,
+    drop_disagreeing: Annotated[bool, typer.Option("--drop-disagreeing", help="Leave out rows whose annotated CoT concluded against the gold label.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """CoT SFT examples (prompt, completion) from the annotated files that are in no benchmark."""
+    from toxbench.finetune.cot_data import CotDataSettings, build_splits, write_splits
+
+    settings = CotDataSettings(seed=seed, validation_fraction=validation_fraction, max_examples=max_examples, oversample=not no_oversample,
+                               drop_disagreeing=drop_disagreeing, **({"blocks": [b.strip() for b in blocks.split(",") if b.strip()]} if blocks else {}))
+    train, validation, stats = build_splits(_data(data_dir), settings)
+    write_splits(out, train, validation, settings, stats)
+    _console().print(f"{out}: {len(train)} training examples {stats['train']} (before oversampling {stats['train_before_oversampling']}), "
+                     f"{len(validation)} validation {stats['validation']}; {stats['disagreeing_cot']} rows whose annotated CoT concluded otherwise "
+                     f"({'left out' if drop_disagreeing else 'kept, with the gold conclusion'})")
+
+
+@finetune_app.command("sft")
+def finetune_sft(config: ConfigOption, fresh: FreshOption = False, data_dir: DataDirOption = None) -> None:
+    """LoRA (QLoRA on CUDA) SFT with the Dynamic Weighted Loss through TRL's SFTTrainer."""
+    from toxbench.finetune.config import SFTJob, load_job
+    from toxbench.finetune.sft import run_sft
+
+    out = run_sft(load_job(config, SFTJob), _data(data_dir), resume=not fresh)
+    _console().print(f"{out}: adapter and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@finetune_app.command("dpo")
+def finetune_dpo(config: ConfigOption, fresh: FreshOption = False, data_dir: DataDirOption = None) -> None:
+    """Preference pairs sampled from the SFT model, then DPO against the frozen SFT model."""
+    from toxbench.finetune.config import DPOJob, load_job
+    from toxbench.finetune.dpo import run_dpo
+
+    out = run_dpo(load_job(config, DPOJob), _data(data_dir), resume=not fresh)
+    _console().print(f"{out}: DPO adapter, pairs.jsonl and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@finetune_app.command("encoder")
+def finetune_encoder(config: ConfigOption, fresh: FreshOption = False, data_dir: DataDirOption = None) -> None:
+    """A two-label sequence classifier (CamemBERT-style); best checkpoint by validation F1."""
+    from toxbench.finetune.config import EncoderJob, load_job
+    from toxbench.finetune.encoder_ft import run_encoder
+
+    out = run_encoder(load_job(config, EncoderJob), _data(data_dir), resume=not fresh)
+    _console().print(f"{out}: classifier and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@models_app.command("register")
+def models_register(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by toxbench finetune sft|dpo|encoder.")],
+    name: Annotated[str, typer.Option("--name", help="The name to run it by: --model finetuned:NAME.")],
+) -> None:
+    """Register a trained model directory under a name."""
+    from toxbench.finetune.registry import register
+
+    path = register(model_dir, name)
+    _console().print(f"registered {name} -> {model_dir} ({path}); run it: toxbench run --model finetuned:{name}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models."""
+    from rich.table import Table
+
+    from toxbench.finetune.registry import registered
+
+    table = Table("name", "kind", "path", "weights sha256", "registered")
+    for entry in registered():
+        table.add_row(entry["name"], entry["kind"], entry["path"], entry["weights_sha256"][:12], entry["registered_at"])
     _console().print(table)
 
 

@@ -28,6 +28,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "encoder": "toxbench.adapters.encoder",
     "llamaguard": "toxbench.adapters.guards",
     "shieldgemma": "toxbench.adapters.guards",
+    "finetuned": "toxbench.adapters.finetuned",
     "openai": "toxbench.adapters.openai_api",
     "openai-moderation": "toxbench.adapters.openai_api",
     "mistral": "toxbench.adapters.mistral_api",

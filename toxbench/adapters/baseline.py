@@ -11,49 +11,20 @@ the first run trains. Needs no key and no download: `toxbench run` uses it when 
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
 import os
 from pathlib import Path
 
 from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.harness.annotated import annotated_rows, files_identity
 
-AGREEMENT = "toxifrench/cot/agreement_checking.csv"
-JIGSAW_COT = "toxifrench/cot/subset_jigsaw_annotated.csv"
-JIGSAW_BENCHMARK = "toxifrench/benchmark/JigsawBilingualBalanced.csv"
-TOXIFRENCH = "toxifrench/benchmark/ToxiFrenchBalanced.csv"
-RTPLX_FR = "toxifrench/benchmark/RTP-LX-french.csv"
-HATEDAY = "toxifrench/benchmark/HateDay-french.csv"
-JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 VERSION = 2  # bump when the features or the training set's rule change
 
 
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(path.read_text("utf-8"), newline="")))
-
-
-BENCHMARKS = ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr")
-
-
 def training_set(data) -> tuple[list[str], list[int]]:
-    """Texts and labels of the annotated files. Every benchmark id and every text that appears in a
-    benchmark (the same comment can carry another id) is left out, and each text is kept once."""
-    from toxbench.harness.datasets import load_dataset
-
-    excluded_ids = {r["msg_id"] for r in _rows(data.path(JIGSAW_BENCHMARK))} | {r["msg_id"] for r in _rows(data.path(TOXIFRENCH))}
-    excluded_texts = {s.text.strip() for name in BENCHMARKS for s in load_dataset(name, data).samples}
-    annotated = [(r["msg_id"], r["content"], int(float(r["annotator's conclusion"]))) for r in _rows(data.path(AGREEMENT))]
-    annotated += [(r["msg_id"], r["content"], int(any(r[c] == "1" for c in JIGSAW_LABELS))) for r in _rows(data.path(JIGSAW_COT))]
-    texts, labels, seen = [], [], set()
-    for msg_id, text, label in annotated:
-        key = text.strip()
-        if msg_id in excluded_ids or key in excluded_texts or msg_id in seen or key in seen:
-            continue
-        seen |= {msg_id, key}
-        texts.append(text)
-        labels.append(label)
-    return texts, labels
+    """Texts and labels of the annotated rows that are in no benchmark (toxbench.harness.annotated)."""
+    rows = annotated_rows(data)
+    return [r.text for r in rows], [r.label for r in rows]
 
 
 @register("baseline")
@@ -68,7 +39,7 @@ class Baseline(Adapter):
         self.model = model
         self.data = data or DataDir()
         self.ngram_range, self.C = (int(ngram_min), int(ngram_max)), float(C)
-        files = {rel: self.data.manifest.get(rel).sha256 for rel in (AGREEMENT, JIGSAW_COT, JIGSAW_BENCHMARK, TOXIFRENCH, RTPLX_FR, HATEDAY)}
+        files = files_identity(self.data)
         self._identity = {"version": VERSION, "ngram_range": list(self.ngram_range), "C": self.C, "training_files": files}
         self.pipeline = self._load_or_train()
 

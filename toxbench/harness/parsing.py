@@ -85,7 +85,21 @@ def parse_guard(text: str | None) -> Parsed:
     return Parsed(int(match.group(1).lower() == "unsafe"), "ok")
 
 
-PARSERS: dict[str, Callable[[str | None], Parsed]] = {"one-word": parse_one_word, "guard": parse_guard}
+_COT_CONCLUSION = re.compile(r"conclusion\s*:\s*\**\s*(oui|non|yes|no|1|0|toxique|non[- ]toxique)\b", re.IGNORECASE)
+_COT_VALUE = {"oui": 1, "yes": 1, "1": 1, "toxique": 1, "non": 0, "no": 0, "0": 0}
+
+
+def parse_cot(text: str | None) -> Parsed:
+    """A fine-tuned CoT model's answer: the last `Conclusion : oui|non` after its `<think>` blocks
+    (the reasoning may quote other conclusions; only the last one counts)."""
+    matches = _COT_CONCLUSION.findall(text or "")
+    if not matches:
+        return UNPARSEABLE
+    value = matches[-1].lower()
+    return Parsed(_COT_VALUE.get(value, 0), "ok")
+
+
+PARSERS: dict[str, Callable[[str | None], Parsed]] = {"one-word": parse_one_word, "guard": parse_guard, "cot": parse_cot}
 
 
 def get_parser(name: str) -> Callable[[str | None], Parsed]:

@@ -1,0 +1,69 @@
+"""`finetuned:<name>`: a model trained with `toxbench finetune` and registered with
+`toxbench models register` (toxbench.finetune.registry).
+
+- `causal-cot` cards: the base model with the trained LoRA adapter (merged into the weights unless
+  the base is quantized), the training prompt `Message:\\n{text}\\n\\nAnalyse:\\n` around the text,
+  greedy generation of the reasoning, and the `cot` parser on the last `Conclusion : oui|non`.
+- `encoder` cards: the fine-tuned sequence classifier through the `encoder` adapter (class 1 toxic).
+The run identity holds the checksum of the trained weights, so a retrained model makes new runs.
+"""
+
+from __future__ import annotations
+
+from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.adapters.hf import HFCausalLM
+
+
+class CotGenerator(HFCausalLM):
+    """A causal LM with a LoRA adapter, prompted the way it was trained (no chat template)."""
+
+    renders_own_prompt = True
+    default_parser = "cot"
+
+    def __init__(self, base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int = 8,
+                 device: str = "auto", dtype: str = "auto") -> None:
+        from peft import PeftModel
+
+        super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype)
+        self.template = prompt_template
+        lm = PeftModel.from_pretrained(self.lm, adapter_dir)
+        self.lm = lm if getattr(lm, "is_loaded_in_4bit", False) else lm.merge_and_unload()
+        self.lm.eval()
+
+    def prompt_text(self, request: Request) -> str:
+        return self.template.format(text=request.text)
+
+
+@register("finetuned")
+class Finetuned(Adapter):
+    kind = "chat"
+    capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
+    description = "a model trained by `toxbench finetune` and registered by name (CoT LoRA or encoder)"
+    renders_own_prompt = True
+
+    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto") -> None:
+        from toxbench.adapters.encoder import EncoderClassifier
+        from toxbench.finetune.registry import lookup
+
+        self.model = model
+        entry, card = lookup(model)
+        self.card_kind = card["kind"]
+        self._identity = {"name": model, "kind": card["kind"], "base_model": card.get("base_model"), "weights_sha256": entry["weights_sha256"]}
+        if card["kind"] == "encoder":
+            self.inner: Adapter = EncoderClassifier(entry["path"], label_policy="index:1", batch_size=batch_size, device=device, dtype=dtype)
+            self.kind, self.default_parser = "classifier", None
+        else:
+            tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
+            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype)
+            self.kind, self.default_parser = "chat", card.get("parser", "cot")
+            self._identity["max_new_tokens"] = tokens
+        self.capabilities = self.inner.capabilities
+
+    def identity(self) -> dict:
+        return self._identity
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        return self.inner.answer_batch(requests)
+
+    async def answer(self, request: Request) -> Answer:
+        return await self.inner.answer(request)

@@ -1,0 +1,138 @@
+"""Fine-tuning job configurations (TOML files, validated with pydantic).
+
+One file per job; relative paths in a file are relative to the working directory, as on the
+command line. Defaults are the paper's settings (Appendix C) where the paper gives them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toxbench.errors import ToxbenchError
+from toxbench.finetune.cot_data import CotDataSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Strict):
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+
+
+class TrainSettings(_Strict):
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 15
+    epochs: float = 3
+    max_steps: int = -1  # > 0 stops early (smoke runs)
+    batch_size: int = 4
+    gradient_accumulation: int = 32
+    max_length: int = 1024
+    seed: int = 42
+    logging_steps: int = 10
+    save_steps: int = 200
+    save_total_limit: int = 3
+    eval_steps: int | None = None  # None: evaluate at each epoch's end
+    gradient_checkpointing: bool = False
+    optim: str = "adamw_torch"
+    deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. examples/finetune/deepspeed-zero2.json)
+
+
+class DPOTrainSettings(TrainSettings):
+    """The paper's DPO stage: 1 epoch at lr 1e-6 (a [train] table in a DPO file starts from these)."""
+
+    learning_rate: float = 1e-6
+    epochs: float = 1
+    warmup_steps: int = 0
+    gradient_accumulation: int = 8
+
+
+class EncoderTrainSettings(TrainSettings):
+    learning_rate: float = 2e-5
+    epochs: float = 3
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    max_length: int = 256
+    warmup_steps: int = 0
+
+
+class DWLSettings(_Strict):
+    """Either `factor` (the paper's two-class form) or explicit `schedule` entries, or neither (plain SFT)."""
+
+    factor: float | None = None
+    schedule: list[tuple[float, list[float]]] | None = None
+
+
+class ModelSettings(_Strict):
+    base: str  # hub id, local path, .gguf file or short name (smollm2-135m-instruct)
+    load_in_4bit: bool | None = None  # None: QLoRA when CUDA and bitsandbytes are present
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+class SFTJob(_Strict):
+    model: ModelSettings
+    output_dir: Path
+    data: CotDataSettings = Field(default_factory=CotDataSettings)
+    data_dir: Path | None = None  # a folder written by `toxbench finetune data`; else built from [data]
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    dwl: DWLSettings = Field(default_factory=DWLSettings)
+    max_new_tokens: int = 512  # recorded for inference by the registered model
+
+
+class SamplingSettings(_Strict):
+    candidates: int = 4
+    temperature: float = 0.9
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    max_prompts: int | None = None
+    batch_size: int = 4
+    inverted_pairs: bool = False  # also gold completion vs the same with its conclusion flipped
+    max_pairs_per_prompt: int = 1
+
+
+class DPOJob(_Strict):
+    sft_model: Path  # the directory `toxbench finetune sft` wrote
+    output_dir: Path
+    data: CotDataSettings = Field(default_factory=CotDataSettings)
+    data_dir: Path | None = None
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    beta: float = 0.4
+    train: DPOTrainSettings = Field(default_factory=DPOTrainSettings)
+
+
+class EncoderJob(_Strict):
+    model: ModelSettings
+    output_dir: Path
+    data: CotDataSettings = Field(default_factory=lambda: CotDataSettings(blocks=[]))
+    train: EncoderTrainSettings = Field(default_factory=EncoderTrainSettings)
+    head_seed: int = 0
+    metric: Literal["f1", "macro_f1", "accuracy"] = "macro_f1"  # the validation split is imbalanced: macro F1 weighs both classes
+
+
+def load_job(path: Path, kind: type[_Strict]) -> _Strict:
+    try:
+        raw = tomllib.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise ToxbenchError(f"{path}: no such config file (see examples/finetune/ for examples)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ToxbenchError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return kind.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ToxbenchError(f"{path}: {problems}") from None

@@ -1,0 +1,73 @@
+"""Encoder fine-tuning (the paper's CamemBERT row): a two-label sequence classifier.
+
+Texts and labels come from the annotated files that are in no benchmark (the same selection as
+the CoT data: toxbench.harness.annotated), split with a seeded stratified validation set; the
+training split is oversampled to 1:1. transformers' Trainer evaluates at each epoch and keeps the
+best checkpoint by validation F1 of the toxic class (or `metric`), which is a split of training
+data, never a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from toxbench.finetune.config import EncoderJob
+from toxbench.finetune.cot_data import oversample, stratified_split
+from toxbench.finetune.registry import write_card
+from toxbench.harness.annotated import annotated_rows
+
+
+def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    rows = [(r.text, r.label) for r in annotated_rows(data) if r.source in job.data.sources]
+    train, validation = stratified_split(rows, [y for _, y in rows], job.data.validation_fraction, job.data.seed)
+    if job.data.max_examples:
+        train, _ = stratified_split(train, [y for _, y in train], 1 - job.data.max_examples / max(len(train), 1), job.data.seed)
+    if job.data.oversample:
+        train = oversample(train, [y for _, y in train])
+    return train, validation
+
+
+def validation_metrics(eval_pred) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits, labels = eval_pred
+    preds = logits.argmax(-1)
+    return {"f1": f1_score(labels, preds, pos_label=1, zero_division=0), "macro_f1": f1_score(labels, preds, average="macro", zero_division=0),
+            "accuracy": accuracy_score(labels, preds)}
+
+
+def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
+    import torch
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from toxbench.finetune.sft import last_checkpoint, trainer_arguments
+    from toxbench.harness.local_models import load_tokenizer_and_model
+
+    output_dir = Path(job.output_dir)
+    train, validation = encoder_splits(job, data)
+    torch.manual_seed(job.head_seed)  # the fresh classification head
+    labels = {"id2label": {0: "non-toxic", 1: "toxic"}, "label2id": {"non-toxic": 0, "toxic": 1}}
+    tokenizer, model, device = load_tokenizer_and_model(job.model.base, "sequence", job.model.device, job.model.dtype, False,
+                                                        num_labels=2, ignore_mismatched_sizes=True, **labels)
+
+    def encode(pairs):
+        enc = tokenizer([t for t, _ in pairs], truncation=True, max_length=job.train.max_length)
+        return Dataset.from_dict({**enc, "labels": [y for _, y in pairs]})
+
+    args = trainer_arguments(job.train, output_dir, device, has_eval=True)
+    args.pop("max_length")
+    args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=True, metric_for_best_model=job.metric, greater_is_better=True)
+    trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
+                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)
+    trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
+    best = trainer.evaluate()
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+    write_card(output_dir, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
+                            "training": {"stage": "encoder", "job": json.loads(job.model_dump_json()), "train_examples": len(train),
+                                         "validation_examples": len(validation), "best_checkpoint": trainer.state.best_model_checkpoint,
+                                         "best_validation": best, "steps": trainer.state.global_step}})
+    return output_dir
