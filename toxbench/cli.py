@@ -365,6 +365,54 @@ def adapters() -> None:
     _console().print(table)
 
 
+@app.command("sweep")
+def sweep(
+    file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. experiments/icl-table5.toml.")],
+    source: Annotated[str, typer.Option("--source", help="auto: replay the release's file when the model cannot run here; live; published.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells, their source and estimated cost; run nothing.")] = False,
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Most requests in flight per run.")] = 8,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
+    from rich.table import Table
+
+    from toxbench.harness.engine import ExecutionSettings
+    from toxbench.harness.sweep import estimate_cost, expand, load_sweep, plot, run_cell, sensitivity, write_table
+
+    if source not in ("auto", "live", "published"):
+        raise ToxbenchError(f"--source {source!r}: use auto, live or published")
+    spec = load_sweep(file)
+    data = _data(data_dir)
+    cells = expand(spec, data, source)  # type: ignore[arg-type]
+    console = _console()
+    if dry_run:
+        table = Table("model", "dataset", "lang", "configuration", "seed", "source", "estimated $")
+        total, unknown = 0.0, 0
+        for cell in cells:
+            cost = estimate_cost(cell, spec, data)
+            total += cost or 0.0
+            unknown += cost is None
+            table.add_row(cell.model.display, cell.dataset, cell.lang, cell.config, "–" if cell.seed is None else str(cell.seed),
+                          cell.source + (f" ({cell.published_file.rsplit('/', 1)[-1]})" if cell.published_file else ""),
+                          "?" if cost is None else f"{cost:.4f}")
+        console.print(table)
+        console.print(f"{len(cells)} cells; estimated ${total:.4f}" + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else ""))
+        return
+    settings = ExecutionSettings(concurrency=concurrency, **({"batch_size": batch_size} if batch_size else {}))
+    done = []
+    for i, cell in enumerate(cells, 1):
+        console.print(f"[{i}/{len(cells)}] {cell.model.display} {cell.dataset} {cell.config}" + (f" seed {cell.seed}" if cell.seed is not None else "") + f" ({cell.source})")
+        done.append((cell, run_cell(cell, spec, data, runs, settings)))
+    rows = sensitivity(done)
+    out = out or Path("results") / spec.name
+    csv_path, md_path = write_table(rows, spec, out)
+    svg = plot(rows, out / "sensitivity.svg")
+    console.print(f"wrote {csv_path}, {md_path}, {svg}")
+
+
 finetune_app = typer.Typer(help="Fine-tuning: CoT data, SFT with the Dynamic Weighted Loss, DPO, encoders.", no_args_is_help=True)
 app.add_typer(finetune_app, name="finetune")
 models_app = typer.Typer(help="Trained models registered by name (run them as finetuned:NAME).", no_args_is_help=True)
