@@ -151,3 +151,21 @@ def test_sequential_import_gives_the_same_rows_as_the_parallel_cli(board, data, 
     mine = {r.run: r.metrics.accuracy for r in lb.collect(tmp_path / "runs", "rtplx-fr").rows}
     theirs = {r["run"]: float(r["accuracy"]) for r in rows(root, "rtplx-fr") if r["run"] in mine}
     assert mine == pytest.approx(theirs) and len(mine) == 3
+
+
+def test_neighbouring_rows_are_compared_by_mcnemar(board):
+    from toxbench.harness.compare import compare_runs
+    from toxbench.harness.records import Run
+
+    root, _ = board
+    board_tf = lb.collect(root / "runs", "toxifrench")
+    upper, lower = board_tf.rows[0], board_tf.rows[1]
+    # the same test through `toxbench compare` (both runs label every sample, so the policies agree)
+    if upper.metrics.coverage == 1 and lower.metrics.coverage == 1:
+        assert upper.p_vs_next == pytest.approx(compare_runs(Run.load(upper.run_dir), Run.load(lower.run_dir)).mcnemar_p)
+    assert board_tf.rows[-1].p_vs_next is None and all(r.p_vs_next is not None for r in board_tf.rows[:-1])
+    close = [r for r in board_tf.rows[:-1] if r.p_vs_next >= 0.05]
+    far = [r for r in board_tf.rows[:-1] if r.p_vs_next < 0.05]
+    assert close and far  # neighbours a few points apart are often indistinguishable on 1388 samples; some are not
+    md = (root / "results" / "toxifrench" / "leaderboard.md").read_text("utf-8")
+    assert md.count(" ≈ |") == len(close) and "| p vs next |" in md

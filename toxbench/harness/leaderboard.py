@@ -1,7 +1,9 @@
 """A dataset's leaderboard: every complete run recorded for it, ranked by accuracy.
 
 A pure function of the records in the runs directory (published files are replayed into records
-first); it never calls a model.
+first); it never calls a model. Each row is compared with the next one by the exact McNemar test
+on the samples both runs hold (correct or not under the board's policy); the Markdown marks rows
+that are not significantly better than the next (p >= 0.05). The CSV keeps its fixed columns.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Row:
     shots: str
     metrics: Metrics
     notes: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
+    p_vs_next: float | None = None  # exact McNemar p against the next row (None for the last row)
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
@@ -69,10 +73,48 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 shots=spec.shots or "",
                 metrics=metrics_for(run_dir, policy),
                 notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
+                run_dir=run_dir,
             )
         )
     rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
+    _compare_neighbours(rows, policy)
     return Leaderboard(dataset, policy, rows, skipped)
+
+
+SIGNIFICANCE = 0.05
+
+
+def _correctness(run_dir: Path, policy: Policy) -> dict[str, bool]:
+    """Sample id -> answered correctly; under `labelled_only`, unlabelled samples are absent."""
+    import orjson
+
+    out = {}
+    with open(run_dir / PREDICTIONS, "rb") as fh:
+        for line in fh:
+            r = orjson.loads(line)
+            if r["pred"] is None and policy == "labelled_only":
+                continue
+            out[r["sample_id"]] = r["pred"] == r["gold"]
+    return out
+
+
+def _compare_neighbours(rows: list[Row], policy: Policy) -> None:
+    from toxbench.harness.compare import mcnemar_exact
+
+    cache: dict[Path, dict[str, bool]] = {}
+
+    def correct(row: Row) -> dict[str, bool]:
+        if row.run_dir not in cache:
+            cache[row.run_dir] = _correctness(row.run_dir, policy)
+        return cache[row.run_dir]
+
+    for upper, lower in zip(rows, rows[1:]):
+        a, b = correct(upper), correct(lower)
+        common = a.keys() & b.keys()
+        only_a = sum(a[s] and not b[s] for s in common)
+        only_b = sum(b[s] and not a[s] for s in common)
+        upper.p_vs_next = mcnemar_exact(only_a, only_b) if common else None
+        cache.pop(upper.run_dir, None)  # each run is compared with its two neighbours only
 
 
 def _num(x: float) -> float:
@@ -91,15 +133,24 @@ def _pct(x: float | None) -> str:
     return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}"
 
 
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    text = f"{p:.3f}" if p >= 0.001 else "<0.001"
+    return f"{text} ≈" if p >= SIGNIFICANCE else text
+
+
 def markdown(board: Leaderboard) -> str:
     lines = [
         f"# Leaderboard: {board.dataset}",
         "",
         f"{len(board.rows)} runs, sorted by accuracy. Values are percentages. Policy: {POLICY_TEXT[board.policy]}.",
         "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
+        "*p vs next*: exact McNemar test of a row against the one below it, on the samples both hold; "
+        f"≈ marks a row that is not significantly better than the next (p ≥ {SIGNIFICANCE}).",
         "",
-        "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
     for rank, row in enumerate(board.rows, start=1):
@@ -111,7 +162,7 @@ def markdown(board: Leaderboard) -> str:
         lines.append(
             f"| {rank} | `{row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
             f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
-            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} |"
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} |"
         )
     if notes:
         lines += ["", "## Notes", "", *notes]
