@@ -53,6 +53,7 @@ def main() -> None:
                                   task_type="CAUSAL_LM"),
                               data_collator=collator, schedule=DWLSchedule.two_class(len(blocks), 0.5, 3))
         trainer.create_optimizer_and_scheduler(num_training_steps=100)
+        trainer.current_gradient_accumulation_steps = 1  # set by train(); training_step reads it
         batch = collator(rows)
         n_tokens = int(batch["attention_mask"].sum())
         dwl_loss = trainer_cls.compute_loss

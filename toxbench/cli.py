@@ -413,6 +413,21 @@ def sweep(
     console.print(f"wrote {csv_path}, {md_path}, {svg}")
 
 
+@app.command("report")
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")] = Path("results/report"),
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs"),
+    results: Annotated[Path, typer.Option("--results", help="Where sweep results (*/sensitivity.svg) are looked for.")] = Path("results"),
+    labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute on labelled samples only.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """A static HTML report of every run (open index.html; nothing is fetched at view time)."""
+    from toxbench.harness.report import build_report
+
+    path = build_report(runs, _data(data_dir), out, results, "labelled_only" if labelled_only else "count_as_wrong")
+    _console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 finetune_app = typer.Typer(help="Fine-tuning: CoT data, SFT with the Dynamic Weighted Loss, DPO, encoders.", no_args_is_help=True)
 app.add_typer(finetune_app, name="finetune")
 models_app = typer.Typer(help="Trained models registered by name (run them as finetuned:NAME).", no_args_is_help=True)
