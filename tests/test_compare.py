@@ -1,5 +1,6 @@
 """`toxbench compare`: exact McNemar, Cohen's kappa and bootstrap intervals on hand-computed cases."""
 
+import csv
 import json
 
 import numpy as np
@@ -91,3 +92,12 @@ def test_compare_command_prints_the_test_and_writes_json(tmp_path, cli):
     assert saved["a"] == "model-a" and len(saved["disagreements"]) == 4 and saved["mcnemar_p"] == pytest.approx(0.125)
     code, _, err = cli("compare", "model-a", "nothing-like-this", "--runs", tmp_path)
     assert code == 2 and "no run 'nothing-like-this'" in err
+
+
+def test_agreement_command_writes_the_full_kappa_matrix(tmp_path, cli):
+    write_run(tmp_path, "a", PRED_A), write_run(tmp_path, "b", PRED_B), write_run(tmp_path, "gold", GOLD)
+    code, _, err = cli("agreement", "--dataset", "toxifrench", "--runs", tmp_path, "--out", tmp_path / "kappa.csv")
+    assert code == 0, err
+    rows = list(csv.reader(open(tmp_path / "kappa.csv", encoding="utf-8")))
+    assert rows[0] == ["run", "gold", "a", "b"]  # leaderboard order: accuracy 1.0, 0.8, 0.4
+    assert rows[2][3] == "0.2000" and rows[3][2] == "0.2000" and rows[1][1] == "1.0000"

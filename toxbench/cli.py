@@ -413,6 +413,39 @@ def sweep(
     console.print(f"wrote {csv_path}, {md_path}, {svg}")
 
 
+@app.command("agreement")
+def agreement(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose runs are compared.")] = "toxifrench",
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the matrix as CSV here.")] = None,
+) -> None:
+    """Cohen's kappa between every two complete runs of a dataset (on the samples both labelled)."""
+    import csv
+
+    from toxbench.harness.compare import kappa_matrix
+    from toxbench.harness.leaderboard import collect
+    from toxbench.harness.records import Run
+
+    board = collect(runs, dataset)
+    if len(board.rows) < 2:
+        raise ToxbenchError(f"{runs}: fewer than two complete runs of {dataset}; nothing to compare")
+    names = [row.run for row in board.rows]
+    matrix = kappa_matrix([Run.load(row.run_dir) for row in board.rows])
+    if out:
+        with open(out, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["run", *names])
+            writer.writerows([name, *(f"{k:.4f}" for k in row)] for name, row in zip(names, matrix))
+        _console().print(f"wrote {out}: {len(names)} x {len(names)} kappa matrix, runs in leaderboard order")
+    else:
+        from rich.table import Table
+
+        table = Table("run", *[str(i) for i in range(1, len(names) + 1)])
+        for i, (name, row) in enumerate(zip(names, matrix), 1):
+            table.add_row(f"{i}. {name}", *(f"{k:.2f}" for k in row))
+        _console().print(table)
+
+
 @app.command("report")
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")] = Path("results/report"),
