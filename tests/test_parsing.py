@@ -82,8 +82,9 @@ def test_release_mistral_7b_answers_only_differ_where_the_release_defaulted_to_n
 
 def test_parser_registry():
     assert get_parser("one-word") is parse_one_word
-    with pytest.raises(Exception, match="unknown parser 'cot'; known: one-word"):
-        get_parser("cot")
+    assert get_parser("cot")("Conclusion : oui").pred == 1
+    with pytest.raises(Exception, match="unknown parser 'nope'; known: one-word, guard, cot"):
+        get_parser("nope")
 
 
 @pytest.mark.parametrize("answer,expected", [
