@@ -40,6 +40,8 @@ def test_mcnemar_and_kappa_match_hand_computed_values(tmp_path):
 
 def test_mcnemar_matches_scipy_on_uneven_cells():
     assert mcnemar_exact(3, 11) == pytest.approx(binomtest(3, 14, 0.5).pvalue)
+    for a, b in [(0, 1), (5, 5), (40, 61), (300, 250), (7, 0)]:
+        assert mcnemar_exact(a, b) == pytest.approx(binomtest(a, a + b, 0.5).pvalue, rel=1e-9)
     assert mcnemar_exact(11, 3) == pytest.approx(mcnemar_exact(3, 11))
     assert mcnemar_exact(0, 0) == 1.0
 

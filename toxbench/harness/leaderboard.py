@@ -86,16 +86,12 @@ SIGNIFICANCE = 0.05
 
 def _correctness(run_dir: Path, policy: Policy) -> dict[str, bool]:
     """Sample id -> answered correctly; under `labelled_only`, unlabelled samples are absent."""
-    import orjson
+    from toxbench.harness.metrics_cache import outcomes_for
 
-    out = {}
-    with open(run_dir / PREDICTIONS, "rb") as fh:
-        for line in fh:
-            r = orjson.loads(line)
-            if r["pred"] is None and policy == "labelled_only":
-                continue
-            out[r["sample_id"]] = r["pred"] == r["gold"]
-    return out
+    outcomes = outcomes_for(run_dir)
+    if policy == "labelled_only":
+        return {sid: o == 1 for sid, o in outcomes.items() if o != -1}
+    return {sid: o == 1 for sid, o in outcomes.items()}
 
 
 def _compare_neighbours(rows: list[Row], policy: Policy) -> None:

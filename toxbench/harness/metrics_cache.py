@@ -2,8 +2,9 @@
 
 Metrics are a pure function of `predictions.jsonl`, so they are cached in `metrics.json` keyed by
 that file's size and modification time and the toxbench version: appending a record or upgrading
-toxbench recomputes them. Regenerating a leaderboard from cached runs reads no records and imports
-no scikit-learn.
+toxbench recomputes them. The same file keeps each sample's outcome (1 right, 0 wrong, -1 no
+label), which the leaderboard's McNemar tests between neighbouring rows need. Regenerating a
+leaderboard from cached runs reads no records and imports no scikit-learn.
 """
 
 from __future__ import annotations
@@ -26,24 +27,49 @@ def _key(run_dir: Path) -> list:
     return [stat.st_size, stat.st_mtime_ns, __version__]
 
 
+def _read(run_dir: Path, key: list) -> dict:
+    try:
+        cached = orjson.loads((run_dir / CACHE).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return {}
+    return cached if isinstance(cached, dict) and cached.get("key") == key else {}
+
+
+def _write(run_dir: Path, entry: dict) -> None:
+    tmp = (run_dir / CACHE).with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(entry))
+    os.replace(tmp, run_dir / CACHE)
+
+
+def _outcomes(records: Sequence) -> dict[str, int]:
+    return {r.sample_id: -1 if r.pred is None else int(r.pred == r.gold) for r in records}
+
+
 def metrics_for(run_dir: Path, policy: Policy, records: Sequence | None = None) -> Metrics:
     """The run's metrics under policy, from the cache when the records have not changed."""
     run_dir = Path(run_dir)
-    cache_path = run_dir / CACHE
     key = _key(run_dir)
-    cached: dict = {}
+    cached = _read(run_dir, key)
     try:
-        cached = orjson.loads(cache_path.read_bytes())
-        if cached.get("key") == key and policy in cached.get("metrics", {}):
+        if policy in cached.get("metrics", {}):
             return Metrics(**cached["metrics"][policy])
-    except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
+    except TypeError:
         cached = {}
     from toxbench.harness.metrics import run_metrics
 
-    metrics = run_metrics(records if records is not None else Run.load(run_dir).records, policy)
-    entries = cached.get("metrics", {}) if cached.get("key") == key else {}
-    entries[policy] = metrics.as_dict()
-    tmp = cache_path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps({"key": key, "metrics": entries}))
-    os.replace(tmp, cache_path)
+    records = records if records is not None else Run.load(run_dir).records
+    metrics = run_metrics(records, policy)
+    _write(run_dir, {"key": key, "metrics": {**cached.get("metrics", {}), policy: metrics.as_dict()}, "outcomes": _outcomes(records)})
     return metrics
+
+
+def outcomes_for(run_dir: Path) -> dict[str, int]:
+    """Sample id -> 1 (right), 0 (wrong) or -1 (no label), from the cache when the records have not changed."""
+    run_dir = Path(run_dir)
+    key = _key(run_dir)
+    cached = _read(run_dir, key)
+    if isinstance(cached.get("outcomes"), dict):
+        return cached["outcomes"]
+    outcomes = _outcomes(Run.load(run_dir).records)
+    _write(run_dir, {"key": key, "metrics": cached.get("metrics", {}), "outcomes": outcomes})
+    return outcomes
