@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from tenacity import RetryCallState
 
-from toxbench.adapters.base import Adapter, Answer, RateLimited, Request, TransientError, error_for_status, parse_retry_after
+from toxbench.adapters.base import Adapter, Answer, Capabilities, RateLimited, Request, TransientError, error_for_status, parse_retry_after
 from toxbench.harness import engine
 from toxbench.harness.engine import ExecutionSettings, _wait, run_requests
 from toxbench.harness.pricing import cost_usd, price_table
@@ -70,3 +70,30 @@ def test_tpm_limiter_is_charged_per_request(tmp_path, monkeypatch):
     assert stats.statuses == {"ok": 3}
     assert sorted(charged) == [1, 1, 1, 100, 100, 100]  # 3 requests for rpm, 400 chars / 4 tokens for tpm
     assert len(Run.load(writer.dir).records) == 3
+
+
+class ByWordCount(Adapter):
+    """A batching adapter whose own size measure (words) disagrees with characters."""
+    name, kind = "words", "classifier"
+    capabilities = Capabilities(batching=True, batch_size=2)
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def batch_length(self, request: Request) -> int:
+        return len(request.text.split())
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        self.batches.append([r.sample_id for r in requests])
+        return [Answer(pred=0) for _ in requests]
+
+
+def test_local_batches_follow_the_adapters_own_length(tmp_path):
+    texts = {"long-few": "x" * 90 + " y", "short-many": "a b c d e", "mid-many": "aa bb cc dd ee ff", "tiny": "z"}
+    adapter = ByWordCount()
+    writer = RunWriter(tmp_path, RunSpec(adapter="words", model="m", dataset="d", dataset_sha256="0"))
+    requests = [Request(k, v, "fr") for k, v in texts.items()]
+    asyncio.run(run_requests(adapter, requests, {k: 0 for k in texts}, writer, parser=None, settings=ExecutionSettings()))
+    writer.finish()
+    # by characters the 92-character text would be batched last; by words (2) it goes with "tiny" (1)
+    assert adapter.batches == [["tiny", "long-few"], ["short-many", "mid-many"]]

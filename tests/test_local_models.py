@@ -79,6 +79,9 @@ def test_minilm_encoder_is_deterministic_and_batch_invariant(requests_fr):
     assert batched == pytest.approx(single, abs=1e-5)  # padding does not change an answer
     assert [a.score for a in EncoderClassifier("minilm-l6", head_seed=3).answer_batch(requests_fr)] == pytest.approx(batched)
     assert enc.identity()["label_policy"] == "index:1"
+    # the engine buckets by this: [CLS] + word pieces + [SEP]
+    assert enc.batch_length(Request("t", "hello world", "en")) == 4
+    assert enc.batch_length(Request("t", "mot " * 1000, "fr")) == enc.max_length
     fast = EncoderClassifier("minilm-l6", head_seed=3, dtype="bfloat16")
     assert fast.identity() != enc.identity()  # a bf16 run is another run
     assert [a.score for a in fast.answer_batch(requests_fr)] == pytest.approx(batched, abs=2e-2)

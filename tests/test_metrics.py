@@ -67,3 +67,42 @@ def test_agrees_with_sklearn_on_random_labels():
 def test_empty_run_has_nan_metrics():
     m = compute_metrics([1, 0], [None, None], policy="labelled_only")
     assert m.n == 0 and m.coverage == 0.0 and math.isnan(m.accuracy)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_equals_sklearn_and_scipy_on_random_runs(seed):
+    """Every figure equals the libraries' on random runs with missing labels, tied scores, and
+    classes that are never predicted (the zero-division cases)."""
+    from scipy.stats import binomtest
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    gold = rng.integers(0, 2, n)
+    gold[:2] = [0, 1]
+    choices = [[0, 1, None], [1, None], [0], [None, 0]][seed % 4]
+    pred = [choices[i] for i in rng.integers(0, len(choices), n)]
+    scores = np.round(rng.random(n), 1)  # few distinct values: many ties
+    for policy in ("count_as_wrong", "labelled_only"):
+        m = compute_metrics(gold.tolist(), pred, scores.tolist(), policy=policy)
+        keep = [policy == "count_as_wrong" or p is not None for p in pred]
+        if not any(keep):
+            continue
+        t = gold[keep]
+        p = np.array([-1 if x is None else x for x, k in zip(pred, keep) if k])
+        precision, recall, f1, _ = precision_recall_fscore_support(t, p, labels=[0, 1], zero_division=0.0)
+        assert [m.precision_0, m.precision_1] == pytest.approx(precision.tolist(), abs=1e-12)
+        assert [m.recall_0, m.recall_1] == pytest.approx(recall.tolist(), abs=1e-12)
+        assert [m.f1_0, m.f1_1] == pytest.approx(f1.tolist(), abs=1e-12)
+        ci = binomtest(int((t == p).sum()), len(t)).proportion_ci(method="wilson")
+        assert (m.accuracy_ci_low, m.accuracy_ci_high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+        if len(set(t.tolist())) == 2:
+            assert m.roc_auc == pytest.approx(roc_auc_score(t, scores[keep]), abs=1e-12)
+
+
+def test_wilson_interval_equals_scipy_at_other_levels():
+    from scipy.stats import binomtest
+
+    for k, n, level in [(0, 1, 0.95), (1, 1, 0.9), (500, 1388, 0.99), (1387, 1388, 0.8)]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+        assert wilson_interval(k, n, level) == pytest.approx((ci.low, ci.high), abs=1e-12)

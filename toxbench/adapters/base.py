@@ -147,6 +147,11 @@ class Adapter:
     async def aclose(self) -> None:
         """Release clients and connections."""
 
+    def batch_length(self, request: Request) -> int:
+        """What the engine sorts batching adapters' requests by, so a batch holds inputs of similar
+        size and little padding: characters here; adapters with a tokenizer count its tokens."""
+        return len(request.text) + sum(len(m.get("content", "")) for m in request.messages)
+
     secrets: tuple[str, ...] = ()  # values the engine redacts from every error it records
     renders_own_prompt: ClassVar[bool] = False  # guard models: their own policy prompt around the text
     default_parser: ClassVar[str | None] = None  # the parser their answers need (else --parser's)

@@ -4,7 +4,7 @@ The label policy declares which output classes count as toxic: `merge:1,2` (the 
 CamemBERT's "Sensible" and "Toxic"), `index:1`, or by default the classes whose names say toxic
 (not "non-toxic"), else class 1. Softmax heads: score = the summed probability of the toxic
 classes. Sigmoid (multi-label) heads: score = the highest toxic class probability. label = score at
-or above `threshold`. The engine batches requests by length, so padding stays small.
+or above `threshold`. The engine batches requests by their token count, so padding stays small.
 `encoder:minilm-l6` is the MiniLM encoder shipped by an installed package, with a fresh two-class
 head (seeded by `head_seed`) for fine-tuning.
 """
@@ -61,6 +61,9 @@ class EncoderClassifier(Adapter):
     def identity(self) -> dict:
         return {"model": self.model, "label_policy": self.label_policy, "threshold": self.threshold, "max_length": self.max_length,
                 "head_seed": self.head_seed if self.model == "minilm-l6" else None, "dtype": None if self.dtype == "auto" else self.dtype}
+
+    def batch_length(self, request: Request) -> int:
+        return len(self.tokenizer(request.text, truncation=True, max_length=self.max_length)["input_ids"])
 
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         import torch

@@ -62,6 +62,9 @@ class Finetuned(Adapter):
     def identity(self) -> dict:
         return self._identity
 
+    def batch_length(self, request: Request) -> int:
+        return self.inner.batch_length(request)
+
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         return self.inner.answer_batch(requests)
 

@@ -69,6 +69,9 @@ class HFCausalLM(Adapter):
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def batch_length(self, request: Request) -> int:
+        return len(self._ids(self.prompt_text(request)))
+
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         return self._generate(requests) if self.mode == "generate" else self._score(requests)
 

@@ -208,10 +208,11 @@ async def run_requests(
 
 
 async def _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets) -> None:
-    """Local models: batches of similar length (sorted by length, so padding is small), each run
-    in a worker thread so the event loop, progress and records keep going."""
+    """Local models: batches of similar length (sorted by the adapter's own measure, its tokens
+    where it has a tokenizer, so padding is small), each run in a worker thread so the event loop,
+    progress and records keep going."""
     size = settings.batch_size or adapter.capabilities.batch_size
-    ordered = sorted(requests, key=lambda r: len(r.text) + sum(len(m.get("content", "")) for m in r.messages))
+    ordered = sorted(requests, key=adapter.batch_length)
     for start in range(0, len(ordered), size):
         todo, keys = [], {}
         for request in ordered[start:start + size]:
