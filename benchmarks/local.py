@@ -4,8 +4,9 @@ SmolLM2-135M-Instruct with the detailed French prompt (about 575 tokens a sample
 shared instructions): naive generation one sample at a time, batched generation, and likelihood
 scoring with the shared prefix's key/value cache reused. The MiniLM encoder: one text at a time
 against batches of similar length (the engine sorts requests by token count before batching), in
-float32 (the default on the CPU) and bfloat16 (`--model-arg dtype=bfloat16`), the median of
---passes timed passes. For the encoder it also prints the GFLOP/s each case reaches (FLOPs counted
+float32 (the default on the CPU) and bfloat16 (`--model-arg dtype=bfloat16`). Every case runs once
+per round for --passes rounds; rates are medians, and each ratio is the median of its per-round
+ratios. For the encoder it also prints the GFLOP/s each case reaches (FLOPs counted
 by torch's FlopCounterMode, padding included) against this CPU's float32 matrix-multiply peak, which
 bounds what batching can gain.
 Targets: scoring >= 10x naive generation; encoder batching >= 3x one at a time.
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--n-generate", type=int, default=8)
     parser.add_argument("--n-score", type=int, default=48)
     parser.add_argument("--n-encoder", type=int, default=256)
-    parser.add_argument("--passes", type=int, default=3, help="timed passes per encoder case; the median is reported")
+    parser.add_argument("--passes", type=int, default=3, help="rounds of every case; medians are reported")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -63,46 +64,53 @@ def main() -> None:
     samples = balanced_sample(load_dataset("toxifrench", data).samples, max(args.n_score, args.n_encoder), 0)
     requests = [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
 
-    def rate(fn, items, batch: int, passes: int = 1) -> float:
-        """Samples per second, the median of `passes` timed passes after a warm-up batch."""
-        fn(items[:batch])
-        rates = []
-        for _ in range(passes):
-            start = time.perf_counter()
-            for i in range(0, len(items), batch):
-                fn(items[i : i + batch])
-            rates.append(len(items) / (time.perf_counter() - start))
-        return statistics.median(rates)
+    def timed_rate(fn, items, batch: int) -> float:
+        start = time.perf_counter()
+        for i in range(0, len(items), batch):
+            fn(items[i : i + batch])
+        return len(items) / (time.perf_counter() - start)
 
-    rows = {}
-    gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)
-    rows["generate, one sample at a time"] = rate(gen.answer_batch, requests[: args.n_generate], 1)
-    rows["generate, batches of 8"] = rate(gen.answer_batch, requests[: 2 * args.n_generate], 8)
-    del gen
-    score = HFCausalLM("smollm2-135m-instruct", mode="score")
-    rows["score, shared prefix reused, batches of 8"] = rate(score.answer_batch, requests[: args.n_score], 8)
-    del score
     def gflop(fn, items, batch: int) -> float:
         with FlopCounterMode(display=False) as counter:
             for i in range(0, len(items), batch):
                 fn(items[i : i + batch])
         return counter.get_total_flops() / 1e9
 
+    gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)
+    score = HFCausalLM("smollm2-135m-instruct", mode="score")
+    cases = {  # name: (answer_batch, requests, batch size)
+        "generate, one sample at a time": (gen.answer_batch, requests[: args.n_generate], 1),
+        "generate, batches of 8": (gen.answer_batch, requests[: 2 * args.n_generate], 8),
+        "score, shared prefix reused, batches of 8": (score.answer_batch, requests[: args.n_score], 8),
+    }
     texts = requests[: args.n_encoder]
-    gflops = {"float32 matrix multiply peak (2048x2048)": gemm_peak_gflops()}
     for dtype in ("float32", "bfloat16"):
         enc = EncoderClassifier("minilm-l6", dtype=dtype)
         by_length = sorted(texts, key=enc.batch_length)  # the engine's order: by token count
-        for case, items, batch in (("one text at a time", texts, 1), ("batches of 32 by length", by_length, 32)):
-            name = f"encoder {dtype}, {case}"
-            rows[name] = rate(enc.answer_batch, items, batch, args.passes)
-            gflops[name] = gflop(enc.answer_batch, items, batch) * rows[name] / len(items)
-
-    ratios = {
-        "score / naive generate": (rows["score, shared prefix reused, batches of 8"] / rows["generate, one sample at a time"], 10.0),
-        **{f"encoder {d} batched / one at a time": (rows[f"encoder {d}, batches of 32 by length"] / rows[f"encoder {d}, one text at a time"], 3.0)
+        cases[f"encoder {dtype}, one text at a time"] = (enc.answer_batch, texts, 1)
+        cases[f"encoder {dtype}, batches of 32 by length"] = (enc.answer_batch, by_length, 32)
+    targets = {  # ratio name: (numerator case, denominator case, target)
+        "score / naive generate": ("score, shared prefix reused, batches of 8", "generate, one sample at a time", 10.0),
+        **{f"encoder {d} batched / one at a time": (f"encoder {d}, batches of 32 by length", f"encoder {d}, one text at a time", 3.0)
            for d in ("float32", "bfloat16")},
     }
+
+    for fn, items, batch in cases.values():  # warm-up
+        fn(items[:batch])
+    # Every case once per round, rounds repeated: this shared machine's speed drifts by tens of
+    # percent over minutes, and a ratio taken within one round cancels most of that drift.
+    per_round: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.passes):
+        for name, (fn, items, batch) in cases.items():
+            per_round[name].append(timed_rate(fn, items, batch))
+    rows = {name: statistics.median(values) for name, values in per_round.items()}
+    ratios = {name: (statistics.median([a / b for a, b in zip(per_round[num], per_round[den])]), target)
+              for name, (num, den, target) in targets.items()}
+    gflops = {"float32 matrix multiply peak (2048x2048)": gemm_peak_gflops()}
+    for name, (fn, items, batch) in cases.items():
+        if name.startswith("encoder"):
+            gflops[name] = gflop(fn, items, batch) * rows[name] / len(items)
+
     print(f"local inference on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print(f"{'case':44} {'samples/s':>10}")
     for name, value in rows.items():
@@ -112,8 +120,8 @@ def main() -> None:
     print(f"{'':44} {'GFLOP/s':>10}")
     for name, value in gflops.items():
         print(f"{name:44} {value:10.1f}")
-    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-           "samples_per_second": rows, "gflops_per_second": gflops, "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "rounds": args.passes,
+           "samples_per_second": rows, "samples_per_second_by_round": per_round, "gflops_per_second": gflops, "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
     path = Path(__file__).with_suffix(".json")
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")
