@@ -134,12 +134,13 @@ def test_runs_list_and_leaderboard_show_live_runs(tmp_path, dataset, data, data_
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path, dataset, data_root):
-    # 60 samples at 4 x 0.25 s take about 4 s, so Ctrl-C after 10 records lands mid-run even on a
-    # loaded machine (at 0.05 s the run could finish before the signal arrived)
-    fake = FakeProvider(delay_s=0.25)
+    fake = FakeProvider(delay_s=0.15)  # 60 samples, 4 at a time: about 2 s, so Ctrl-C lands mid-run
     try:
         cmd, env = toxbench_run(fake, dataset, tmp_path / "runs", data_root)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # A shell starts background jobs with SIGINT ignored, and a child inherits that; give the
+        # run the default disposition, as a terminal's Ctrl-C would find it.
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             files = list((tmp_path / "runs").glob(f"*/{PREDICTIONS}"))

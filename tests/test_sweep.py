@@ -44,6 +44,11 @@ def test_table5_regenerates_offline_with_the_papers_figures(tmp_path, cli, data_
     svg = (tmp_path / "table5" / "sensitivity.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "Qwen3-4B" in svg and "detailed 10-shot" in svg
     assert (ROOT / "results" / "icl-table5" / "sensitivity.csv").read_text() == (tmp_path / "table5" / "sensitivity.csv").read_text()
+    # regenerating from the same (now recorded) runs gives the same bytes, plot included
+    code, _, err = cli("sweep", ROOT / "experiments" / "icl-table5.toml", "--source", "published", "--runs", tmp_path / "runs",
+                       "--out", tmp_path / "again", "--data-dir", data_root)
+    assert code == 0, err
+    assert (tmp_path / "again" / "sensitivity.svg").read_text() == svg
 
 
 def test_live_sweep_runs_each_cell_once_and_resumes(tmp_path, fake, dataset, data, monkeypatch):

@@ -265,6 +265,11 @@ def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):  # else SVG element ids are random per save
+        return _plot(plt, rows, out_path)
+
+
+def _plot(plt, rows: list[SensitivityRow], out_path: Path) -> Path:
     configs = list(dict.fromkeys(r.config for r in rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(configs)), 4.0))
     for key in dict.fromkeys((r.model, r.dataset) for r in rows):
