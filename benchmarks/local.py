@@ -64,16 +64,18 @@ def main() -> None:
     samples = balanced_sample(load_dataset("toxifrench", data).samples, max(args.n_score, args.n_encoder), 0)
     requests = [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
 
-    def timed_rate(fn, items, batch: int) -> float:
-        start = time.perf_counter()
+    def answer_all(fn, items, batch: int) -> None:
         for i in range(0, len(items), batch):
             fn(items[i : i + batch])
+
+    def timed_rate(fn, items, batch: int) -> float:
+        start = time.perf_counter()
+        answer_all(fn, items, batch)
         return len(items) / (time.perf_counter() - start)
 
     def gflop(fn, items, batch: int) -> float:
         with FlopCounterMode(display=False) as counter:
-            for i in range(0, len(items), batch):
-                fn(items[i : i + batch])
+            answer_all(fn, items, batch)
         return counter.get_total_flops() / 1e9
 
     gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)

@@ -66,6 +66,11 @@ class Request:
     messages: tuple[dict, ...] = ()
     labels: tuple[str, ...] = ()  # the prompt's answer words (non-toxic, toxic), for likelihood scoring
 
+    @property
+    def chars(self) -> int:
+        """Characters sent: the text plus every message (the engine's size estimate)."""
+        return len(self.text) + sum(len(m.get("content", "")) for m in self.messages)
+
 
 @dataclass(slots=True, kw_only=True)
 class Answer:
@@ -150,7 +155,7 @@ class Adapter:
     def batch_length(self, request: Request) -> int:
         """What the engine sorts batching adapters' requests by, so a batch holds inputs of similar
         size and little padding: characters here; adapters with a tokenizer count its tokens."""
-        return len(request.text) + sum(len(m.get("content", "")) for m in request.messages)
+        return request.chars
 
     secrets: tuple[str, ...] = ()  # values the engine redacts from every error it records
     renders_own_prompt: ClassVar[bool] = False  # guard models: their own policy prompt around the text

@@ -129,8 +129,7 @@ async def run_requests(
             if rpm:
                 await rpm.acquire()
             if tpm:  # estimate: ~4 characters a token, prompt included
-                chars = len(request.text) + sum(len(m.get("content", "")) for m in request.messages)
-                await tpm.acquire(min(settings.tpm, max(1, chars // 4)))
+                await tpm.acquire(min(settings.tpm, max(1, request.chars // 4)))
             stats.requests_sent += 1
             try:
                 return await asyncio.wait_for(adapter.answer(request), settings.timeout_s)

@@ -88,10 +88,7 @@ def _correctness(run_dir: Path, policy: Policy) -> dict[str, bool]:
     """Sample id -> answered correctly; under `labelled_only`, unlabelled samples are absent."""
     from toxbench.harness.metrics_cache import outcomes_for
 
-    outcomes = outcomes_for(run_dir)
-    if policy == "labelled_only":
-        return {sid: o == 1 for sid, o in outcomes.items() if o != -1}
-    return {sid: o == 1 for sid, o in outcomes.items()}
+    return {sid: o == 1 for sid, o in outcomes_for(run_dir).items() if o != -1 or policy != "labelled_only"}
 
 
 def _compare_neighbours(rows: list[Row], policy: Policy) -> None:

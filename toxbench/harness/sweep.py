@@ -265,11 +265,6 @@ def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):  # else SVG element ids are random per save
-        return _plot(plt, rows, out_path)
-
-
-def _plot(plt, rows: list[SensitivityRow], out_path: Path) -> Path:
     configs = list(dict.fromkeys(r.config for r in rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(configs)), 4.0))
     for key in dict.fromkeys((r.model, r.dataset) for r in rows):
@@ -288,6 +283,8 @@ def _plot(plt, rows: list[SensitivityRow], out_path: Path) -> Path:
     ax.legend()
     fig.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, format="svg", metadata={"Date": None})  # no timestamp: regenerating gives the same bytes
+    # no timestamp and a fixed id salt (else SVG element ids are random per save): same runs, same bytes
+    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):
+        fig.savefig(out_path, format="svg", metadata={"Date": None})
     plt.close(fig)
     return out_path
