@@ -144,3 +144,34 @@ def test_encoder_finetune_then_register_and_run(workdir, cli, data_root):
     assert len(run.records) == 20 and all(r.status == "ok" and 0 <= r.score <= 1 and r.pred == int(r.score >= 0.5) for r in run.records)
     code, out, _ = cli("models", "list")
     assert "ci-encoder" in out
+
+
+@pytest.mark.slow
+def test_qlora_gradients_survive_an_evaluation_on_the_cpu(models_dir):
+    """bitsandbytes repacks 4-bit weights for a CPU kernel without a backward on an eval-mode forward;
+    without the guard in load_for_training, layer 0's LoRA weights get no gradient afterwards."""
+    pytest.importorskip("bitsandbytes")
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from toxbench.finetune.config import ModelSettings
+    from toxbench.finetune.sft import load_for_training
+
+    tokenizer, model, device, quantized = load_for_training(ModelSettings(base="smollm2-135m-instruct", load_in_4bit=True, device="cpu"))
+    assert quantized and device == "cpu"
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "up_proj"], init_lora_weights=False))
+    ids = torch.tensor([tokenizer("Ferme-la, espèce d'idiot. Conclusion : oui")["input_ids"]])
+
+    def first_layer_gradients():
+        model.train()
+        model.zero_grad()
+        model(input_ids=ids, labels=ids).loss.backward()
+        grads = [p.grad for name, p in model.named_parameters() if p.requires_grad and ".layers.0." in name]
+        assert len(grads) == 4 and all(g is not None for g in grads)
+        return torch.cat([g.flatten() for g in grads])
+
+    before = first_layer_gradients()
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=ids)  # what an evaluation step does
+    assert torch.equal(first_layer_gradients(), before) and before.norm() > 0

@@ -82,9 +82,46 @@ def test_minilm_encoder_is_deterministic_and_batch_invariant(requests_fr):
     # the engine buckets by this: [CLS] + word pieces + [SEP]
     assert enc.batch_length(Request("t", "hello world", "en")) == 4
     assert enc.batch_length(Request("t", "mot " * 1000, "fr")) == enc.max_length
+    assert enc.identity()["dtype"] is None and EncoderClassifier("minilm-l6", head_seed=3, dtype="float32").identity() == enc.identity()
     fast = EncoderClassifier("minilm-l6", head_seed=3, dtype="bfloat16")
-    assert fast.identity() != enc.identity()  # a bf16 run is another run
+    assert fast.identity() == {**enc.identity(), "dtype": "bfloat16"}  # a bf16 run is another run
     assert [a.score for a in fast.answer_batch(requests_fr)] == pytest.approx(batched, abs=2e-2)
+
+
+@pytest.mark.slow
+def test_nf4_weights_score_through_the_shared_prefix_and_make_their_own_runs(smollm_score, requests_fr):
+    pytest.importorskip("bitsandbytes")
+    from toxbench.adapters.hf import HFCausalLM
+
+    nf4 = HFCausalLM("smollm2-135m-instruct", mode="score", load_in_4bit=True, device="cpu")
+    assert type(nf4.lm.model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
+    assert nf4.lm.get_memory_footprint() < 0.4 * smollm_score.lm.get_memory_footprint()
+    # other numbers, so another run and other cache entries; float32 runs keep their identity
+    assert nf4.identity() == {**smollm_score.identity(), "precision": "nf4"} and "precision" not in smollm_score.identity()
+    shared = nf4.verdict_log_likelihoods(requests_fr)
+    nf4.share_prefix = False
+    full = [nf4.verdict_log_likelihoods([r])[0] for r in requests_fr]
+    # bitsandbytes' CPU kernel computes in bfloat16, so the two paths agree to its rounding, not to 1e-4
+    assert [x for pair in shared for x in pair] == pytest.approx([x for pair in full for x in pair], abs=0.25)
+    exact = smollm_score.verdict_log_likelihoods(requests_fr)
+    assert max(abs(a - b) for pa, pb in zip(shared, exact) for a, b in zip(pa, pb)) > 0.01  # the 4-bit weights are in use
+
+
+def test_4bit_by_default_only_for_causal_lms_on_cuda(monkeypatch):
+    import importlib.util
+
+    from toxbench.errors import ToxbenchError
+    from toxbench.harness import local_models
+
+    installed = importlib.util.find_spec("bitsandbytes") is not None
+    assert local_models.default_4bit("cuda", "causal") is installed
+    assert not local_models.default_4bit("cpu", "causal") and not local_models.default_4bit("mps", "causal")
+    assert not local_models.default_4bit("cuda", "sequence")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    assert not local_models.default_4bit("cuda", "causal")
+    with pytest.raises(ToxbenchError, match=r"load_in_4bit=true for 'tiny' needs bitsandbytes: `pip install 'toxbench\[quant\]'`"):
+        local_models.load_tokenizer_and_model("tiny", "causal", "cpu", load_in_4bit=True)
 
 
 def _tiny_classifier(tmp_path, labels, problem_type=None):

@@ -59,8 +59,10 @@ class EncoderClassifier(Adapter):
         self.label_policy = label_policy or f"index:{','.join(map(str, self.toxic))}"
 
     def identity(self) -> dict:
+        from toxbench.harness.local_models import precision
+
         return {"model": self.model, "label_policy": self.label_policy, "threshold": self.threshold, "max_length": self.max_length,
-                "head_seed": self.head_seed if self.model == "minilm-l6" else None, "dtype": None if self.dtype == "auto" else self.dtype}
+                "head_seed": self.head_seed if self.model == "minilm-l6" else None, "dtype": precision(self.net)}
 
     def batch_length(self, request: Request) -> int:
         return len(self.tokenizer(request.text, truncation=True, max_length=self.max_length)["input_ids"])

@@ -44,6 +44,7 @@ class Finetuned(Adapter):
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto") -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.finetune.registry import lookup
+        from toxbench.harness.local_models import precision
 
         self.model = model
         entry, card = lookup(model)
@@ -58,6 +59,9 @@ class Finetuned(Adapter):
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
         self.capabilities = self.inner.capabilities
+        weights = precision(self.inner.net if card["kind"] == "encoder" else self.inner.lm)
+        if weights:  # bfloat16 on CUDA, or a 4-bit base: other numbers than the float32 CPU run
+            self._identity["precision"] = weights
 
     def identity(self) -> dict:
         return self._identity

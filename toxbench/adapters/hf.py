@@ -58,8 +58,11 @@ class HFCausalLM(Adapter):
         self._prefix: tuple[list[int], object] | None = None  # (token ids, key/value cache)
 
     def identity(self) -> dict:
+        from toxbench.harness.local_models import precision
+
+        weights = precision(self.lm)  # absent for float32, so the default CPU runs keep their ids
         return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
-                "thinking": self.thinking}
+                "thinking": self.thinking, **({"precision": weights} if weights else {})}
 
     # -- prompts ------------------------------------------------------------------------------------
     def prompt_text(self, request: Request) -> str:

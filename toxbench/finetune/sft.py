@@ -121,8 +121,18 @@ def load_for_training(model_settings):
     if quantized:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model)
+        model = prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
+        keep_4bit_layers_differentiable(model)
     return tokenizer, model, device, quantized
+
+
+def keep_4bit_layers_differentiable(model) -> None:
+    """bitsandbytes repacks 4-bit weights for its AVX512-BF16 CPU kernel on the first eval-mode,
+    no-grad forward (an evaluation during training), and that kernel has no backward: every later
+    step would lose the gradient through each frozen layer, silently. Training keeps the layout."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def build_datasets(tokenizer, train: list[CotExample], validation: list[CotExample], max_length: int):

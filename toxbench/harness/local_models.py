@@ -56,6 +56,21 @@ def _converted_dir(path: str, gguf: str) -> Path:
     return root / f"gguf-{digest.hexdigest()[:16]}"
 
 
+def default_4bit(device: str, model_class: str) -> bool:
+    """NF4 weights by default only for causal LMs on CUDA with bitsandbytes installed, where they cut
+    memory by about 3x; elsewhere full weights keep runs comparable across machines."""
+    return device == "cuda" and model_class == "causal" and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def precision(model) -> str | None:
+    """How the weights compute, for a run's identity: None for float32 (the CPU default), "nf4" for
+    4-bit weights, else the dtype's name. Answers differ across these, so runs and cache entries must."""
+    if getattr(model, "is_loaded_in_4bit", False):
+        return "nf4"
+    name = str(model.dtype).removeprefix("torch.")
+    return None if name == "float32" else name
+
+
 def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
     """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
     import torch
@@ -70,10 +85,14 @@ def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", 
     elif device == "cuda":
         kwargs["dtype"] = torch.bfloat16
     if load_in_4bit is None:
-        load_in_4bit = device == "cuda" and importlib.util.find_spec("bitsandbytes") is not None and model_class == "causal"
+        load_in_4bit = default_4bit(device, model_class)
     if load_in_4bit:
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ToxbenchError(f"load_in_4bit=true for {name!r} needs bitsandbytes: `pip install 'toxbench[quant]'`")
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                                        bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
+                                                                        bnb_4bit_use_double_quant=True,
+                                                                        bnb_4bit_compute_dtype=kwargs.get("dtype", torch.float32))
+        kwargs["device_map"] = {"": device}  # quantised weights are placed while loading; they cannot be moved after
     try:
         if gguf:
             converted = _converted_dir(path, gguf)
