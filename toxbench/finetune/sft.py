@@ -128,8 +128,9 @@ def load_for_training(model_settings):
 
 def keep_4bit_layers_differentiable(model) -> None:
     """bitsandbytes repacks 4-bit weights for its AVX512-BF16 CPU kernel on the first eval-mode,
-    no-grad forward (an evaluation during training), and that kernel has no backward: every later
-    step would lose the gradient through each frozen layer, silently. Training keeps the layout."""
+    no-grad forward (run_sft's validation before training is one), and that kernel has no backward:
+    every step after it would lose the gradient through each frozen layer, silently. Training keeps
+    the layout."""
     for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
