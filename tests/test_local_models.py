@@ -124,6 +124,34 @@ def test_4bit_by_default_only_for_causal_lms_on_cuda(monkeypatch):
         local_models.load_tokenizer_and_model("tiny", "causal", "cpu", load_in_4bit=True)
 
 
+# The generation-prompt end of Qwen3's chat template: `enable_thinking=false` pre-fills an empty think block.
+QWEN3_TEMPLATE = """{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endfor %}
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}"""
+
+
+@pytest.mark.slow
+def test_qwen3_thinking_switch_reaches_the_chat_template(tmp_path, smollm_score, requests_fr):
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    from toxbench.adapters.hf import HFCausalLM
+
+    smollm_score.tokenizer.save_pretrained(tmp_path)  # ChatML tokens, as Qwen3 has
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    tokenizer.chat_template = QWEN3_TEMPLATE
+    tokenizer.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    Qwen3ForCausalLM(Qwen3Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1, head_dim=8)).save_pretrained(tmp_path)
+    request = requests_fr[0]
+    off = HFCausalLM(str(tmp_path), thinking=False, max_new_tokens=3)
+    assert off.prompt_text(request).endswith(request.messages[-1]["content"] + "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    for thinking in (None, True):  # the template's default, and thinking asked for: no pre-filled block
+        assert HFCausalLM(str(tmp_path), thinking=thinking).prompt_text(request).endswith("<|im_start|>assistant\n")
+    assert off.identity()["thinking"] is False
+    answers = off.answer_batch(requests_fr[:2])
+    assert [a.tokens_in for a in answers] == [len(off._ids(off.prompt_text(r))) for r in requests_fr[:2]]
+
+
 def _tiny_classifier(tmp_path, labels, problem_type=None):
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
