@@ -107,19 +107,30 @@ def test_nf4_weights_score_through_the_shared_prefix_and_make_their_own_runs(smo
     assert max(abs(a - b) for pa, pb in zip(shared, exact) for a, b in zip(pa, pb)) > 0.01  # the 4-bit weights are in use
 
 
-def test_4bit_by_default_only_for_causal_lms_on_cuda(monkeypatch):
+def test_cuda_gets_bfloat16_and_nf4_weights_by_default(monkeypatch):
+    """The CUDA choices, checked without a GPU: the settings handed to from_pretrained."""
     import importlib.util
+
+    pytest.importorskip("bitsandbytes")
 
     from toxbench.errors import ToxbenchError
     from toxbench.harness import local_models
 
-    installed = importlib.util.find_spec("bitsandbytes") is not None
-    assert local_models.default_4bit("cuda", "causal") is installed
-    assert not local_models.default_4bit("cpu", "causal") and not local_models.default_4bit("mps", "causal")
-    assert not local_models.default_4bit("cuda", "sequence")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert local_models.pick_device("auto") == "cuda" and local_models.pick_device("cpu") == "cpu"
+    causal = local_models.weight_settings("m", "causal", "cuda")
+    nf4 = causal["quantization_config"]
+    assert causal["dtype"] == torch.bfloat16 and causal["device_map"] == {"": "cuda"}
+    assert nf4.load_in_4bit and nf4.bnb_4bit_quant_type == "nf4" and nf4.bnb_4bit_use_double_quant and nf4.bnb_4bit_compute_dtype == torch.bfloat16
+    assert local_models.weight_settings("m", "sequence", "cuda") == {"dtype": torch.bfloat16}  # encoders stay unquantised
+    assert local_models.weight_settings("m", "causal", "cuda", load_in_4bit=False) == {"dtype": torch.bfloat16}
+    assert local_models.weight_settings("m", "causal", "cuda", dtype="float16")["quantization_config"].bnb_4bit_compute_dtype == torch.float16
+    assert local_models.weight_settings("m", "causal", "cpu") == {} and local_models.weight_settings("m", "causal", "mps") == {}
+    cpu_nf4 = local_models.weight_settings("m", "causal", "cpu", load_in_4bit=True)
+    assert cpu_nf4["device_map"] == {"": "cpu"} and cpu_nf4["quantization_config"].bnb_4bit_compute_dtype == torch.float32
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
-    assert not local_models.default_4bit("cuda", "causal")
+    assert local_models.weight_settings("m", "causal", "cuda") == {"dtype": torch.bfloat16}  # no bitsandbytes: full weights
     with pytest.raises(ToxbenchError, match=r"load_in_4bit=true for 'tiny' needs bitsandbytes: `pip install 'toxbench\[quant\]'`"):
         local_models.load_tokenizer_and_model("tiny", "causal", "cpu", load_in_4bit=True)
 

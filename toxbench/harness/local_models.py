@@ -71,28 +71,37 @@ def precision(model) -> str | None:
     return None if name == "float32" else name
 
 
-def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
-    """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
+def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto", load_in_4bit: bool | None = None) -> dict:
+    """from_pretrained's dtype, quantisation and placement for a resolved device: bfloat16 on CUDA
+    unless a dtype is given, NF4 as `default_4bit` says unless load_in_4bit is given."""
     import torch
     import transformers
 
-    path, gguf = resolve(name)
-    device = pick_device(device)
-    cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
-    kwargs = dict(model_kwargs)
+    settings: dict = {}
     if dtype != "auto":
-        kwargs["dtype"] = getattr(torch, dtype)
+        settings["dtype"] = getattr(torch, dtype)
     elif device == "cuda":
-        kwargs["dtype"] = torch.bfloat16
+        settings["dtype"] = torch.bfloat16
     if load_in_4bit is None:
         load_in_4bit = default_4bit(device, model_class)
     if load_in_4bit:
         if importlib.util.find_spec("bitsandbytes") is None:
             raise ToxbenchError(f"load_in_4bit=true for {name!r} needs bitsandbytes: `pip install 'toxbench[quant]'`")
-        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                                        bnb_4bit_use_double_quant=True,
-                                                                        bnb_4bit_compute_dtype=kwargs.get("dtype", torch.float32))
-        kwargs["device_map"] = {"": device}  # quantised weights are placed while loading; they cannot be moved after
+        settings["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                                          bnb_4bit_use_double_quant=True,
+                                                                          bnb_4bit_compute_dtype=settings.get("dtype", torch.float32))
+        settings["device_map"] = {"": device}  # quantised weights are placed while loading; they cannot be moved after
+    return settings
+
+
+def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
+    """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
+    import transformers
+
+    path, gguf = resolve(name)
+    device = pick_device(device)
+    cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
+    kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     try:
         if gguf:
             converted = _converted_dir(path, gguf)
@@ -114,7 +123,7 @@ def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", 
     except OSError as exc:
         raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
                             f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
-    if not load_in_4bit:
+    if "device_map" not in kwargs:
         model.to(device)
     model.eval()
     return tokenizer, model, device
