@@ -144,6 +144,10 @@ def test_encoder_finetune_then_register_and_run(workdir, cli, data_root):
     assert len(run.records) == 20 and all(r.status == "ok" and 0 <= r.score <= 1 and r.pred == int(r.score >= 0.5) for r in run.records)
     code, out, _ = cli("models", "list")
     assert "ci-encoder" in out
+    from toxbench.adapters.finetuned import Finetuned
+
+    float32 = Finetuned("ci-encoder").identity()
+    assert "precision" not in float32 and Finetuned("ci-encoder", dtype="bfloat16").identity() == {**float32, "precision": "bfloat16"}
 
 
 @pytest.mark.slow

@@ -44,7 +44,6 @@ class Finetuned(Adapter):
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto") -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.finetune.registry import lookup
-        from toxbench.harness.local_models import precision
 
         self.model = model
         entry, card = lookup(model)
@@ -59,8 +58,8 @@ class Finetuned(Adapter):
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
         self.capabilities = self.inner.capabilities
-        weights = precision(self.inner.net if card["kind"] == "encoder" else self.inner.lm)
-        if weights:  # bfloat16 on CUDA, or a 4-bit base: other numbers than the float32 CPU run
+        inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
+        if weights := inner.get("precision") or inner.get("dtype"):  # bfloat16 on CUDA, or a 4-bit base
             self._identity["precision"] = weights
 
     def identity(self) -> dict:

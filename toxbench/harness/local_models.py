@@ -56,12 +56,6 @@ def _converted_dir(path: str, gguf: str) -> Path:
     return root / f"gguf-{digest.hexdigest()[:16]}"
 
 
-def default_4bit(device: str, model_class: str) -> bool:
-    """NF4 weights by default only for causal LMs on CUDA with bitsandbytes installed, where they cut
-    memory by about 3x; elsewhere full weights keep runs comparable across machines."""
-    return device == "cuda" and model_class == "causal" and importlib.util.find_spec("bitsandbytes") is not None
-
-
 def precision(model) -> str | None:
     """How the weights compute, for a run's identity: None for float32 (the CPU default), "nf4" for
     4-bit weights, else the dtype's name. Answers differ across these, so runs and cache entries must."""
@@ -73,7 +67,8 @@ def precision(model) -> str | None:
 
 def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto", load_in_4bit: bool | None = None) -> dict:
     """from_pretrained's dtype, quantisation and placement for a resolved device: bfloat16 on CUDA
-    unless a dtype is given, NF4 as `default_4bit` says unless load_in_4bit is given."""
+    unless a dtype is given. NF4 by default only for causal LMs on CUDA with bitsandbytes installed,
+    where it cuts memory about 3x; elsewhere full weights keep runs comparable across machines."""
     import torch
     import transformers
 
@@ -82,10 +77,11 @@ def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto
         settings["dtype"] = getattr(torch, dtype)
     elif device == "cuda":
         settings["dtype"] = torch.bfloat16
+    has_bitsandbytes = importlib.util.find_spec("bitsandbytes") is not None
     if load_in_4bit is None:
-        load_in_4bit = default_4bit(device, model_class)
+        load_in_4bit = has_bitsandbytes and device == "cuda" and model_class == "causal"
     if load_in_4bit:
-        if importlib.util.find_spec("bitsandbytes") is None:
+        if not has_bitsandbytes:
             raise ToxbenchError(f"load_in_4bit=true for {name!r} needs bitsandbytes: `pip install 'toxbench[quant]'`")
         settings["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                                           bnb_4bit_use_double_quant=True,
