@@ -52,13 +52,13 @@ def main() -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from toxbench.adapters.base import Request
+    from toxbench.types import Request
     from toxbench.adapters.encoder import EncoderClassifier
     from toxbench.adapters.hf import HFCausalLM
-    from toxbench.harness.datadir import DataDir
-    from toxbench.harness.datasets import load_dataset
-    from toxbench.harness.live import balanced_sample
-    from toxbench.harness.prompts import make_renderer
+    from toxbench.data.datadir import DataDir
+    from toxbench.data.datasets import load_dataset
+    from toxbench.data.sampling import balanced_sample
+    from toxbench.run.prompts import make_renderer
 
     data = DataDir(args.data_dir)
     renderer = make_renderer("detailed", "fr", "0", 0, data)

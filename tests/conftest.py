@@ -27,7 +27,7 @@ def data_root() -> Path:
 
 @pytest.fixture(scope="session")
 def data(data_root):
-    from toxbench.harness.datadir import DataDir
+    from toxbench.data.datadir import DataDir
 
     return DataDir(data_root, auto_fetch=False)
 
@@ -51,10 +51,10 @@ def cli(monkeypatch, capsys):
 
     return run
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/fake_providers.py
+sys.path.insert(0, str(Path(__file__).parent))  # tests/fakes/
 
 
-# Texts scripted for tests/fake_providers.py: (text, gold). Markers make the server misbehave.
+# Texts scripted for tests/fakes/providers.py: (text, gold). Markers make the server misbehave.
 LIVE_TEXTS = [
     ("tu es un TOX idiot", 1), ("merci pour tout", 0), ("TOX [429] va-t'en", 1), ("bonne journée [500]", 0),
     ("TOX [slow] dégage", 1), ("super idée [badjson]", 0), ("TOX [filter] menace", 1), ("[refuse] question", 0),
@@ -64,12 +64,20 @@ LIVE_TEXTS = [
 
 @pytest.fixture
 def fake():
-    """A provider server on 127.0.0.1 (tests/fake_providers.py), closed after the test."""
-    from fake_providers import FakeProvider
+    """A provider server on 127.0.0.1 (tests/fakes/providers.py), closed after the test."""
+    from fakes.providers import FakeProvider
 
     server = FakeProvider(slow_s=1.5)
     yield server
     server.close()
+
+
+@pytest.fixture
+def fast():
+    """Execution settings for runs against the loopback provider: short timeouts, quick backoff."""
+    from toxbench.run.engine import ExecutionSettings
+
+    return ExecutionSettings(concurrency=4, timeout_s=0.7, max_retries=2, backoff_initial_s=0.01, backoff_max_s=0.5)
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from toxbench.adapters.base import Prediction
 from toxbench.errors import ToxbenchError
-from toxbench.harness.records import PREDICTIONS, RECORD_FIELDS, Record, Run, RunSpec, RunWriter
+from toxbench.records import PREDICTIONS, Run, RunSpec, RunWriter
+from toxbench.types import RECORD_FIELDS, Record
 
 
 def spec(**overrides) -> RunSpec:
@@ -15,7 +15,7 @@ def spec(**overrides) -> RunSpec:
 
 
 def record(sample_id: str, pred, gold=1, status="ok") -> Record:
-    return Record.from_prediction(Prediction(sample_id=sample_id, pred=pred, status=status, raw="toxique", cost_usd=0.001), gold)
+    return Record(sample_id=sample_id, pred=pred, status=status, raw="toxique", cost_usd=0.001, gold=gold)
 
 
 def test_run_id_is_a_function_of_the_whole_specification():

@@ -6,8 +6,10 @@ refuse it."""
 
 from __future__ import annotations
 
-
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, register, translate_sdk_error
+from toxbench.adapters._sdk import require, split_system, translate_sdk_error
+from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 
 def _translate(exc: Exception) -> Exception:
@@ -23,13 +25,13 @@ class AnthropicChat(Adapter):
     required_env = ("ANTHROPIC_API_KEY",)
     description = "Anthropic messages API (Claude)"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float | None = 0.0, max_tokens: int = 256) -> None:
+    def __init__(self, model: str, base_url: str | None = None, temperature: float | None = 0.0, max_tokens: int = 256,
+                 api_key_env: str | None = None) -> None:
         import inspect
 
-        import anthropic
-
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        key = self.key_from_env()
+        key = self.key_from_env(api_key_env)
+        anthropic = require("anthropic", "api", f"adapter {self.name!r}")
         self.secrets = (key,)
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0, timeout=None)
         self._takes_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
@@ -38,8 +40,7 @@ class AnthropicChat(Adapter):
         return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     async def answer(self, request: Request) -> Answer:
-        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
-        messages = [m for m in request.messages if m["role"] != "system"]
+        system, messages = split_system(request.messages)
         params: dict = {"model": self.model, "max_tokens": self.max_tokens, "messages": messages}
         if system:
             params["system"] = system

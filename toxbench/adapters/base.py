@@ -1,90 +1,21 @@
-"""The adapter interface and registry.
+"""The adapter contract: what every backend implements, and the errors it may raise.
 
-An adapter translates one backend's answers into `Prediction`s and nothing else: retries,
-caching, rate limits and progress belong to the engine. Built-in adapters register with
-`@register("name")`; other packages add theirs through the `toxbench.adapters` entry-point group
-without touching this one.
+An adapter translates one backend's answers into `Answer`s and nothing else: retries, caching,
+rate limits and progress belong to the engine. It implements `answer` (one request, async) or
+`answer_batch` (a list, run in a worker thread) or both; the base class derives the one it lacks.
+Moderation and classifier adapters return the backend's raw output and apply their label policy in
+`decide`, which the engine calls after the response cache, so a policy change re-uses every cached
+answer. Registration lives in `registry.py`.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import os
 from dataclasses import dataclass
-from importlib import import_module
-from importlib.metadata import entry_points
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-Status = Literal["ok", "unparseable", "refused", "error"]
-Kind = Literal["chat", "classifier", "moderation", "replay"]
-STATUSES: tuple[Status, ...] = ("ok", "unparseable", "refused", "error")
-
-ENTRY_POINT_GROUP = "toxbench.adapters"
-# name -> module that defines it; modules are imported only when the adapter is asked for, so
-# listing adapters never imports a provider SDK or torch.
-BUILTIN_MODULES: dict[str, str] = {
-    "replay": "toxbench.adapters.replay",
-    "baseline": "toxbench.adapters.baseline",
-    "hf": "toxbench.adapters.hf",
-    "encoder": "toxbench.adapters.encoder",
-    "llamaguard": "toxbench.adapters.guards",
-    "shieldgemma": "toxbench.adapters.guards",
-    "finetuned": "toxbench.adapters.finetuned",
-    "openai": "toxbench.adapters.openai_api",
-    "openai-moderation": "toxbench.adapters.openai_api",
-    "mistral": "toxbench.adapters.mistral_api",
-    "mistral-moderation": "toxbench.adapters.mistral_api",
-    "anthropic": "toxbench.adapters.anthropic_api",
-    "gemini": "toxbench.adapters.gemini_api",
-    "perspective": "toxbench.adapters.perspective_api",
-}
-
-
-@dataclass(slots=True, kw_only=True)
-class Prediction:
-    """What an adapter returns for one sample. pred is 0, 1 or None (no label could be read)."""
-
-    sample_id: str
-    pred: int | None
-    status: Status
-    score: float | None = None  # probability of toxic, when the backend gives a real one
-    raw: str | None = None  # the model's text or the API's JSON, kept verbatim
-    latency_s: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost_usd: float | None = None
-    attempts: int = 1
-    cached: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One sample as an adapter receives it: chat adapters read messages, the others text."""
-
-    sample_id: str
-    text: str
-    lang: str
-    messages: tuple[dict, ...] = ()
-    labels: tuple[str, ...] = ()  # the prompt's answer words (non-toxic, toxic), for likelihood scoring
-
-    @property
-    def chars(self) -> int:
-        """Characters sent: the text plus every message (the engine's size estimate)."""
-        return len(self.text) + sum(len(m.get("content", "")) for m in self.messages)
-
-
-@dataclass(slots=True, kw_only=True)
-class Answer:
-    """What a backend said. Chat adapters fill text (the harness parses it); classifier and
-    moderation adapters fill pred and score by their declared policy. refused marks a provider
-    block or refusal (finish reason, block reason, refusal field)."""
-
-    text: str | None = None
-    pred: int | None = None
-    score: float | None = None
-    refused: bool = False
-    raw: str | None = None  # the provider's response as JSON text
-    tokens_in: int | None = None
-    tokens_out: int | None = None
+from toxbench.types import Answer, Kind, Request
 
 
 class AdapterError(Exception):
@@ -124,130 +55,82 @@ class MissingKey(Exception):
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What the engine asks of an adapter. An instance may declare its own (a batch size or a mode
+    given as an argument); the class attribute describes the default arguments."""
+
     concurrency: int = 1
-    batching: bool = False  # implements answer_batch(requests) -> answers (run in a worker thread)
+    """Requests in flight when the user gives no --concurrency (the provider's usual quota)."""
+    batching: bool = False
+    """Run through `answer_batch` in batches of similar length, in a worker thread."""
     batch_size: int = 8
-    scores: bool = False  # can it give P(toxic), not only a label
-    cost_per_1k_tokens_in: float | None = None
-    cost_per_1k_tokens_out: float | None = None
+    """Requests per batch when the user gives no --batch-size."""
+    scores: bool = False
+    """Gives P(toxic), not only a label (ROC-AUC needs it)."""
 
 
 class Adapter:
-    """Base class: subclasses set `name`, `kind`, `capabilities` and `required_env`, and implement
-    `answer` (async, one request). They translate, nothing more: no retries, caching or pacing."""
+    """Base class. Subclasses set the class attributes below and implement `answer` or
+    `answer_batch`; they translate, nothing more: no retries, caching or pacing."""
 
     name: ClassVar[str]
+    """Set by the registry: the name before the colon in `--model name:model-id`."""
     kind: ClassVar[Kind]
     capabilities: ClassVar[Capabilities] = Capabilities()
-    required_env: ClassVar[tuple[str, ...]] = ()  # any one of them holds the key
+    required_env: ClassVar[tuple[str, ...]] = ()
+    """Environment variables that may hold the key (any one); `api_key_env` overrides them."""
     description: ClassVar[str] = ""
+    varies: ClassVar[str] = ""
+    """Which arguments change the declarations above (shown by `toxbench adapters`)."""
+    renders_own_prompt: ClassVar[bool] = False
+    """Guard and fine-tuned models wrap the text in their own prompt; --prompt does not apply."""
+    default_parser: ClassVar[str | None] = None
+    """The parser their answers need (else the run's)."""
+    secrets: tuple[str, ...] = ()
+    """Values the engine redacts from every error it records (the instance's key)."""
 
     def identity(self) -> dict:
-        """The non-secret parameters that determine this adapter's answers (part of a run's id)."""
+        """The non-secret parameters that determine this adapter's labels (part of a run's id)."""
         return {}
 
-    async def answer(self, request: Request) -> Answer:
-        raise NotImplementedError
+    def cache_identity(self) -> dict:
+        """The parameters that determine the backend's raw answer (part of a cache key). Policy
+        parameters that `decide` applies (a threshold, categories) are left out, so changing them
+        re-uses cached answers."""
+        return self.identity()
 
-    async def aclose(self) -> None:
-        """Release clients and connections."""
+    async def answer(self, request: Request) -> Answer:
+        """One request. Default: `answer_batch([request])` in a worker thread."""
+        if type(self).answer_batch is Adapter.answer_batch:
+            raise NotImplementedError(f"{type(self).__name__} implements neither answer nor answer_batch")
+        return (await asyncio.to_thread(self.answer_batch, [request]))[0]
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        """Several requests at once, in order (local models); called in a worker thread."""
+        raise NotImplementedError(f"{type(self).__name__} answers one request at a time")
+
+    def decide(self, answer: Answer) -> Answer:
+        """The label (and score) that this adapter's policy gives a raw answer; applied after the
+        cache. Default: the answer as it is."""
+        return answer
 
     def batch_length(self, request: Request) -> int:
         """What the engine sorts batching adapters' requests by, so a batch holds inputs of similar
         size and little padding: characters here; adapters with a tokenizer count its tokens."""
         return request.chars
 
-    secrets: tuple[str, ...] = ()  # values the engine redacts from every error it records
-    renders_own_prompt: ClassVar[bool] = False  # guard models: their own policy prompt around the text
-    default_parser: ClassVar[str | None] = None  # the parser their answers need (else --parser's)
+    async def aclose(self) -> None:
+        """Release clients and connections."""
+
+    @classmethod
+    def implements_batches(cls) -> bool:
+        return cls.answer_batch is not Adapter.answer_batch
 
     @classmethod
     def key_from_env(cls, override: str | None = None) -> str:
-        """The API key from the provider's usual environment variable (or `override`), or MissingKey."""
-        import os
-
-        for name in (override,) if override else cls.required_env:
+        """The API key from `override` (the `api_key_env` argument) or the provider's usual
+        variables, or MissingKey naming them."""
+        names = (override,) if override else cls.required_env
+        for name in names:
             if os.environ.get(name):
                 return os.environ[name]
-        names = (override,) if override else cls.required_env
         raise MissingKey(f"adapter {cls.name!r} needs an API key: set {' or '.join(names)}")
-
-
-_REGISTRY: dict[str, type[Adapter]] = {}
-
-
-def register(name: str):
-    """Class decorator: make an adapter available as `name` (e.g. `--model name:model-id`)."""
-
-    def wrap(cls: type[Adapter]) -> type[Adapter]:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-def adapter_names() -> list[str]:
-    names = set(BUILTIN_MODULES) | set(_REGISTRY)
-    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
-
-
-def get_adapter(name: str) -> type[Adapter]:
-    """The adapter class registered as `name`, importing its module on first use."""
-    if name not in _REGISTRY:
-        if name in BUILTIN_MODULES:
-            import_module(BUILTIN_MODULES[name])
-        else:
-            for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-                cls = ep.load()
-                cls.name = name  # the entry point's name is the adapter's name
-                _REGISTRY.setdefault(name, cls)
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        from toxbench.errors import ToxbenchError
-
-        raise ToxbenchError(f"unknown adapter {name!r}; known: {', '.join(adapter_names())}") from None
-
-
-def parse_retry_after(value: object) -> float | None:
-    """Seconds from a Retry-After header (a number or an HTTP date)."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        from datetime import datetime, timezone
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, (parsedate_to_datetime(str(value)) - datetime.now(timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
-def error_for_status(status: int | None, message: str, retry_after: object = None) -> AdapterError:
-    """The engine's error class for an HTTP status: 429 rate limit, 5xx/408/409 transient,
-    401/403/404 stop the run (key, permission, model), other 4xx fail only that sample."""
-    text = f"HTTP {status}: {message}" if status else message
-    if status == 429:
-        return RateLimited(text, parse_retry_after(retry_after))
-    if status is None or status >= 500 or status in (408, 409):
-        return TransientError(text, parse_retry_after(retry_after))
-    return FatalError(text, stops_run=status in (401, 403, 404))
-
-
-def translate_sdk_error(exc: Exception, sdk) -> Exception:
-    """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
-    APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
-    The key never appears in these messages: they carry the status and the response body."""
-    if isinstance(exc, sdk.APIStatusError):
-        body = exc.body
-        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
-        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
-    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
-        return TransientError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
-        return TransientError(f"malformed response: {str(exc)[:200]}")
-    return exc

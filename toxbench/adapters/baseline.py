@@ -10,19 +10,21 @@ the first run trains. Needs no key and no download: `toxbench run` uses it when 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
+import io
 from pathlib import Path
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
-from toxbench.harness.annotated import annotated_rows, files_identity
+from toxbench._util import models_dir, write_atomic
+from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.registry import register
+from toxbench.data.annotated import annotated_rows, files_identity
+from toxbench.types import Answer, Request
 
 VERSION = 2  # bump when the features or the training set's rule change
 
 
 def training_set(data) -> tuple[list[str], list[int]]:
-    """Texts and labels of the annotated rows that are in no benchmark (toxbench.harness.annotated)."""
+    """Texts and labels of the annotated rows that are in no benchmark (toxbench.data.annotated)."""
     rows = annotated_rows(data)
     return [r.text for r in rows], [r.label for r in rows]
 
@@ -34,7 +36,7 @@ class Baseline(Adapter):
     description = "char n-gram TF-IDF + logistic regression trained on non-benchmark annotations (offline)"
 
     def __init__(self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0) -> None:
-        from toxbench.harness.datadir import DataDir
+        from toxbench.data.datadir import DataDir
 
         self.model = model
         self.data = data or DataDir()
@@ -47,11 +49,8 @@ class Baseline(Adapter):
         return self._identity
 
     def _cache_path(self) -> Path:
-        import platformdirs
-
         digest = hashlib.sha256(repr(sorted(self._identity.items())).encode()).hexdigest()[:16]
-        root = Path(os.environ.get("TOXBENCH_MODELS") or Path(platformdirs.user_cache_dir("toxbench")) / "models")
-        return root / f"baseline-{digest}.joblib"
+        return models_dir() / f"baseline-{digest}.joblib"
 
     def _load_or_train(self):
         import joblib
@@ -69,15 +68,12 @@ class Baseline(Adapter):
             LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced"),
         )
         pipeline.fit(texts, labels)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        joblib.dump(pipeline, tmp)
-        os.replace(tmp, path)
+        blob = io.BytesIO()
+        joblib.dump(pipeline, blob)
+        write_atomic(path, blob.getvalue())
         return pipeline
 
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         scores = self.pipeline.predict_proba([r.text for r in requests])[:, 1]
         return [Answer(pred=int(s >= 0.5), score=float(s), raw=f'{{"p_toxic": {float(s):.6f}}}') for s in scores]
 
-    async def answer(self, request: Request) -> Answer:
-        return (await asyncio.to_thread(self.answer_batch, [request]))[0]

@@ -4,7 +4,9 @@ The label policy declares which output classes count as toxic: `merge:1,2` (the 
 CamemBERT's "Sensible" and "Toxic"), `index:1`, or by default the classes whose names say toxic
 (not "non-toxic"), else class 1. Softmax heads: score = the summed probability of the toxic
 classes. Sigmoid (multi-label) heads: score = the highest toxic class probability. label = score at
-or above `threshold`. The engine batches requests by their token count, so padding stays small.
+or above `threshold`. The class probabilities are the cached answer; the label policy and threshold
+are applied to them afterwards (`decide`), so changing either re-uses the cache. The engine batches
+requests by their token count, so padding stays small.
 `encoder:minilm-l6` is the MiniLM encoder shipped by an installed package, with a fresh two-class
 head (seeded by `head_seed`) for fine-tuning.
 """
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
+from toxbench.types import Answer, Request
 
 TOXIC_NAME = re.compile(r"toxi|hate|offens|insult|abus|sensib", re.IGNORECASE)
 NOT_TOXIC_NAME = re.compile(r"non|not|neutral|clean|ok\b", re.IGNORECASE)
@@ -40,12 +45,13 @@ class EncoderClassifier(Adapter):
     kind = "classifier"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=32, scores=True)
     description = "local sequence classifier (CamemBERT-style), declared label policy"
+    varies = "batch_size"
 
     def __init__(self, model: str, label_policy: str | None = None, threshold: float = 0.5, batch_size: int = 32,
                  max_length: int = 512, device: str = "auto", head_seed: int = 0, dtype: str = "auto") -> None:
-        import torch
+        from toxbench.adapters._local import import_torch, load_tokenizer_and_model
 
-        from toxbench.harness.local_models import load_tokenizer_and_model
+        torch = import_torch()
 
         self.model, self.threshold, self.max_length, self.head_seed, self.dtype = model, float(threshold), int(max_length), int(head_seed), dtype
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=True)
@@ -59,10 +65,14 @@ class EncoderClassifier(Adapter):
         self.label_policy = label_policy or f"index:{','.join(map(str, self.toxic))}"
 
     def identity(self) -> dict:
-        from toxbench.harness.local_models import precision
+        return {**self.cache_identity(), "label_policy": self.label_policy, "threshold": self.threshold}
 
-        return {"model": self.model, "label_policy": self.label_policy, "threshold": self.threshold, "max_length": self.max_length,
-                "head_seed": self.head_seed if self.model == "minilm-l6" else None, "dtype": precision(self.net)}
+    def cache_identity(self) -> dict:
+        from toxbench.adapters._local import precision
+
+        weights = precision(self.net)  # absent for float32, as in every local adapter's identity
+        return {"model": self.model, "max_length": self.max_length, "head_seed": self.head_seed if self.model == "minilm-l6" else None,
+                **({"precision": weights} if weights else {})}
 
     def batch_length(self, request: Request) -> int:
         return len(self.tokenizer(request.text, truncation=True, max_length=self.max_length)["input_ids"])
@@ -74,15 +84,13 @@ class EncoderClassifier(Adapter):
         with torch.inference_mode():
             logits = self.net(**batch).logits.float()
         probs = torch.sigmoid(logits) if self.sigmoid else torch.softmax(logits, dim=-1)
-        toxic = probs[:, list(self.toxic)]
-        scores = toxic.max(dim=-1).values if self.sigmoid else toxic.sum(dim=-1)
-        answers = []
-        for row, score in zip(probs.tolist(), scores.tolist()):
-            raw = json.dumps({self.id2label.get(i, str(i)): round(p, 6) for i, p in enumerate(row)})
-            answers.append(Answer(pred=int(score >= self.threshold), score=float(score), raw=raw))
-        return answers
+        names = [self.id2label.get(i, str(i)) for i in range(probs.shape[-1])]
+        if len(set(names)) < len(names):  # duplicate class names would merge in JSON: key by index
+            names = [str(i) for i in range(len(names))]
+        return [Answer(raw=json.dumps(dict(zip(names, row)))) for row in probs.tolist()]
 
-    async def answer(self, request: Request) -> Answer:
-        import asyncio
-
-        return (await asyncio.to_thread(self.answer_batch, [request]))[0]
+    def decide(self, answer: Answer) -> Answer:
+        probs = list(json.loads(answer.raw).values())  # class order
+        toxic = [probs[i] for i in self.toxic]
+        score = max(toxic) if self.sigmoid else sum(toxic)
+        return replace(answer, pred=int(score >= self.threshold), score=float(score))

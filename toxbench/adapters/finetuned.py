@@ -1,5 +1,5 @@
 """`finetuned:<name>`: a model trained with `toxbench finetune` and registered with
-`toxbench models register` (toxbench.finetune.registry).
+`toxbench models register` (toxbench.model_registry, so this adapter needs nothing of finetune/).
 
 - `causal-cot` cards: the base model with the trained LoRA adapter (merged into the weights unless
   the base is quantized), the training prompt `Message:\\n{text}\\n\\nAnalyse:\\n` around the text,
@@ -10,8 +10,11 @@ The run identity holds the checksum of the trained weights, so a retrained model
 
 from __future__ import annotations
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.adapters._sdk import require
+from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.hf import HFCausalLM
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 
 class CotGenerator(HFCausalLM):
@@ -22,11 +25,10 @@ class CotGenerator(HFCausalLM):
 
     def __init__(self, base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int = 8,
                  device: str = "auto", dtype: str = "auto") -> None:
-        from peft import PeftModel
-
+        peft = require("peft", "train", "a fine-tuned CoT model")
         super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype)
         self.template = prompt_template
-        lm = PeftModel.from_pretrained(self.lm, adapter_dir)
+        lm = peft.PeftModel.from_pretrained(self.lm, adapter_dir)
         self.lm = lm if getattr(lm, "is_loaded_in_4bit", False) else lm.merge_and_unload()
         self.lm.eval()
 
@@ -39,11 +41,12 @@ class Finetuned(Adapter):
     kind = "chat"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
     description = "a model trained by `toxbench finetune` and registered by name (CoT LoRA or encoder)"
+    varies = "kind and scores follow the model's card: an encoder card is a classifier with scores"
     renders_own_prompt = True
 
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto") -> None:
         from toxbench.adapters.encoder import EncoderClassifier
-        from toxbench.finetune.registry import lookup
+        from toxbench.model_registry import lookup
 
         self.model = model
         entry, card = lookup(model)
@@ -59,7 +62,7 @@ class Finetuned(Adapter):
             self._identity["max_new_tokens"] = tokens
         self.capabilities = self.inner.capabilities
         inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
-        if weights := inner.get("precision") or inner.get("dtype"):  # bfloat16 on CUDA, or a 4-bit base
+        if weights := inner.get("precision"):  # bfloat16 on CUDA, or a 4-bit base
             self._identity["precision"] = weights
 
     def identity(self) -> dict:
@@ -71,5 +74,5 @@ class Finetuned(Adapter):
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         return self.inner.answer_batch(requests)
 
-    async def answer(self, request: Request) -> Answer:
-        return await self.inner.answer(request)
+    def decide(self, answer: Answer) -> Answer:
+        return self.inner.decide(answer)

@@ -3,7 +3,10 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 
 from __future__ import annotations
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+from toxbench.adapters._sdk import error_for_status, require, split_system
+from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 
@@ -26,12 +29,14 @@ class GeminiChat(Adapter):
     required_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     description = "Google Gemini (google-genai SDK)"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None) -> None:
+    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
+                 api_key_env: str | None = None) -> None:
+        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        key = self.key_from_env(api_key_env)
+        require("google.genai", "api", f"adapter {self.name!r}")
         from google import genai
         from google.genai import types
 
-        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        key = self.key_from_env()
         self.secrets = (key,)
         options = types.HttpOptions(base_url=base_url, retry_options=types.HttpRetryOptions(attempts=1))
         self.client = genai.Client(api_key=key, http_options=options)
@@ -42,8 +47,8 @@ class GeminiChat(Adapter):
     async def answer(self, request: Request) -> Answer:
         from google.genai import types
 
-        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system") or None
-        user = "\n\n".join(m["content"] for m in request.messages if m["role"] == "user")
+        system, messages = split_system(request.messages)
+        user = "\n\n".join(m["content"] for m in messages if m["role"] == "user")
         config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens)
         try:
             response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, register
+from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 DEFAULT_LABELS = {"fr": ("non-toxique", "toxique"), "en": ("non-toxic", "toxic")}
 
@@ -40,13 +42,14 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 @register("hf")
 class HFCausalLM(Adapter):
     kind = "chat"
-    capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=True)
+    capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
     description = "local Hugging Face causal LM (transformers; GGUF too): generate or score label likelihoods"
+    varies = "mode=score gives scores; batch_size"
 
     def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
                  dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None) -> None:
+        from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
-        from toxbench.harness.local_models import load_tokenizer_and_model
 
         if mode not in ("generate", "score"):
             raise ToxbenchError(f"hf mode must be generate or score, not {mode!r}")
@@ -58,7 +61,7 @@ class HFCausalLM(Adapter):
         self._prefix: tuple[list[int], object] | None = None  # (token ids, key/value cache)
 
     def identity(self) -> dict:
-        from toxbench.harness.local_models import precision
+        from toxbench.adapters._local import precision
 
         weights = precision(self.lm)  # absent for float32, so the default CPU runs keep their ids
         return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
@@ -77,11 +80,6 @@ class HFCausalLM(Adapter):
 
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         return self._generate(requests) if self.mode == "generate" else self._score(requests)
-
-    async def answer(self, request: Request) -> Answer:
-        import asyncio
-
-        return (await asyncio.to_thread(self.answer_batch, [request]))[0]
 
     # -- generate -------------------------------------------------------------------------------
     def _generate(self, requests: list[Request]) -> list[Answer]:

@@ -1,13 +1,21 @@
 """Mistral chat and Mistral moderation, through the official `mistralai` SDK (3.x:
 `from mistralai.client import Mistral`). The SDK's own retries are off: the engine retries.
 
-Mistral's chat answers carry no refusal field. A request blocked by a guardrail comes back as an
-HTTP 4xx error whose body names the guardrail or moderation; that is recorded as `refused`, not as
-an error. A model that declines in words is recognised by the answer parser."""
+`base_url` is the SDK's `server_url` (the old name is still accepted). Mistral's chat answers carry
+no refusal field. A request blocked by a guardrail comes back as an HTTP 4xx error whose body names
+the guardrail or moderation; that is recorded as `refused`, not as an error. A model that declines
+in words is recognised by the answer parser."""
 
 from __future__ import annotations
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+import json
+from dataclasses import replace
+
+from toxbench.adapters._sdk import error_for_status, require
+from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters.registry import register
+from toxbench.errors import ToxbenchError
+from toxbench.types import Answer, Request
 
 # The release's rule: toxic when any of these moderation flags is raised.
 DEFAULT_CATEGORIES = ("sexual", "hate_and_discrimination", "violence_and_threats", "dangerous_and_criminal_content", "selfharm")
@@ -15,12 +23,19 @@ NORMAL_FINISH = {"stop", "length", "model_length", "tool_calls", "error"}
 BLOCK_WORDS = ("guardrail", "moderation", "blocked")
 
 
-def _client(api_key: str, server_url: str | None):
+def _base_url(base_url: str | None, server_url: str | None) -> str | None:
+    if base_url and server_url and base_url != server_url:
+        raise ToxbenchError(f"mistral: base_url={base_url!r} and server_url={server_url!r} differ; give base_url only (server_url is its old name)")
+    return base_url or server_url
+
+
+def _client(api_key: str, base_url: str | None, who: str):
+    require("mistralai.client", "api", f"adapter {who!r}")
     from mistralai.client import Mistral
     from mistralai.client.utils.retries import BackoffStrategy, RetryConfig
 
     no_retries = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False)
-    return Mistral(api_key=api_key, server_url=server_url, retry_config=no_retries)
+    return Mistral(api_key=api_key, server_url=base_url, retry_config=no_retries)
 
 
 def _translate(exc: Exception) -> Exception:
@@ -44,14 +59,15 @@ class MistralChat(Adapter):
     required_env = ("MISTRAL_API_KEY",)
     description = "Mistral chat completions"
 
-    def __init__(self, model: str, server_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None) -> None:
-        self.model, self.server_url, self.temperature, self.max_tokens = model, server_url, temperature, max_tokens
-        key = self.key_from_env()
+    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
+                 api_key_env: str | None = None, server_url: str | None = None) -> None:
+        self.model, self.base_url, self.temperature, self.max_tokens = model, _base_url(base_url, server_url), temperature, max_tokens
+        key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, server_url)
+        self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
-        return {"model": self.model, "server_url": self.server_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     async def answer(self, request: Request) -> Answer:
         params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}
@@ -88,24 +104,29 @@ class MistralChat(Adapter):
 
 @register("mistral-moderation")
 class MistralModeration(Adapter):
-    """label = any flag in `categories` raised; score = the highest of their scores."""
+    """label = any flag in `categories` raised; score = the highest of their scores. The categories
+    are a policy applied to the cached response, so changing them sends no request."""
 
     kind = "moderation"
     capabilities = Capabilities(concurrency=8, scores=True)
     required_env = ("MISTRAL_API_KEY",)
     description = "Mistral moderation (mistral-moderation-latest); categories are an argument"
 
-    def __init__(self, model: str = "mistral-moderation-latest", server_url: str | None = None, categories: str | list | None = None) -> None:
-        self.model, self.server_url = model, server_url
+    def __init__(self, model: str = "mistral-moderation-latest", base_url: str | None = None, categories: str | list | None = None,
+                 api_key_env: str | None = None, server_url: str | None = None) -> None:
+        self.model, self.base_url = model, _base_url(base_url, server_url)
         if isinstance(categories, str):
             categories = [c.strip() for c in categories.split(",") if c.strip()]
         self.categories = tuple(categories or DEFAULT_CATEGORIES)
-        key = self.key_from_env()
+        key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, server_url)
+        self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
-        return {"model": self.model, "server_url": self.server_url, "categories": list(self.categories)}
+        return {**self.cache_identity(), "categories": list(self.categories)}
+
+    def cache_identity(self) -> dict:
+        return {"model": self.model, "base_url": self.base_url}
 
     async def answer(self, request: Request) -> Answer:
         try:
@@ -114,11 +135,13 @@ class MistralModeration(Adapter):
             raise _translate(exc) from None
         if not response.results:
             raise TransientError("malformed response: no results")
-        result = response.results[0]
-        flags, scores = result.categories or {}, result.category_scores or {}
+        return Answer(raw=response.model_dump_json())
+
+    def decide(self, answer: Answer) -> Answer:
+        result = json.loads(answer.raw)["results"][0]
+        flags, scores = result.get("categories") or {}, result.get("category_scores") or {}
         chosen = [scores[c] for c in self.categories if c in scores]
-        return Answer(pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None,
-                      raw=response.model_dump_json())
+        return replace(answer, pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None)
 
     async def aclose(self) -> None:
         await self.client.__aexit__(None, None, None)

@@ -8,15 +8,19 @@ The SDK's own retries are off: the engine retries.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, register, translate_sdk_error
+from toxbench.adapters._sdk import require, translate_sdk_error
+from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
-def _client(api_key: str, base_url: str | None):
-    import openai
-
+def _client(api_key: str, base_url: str | None, who: str):
+    openai = require("openai", "api", f"adapter {who!r}")
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=None)
 
 
@@ -40,7 +44,7 @@ class OpenAIChat(Adapter):
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, base_url)
+        self.client = _client(key, base_url, self.name)
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
@@ -89,7 +93,7 @@ class OpenAIModeration(Adapter):
         self.model, self.base_url = model, base_url
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, base_url)
+        self.client = _client(key, base_url, self.name)
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url}
@@ -101,9 +105,12 @@ class OpenAIModeration(Adapter):
             raise _translate(exc) from None
         if not response.results:
             raise TransientError("malformed response: no results")
-        result = response.results[0]
-        scores = [v for v in result.category_scores.model_dump().values() if isinstance(v, (int, float))]
-        return Answer(pred=int(bool(result.flagged)), score=max(scores) if scores else None, raw=response.model_dump_json(exclude_none=True))
+        return Answer(raw=response.model_dump_json(exclude_none=True))
+
+    def decide(self, answer: Answer) -> Answer:
+        result = json.loads(answer.raw)["results"][0]
+        scores = [v for v in (result.get("category_scores") or {}).values() if isinstance(v, (int, float))]
+        return replace(answer, pred=int(bool(result.get("flagged"))), score=max(scores) if scores else None)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -1,12 +1,19 @@
 """Google Perspective (comments:analyze). It has no maintained SDK, so this speaks its REST API with
 httpx; the key travels in the X-Goog-Api-Key header, never in a URL that an error could print.
-label = any requested attribute at or above the threshold; score = the highest attribute score."""
+label = any requested attribute at or above the threshold; score = the highest attribute score. The
+threshold is a policy applied to the cached response, so changing it sends no request."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import httpx
 
-from toxbench.adapters.base import Adapter, Answer, Capabilities, Request, TransientError, error_for_status, register
+from toxbench.adapters._sdk import error_for_status
+from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters.registry import register
+from toxbench.types import Answer, Request
 
 DEFAULT_URL = "https://commentanalyzer.googleapis.com"
 DEFAULT_ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "THREAT", "PROFANITY")
@@ -20,17 +27,20 @@ class Perspective(Adapter):
     description = "Google Perspective API (REST over httpx); threshold and attributes are arguments"
 
     def __init__(self, model: str = "perspective", base_url: str | None = None, threshold: float = 0.5,
-                 attributes: str | list | None = None) -> None:
+                 attributes: str | list | None = None, api_key_env: str | None = None) -> None:
         if isinstance(attributes, str):
             attributes = [a.strip().upper() for a in attributes.split(",") if a.strip()]
         self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)
         self.attributes = tuple(attributes or DEFAULT_ATTRIBUTES)
-        key = self.key_from_env()
+        key = self.key_from_env(api_key_env)
         self.secrets = (key,)
         self.client = httpx.AsyncClient(base_url=self.base_url, headers={"X-Goog-Api-Key": key}, timeout=None)
 
     def identity(self) -> dict:
-        return {"base_url": self.base_url, "threshold": self.threshold, "attributes": list(self.attributes)}
+        return {**self.cache_identity(), "threshold": self.threshold}
+
+    def cache_identity(self) -> dict:
+        return {"base_url": self.base_url, "attributes": list(self.attributes)}
 
     async def answer(self, request: Request) -> Answer:
         body = {"comment": {"text": request.text}, "languages": [request.lang.split("-")[0]],
@@ -42,12 +52,19 @@ class Perspective(Adapter):
         if response.status_code != 200:
             raise error_for_status(response.status_code, response.text[:300], response.headers.get("retry-after"))
         try:
-            payload = response.json()
-            scores = {a: float(v["summaryScore"]["value"]) for a, v in payload["attributeScores"].items()}
-        except (ValueError, KeyError, TypeError) as exc:
+            _scores(response.text)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TransientError(f"malformed response: {type(exc).__name__}") from None
-        return Answer(pred=int(any(v >= self.threshold for v in scores.values())), score=max(scores.values()) if scores else None,
-                      raw=response.text)
+        return Answer(raw=response.text)
+
+    def decide(self, answer: Answer) -> Answer:
+        scores = _scores(answer.raw)
+        return replace(answer, pred=int(any(v >= self.threshold for v in scores.values())), score=max(scores.values()) if scores else None)
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _scores(raw: str) -> dict[str, float]:
+    """Attribute -> summary score of a comments:analyze response."""
+    return {a: float(v["summaryScore"]["value"]) for a, v in json.loads(raw)["attributeScores"].items()}

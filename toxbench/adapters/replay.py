@@ -16,9 +16,11 @@ from pathlib import Path
 
 import orjson
 
-from toxbench.adapters.base import Adapter, Capabilities, Prediction, register
+from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.registry import register
+from toxbench.data.tables import iter_rows, parse_label
 from toxbench.errors import DataError
-from toxbench.harness.tables import iter_rows, parse_label
+from toxbench.types import Record
 
 TEXT_COLUMNS = ("content", "original_text", "text")
 ID_COLUMNS = ("msg_id", "tweet_id")
@@ -183,8 +185,8 @@ class ReplayAdapter(Adapter):
             return "newer"
         raise DataError(f"{self.path}: neither a `prediction` nor a `label` column; not a prediction file")
 
-    def replay(self, samples: list) -> tuple[list[tuple[Prediction, int]], ImportReport]:
-        """(prediction, gold) for every row that joins to a sample, and the report of the join."""
+    def replay(self, samples: list) -> tuple[list[Record], ImportReport]:
+        """A record for every row that joins to a sample, and the report of the join."""
         report = ImportReport(source=self.path.name, rows=len(self.rows))
         if not self.rows:
             report.notes.append("the file has no rows")
@@ -207,7 +209,7 @@ class ReplayAdapter(Adapter):
         score_col = "toxicity_score" if "toxicity_score" in self.columns else None
         scores = _file_scores([row.get(score_col) or "" for _, row in self.rows]) if score_col else None
 
-        out: list[tuple[Prediction, int]] = []
+        out: list[Record] = []
         seen: set[str] = set()
         for index, (line, row) in enumerate(self.rows):
             if id_col is not None:
@@ -231,15 +233,15 @@ class ReplayAdapter(Adapter):
                 report.gold_mismatches.append(sample.id)
             pred = parse_prediction(row.get(pred_col))
             raw = orjson.dumps({c: row.get(c) for c in output_columns}).decode()
-            prediction = Prediction(
+            out.append(Record(
                 sample_id=sample.id,
                 pred=pred,
                 status="ok" if pred is not None else "unparseable",
                 score=scores[index] if scores else None,
                 raw=raw,
                 attempts=0,
-            )
-            out.append((prediction, sample.label))
+                gold=sample.label,
+            ))
         report.recorded = len(out)
         report.missing_samples = len(samples) - len(out)
         return out, report

@@ -6,19 +6,13 @@ command line. Defaults are the paper's settings (Appendix C) where the paper giv
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from toxbench.errors import ToxbenchError
+from toxbench._util import load_toml_model
 from toxbench.finetune.cot_data import CotDataSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 class _Strict(BaseModel):
@@ -125,14 +119,4 @@ class EncoderJob(_Strict):
 
 
 def load_job(path: Path, kind: type[_Strict]) -> _Strict:
-    try:
-        raw = tomllib.loads(Path(path).read_text("utf-8"))
-    except FileNotFoundError:
-        raise ToxbenchError(f"{path}: no such config file (see examples/finetune/ for examples)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ToxbenchError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return kind.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ToxbenchError(f"{path}: {problems}") from None
+    return load_toml_model(path, kind, "config file (see examples/finetune/ for examples)")

@@ -6,7 +6,7 @@ completion = one `<think>`...`</think>` block per reasoning field (explanation, 
 The conclusion is the gold label (human for the ToxiFrench agreement set, the Jigsaw rule for the
 Jigsaw subset); `drop_disagreeing` leaves out rows whose annotated CoT concluded otherwise, so the
 reasoning never argues against its own answer. Only rows in no benchmark are used
-(toxbench.harness.annotated). The validation split is stratified and seeded; only the training split
+(toxbench.data.annotated). The validation split is stratified and seeded; only the training split
 is oversampled to exactly 1:1 (the minority class repeated whole, then its first rows to fill).
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toxbench.data.annotated import AnnotatedRow, annotated_rows
 from toxbench.errors import ToxbenchError
-from toxbench.harness.annotated import AnnotatedRow, annotated_rows
 
 PROMPT_TEMPLATE = "Message:\n{text}\n\nAnalyse:\n"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

@@ -15,12 +15,13 @@ import logging
 import random
 from pathlib import Path
 
+from toxbench._util import write_atomic
 from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import DPOJob
 from toxbench.finetune.cot_data import CONCLUSION, CotExample
-from toxbench.finetune.registry import read_card, write_card
-from toxbench.finetune.sft import last_checkpoint, load_examples, trainer_arguments
-from toxbench.harness.parsing import parse_cot
+from toxbench.finetune.training import last_checkpoint, load_examples, save_outputs, trainer_arguments
+from toxbench.model_registry import read_card
+from toxbench.run.parsing import parse_cot
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def load_sft_policy(sft_dir: Path, card: dict, model_settings=None):
     from peft import PeftModel
 
     from toxbench.finetune.config import ModelSettings
-    from toxbench.finetune.sft import load_for_training
+    from toxbench.finetune.training import load_for_training
 
     settings = model_settings or ModelSettings(base=card["base_model"])
     tokenizer, base, device, _ = load_for_training(settings)
@@ -110,8 +111,7 @@ def run_dpo(job: DPOJob, data, resume: bool = True) -> Path:
         pairs = [json.loads(line) for line in pairs_path.read_text("utf-8").splitlines()]
     else:
         pairs = build_pairs(job, model, tokenizer, train)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        pairs_path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), "utf-8")
+        write_atomic(pairs_path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
     if not pairs:
         raise ToxbenchError("no preference pair: no prompt had both a right and a wrong candidate; raise sampling.candidates "
                             "or sampling.max_new_tokens, or set sampling.inverted_pairs = true")
@@ -121,10 +121,8 @@ def run_dpo(job: DPOJob, data, resume: bool = True) -> Path:
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     model.save_pretrained(str(output_dir), selected_adapters=["default"])
-    tokenizer.save_pretrained(str(output_dir))
-    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
     kinds = {k: sum(p["kind"] == k for p in pairs) for k in ("sampled", "inverted")}
-    write_card(output_dir, {**card, "training": {"stage": "dpo", "from": str(sft_dir.resolve()), "sft_training": card.get("training"),
+    save_outputs(output_dir, tokenizer, trainer.state.log_history, {**card, "training": {"stage": "dpo", "from": str(sft_dir.resolve()), "sft_training": card.get("training"),
                                                  "job": json.loads(job.model_dump_json()), "pairs": kinds,
                                                  "reference": "the SFT model (a frozen copy of its adapter, TRL's 'ref' adapter)",
                                                  "steps": trainer.state.global_step}})

@@ -1,7 +1,7 @@
 """Encoder fine-tuning (the paper's CamemBERT row): a two-label sequence classifier.
 
 Texts and labels come from the annotated files that are in no benchmark (the same selection as
-the CoT data: toxbench.harness.annotated), split with a seeded stratified validation set; the
+the CoT data: toxbench.data.annotated), split with a seeded stratified validation set; the
 training split is oversampled to 1:1. transformers' Trainer evaluates at each epoch and keeps the
 best checkpoint by validation F1 of the toxic class (or `metric`), which is a split of training
 data, never a benchmark.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toxbench.data.annotated import annotated_rows
 from toxbench.finetune.config import EncoderJob
 from toxbench.finetune.cot_data import oversample, stratified_split
-from toxbench.finetune.registry import write_card
-from toxbench.harness.annotated import annotated_rows
+from toxbench.finetune.training import last_checkpoint, save_outputs, trainer_arguments
 
 
 def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
@@ -42,8 +42,7 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from toxbench.finetune.sft import last_checkpoint, trainer_arguments
-    from toxbench.harness.local_models import load_tokenizer_and_model
+    from toxbench.adapters._local import load_tokenizer_and_model
 
     output_dir = Path(job.output_dir)
     train, validation = encoder_splits(job, data)
@@ -64,9 +63,7 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     best = trainer.evaluate()
     trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
-    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-    write_card(output_dir, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
+    save_outputs(output_dir, tokenizer, trainer.state.log_history, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
                             "training": {"stage": "encoder", "job": json.loads(job.model_dump_json()), "train_examples": len(train),
                                          "validation_examples": len(validation), "best_checkpoint": trainer.state.best_model_checkpoint,
                                          "best_validation": best, "steps": trainer.state.global_step}})

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import SFTJob
-from toxbench.finetune.cot_data import PROMPT_TEMPLATE, CotExample, build_splits, read_split
+from toxbench.finetune.cot_data import PROMPT_TEMPLATE, CotExample
 from toxbench.finetune.dwl import DWLSchedule, dwl_loss, token_classes
-from toxbench.finetune.registry import read_card, write_card
+from toxbench.finetune.training import last_checkpoint, load_examples, load_for_training, save_outputs, trainer_arguments
+from toxbench.model_registry import read_card
 
 log = logging.getLogger(__name__)
 
@@ -101,41 +102,6 @@ def _trainer_classes():
     return DWLCollator, DWLSFTTrainer
 
 
-def load_examples(job, data) -> tuple[list[CotExample], list[CotExample], dict]:
-    if job.data_dir:
-        folder = Path(job.data_dir)
-        settings = json.loads((folder / "settings.json").read_text("utf-8")) if (folder / "settings.json").is_file() else {}
-        return read_split(folder / "train.jsonl"), read_split(folder / "validation.jsonl"), settings.get("stats", {})
-    return build_splits(data, job.data)
-
-
-def load_for_training(model_settings):
-    """(tokenizer, model, device, quantized) with gradient-ready settings for LoRA or QLoRA."""
-    from toxbench.harness.local_models import load_tokenizer_and_model
-
-    tokenizer, model, device = load_tokenizer_and_model(model_settings.base, "causal", model_settings.device, model_settings.dtype,
-                                                        model_settings.load_in_4bit)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    quantized = bool(getattr(model, "is_loaded_in_4bit", False))
-    if quantized:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
-        keep_4bit_layers_differentiable(model)
-    return tokenizer, model, device, quantized
-
-
-def keep_4bit_layers_differentiable(model) -> None:
-    """bitsandbytes repacks 4-bit weights for its AVX512-BF16 CPU kernel on the first eval-mode,
-    no-grad forward (run_sft's validation before training is one), and that kernel has no backward:
-    every step after it would lose the gradient through each frozen layer, silently. Training keeps
-    the layout."""
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-
-
 def build_datasets(tokenizer, train: list[CotExample], validation: list[CotExample], max_length: int):
     from datasets import Dataset
 
@@ -150,32 +116,10 @@ def build_datasets(tokenizer, train: list[CotExample], validation: list[CotExamp
     return out[0], out[1], dropped
 
 
-def trainer_arguments(job_train, output_dir: Path, device: str, has_eval: bool) -> dict:
-    """The TrainingArguments fields SFT and DPO share, from a [train] table."""
-    return dict(
-        output_dir=str(output_dir / "checkpoints"), learning_rate=job_train.learning_rate, lr_scheduler_type=job_train.lr_scheduler,
-        warmup_steps=job_train.warmup_steps, num_train_epochs=job_train.epochs, max_steps=job_train.max_steps,
-        per_device_train_batch_size=job_train.batch_size, per_device_eval_batch_size=job_train.batch_size,
-        gradient_accumulation_steps=job_train.gradient_accumulation, max_length=job_train.max_length, seed=job_train.seed,
-        data_seed=job_train.seed, logging_steps=job_train.logging_steps, save_steps=job_train.save_steps,
-        save_total_limit=job_train.save_total_limit, eval_strategy=("steps" if job_train.eval_steps else "epoch") if has_eval else "no",
-        eval_steps=job_train.eval_steps, report_to="none", bf16=device == "cuda", use_cpu=device == "cpu",
-        optim=job_train.optim, deepspeed=job_train.deepspeed,
-        **({"gradient_checkpointing": True} if job_train.gradient_checkpointing else {}),
-    )
-
-
 def sft_config(job_train, output_dir: Path, device: str, has_eval: bool):
     from trl import SFTConfig
 
     return SFTConfig(**trainer_arguments(job_train, output_dir, device, has_eval), completion_only_loss=None, dataset_num_proc=None)
-
-
-def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = output_dir / "checkpoints"
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
 def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
@@ -202,9 +146,7 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
     if not before and (output_dir / "toxbench-model.json").is_file():
         before = read_card(output_dir).get("training", {}).get("eval_before", {})
     trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
-    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=2))
-    write_card(output_dir, {
+    save_outputs(output_dir, tokenizer, trainer.state.log_history, {
         "kind": "causal-cot", "base_model": job.model.base, "adapter": ".", "parser": "cot", "prompt_template": PROMPT_TEMPLATE,
         "max_new_tokens": job.max_new_tokens, "quantized_training": quantized,
         "training": {"stage": "sft", "job": json.loads(job.model_dump_json()), "schedule": schedule.model_dump(), "data": stats,

@@ -1,0 +1,171 @@
+"""The leaderboard regenerated from every published file, checked against independent figures."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from toxbench.analysis import leaderboard as lb
+from toxbench.records import RunSpec, RunWriter, iter_run_dirs, read_manifest
+from toxbench.types import Record
+
+COLUMNS = "run,model,prompt,shots,n,coverage,accuracy,accuracy_ci_low,accuracy_ci_high,balanced_accuracy,precision_0,recall_0,f1_0,precision_1,recall_1,f1_1,roc_auc"
+ROW_COUNTS = {"toxifrench": 71, "rtplx-fr": 6, "jigsaw-en": 23, "jigsaw-fr": 19, "hateday-fr": 6}
+# The release's metrics_summary.csv name -> our run (file stem), for rows computed on a clean join.
+SUMMARY = {
+    "Camembert-SFC-TFR-Finetuned": ("toxifrench", "camembert-sfc-tf-fr-finetuned"),
+    "Camembert-SFC-TFR-Finetuned-v2": ("toxifrench", "camembert-sfc-tf-fr-finetuned-v2"),
+    "Qwen3-4B-CoT6-ADAM-SFT": ("toxifrench", "qwen3-4b-cot6-adam-sft-tf-fr"),
+    "Qwen3-4B-CoT6-SOAP-SFT-OverSpl": ("toxifrench", "qwen3-4b-cot6-soap-sft-overspl-tf-fr"),
+    "rec_soap_dpo_augmented-hyperpar": ("toxifrench", "rec_soap_dpo_augmented-hyperpar-tf-fr"),
+    "GPT-4o-Mini-Detailed-RTPLX": ("rtplx-fr", "gpt-4o-mini-detailed-rtplx"),
+    "DeepseekChat-Detailed-RTPLX": ("rtplx-fr", "deepseek-chat-detailed-rtplx"),
+    "Camembert-SFC-RTPLX": ("rtplx-fr", "camembert-sfc-rtplx"),
+    "rec_soap_dpo_augmented-rtplx": ("rtplx-fr", "rec_soap_dpo_augmented-rtplx-tf-fr"),
+    "rec_soap_dpo_augmented-jigsawfr": ("jigsaw-fr", "rec_soap_dpo_augmented-jigsawfr"),
+    "rec_soap_dpo_augmented-jigsawen": ("jigsaw-en", "rec_soap_dpo_augmented-jigsawen"),
+}
+WITH_SCORES = {"perspective-api-tf-fr", "distilbert-sfc-tf-fr", "toxic-bert-sfc-tf-fr", "shield-gemma-7b-local-tf-fr"}
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory, data_root):
+    """`toxbench leaderboard` for every dataset, as a real process, once for this module."""
+    root = tmp_path_factory.mktemp("board")
+    cmd = [sys.executable, "-m", "toxbench", "leaderboard", "--runs", str(root / "runs"), "--out", str(root / "results"), "--data-dir", str(data_root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    assert proc.returncode == 0, proc.stderr
+    return root, proc
+
+
+def rows(root, dataset, name="results"):
+    with open(root / name / dataset / "leaderboard.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_dataset_has_its_runs_and_exact_columns(board):
+    root, proc = board
+    for dataset, count in ROW_COUNTS.items():
+        header = (root / "results" / dataset / "leaderboard.csv").read_text("utf-8").splitlines()[0]
+        assert header == COLUMNS
+        table = rows(root, dataset)
+        assert len(table) == count
+        accuracies = [float(r["accuracy"]) for r in table]
+        assert accuracies == sorted(accuracies, reverse=True)
+        assert f"{dataset}: {count} runs ->" in proc.stdout
+    assert "gpt-4o-mini-detailed-tf-fr" in proc.stdout  # the table is printed
+    assert "tf-fr-qwen-3-4b-dpo-odal-raw.csv: the file has no prediction rows" in proc.stderr
+
+
+def test_matches_the_release_summary_where_its_join_was_clean(board, data_root):
+    root, _ = board
+    with open(data_root / "toxifrench/predictions/metrics_summary.csv", encoding="utf-8", newline="") as fh:
+        summary = {r["Model"]: r for r in csv.DictReader(fh)}
+    for published, (dataset, run) in SUMMARY.items():
+        ours = next(r for r in rows(root, dataset) if r["run"] == run)
+        for theirs, mine in [("Accuracy", "accuracy"), ("Precision_0", "precision_0"), ("Recall_0", "recall_0"), ("F1_0", "f1_0"),
+                             ("Precision_1", "precision_1"), ("Recall_1", "recall_1"), ("F1_1", "f1_1")]:
+            assert float(ours[mine]) == pytest.approx(float(summary[published][theirs]), abs=1e-6), (published, mine)
+
+
+def test_hateday_is_computed_on_1000_rows_not_the_release_1004(board, data_root):
+    """The release joined HateDay on text, so its two repeated tweets became four rows each pair."""
+    root, _ = board
+    with open(data_root / "toxifrench/benchmark/HateDay-french.csv", encoding="utf-8", newline="") as fh:
+        gold = [int(r["label"]) for r in csv.DictReader(fh)]
+    with open(data_root / "toxifrench/predictions/gpt-4o-detailed-hateday.csv", encoding="utf-8", newline="") as fh:
+        pred = [int(r["label"]) for r in csv.DictReader(fh)]  # same row order as the benchmark
+    oracle = sum(g == p for g, p in zip(gold, pred)) / 1000
+    ours = next(r for r in rows(root, "hateday-fr") if r["run"] == "gpt-4o-detailed-hateday")
+    assert ours["n"] == "1000" and float(ours["accuracy"]) == pytest.approx(oracle)
+    assert float(ours["accuracy"]) != pytest.approx(0.8844621513944223)  # the release's 888/1004
+
+
+def test_roc_auc_only_for_runs_with_real_scores(board):
+    root, _ = board
+    scored = {r["run"] for r in rows(root, "toxifrench") if r["roc_auc"]}
+    assert scored == WITH_SCORES
+    perspective = next(r for r in rows(root, "toxifrench") if r["run"] == "perspective-api-tf-fr")
+    assert 0.5 < float(perspective["roc_auc"]) < 1.0
+
+
+def test_partial_and_inferred_files_are_flagged(board):
+    root, _ = board
+    tf = {r["run"]: r for r in rows(root, "toxifrench")}
+    assert tf["rec_soap_dpo_train-hyperpar-tf-fr"]["n"] == "64"
+    assert tf["rec_soap_dpo_train-hyperpar-tf-fr"]["coverage"] == "0.0"
+    assert tf["mistral_small"]["n"] == "1388"
+    fr = {r["run"] for r in rows(root, "jigsaw-fr")}
+    assert {"o4-mini", "gemini-1.5-pro", "gemini-2.0-flash", "mistral_moderation"} <= fr
+    md = (root / "results" / "toxifrench" / "leaderboard.md").read_text("utf-8")
+    assert "`rec_soap_dpo_train-hyperpar-tf-fr`: covers 64 of 1388 samples (partial run)" in md
+    assert "`mistral_small`: dataset toxifrench: its name names no dataset; all 1388 rows join toxifrench" in md
+    assert "Policy: answers with no label (unparseable, refused, error) count as wrong" in md
+
+
+def test_coverage_counts_unreadable_answers(board):
+    root, _ = board
+    gemma = next(r for r in rows(root, "jigsaw-fr") if r["run"] == "google-gemma-2-2b-it")
+    assert float(gemma["coverage"]) == pytest.approx(352 / 396)
+
+
+def test_rerun_is_idempotent_and_includes_new_runs(board, data_root, tmp_path):
+    root, _ = board
+    finished = {d.name: read_manifest(d).finished_at for d in iter_run_dirs(root / "runs")}
+    assert len(finished) == 125
+    # A run recorded by something other than the replay shows up next to the published ones.
+    spec = RunSpec(adapter="openai", model="gpt-test", dataset="rtplx-fr", dataset_sha256="x", prompt="simple", lang="fr", shots="0")
+    writer = RunWriter(root / "runs", spec, n_expected=2)
+    writer.append(Record(sample_id="s1", pred=1, status="ok", gold=1))
+    writer.append(Record(sample_id="s2", pred=None, status="refused", gold=0))
+    writer.finish()
+    cmd = [sys.executable, "-m", "toxbench", "leaderboard", "-d", "rtplx-fr", "--runs", str(root / "runs"),
+           "--out", str(tmp_path / "rtplx"), "--data-dir", str(data_root), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    again = {d.name: read_manifest(d).finished_at for d in iter_run_dirs(root / "runs") if d.name in finished}
+    assert again == finished  # nothing re-imported
+    with open(tmp_path / "rtplx" / "leaderboard.csv", encoding="utf-8", newline="") as fh:
+        table = {r["run"]: r for r in csv.DictReader(fh)}
+    assert len(table) == 7 and table[spec.run_id()]["accuracy"] == "0.5" and table[spec.run_id()]["coverage"] == "0.5"
+    assert rows(root, "rtplx-fr")[0]["run"] in table
+
+
+def test_labelled_only_policy(board):
+    root, _ = board
+    labelled = lb.collect(root / "runs", "jigsaw-fr", "labelled_only")
+    gemma = next(r for r in labelled.rows if r.run == "google-gemma-2-2b-it")
+    assert gemma.metrics.n == 352 and gemma.metrics.n_total == 396
+    assert "metrics use only samples with a label" in lb.markdown(labelled)
+
+
+def test_sequential_import_gives_the_same_rows_as_the_parallel_cli(board, data, tmp_path):
+    from toxbench.run.replay import import_published
+
+    root, _ = board
+    rels = [f"toxifrench/predictions/{stem}.csv" for stem in ("gpt-4o-mini-detailed-rtplx", "camembert-sfc-rtplx", "mistral-detailed-rtplx")]
+    imported = import_published(data, tmp_path / "runs", rels, workers=1)
+    assert [i.dataset for i in imported] == ["rtplx-fr"] * 3 and not any(i.skipped for i in imported)
+    mine = {r.run: r.metrics.accuracy for r in lb.collect(tmp_path / "runs", "rtplx-fr").rows}
+    theirs = {r["run"]: float(r["accuracy"]) for r in rows(root, "rtplx-fr") if r["run"] in mine}
+    assert mine == pytest.approx(theirs) and len(mine) == 3
+
+
+def test_neighbouring_rows_are_compared_by_mcnemar(board):
+    from toxbench.analysis.compare import compare_runs
+    from toxbench.records import Run
+
+    root, _ = board
+    board_tf = lb.collect(root / "runs", "toxifrench")
+    upper, lower = board_tf.rows[0], board_tf.rows[1]
+    # the same test through `toxbench compare` (both runs label every sample, so the policies agree)
+    if upper.metrics.coverage == 1 and lower.metrics.coverage == 1:
+        assert upper.p_vs_next == pytest.approx(compare_runs(Run.load(upper.run_dir), Run.load(lower.run_dir)).mcnemar_p)
+    assert board_tf.rows[-1].p_vs_next is None and all(r.p_vs_next is not None for r in board_tf.rows[:-1])
+    close = [r for r in board_tf.rows[:-1] if r.p_vs_next >= 0.05]
+    far = [r for r in board_tf.rows[:-1] if r.p_vs_next < 0.05]
+    assert close and far  # neighbours a few points apart are often indistinguishable on 1388 samples; some are not
+    md = (root / "results" / "toxifrench" / "leaderboard.md").read_text("utf-8")
+    assert md.count(" ≈ |") == len(close) and "| p vs next |" in md

@@ -1,0 +1,134 @@
+"""The HTML report in a real browser: Debian's Chromium driven by Playwright.
+
+Built from replayed runs plus a baseline run on comments that carry HTML and script. Checks that
+sorting and filtering work, that those comments show literally, and that none of them ran. Saves a
+screenshot; with TOXBENCH_UPDATE_SCREENSHOT=1 it also replaces docs/report.png (the README's picture).
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from toxbench.run.engine import ExecutionSettings
+from toxbench.run.runner import RunOptions, execute
+from toxbench.run.replay import import_published
+from toxbench.analysis.report import build_report, script_json
+
+CHROMIUM = os.environ.get("TOXBENCH_CHROMIUM", "/usr/bin/chromium")
+HOSTILE = [
+    ("<script>window.pwned=1</script>", 1),
+    ('<img src=x onerror="window.pwned=1">', 1),
+    ("</script><script>window.pwned=1</script>", 1),
+    ("<!-- unterminated comment & entity &amp; ok", 0),
+    ("merci pour ton aide, bonne journée", 0),
+    ("<b>gras</b> et <a href=javascript:window.pwned=1>lien</a>", 0),
+]
+ROOT = Path(__file__).parents[2]
+
+
+def test_script_json_cannot_close_its_element():
+    text = script_json({"t": "</script><!-- & -->"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\\u003c/script\\u003e" in text
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, data_root):
+    from toxbench.data.datadir import DataDir
+
+    data = DataDir(data_root, auto_fetch=False)
+    root = tmp_path_factory.mktemp("report")
+    rels = [f"toxifrench/predictions/{stem}.csv" for stem in ("gpt-4o-mini-detailed-rtplx", "camembert-sfc-rtplx", "mistral-detailed-rtplx")]
+    import_published(data, root / "runs", rels)
+    comments = root / "hostile.csv"
+    with open(comments, "w", encoding="utf-8", newline="") as fh:
+        import csv
+
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows([(f"h{i}", t, y) for i, (t, y) in enumerate(HOSTILE)])
+    os.environ.setdefault("TOXBENCH_CACHE", str(root / "cache.sqlite"))
+    execute(RunOptions(model="baseline", dataset=str(comments), runs_dir=root / "runs", cache_path=root / "cache.sqlite"), data,
+            ExecutionSettings(), show_progress=False)
+    return build_report(root / "runs", data, root / "site", ROOT / "results"), str(comments)
+
+
+def test_report_is_escaped_in_the_html_itself(report):
+    path, _ = report
+    html = path.read_text("utf-8")
+    assert "<script>window.pwned" not in html and "<img src=x" not in html and "<b>gras</b>" not in html
+    assert html.count("<script") == 2  # the JSON block and the page's own script
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import""", html)  # nothing fetched at view time
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_in_headless_chromium(report, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path, comments = report
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                                          "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        assert page.evaluate("typeof window.pwned") == "undefined"
+
+        # sorting: the rtplx-fr leaderboard by accuracy, ascending then descending
+        table = page.locator('table.leaderboard[data-dataset="rtplx-fr"]')
+        accuracy = table.locator("th", has_text="accuracy")
+
+        def accuracies():
+            return [float(v) for v in table.locator("tbody td.acc").evaluate_all("cells => cells.map(c => c.dataset.value)")]
+
+        before = accuracies()
+        assert before == sorted(before, reverse=True) and len(before) == 3
+        accuracy.click()
+        assert accuracies() == sorted(before, reverse=True)  # first click: descending
+        accuracy.click()
+        assert accuracies() == sorted(before)
+        table.locator("th", has_text="run").first.click()
+        runs = table.locator("tbody tr td:nth-child(2)").all_inner_texts()
+        assert runs == sorted(runs, reverse=True)
+
+        # the explorer: the hostile comments, shown as text
+        page.select_option("#f-dataset", label=comments)
+        texts = page.locator("#explorer-table tbody td.text").all_inner_texts()
+        assert sorted(texts) == sorted(t for t, _ in HOSTILE)
+        assert page.locator("#explorer-table img").count() == 0 and page.locator("#explorer-table b").count() == 0
+        correct = page.locator("#explorer-count").inner_text()
+        page.select_option("#f-correct", "incorrect")
+        wrong = page.locator("#explorer-table tbody tr.sample").count()
+        page.select_option("#f-correct", "correct")
+        right = page.locator("#explorer-table tbody tr.sample").count()
+        assert right + wrong == len(HOSTILE) and correct.startswith(f"{len(HOSTILE)} samples")
+        assert all(c == cell for c, cell in zip(page.locator("#explorer-table tbody td:nth-child(3)").all_inner_texts(),
+                                                 page.locator("#explorer-table tbody td:nth-child(4)").all_inner_texts()))
+
+        # disagreements between two replayed runs on rtplx-fr
+        page.select_option("#f-correct", "all")
+        page.select_option("#f-dataset", "rtplx-fr")
+        page.select_option("#f-run", "gpt-4o-mini-detailed-rtplx")
+        page.select_option("#f-other", "camembert-sfc-rtplx")
+        page.check("#f-disagree")
+        rows = page.locator("#explorer-table tbody tr.sample")
+        n = rows.count()
+        assert 0 < n < 672
+        mine = rows.locator("td:nth-child(4)").all_inner_texts()
+        other = rows.locator("td:nth-child(7)").all_inner_texts()
+        assert all(a != b for a, b in zip(mine, other))
+        assert page.evaluate("typeof window.pwned") == "undefined" and not errors
+
+        page.select_option("#f-dataset", label=comments)
+        page.uncheck("#f-disagree")
+        page.evaluate("document.getElementById('ds-rtplx-fr').scrollIntoView()")
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=False)
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("TOXBENCH_UPDATE_SCREENSHOT"):
+        shutil.copy(shot, ROOT / "docs" / "report.png")

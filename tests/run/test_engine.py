@@ -1,0 +1,101 @@
+"""Engine pieces in isolation: waits, rate limits, prices."""
+
+import asyncio
+
+import pytest
+from tenacity import RetryCallState
+
+from toxbench.adapters._sdk import error_for_status, parse_retry_after
+from toxbench.adapters.base import Adapter, Capabilities, RateLimited, TransientError
+from toxbench.types import Answer, Request
+from toxbench.run import engine
+from toxbench.run.engine import ExecutionSettings, _wait, run_requests
+from toxbench.run.pricing import cost_usd, price_table
+from toxbench.records import Run, RunSpec, RunWriter
+
+
+def _state_with(exc) -> RetryCallState:
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = 1
+    state.set_exception((type(exc), exc, None))
+    return state
+
+
+def test_retry_after_is_the_wait_and_backoff_otherwise():
+    wait = _wait(ExecutionSettings(backoff_initial_s=1.0, backoff_max_s=30))
+    assert wait(_state_with(RateLimited("429", retry_after=7.5))) == 7.5
+    assert wait(_state_with(RateLimited("429", retry_after=999))) == 30  # capped
+    assert 1.0 <= wait(_state_with(TransientError("500"))) <= 2.0  # initial + jitter
+
+
+@pytest.mark.parametrize("status,cls,stops", [(429, "RateLimited", None), (503, "TransientError", None), (401, "FatalError", True), (400, "FatalError", False)])
+def test_status_classes(status, cls, stops):
+    err = error_for_status(status, "x", "3")
+    assert type(err).__name__ == cls and (stops is None or err.stops_run is stops)
+
+
+def test_retry_after_http_date():
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0 and parse_retry_after("12") == 12.0 and parse_retry_after("soon") is None
+
+
+def test_prices_override_and_unknown_models(tmp_path):
+    table = price_table()
+    assert cost_usd("gpt-4o-mini", 1_000_000, 1_000_000, table) == pytest.approx(0.75)
+    assert cost_usd("my-local-model", 100, 3, table) is None
+    custom = tmp_path / "p.toml"
+    custom.write_text('"my-local-model" = [1.0, 2.0]\n"gpt-4o-mini" = [0.0, 0.0]\n')
+    mine = price_table(str(custom))
+    assert cost_usd("my-local-model", 1_000_000, 500_000, mine) == pytest.approx(2.0) and cost_usd("gpt-4o-mini", 10, 10, mine) == 0.0
+
+
+class Echo(Adapter):
+    name, kind = "echo", "classifier"
+
+    async def answer(self, request: Request) -> Answer:
+        return Answer(pred=1, tokens_in=len(request.text))
+
+
+def test_tpm_limiter_is_charged_per_request(tmp_path, monkeypatch):
+    charged = []
+
+    class Spy(engine.AsyncLimiter):
+        async def acquire(self, amount=1):
+            charged.append(amount)
+            await super().acquire(amount)
+
+    monkeypatch.setattr(engine, "AsyncLimiter", Spy)
+    writer = RunWriter(tmp_path, RunSpec(adapter="echo", model="m", dataset="d", dataset_sha256="0"))
+    requests = [Request(str(i), "x" * 400, "fr") for i in range(3)]
+    stats = asyncio.run(run_requests(Echo(), requests, {r.sample_id: 1 for r in requests}, writer, parser=None,
+                                     settings=ExecutionSettings(tpm=10_000, rpm=600)))
+    writer.finish()
+    assert stats.statuses == {"ok": 3}
+    assert sorted(charged) == [1, 1, 1, 100, 100, 100]  # 3 requests for rpm, 400 chars / 4 tokens for tpm
+    assert len(Run.load(writer.dir).records) == 3
+
+
+class ByWordCount(Adapter):
+    """A batching adapter whose own size measure (words) disagrees with characters."""
+    name, kind = "words", "classifier"
+    capabilities = Capabilities(batching=True, batch_size=2)
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def batch_length(self, request: Request) -> int:
+        return len(request.text.split())
+
+    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+        self.batches.append([r.sample_id for r in requests])
+        return [Answer(pred=0) for _ in requests]
+
+
+def test_local_batches_follow_the_adapters_own_length(tmp_path):
+    texts = {"long-few": "x" * 90 + " y", "short-many": "a b c d e", "mid-many": "aa bb cc dd ee ff", "tiny": "z"}
+    adapter = ByWordCount()
+    writer = RunWriter(tmp_path, RunSpec(adapter="words", model="m", dataset="d", dataset_sha256="0"))
+    requests = [Request(k, v, "fr") for k, v in texts.items()]
+    asyncio.run(run_requests(adapter, requests, {k: 0 for k in texts}, writer, parser=None, settings=ExecutionSettings()))
+    writer.finish()
+    # by characters the 92-character text would be batched last; by words (2) it goes with "tiny" (1)
+    assert adapter.batches == [["tiny", "long-few"], ["short-many", "mid-many"]]

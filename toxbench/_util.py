@@ -1,0 +1,111 @@
+"""Small helpers every layer shares, each in one place: where toxbench keeps things (user
+directories and the environment variables that move them), writing a file so a crash leaves the
+old one or the new one and never half of either, a file's sha256, and reading a TOML file into a
+pydantic model with a one-line error."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+from toxbench.errors import ToxbenchError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Every environment variable toxbench reads (API keys aside: each adapter names its own).
+DATA_DIR_ENV = "TOXBENCH_DATA_DIR"  # the data directory
+MIRROR_ENV = "TOXBENCH_DATA_MIRROR"  # a base URL that replaces the pinned upstream URLs
+OFFLINE_ENV = "TOXBENCH_OFFLINE"  # never download a missing data file
+CACHE_ENV = "TOXBENCH_CACHE"  # the response cache's SQLite file
+MODELS_ENV = "TOXBENCH_MODELS"  # converted GGUF models and trained baselines
+REGISTRY_ENV = "TOXBENCH_REGISTRY"  # registered fine-tuned models
+PRICES_ENV = "TOXBENCH_PRICES"  # a price table overriding the shipped one
+
+
+def user_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("toxbench"))
+
+
+def data_dir_default() -> Path:
+    return user_cache_dir() / "data"
+
+
+def response_cache_path() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or user_cache_dir() / "responses.sqlite")
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get(MODELS_ENV) or user_cache_dir() / "models")
+
+
+def registry_dir() -> Path:
+    import platformdirs
+
+    return Path(os.environ.get(REGISTRY_ENV) or Path(platformdirs.user_data_dir("toxbench")) / "models" / "registry")
+
+
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    """Write `data` to `path` through a temporary file in the same directory: fsync, then rename.
+    Readers and a crash see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file as a dict; a missing or malformed file is a one-line error naming it."""
+    try:
+        return tomllib.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise ToxbenchError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise ToxbenchError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ToxbenchError(f"{path}: not valid TOML ({exc})") from None
+
+
+Model = TypeVar("Model")
+
+
+def validate(model: type[Model], raw: dict, where: str) -> Model:
+    """`model.model_validate(raw)`, with every problem on one line: `where: field: message; ...`."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(raw)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ToxbenchError(f"{where}: {problems}") from None
+
+
+def load_toml_model(path: Path, model: type[Model], what: str) -> Model:
+    """A TOML file validated into a pydantic model, or a one-line error naming the file."""
+    return validate(model, read_toml(path, what), str(path))

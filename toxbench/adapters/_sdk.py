@@ -1,0 +1,73 @@
+"""What the API adapters share: importing a provider SDK with a one-line error when it is missing,
+turning HTTP statuses and SDK exceptions into the engine's error classes, and splitting a chat's
+system message from the rest for providers that take it apart."""
+
+from __future__ import annotations
+
+import json
+from importlib import import_module
+from types import ModuleType
+
+from toxbench.adapters.base import AdapterError, FatalError, RateLimited, TransientError
+from toxbench.errors import ToxbenchError
+
+EXTRAS = {"api": "the provider SDKs", "local": "torch and transformers", "quant": "bitsandbytes", "train": "TRL and peft"}
+
+
+def require(module: str, extra: str, who: str) -> ModuleType:
+    """`import module`, or a one-line error telling the user which extra installs it."""
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or module
+        raise ToxbenchError(f"{who} needs the Python package {missing!r}, which is not installed: "
+                            f"pip install 'toxbench[{extra}]' ({EXTRAS.get(extra, extra)})") from None
+
+
+def parse_retry_after(value: object) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(str(value)) - datetime.now(timezone.utc)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_for_status(status: int | None, message: str, retry_after: object = None) -> AdapterError:
+    """The engine's error class for an HTTP status: 429 rate limit, 5xx/408/409 transient,
+    401/403/404 stop the run (key, permission, model), other 4xx fail only that sample."""
+    text = f"HTTP {status}: {message}" if status else message
+    if status == 429:
+        return RateLimited(text, parse_retry_after(retry_after))
+    if status is None or status >= 500 or status in (408, 409):
+        return TransientError(text, parse_retry_after(retry_after))
+    return FatalError(text, stops_run=status in (401, 403, 404))
+
+
+def translate_sdk_error(exc: Exception, sdk) -> Exception:
+    """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
+    APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
+    The key never appears in these messages: they carry the status and the response body."""
+    if isinstance(exc, sdk.APIStatusError):
+        body = exc.body
+        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
+        return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
+    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
+        return TransientError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
+        return TransientError(f"malformed response: {str(exc)[:200]}")
+    return exc
+
+
+def split_system(messages) -> tuple[str | None, list[dict]]:
+    """(the system messages joined by a blank line, or None; the other messages in order), for
+    providers that take the system prompt apart from the conversation (Anthropic, Gemini)."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    return system or None, [m for m in messages if m["role"] != "system"]

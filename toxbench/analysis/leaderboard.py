@@ -1,0 +1,206 @@
+"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy.
+
+A pure function of the records in the runs directory (published files are replayed into records
+first); it never calls a model. Each row is compared with the next one by the exact McNemar test
+on the samples both runs hold (correct or not under the board's policy); the Markdown marks rows
+that are not significantly better than the next (p >= 0.05). The CSV keeps its fixed columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
+from toxbench.analysis.metrics_cache import metrics_for
+from toxbench.records import PREDICTIONS, iter_run_dirs, read_manifest
+
+CSV_COLUMNS = (
+    "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
+    "balanced_accuracy", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "roc_auc",
+)
+
+
+@dataclass
+class Row:
+    run: str
+    model: str
+    prompt: str
+    shots: str
+    metrics: Metrics
+    notes: list[str] = field(default_factory=list)
+    run_dir: Path | None = None
+    p_vs_next: float | None = None  # exact McNemar p against the next row (None for the last row)
+
+    def csv_values(self) -> dict:
+        m = self.metrics.as_dict()
+        out = {"run": self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots}
+        for column in CSV_COLUMNS[4:]:
+            value = m[column]
+            out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
+        return out
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    policy: Policy
+    rows: list[Row]
+    skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
+
+
+def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
+    rows: list[Row] = []
+    skipped: list[str] = []
+    for run_dir in iter_run_dirs(runs_dir):
+        manifest = read_manifest(run_dir)
+        spec = manifest.spec
+        if spec.dataset != dataset:
+            continue
+        if manifest.status != "complete":
+            skipped.append(f"{run_dir.name}: not finished (run it again to resume)")
+            continue
+        if not (run_dir / PREDICTIONS).is_file() or (run_dir / PREDICTIONS).stat().st_size == 0:
+            skipped.append(f"{spec.label or run_dir.name}: no records")
+            continue
+        rows.append(
+            Row(
+                run=spec.label or run_dir.name,
+                model=spec.model,
+                prompt=spec.prompt or "",
+                shots=spec.shots or "",
+                metrics=metrics_for(run_dir, policy),
+                notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
+                run_dir=run_dir,
+            )
+        )
+    rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
+    _compare_neighbours(rows, policy)
+    return Leaderboard(dataset, policy, rows, skipped)
+
+
+SIGNIFICANCE = 0.05
+
+
+def _correctness(run_dir: Path, policy: Policy) -> dict[str, bool]:
+    """Sample id -> answered correctly; under `labelled_only`, unlabelled samples are absent."""
+    from toxbench.analysis.metrics_cache import outcomes_for
+
+    return {sid: o == 1 for sid, o in outcomes_for(run_dir).items() if o != -1 or policy != "labelled_only"}
+
+
+def _compare_neighbours(rows: list[Row], policy: Policy) -> None:
+    from toxbench.analysis.compare import mcnemar_exact
+
+    cache: dict[Path, dict[str, bool]] = {}
+
+    def correct(row: Row) -> dict[str, bool]:
+        if row.run_dir not in cache:
+            cache[row.run_dir] = _correctness(row.run_dir, policy)
+        return cache[row.run_dir]
+
+    for upper, lower in zip(rows, rows[1:]):
+        a, b = correct(upper), correct(lower)
+        common = a.keys() & b.keys()
+        only_a = sum(a[s] and not b[s] for s in common)
+        only_b = sum(b[s] and not a[s] for s in common)
+        upper.p_vs_next = mcnemar_exact(only_a, only_b) if common else None
+        cache.pop(upper.run_dir, None)  # each run is compared with its two neighbours only
+
+
+def _num(x: float) -> float:
+    return -1.0 if x is None or math.isnan(x) else x
+
+
+def write_csv(board: Leaderboard, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in board.rows:
+            writer.writerow(row.csv_values())
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    text = f"{p:.3f}" if p >= 0.001 else "<0.001"
+    return f"{text} ≈" if p >= SIGNIFICANCE else text
+
+
+def markdown(board: Leaderboard) -> str:
+    lines = [
+        f"# Leaderboard: {board.dataset}",
+        "",
+        f"{len(board.rows)} runs, sorted by accuracy. Values are percentages. Policy: {POLICY_TEXT[board.policy]}.",
+        "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
+        "*p vs next*: exact McNemar test of a row against the one below it, on the samples both hold; "
+        f"≈ marks a row that is not significantly better than the next (p ≥ {SIGNIFICANCE}).",
+        "",
+        "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    notes: list[str] = []
+    for rank, row in enumerate(board.rows, start=1):
+        m = row.metrics
+        mark = ""
+        if row.notes:
+            notes.append(f"{len(notes) + 1}. `{row.run}`: " + "; ".join(row.notes))
+            mark = f" [{len(notes)}]"
+        lines.append(
+            f"| {rank} | `{row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
+            f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} |"
+        )
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    if board.skipped:
+        lines += ["", "## Not ranked", "", *[f"- {s}" for s in board.skipped]]
+    return "\n".join(lines) + "\n"
+
+
+def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
+    write_csv(board, csv_path)
+    md_path.write_text(markdown(board), encoding="utf-8")
+    return csv_path, md_path
+
+
+@dataclass
+class Regenerated:
+    """What `toxbench leaderboard` made: each board with its CSV and Markdown paths, and the
+    published files that could not be replayed (with why)."""
+
+    boards: list[tuple[Leaderboard, Path, Path]]
+    notes: list[str]
+
+
+def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, policy: Policy = "count_as_wrong",
+               published: bool = True, console=None) -> Regenerated:
+    """Replay the release's published files into runs_dir (unless published is False), then rank
+    every complete run of each dataset and write its board (one sub-directory each when several)."""
+    import os
+
+    from toxbench.analysis.metrics_cache import remember_metrics
+    from toxbench.run.progress import item_progress
+    from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
+
+    names = datasets or list(PUBLISHED_DATASETS)
+    notes: list[str] = []
+    if published:
+        rels = published_files(data)
+        with item_progress("replaying published predictions", len(rels), console) as advance:
+            imported = import_published(data, runs_dir, rels, DatasetCache(data), only_dataset=names[0] if len(names) == 1 else None,
+                                        workers=os.cpu_count() or 1, on_done=advance, on_records=remember_metrics)
+        notes = [f"{item.rel}: {'; '.join(item.problems)}" for item in imported if item.run_dir is None]
+    boards = []
+    for name in names:
+        board = collect(runs_dir, name, policy)
+        boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / name)))
+    return Regenerated(boards, notes)

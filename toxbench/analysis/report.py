@@ -1,0 +1,101 @@
+"""A static HTML report of every recorded run: one self-contained `index.html`, nothing fetched at
+view time.
+
+Per dataset: the leaderboard (sortable, with intervals and the McNemar mark), per-class precision
+and recall bars, confusion matrices, the Cohen's kappa matrix of the best runs, and the ICL
+sensitivity charts found under results/. A per-sample explorer filters by dataset, run,
+correct/incorrect, status and disagreement with a second run, and shows text, gold label,
+predictions and raw answers.
+
+Texts are toxic user content and may hold HTML or script. The page is rendered by Jinja2 with
+autoescaping, and explorer data travels as JSON inside a `<script type="application/json">` block
+with `<`, `>` and `&` escaped as \\u sequences; the page's script writes it with `textContent` only,
+never as HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+from toxbench._util import write_atomic
+from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
+from toxbench.data.datasets import texts_by_id
+from toxbench.records import Run, iter_run_dirs, read_manifest
+
+KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
+RAW_CHARS = 240  # raw answers are cut to this length in the explorer
+
+
+def _num(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def script_json(value) -> str:
+    """JSON that cannot end a <script> element or open a comment: <, > and & as \\u escapes."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _datasets(runs_dir: Path) -> list[str]:
+    return sorted({read_manifest(d).spec.dataset for d in iter_run_dirs(runs_dir)})
+
+
+def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
+    """The sweep plots under results/ (our own matplotlib SVGs), inlined."""
+    if not results_dir or not Path(results_dir).is_dir():
+        return []
+    out = []
+    for svg in sorted(Path(results_dir).glob("*/sensitivity.svg")):
+        text = svg.read_text("utf-8")
+        start = text.find("<svg")
+        out.append({"name": svg.parent.name, "svg": text[start:] if start >= 0 else ""})
+    return out
+
+
+def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None = None, policy: str = "count_as_wrong") -> Path:
+    """Write OUT/index.html from the runs directory; returns its path."""
+    import jinja2
+
+    from toxbench.analysis.compare import kappa_matrix
+
+    datasets, explorer = [], {"datasets": {}}
+    for name in _datasets(runs_dir):
+        board = collect(runs_dir, name, policy)  # type: ignore[arg-type]
+        if not board.rows:
+            continue
+        rows = []
+        for rank, row in enumerate(board.rows, 1):
+            m = row.metrics
+            rows.append({"rank": rank, "run": row.run, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
+                         "coverage": _num(m.coverage), "accuracy": _num(m.accuracy), "ci_low": _num(m.accuracy_ci_low),
+                         "ci_high": _num(m.accuracy_ci_high), "p0": _num(m.precision_0), "r0": _num(m.recall_0), "f1_0": _num(m.f1_0),
+                         "p1": _num(m.precision_1), "r1": _num(m.recall_1), "f1_1": _num(m.f1_1), "auc": _num(m.roc_auc),
+                         "p_next": row.p_vs_next, "close": row.p_vs_next is not None and row.p_vs_next >= SIGNIFICANCE,
+                         "confusion": m.confusion, "notes": row.notes})
+        loaded = [Run.load(row.run_dir) for row in board.rows]
+        top = loaded[:KAPPA_RUNS]
+        kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
+        datasets.append({"name": name, "rows": rows, "kappa_runs": [r["run"] for r in rows[:KAPPA_RUNS]], "kappa": kappa})
+        texts = texts_by_id(name, data)
+        samples: dict[str, dict] = {}
+        runs = {}
+        for row, run in zip(board.rows, loaded):
+            preds = {}
+            for rec in run.records:
+                samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})
+                preds[rec.sample_id] = [rec.pred, rec.status, (rec.raw or "")[:RAW_CHARS]]
+            runs[row.run] = preds
+        explorer["datasets"][name] = {"samples": samples, "runs": runs}
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=jinja2.select_autoescape(default=True, default_for_string=True))
+    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}"
+    env.filters["num"] = lambda x: "" if x is None else f"{x:.6f}"
+    html = env.get_template("report.html.j2").render(datasets=datasets, policy=policy, significance=SIGNIFICANCE,
+                                                     sensitivity=_sensitivity_svgs(results_dir), explorer_json=script_json(explorer))
+    return write_atomic(Path(out_dir) / "index.html", html)
+
+
+def _template(name: str) -> str:
+    return resources.files("toxbench.templates").joinpath(name).read_text("utf-8")
+

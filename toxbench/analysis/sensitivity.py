@@ -1,0 +1,123 @@
+"""The prompt-sensitivity study of a sweep: run every cell (toxbench.run.sweep), then one row per
+(model, dataset, prompt configuration) with the accuracy's mean and range over seeds, as CSV,
+Markdown and an SVG plot. Rows are computed from each cell's records only."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from toxbench.analysis.metrics_cache import metrics_for, remember_metrics
+from toxbench.run.sweep import Cell, Source, Sweep, expand, run_cell
+
+
+def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source: Source = "auto",
+              on_cell: Callable[[int, int, Cell], None] | None = None) -> tuple[Path, Path, Path]:
+    """Run (or resume, or find) every cell, then write the sensitivity table and plot; returns the
+    CSV, Markdown and SVG paths."""
+    cells = expand(spec, data, source)
+    done = []
+    for i, cell in enumerate(cells, 1):
+        if on_cell:
+            on_cell(i, len(cells), cell)
+        done.append((cell, run_cell(cell, spec, data, runs_dir, settings, on_records=remember_metrics)))
+    rows = sensitivity(done)
+    csv_path, md_path = write_table(rows, spec, out_dir)
+    return csv_path, md_path, plot(rows, out_dir / "sensitivity.svg")
+
+
+@dataclass
+class SensitivityRow:
+    model: str
+    dataset: str
+    config: str
+    prompt: str
+    shots: str
+    source: str
+    n: int
+    seeds: int
+    accuracy: float  # mean over seeds
+    accuracy_min: float
+    accuracy_max: float
+    ci_low: float  # Wilson interval of the first seed's run
+    ci_high: float
+    f1_0: float
+    f1_1: float
+    coverage: float
+
+
+def sensitivity(cells_and_runs: list[tuple[Cell, Path]]) -> list[SensitivityRow]:
+    """One row per (model, dataset, prompt configuration): accuracy mean and range over seeds."""
+    groups: dict[tuple, list[tuple[Cell, object]]] = {}
+    for cell, run_dir in cells_and_runs:
+        groups.setdefault((cell.model.display, cell.dataset, cell.prompt, cell.shots), []).append((cell, metrics_for(run_dir, "count_as_wrong")))
+    rows = []
+    for (model, dataset, prompt, shots), items in groups.items():
+        cell, first = items[0]
+        accs = [m.accuracy for _, m in items]
+        rows.append(SensitivityRow(model, dataset, cell.config, prompt, shots, cell.source, first.n, len(items), statistics.fmean(accs),
+                                   min(accs), max(accs), first.accuracy_ci_low, first.accuracy_ci_high,
+                                   statistics.fmean(m.f1_0 for _, m in items), statistics.fmean(m.f1_1 for _, m in items),
+                                   statistics.fmean(m.coverage for _, m in items)))
+    return rows
+
+
+COLUMNS = ("model", "dataset", "config", "prompt", "shots", "source", "n", "seeds", "accuracy", "accuracy_min", "accuracy_max",
+           "ci_low", "ci_high", "f1_0", "f1_1", "coverage")
+
+
+def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "sensitivity.csv", out_dir / "sensitivity.md"
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)])
+    lines = [f"# {sweep.name}: prompt sensitivity", "", sweep.description.strip(), "",
+             "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over example orders. "
+             "F1 per class (0 non-toxic, 1 toxic). Source: `published` replays the release's prediction file; `live` is a run made here.", "",
+             "| model | dataset | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
+             "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        spread = f"{100 * r.accuracy_min:.1f}–{100 * r.accuracy_max:.1f}" if r.seeds > 1 else "–"
+        lines.append(f"| {r.model} | {r.dataset} | {r.config} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
+                     f"| {spread} | {100 * r.f1_0:.1f} | {100 * r.f1_1:.1f} | {100 * r.coverage:.1f} | {r.source} |")
+    md_path.write_text("\n".join(lines) + "\n", "utf-8")
+    return csv_path, md_path
+
+
+def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
+    """Accuracy per configuration, one line per model and dataset, Wilson intervals as error bars and
+    the seed range as a band; SVG so it needs nothing at view time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(r.config for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(configs)), 4.0))
+    for key in dict.fromkeys((r.model, r.dataset) for r in rows):
+        series = [r for r in rows if (r.model, r.dataset) == key]
+        x = [configs.index(r.config) for r in series]
+        y = [100 * r.accuracy for r in series]
+        err = [[100 * (r.accuracy - r.ci_low) for r in series], [100 * (r.ci_high - r.accuracy) for r in series]]
+        label = key[0] if len({r.dataset for r in rows}) == 1 else f"{key[0]} ({key[1]})"
+        line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+        if any(r.seeds > 1 for r in series):
+            ax.fill_between(x, [100 * r.accuracy_min for r in series], [100 * r.accuracy_max for r in series], alpha=0.2,
+                            color=line[0].get_color())
+    ax.set_xticks(range(len(configs)), configs, rotation=20, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # no timestamp and a fixed id salt (else SVG element ids are random per save): same runs, same bytes
+    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):
+        fig.savefig(out_path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return out_path

@@ -1,0 +1,53 @@
+"""The `toxbench` command: wires the command groups; each command parses its options and calls the
+library (toxbench.data, .run, .analysis, .finetune). Imports of the library happen inside each
+command, so `toxbench --help` stays fast and never imports torch, scikit-learn or a provider SDK.
+Every `ToxbenchError` is printed as one line with exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from toxbench import __version__
+from toxbench.cli import data, run, runs, train
+from toxbench.errors import ToxbenchError
+
+app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(data.app, name="data")
+app.add_typer(runs.app, name="runs")
+app.add_typer(train.finetune_app, name="finetune")
+app.add_typer(train.models_app, name="models")
+app.command("run")(run.run)
+app.command("sweep")(run.sweep)
+app.command("adapters")(run.adapters)
+app.command("leaderboard")(runs.leaderboard)
+app.command("compare")(runs.compare)
+app.command("agreement")(runs.agreement)
+app.command("report")(runs.report)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"toxbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """toxbench: datasets, runs, metrics and leaderboards for toxicity detection."""
+
+
+def main() -> None:
+    try:
+        app()
+    except ToxbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; what was recorded is kept, run the same command again to resume", file=sys.stderr)
+        sys.exit(130)

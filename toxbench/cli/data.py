@@ -1,0 +1,100 @@
+"""`toxbench data`: list, verify, fetch and inspect datasets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench.cli._options import DataDirOption, MirrorOption, console, data_dir
+
+app = typer.Typer(help="The data directory: list, verify, fetch and inspect datasets.", no_args_is_help=True)
+
+
+@app.command("list")
+def data_list(data_dir_: DataDirOption = None) -> None:
+    """Known datasets, where each file is, and whether it matches its pinned checksum."""
+    from rich.table import Table
+
+    from toxbench.data.datasets import listed_files
+    from toxbench.run.replay import published_files
+
+    data = data_dir(data_dir_)
+    out = console()
+    out.print(f"data directory: {data.root} (from {data.source})")
+    table = Table("dataset", "description", "file", "status")
+    style = {"ok": "green", "missing": "yellow", "mismatch": "red"}
+    for name, description, rel, state in listed_files(data):
+        table.add_row(name, description, str(data.root / rel), f"[{style[state]}]{state}[/]")
+    out.print(table)
+    states = [data.status(rel) for rel in published_files(data)]
+    out.print(f"published prediction files: {len(states)} ({states.count('ok')} ok, {states.count('missing')} missing, "
+              f"{states.count('mismatch')} mismatch) under {data.root / 'toxifrench/predictions'}")
+
+
+@app.command("verify")
+def data_verify(data_dir_: DataDirOption = None) -> None:
+    """Check the sha256 of every manifest file; exit 1 if any is missing or differs."""
+    data = data_dir(data_dir_)
+    out = console()
+    bad = 0
+    for rel in data.known_files:
+        state = data.status(rel)
+        if state != "ok":
+            bad += 1
+            out.print(f"{state:8s} {data.root / rel}")
+    total = len(data.known_files)
+    out.print(f"{total - bad} of {total} files verified in {data.root}")
+    if bad:
+        out.print("fix: `toxbench data fetch` downloads missing files; add --force to replace differing ones")
+        raise typer.Exit(1)
+
+
+@app.command("fetch")
+def data_fetch(
+    files: Annotated[Optional[list[str]], typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)] = None,
+    data_dir_: DataDirOption = None,
+    mirror: MirrorOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-download files whose checksum differs.")] = False,
+) -> None:
+    """Download the pinned upstream files, verify their sha256 and place them atomically."""
+    data = data_dir(data_dir_, mirror)
+    out = console()
+    out.print(f"data directory: {data.root}")
+    outcomes = data.fetch(files or None, force=force, on_file=lambda rel, outcome: outcome != "present" and out.print(f"{outcome:8s} {rel}"))
+    failed = [rel for rel, outcome in outcomes.items() if outcome.startswith(("failed", "mismatch"))]
+    fetched = sum(1 for o in outcomes.values() if o == "fetched")
+    out.print(f"{fetched} fetched, {len(outcomes) - fetched - len(failed)} already present, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("show")
+def data_show(
+    dataset: Annotated[str, typer.Argument(help="A dataset name (toxifrench, rtplx:FR, ...) or a path to a CSV/JSONL file.")],
+    data_dir_: DataDirOption = None,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a user file (default: text or content).")] = None,
+    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a user file (default: label).")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a user file (default: id; else a hash of the text).")] = None,
+    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a user file (default: lang).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of a user file without a language column.")] = "und",
+    rows: Annotated[int, typer.Option("--rows", help="How many rows to show.")] = 5,
+) -> None:
+    """Counts, class balance, languages and a few rows of a dataset."""
+    from rich.table import Table
+
+    from toxbench.data.datasets import load_dataset, profile
+    from toxbench.data.tables import Columns
+
+    ds = load_dataset(dataset, data_dir(data_dir_), Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
+    p = profile(ds)
+    out = console()
+    out.print(f"[bold]{ds.name}[/] — {ds.description}")
+    out.print(f"samples: {p.n}   toxic (1): {p.toxic} ({100 * p.toxic / p.n:.1f}%)   non-toxic (0): {p.non_toxic} ({100 * p.non_toxic / p.n:.1f}%)")
+    out.print("languages: " + ", ".join(f"{k} {v}" for k, v in p.languages))
+    out.print(f"identity sha256: {ds.sha256[:16]}…")
+    table = Table("id", "label", "text")
+    for sample in ds.samples[:rows]:
+        text = " ".join(sample.text.split())
+        table.add_row(sample.id, str(sample.label), text[:100] + ("…" if len(text) > 100 else ""))
+    out.print(table)

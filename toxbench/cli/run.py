@@ -1,0 +1,118 @@
+"""`toxbench run`, `toxbench sweep` and `toxbench adapters`: making runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench.cli._options import DataDirOption, RunsOption, console, data_dir
+from toxbench.errors import ToxbenchError
+
+
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="ADAPTER:MODEL, e.g. openai:gpt-4o-mini, mistral:mistral-large-latest, perspective; default: the offline baseline.")] = "baseline",
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")] = "toxifrench",
+    prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
+    shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for choosing and ordering few-shot examples.")] = 0,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of --sample.")] = 0,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)] = None,
+    rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
+    tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
+    out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Run a model on a dataset; re-running the same command resumes."""
+    from toxbench.adapters.registry import parse_model_args
+    from toxbench.analysis.summary import summary_json, summary_line
+    from toxbench.run.engine import ExecutionSettings
+    from toxbench.run.runner import RunOptions, execute
+
+    options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed, model_args=parse_model_args(model_arg or []),
+                         limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices)
+    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size)
+    try:
+        result = execute(options, data_dir(data_dir_), settings, show_progress=not as_json)
+    except KeyboardInterrupt:  # click would swallow it; say what happened and how to go on
+        console(stderr=True).print("interrupted: what was recorded is kept; run the same command again to resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(summary_json(result))
+    else:
+        console().print(summary_line(result))
+
+
+def sweep(
+    file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. experiments/icl-table5.toml.")],
+    source: Annotated[str, typer.Option("--source", help="auto: replay the release's file when the model cannot run here; live; published.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells, their source and estimated cost; run nothing.")] = False,
+    runs: RunsOption = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False)] = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
+    from toxbench.run.engine import ExecutionSettings
+    from toxbench.run.sweep import load_sweep
+
+    if source not in ("auto", "live", "published"):
+        raise ToxbenchError(f"--source {source!r}: use auto, live or published")
+    spec = load_sweep(file)
+    data = data_dir(data_dir_)
+    if dry_run:
+        return _print_dry_run(spec, data, source)
+    from toxbench.analysis.sensitivity import run_sweep
+
+    cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.config}"  # noqa: E731
+                                                + (f" seed {c.seed}" if c.seed is not None else "") + f" ({c.source})")
+    paths = run_sweep(spec, data, runs, out or Path("results") / spec.name, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
+                      source, on_cell=cell_line)  # type: ignore[arg-type]
+    console().print("wrote " + ", ".join(map(str, paths)))
+
+
+def _print_dry_run(spec, data, source: str) -> None:
+    from rich.table import Table
+
+    from toxbench.run.sweep import estimate_cost, expand
+
+    table = Table("model", "dataset", "lang", "configuration", "seed", "source", "estimated $")
+    total, unknown = 0.0, 0
+    cells = expand(spec, data, source)  # type: ignore[arg-type]
+    for cell in cells:
+        cost = estimate_cost(cell, spec, data)
+        total += cost or 0.0
+        unknown += cost is None
+        table.add_row(cell.model.display, cell.dataset, cell.lang, cell.config, "–" if cell.seed is None else str(cell.seed),
+                      cell.source + (f" ({cell.published_file.rsplit('/', 1)[-1]})" if cell.published_file else ""),
+                      "?" if cost is None else f"{cost:.4f}")
+    console().print(table)
+    console().print(f"{len(cells)} cells; estimated ${total:.4f}" + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else ""))
+
+
+def adapters() -> None:
+    """Registered adapters: kind, capabilities, what changes them, and where their key comes from."""
+    from rich.table import Table
+
+    from toxbench.adapters.registry import describe_all
+
+    table = Table("adapter", "kind", "scores", "concurrency", "key from", "description", "varies with")
+    for row in describe_all():
+        if "error" in row:
+            table.add_row(row["name"], "–", "–", "–", "–", row["error"], "")
+        else:
+            table.add_row(row["name"], row["kind"], "yes" if row["scores"] else "no", str(row["concurrency"]), row["key_from"] or "–",
+                          row["description"], row["varies"] or "–")
+    console().print(table)

@@ -1,0 +1,137 @@
+"""Commands over recorded runs: `runs list`, `leaderboard`, `compare`, `agreement`, `report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench.cli._options import DataDirOption, RunsOption, console, data_dir, pct
+
+app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
+
+
+@app.command("list")
+def runs_list(runs: RunsOption = Path("runs")) -> None:
+    """Every run with its status, size, coverage, accuracy and cost."""
+    from rich.table import Table
+
+    from toxbench.analysis.summary import run_rows
+
+    table = Table("run", "dataset", "model", "status", "n", "coverage", "accuracy", "cost $")
+    for row in run_rows(runs):
+        m = row.metrics
+        table.add_row(row.run, row.dataset, row.model, row.status, str(m.n if m else 0), f"{m.coverage:.3f}" if m else "–",
+                      f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", f"{row.cost_usd:.4f}")
+    console().print(table)
+
+
+def leaderboard(
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).")] = Path("results"),
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it.")] = Path("runs"),
+    data_dir_: DataDirOption = None,
+    labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
+    published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the tables.")] = False,
+) -> None:
+    """Rank every run of a dataset (published predictions included) and write CSV and Markdown."""
+    from toxbench.analysis.leaderboard import regenerate
+
+    err = console(stderr=True)
+    made = regenerate(dataset, runs, out, data_dir(data_dir_), "labelled_only" if labelled_only else "count_as_wrong", published, console=err)
+    for note in made.notes:
+        err.print(f"[yellow]note[/] {note}")
+    for board, csv_path, md_path in made.boards:
+        if not quiet:
+            _print_board(board)
+        console().print(f"{board.dataset}: {len(board.rows)} runs -> {csv_path}, {md_path}")
+
+
+def _print_board(board) -> None:
+    from rich.table import Table
+
+    from toxbench.analysis.metrics import POLICY_TEXT
+
+    table = Table("#", "run", "prompt", "shots", "n", "cov", "P0", "R0", "F1-0", "P1", "R1", "F1-1", "acc", "95% CI", "AUC", title=f"{board.dataset}", caption=POLICY_TEXT[board.policy])
+    for rank, row in enumerate(board.rows, start=1):
+        m = row.metrics
+        table.add_row(
+            str(rank), row.run + (" *" if row.notes else ""), row.prompt or "–", row.shots or "–", str(m.n), pct(m.coverage),
+            pct(m.precision_0), pct(m.recall_0), pct(m.f1_0), pct(m.precision_1), pct(m.recall_1), pct(m.f1_1),
+            f"[bold]{pct(m.accuracy)}[/]", f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", pct(m.roc_auc),
+        )
+    console().print(table)
+
+
+def compare(
+    run_a: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")],
+    run_b: Annotated[str, typer.Argument(help="The run to compare it with, on the same dataset.")],
+    runs: RunsOption = Path("runs"),
+    show: Annotated[int, typer.Option("--show", help="Disagreements to print (0 for none).")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison, every disagreement included, to this file.")] = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
+    from rich.table import Table
+
+    from toxbench.analysis.compare import compare_refs, write_comparison
+    from toxbench.data.datasets import texts_by_id
+
+    a, b, c = compare_refs(run_a, run_b, runs, seed=seed)
+    out = console()
+    names = (a.spec.label or a.dir.name, b.spec.label or b.dir.name)
+    out.print(f"A = {names[0]}\nB = {names[1]}\ndataset {a.spec.dataset}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})")
+    table = Table("", "A", "B")
+    table.add_row("accuracy (common samples)", f"{c.accuracy_a:.4f}", f"{c.accuracy_b:.4f}")
+    table.add_row(f"macro F1 [{c.confidence:.0%} bootstrap]", "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_a), "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_b))
+    table.add_row("right where the other is wrong", str(c.only_a_right), str(c.only_b_right))
+    out.print(table)
+    verdict = "significant" if c.mcnemar_p < 0.05 else "not significant"
+    out.print(f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {c.mcnemar_p:.4g} ({verdict} at 0.05)\n"
+              "macro F1 difference A - B {1:+.4f} [{0:+.4f}, {2:+.4f}] (paired bootstrap, seed {3})".format(*c.f1_diff, seed))
+    if show and c.disagreements:
+        texts = texts_by_id(a.spec.dataset, data_dir(data_dir_))
+        listing = Table("sample", "gold", "A", "B", "text", title=f"{len(c.disagreements)} disagreements (first {min(show, len(c.disagreements))})")
+        for d in c.disagreements[:show]:
+            listing.add_row(d.sample_id, str(d.gold), str(d.pred_a), str(d.pred_b), texts.get(d.sample_id, "")[:120])
+        out.print(listing)
+    if json_out:
+        out.print(f"wrote {write_comparison(json_out, names, c)}")
+
+
+def agreement(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose runs are compared.")] = "toxifrench",
+    runs: RunsOption = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the matrix as CSV here.")] = None,
+) -> None:
+    """Cohen's kappa between every two complete runs of a dataset (on the samples both labelled)."""
+    from rich.table import Table
+
+    from toxbench.analysis.compare import agreement as kappa_of
+    from toxbench.analysis.compare import write_kappa_csv
+
+    names, matrix = kappa_of(runs, dataset)
+    if out:
+        console().print(f"wrote {write_kappa_csv(names, matrix, out)}: {len(names)} x {len(names)} kappa matrix, runs in leaderboard order")
+        return
+    table = Table("run", *[str(i) for i in range(1, len(names) + 1)])
+    for i, (name, row) in enumerate(zip(names, matrix), 1):
+        table.add_row(f"{i}. {name}", *(f"{k:.2f}" for k in row))
+    console().print(table)
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")] = Path("results/report"),
+    runs: RunsOption = Path("runs"),
+    results: Annotated[Path, typer.Option("--results", help="Where sweep results (*/sensitivity.svg) are looked for.")] = Path("results"),
+    labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute on labelled samples only.")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """A static HTML report of every run (open index.html; nothing is fetched at view time)."""
+    from toxbench.analysis.report import build_report
+
+    path = build_report(runs, data_dir(data_dir_), out, results, "labelled_only" if labelled_only else "count_as_wrong")
+    console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -1,0 +1,93 @@
+"""`toxbench finetune` and `toxbench models`: training and registering models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench.cli._options import DataDirOption, console, data_dir
+
+finetune_app = typer.Typer(help="Fine-tuning: CoT data, SFT with the Dynamic Weighted Loss, DPO, encoders.", no_args_is_help=True)
+models_app = typer.Typer(help="Trained models registered by name (run them as finetuned:NAME).", no_args_is_help=True)
+ConfigOption = Annotated[Path, typer.Option("--config", help="A TOML job file (see examples/finetune/).")]
+FreshOption = Annotated[bool, typer.Option("--fresh", help="Ignore checkpoints in the output directory instead of resuming.")]
+
+
+@finetune_app.command("data")
+def finetune_data(
+    out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl and settings.json.")],
+    blocks: Annotated[Optional[str], typer.Option("--blocks", help="Comma-separated CoT blocks (explanation,tone,intention,category,labels,score).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    validation_fraction: Annotated[float, typer.Option("--validation-fraction")] = 0.1,
+    max_examples: Annotated[Optional[int], typer.Option("--max-examples", help="A seeded, stratified subset of the training split.")] = None,
+    no_oversample: Annotated[bool, typer.Option("--no-oversample", help="Keep the training split's class balance as it is.")] = False,
+    drop_disagreeing: Annotated[bool, typer.Option("--drop-disagreeing", help="Leave out rows whose annotated CoT concluded against the gold label.")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """CoT SFT examples (prompt, completion) from the annotated files that are in no benchmark."""
+    from toxbench.finetune.cot_data import CotDataSettings, build_splits, write_splits
+
+    settings = CotDataSettings(seed=seed, validation_fraction=validation_fraction, max_examples=max_examples, oversample=not no_oversample,
+                               drop_disagreeing=drop_disagreeing, **({"blocks": [b.strip() for b in blocks.split(",") if b.strip()]} if blocks else {}))
+    train, validation, stats = build_splits(data_dir(data_dir_), settings)
+    write_splits(out, train, validation, settings, stats)
+    console().print(f"{out}: {len(train)} training examples {stats['train']} (before oversampling {stats['train_before_oversampling']}), "
+                    f"{len(validation)} validation {stats['validation']}; {stats['disagreeing_cot']} rows whose annotated CoT concluded otherwise "
+                    f"({'left out' if drop_disagreeing else 'kept, with the gold conclusion'})")
+
+
+@finetune_app.command("sft")
+def finetune_sft(config: ConfigOption, fresh: FreshOption = False, data_dir_: DataDirOption = None) -> None:
+    """LoRA (QLoRA on CUDA) SFT with the Dynamic Weighted Loss through TRL's SFTTrainer."""
+    from toxbench.finetune.config import SFTJob, load_job
+    from toxbench.finetune.sft import run_sft
+
+    out = run_sft(load_job(config, SFTJob), data_dir(data_dir_), resume=not fresh)
+    console().print(f"{out}: adapter and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@finetune_app.command("dpo")
+def finetune_dpo(config: ConfigOption, fresh: FreshOption = False, data_dir_: DataDirOption = None) -> None:
+    """Preference pairs sampled from the SFT model, then DPO against the frozen SFT model."""
+    from toxbench.finetune.config import DPOJob, load_job
+    from toxbench.finetune.dpo import run_dpo
+
+    out = run_dpo(load_job(config, DPOJob), data_dir(data_dir_), resume=not fresh)
+    console().print(f"{out}: DPO adapter, pairs.jsonl and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@finetune_app.command("encoder")
+def finetune_encoder(config: ConfigOption, fresh: FreshOption = False, data_dir_: DataDirOption = None) -> None:
+    """A two-label sequence classifier (CamemBERT-style); best checkpoint by validation F1."""
+    from toxbench.finetune.config import EncoderJob, load_job
+    from toxbench.finetune.encoder_ft import run_encoder
+
+    out = run_encoder(load_job(config, EncoderJob), data_dir(data_dir_), resume=not fresh)
+    console().print(f"{out}: classifier and toxbench-model.json written; next: toxbench models register {out} --name NAME")
+
+
+@models_app.command("register")
+def models_register(
+    model_dir: Annotated[Path, typer.Argument(help="A directory written by toxbench finetune sft|dpo|encoder.")],
+    name: Annotated[str, typer.Option("--name", help="The name to run it by: --model finetuned:NAME.")],
+) -> None:
+    """Register a trained model directory under a name."""
+    from toxbench.model_registry import register
+
+    path = register(model_dir, name)
+    console().print(f"registered {name} -> {model_dir} ({path}); run it: toxbench run --model finetuned:{name}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models."""
+    from rich.table import Table
+
+    from toxbench.model_registry import registered
+
+    table = Table("name", "kind", "path", "weights sha256", "registered")
+    for entry in registered():
+        table.add_row(entry["name"], entry["kind"], entry["path"], entry["weights_sha256"][:12], entry["registered_at"])
+    console().print(table)

@@ -1,0 +1,210 @@
+"""The dataset registry: one loader per benchmark, plus any user CSV/JSONL given by path.
+
+A dataset is a list of samples with stable ids and an identity (the sha256 of the files it was
+built from and the loader's parameters), which goes into every run's id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from toxbench.data.datadir import DataDir, sha256_of
+from toxbench.data.tables import Columns, iter_rows, read_samples
+from toxbench.errors import DataError
+from toxbench.types import Sample
+
+TF = "toxifrench/benchmark/"
+RTPLX_LOCALES = {"FR": "fr", "EN": "en", "DE": "de", "IT": "it", "ES": "es", "ZH-HANS": "zh-Hans"}
+RTPLX_FILE = "rtp-lx/RTP_LX_{}.jsonl"
+RTPLX_DEFAULT_SEED = 0
+
+
+def identity_sha256(identity: dict) -> str:
+    blob = json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    samples: list[Sample]
+    identity: dict = field(repr=False)
+    description: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return identity_sha256(self.identity)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    files: tuple[str, ...]
+    lang: str
+    load: Callable[[DataDir], list[Sample]]
+
+    def identity(self, data: DataDir) -> dict:
+        """What determines the samples: the pinned files' checksums (no file is read)."""
+        return {"dataset": self.name, "files": {rel: data.manifest.get(rel).sha256 for rel in self.files}}
+
+
+REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register(name: str, description: str, files: tuple[str, ...], lang: str = "fr"):
+    def wrap(load: Callable[[DataDir], list[Sample]]):
+        REGISTRY[name] = DatasetInfo(name, description, files, lang, load)
+        return load
+
+    return wrap
+
+
+@register("toxifrench", "ToxiFrench balanced benchmark (French forum comments)", (TF + "ToxiFrenchBalanced.csv",))
+def _toxifrench(data: DataDir) -> list[Sample]:
+    return read_samples(data.path(TF + "ToxiFrenchBalanced.csv"), Columns(text="content", id="msg_id"), default_lang="fr")
+
+
+@register("rtplx-fr", "RTP-LX French, the release's balanced 672-row file", (TF + "RTP-LX-french.csv",))
+def _rtplx_fr(data: DataDir) -> list[Sample]:
+    return read_samples(data.path(TF + "RTP-LX-french.csv"), Columns(text="content"), default_lang="fr", id_prefix="rtplx-fr-")
+
+
+def _jigsaw(text_column: str, lang: str) -> Callable[[DataDir], list[Sample]]:
+    def load(data: DataDir) -> list[Sample]:
+        path = data.path(TF + "JigsawBilingualBalanced.csv")
+        return read_samples(path, Columns(text=text_column, id="msg_id"), default_lang=lang)
+
+    return load
+
+
+register("jigsaw-en", "Jigsaw comments, English originals (same 396 rows as jigsaw-fr)", (TF + "JigsawBilingualBalanced.csv",), "en")(_jigsaw("original_text", "en"))
+register("jigsaw-fr", "Jigsaw comments, French translation (same 396 rows as jigsaw-en)", (TF + "JigsawBilingualBalanced.csv",))(_jigsaw("content", "fr"))
+
+
+@register("hateday-fr", "HateDay French tweets (one tweet appears twice: ids id and id#2)", (TF + "HateDay-french.csv",))
+def _hateday(data: DataDir) -> list[Sample]:
+    path = data.path(TF + "HateDay-french.csv")
+    return read_samples(path, Columns(text="content", id="tweet_id"), default_lang="fr", duplicate_ids="suffix")
+
+
+def rtplx_label(annotations: dict) -> int:
+    """The binarisation that reproduces the release's French file: toxic when any harm category
+    other than Toxicity has a mean above 1, non-toxic when all of them are exactly 1."""
+    others = [float(v) for k, v in annotations.items() if k != "Toxicity"]
+    return int(any(v > 1 for v in others))
+
+
+def rtplx_samples(data: DataDir, locale: str, seed: int = RTPLX_DEFAULT_SEED) -> tuple[list[Sample], str]:
+    """All rows of a locale labelled by `rtplx_label`, then a seeded balanced sample (every row of
+    the minority class, as many of the majority drawn with `random.Random(seed)`), in file order."""
+    key = locale.upper()
+    if key not in RTPLX_LOCALES:
+        raise DataError(f"unknown RTP-LX locale {locale!r}; use one of FR, EN, DE, IT, ES, ZH-Hans (e.g. rtplx:FR)")
+    file_locale = "ZH-Hans" if key == "ZH-HANS" else key
+    rel = RTPLX_FILE.format(file_locale)
+    path = data.path(rel)
+    rows: list[Sample] = []
+    for line, row in iter_rows(path):
+        try:
+            label = rtplx_label(row["Annotations"])
+            text = row["Prompt"]
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: line {line} lacks Prompt or numeric Annotations; re-fetch the file with `toxbench data fetch --force`") from None
+        rows.append(Sample(id=f"rtplx-{file_locale}-{row.get('Index', line)}", text=text, label=label, lang=RTPLX_LOCALES[key]))
+    toxic = [i for i, s in enumerate(rows) if s.label == 1]
+    clean = [i for i, s in enumerate(rows) if s.label == 0]
+    minority, majority = (toxic, clean) if len(toxic) <= len(clean) else (clean, toxic)
+    chosen = set(minority) | set(random.Random(seed).sample(majority, len(minority)))
+    return [s for i, s in enumerate(rows) if i in chosen], rel
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, dict]:
+    """`rtplx:FR` or `rtplx:FR:7` (seed 7) -> ("rtplx", {...}); other names pass through."""
+    if spec.lower().startswith("rtplx:"):
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not parts[1]:
+            raise DataError(f"bad RTP-LX dataset {spec!r}; write rtplx:<LOCALE> or rtplx:<LOCALE>:<SEED>, e.g. rtplx:FR")
+        try:
+            seed = int(parts[2]) if len(parts) == 3 else RTPLX_DEFAULT_SEED
+        except ValueError:
+            raise DataError(f"bad seed in {spec!r}; the seed is a whole number, e.g. rtplx:FR:7") from None
+        locale = parts[1].upper()
+        return "rtplx", {"locale": "ZH-Hans" if locale == "ZH-HANS" else locale, "seed": seed}
+    return spec, {}
+
+
+def is_path_spec(spec: str) -> bool:
+    return Path(spec).suffix.lower() in (".csv", ".tsv", ".jsonl", ".ndjson") or Path(spec).exists()
+
+
+def load_dataset(spec: str, data: DataDir, columns: Columns = Columns(), default_lang: str = "und") -> Dataset:
+    """A registered dataset by name (`toxifrench`, `rtplx:FR`, ...) or a user file by path."""
+    name, params = parse_dataset_spec(spec)
+    if name == "rtplx":
+        samples, rel = rtplx_samples(data, params["locale"], params["seed"])
+        locale = params["locale"]
+        identity = {"dataset": f"rtplx:{locale}", "files": {rel: data.manifest.get(rel).sha256}, **params}
+        return Dataset(f"rtplx:{locale}" + (f":{params['seed']}" if params["seed"] != RTPLX_DEFAULT_SEED else ""), samples, identity, "RTP-LX, seeded balanced sample")
+    if name in REGISTRY:
+        info = REGISTRY[name]
+        return Dataset(name, info.load(data), info.identity(data), info.description)
+    if is_path_spec(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise DataError(f"{path}: no such file; give a dataset name ({', '.join(dataset_names())}) or a path to a CSV/JSONL file")
+        samples = read_samples(path, columns, default_lang=default_lang)
+        identity = {"file_sha256": sha256_of(path), "columns": columns.__dict__, "default_lang": default_lang}
+        return Dataset(str(spec), samples, identity, f"user file {path.name}")
+    raise DataError(f"unknown dataset {spec!r}; known: {', '.join(dataset_names())}, or a path to a CSV/JSONL file")
+
+
+def dataset_names() -> list[str]:
+    return [*REGISTRY, "rtplx:<LOCALE>"]
+
+
+def texts_by_id(spec: str, data: DataDir) -> dict[str, str]:
+    """Sample texts by id when the dataset can be loaded, else nothing: tables of disagreements and
+    the report still show the ids."""
+    from toxbench.errors import ToxbenchError
+
+    try:
+        return {s.id: s.text for s in load_dataset(spec, data).samples}
+    except (ToxbenchError, OSError):
+        return {}
+
+
+def listed_files(data: DataDir) -> list[tuple[str, str, str, str]]:
+    """(dataset, description, file, status) for every file a known dataset reads; status is ok,
+    missing or mismatch against the pinned checksum."""
+    rows = [(name, info.description, rel) for name, info in REGISTRY.items() for rel in info.files]
+    locales = ["ZH-Hans" if loc == "ZH-HANS" else loc for loc in RTPLX_LOCALES]
+    rows += [(f"rtplx:{loc}", "RTP-LX, seeded balanced sample", RTPLX_FILE.format(loc)) for loc in locales]
+    return [(name, description, rel, data.status(rel)) for name, description, rel in rows]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Counts a user checks before running on a dataset."""
+
+    n: int
+    toxic: int
+    languages: list[tuple[str, int]]
+
+    @property
+    def non_toxic(self) -> int:
+        return self.n - self.toxic
+
+
+def profile(dataset: Dataset) -> Profile:
+    from collections import Counter
+
+    return Profile(len(dataset), sum(s.label == 1 for s in dataset.samples), Counter(s.lang for s in dataset.samples).most_common())

@@ -1,0 +1,165 @@
+"""Read a CSV or JSONL table of labelled texts into samples, validating as it goes.
+
+Used for the built-in datasets and for users' own files alike, so both get the same checks:
+encoding, required columns, label values, empty texts, duplicate ids. Every failure is one line
+that names the file, the line and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from toxbench.errors import DataError
+from toxbench.types import Sample
+
+csv.field_size_limit(1 << 30)
+
+TEXT_COLUMNS = ("text", "content")
+LABEL_COLUMNS = ("label",)
+ID_COLUMNS = ("id",)
+LANG_COLUMNS = ("lang",)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns hold what; None means "use the first default name present"."""
+
+    text: str | None = None
+    label: str | None = None
+    id: str | None = None
+    lang: str | None = None
+
+
+def text_id(text: str, prefix: str = "") -> str:
+    """A stable id for data without ids: the first 12 hex digits of the text's sha1."""
+    return prefix + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def decode(path: Path) -> str:
+    """The file as text; a bad byte is reported with its line number."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
+            "re-save the file as UTF-8"
+        ) from None
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number where the row starts, row) for a .csv/.tsv or .jsonl/.ndjson file."""
+    text = decode(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}); fix or remove that line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number} is not a JSON object; write one object per line")
+            yield number, row
+    elif suffix in (".csv", ".tsv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        if not reader.fieldnames:
+            raise DataError(f"{path}: the file is empty; it needs a header row and at least one row")
+        start = reader.line_num + 1
+        for row in reader:
+            if None in row:
+                raise DataError(f"{path}: line {start} has more fields than the header; quote texts that contain commas")
+            yield start, row
+            start = reader.line_num + 1
+    else:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv or .jsonl")
+
+
+def parse_label(value: object) -> int | None:
+    """0/1 in the spellings tables use (1, "1", "1.0", True, "true"); anything else is None."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value) if value in (0, 1) else None
+    if isinstance(value, str):
+        token = value.strip().lower()
+        if token in ("1", "1.0", "1.", "true"):
+            return 1
+        if token in ("0", "0.0", "0.", "false"):
+            return 0
+    return None
+
+
+def _pick(columns: list[str], chosen: str | None, defaults: tuple[str, ...], required: bool, what: str, option: str, path: Path) -> str | None:
+    if chosen is not None:
+        if chosen not in columns:
+            raise DataError(f"{path}: no column {chosen!r} for the {what} (columns: {', '.join(columns)}); check {option}")
+        return chosen
+    for name in defaults:
+        if name in columns:
+            return name
+    if required:
+        raise DataError(
+            f"{path}: no {what} column (looked for {', '.join(repr(d) for d in defaults)}; columns: "
+            f"{', '.join(columns)}); name it with {option}"
+        )
+    return None
+
+
+def read_samples(
+    path: Path,
+    columns: Columns = Columns(),
+    *,
+    default_lang: str = "und",
+    id_prefix: str = "",
+    duplicate_ids: str = "error",
+) -> list[Sample]:
+    """Validated samples from a table. duplicate_ids: "error", or "suffix" (keep both as id, id#2)."""
+    rows = iter_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"{path}: no rows; the file needs at least one labelled text")
+    names = list(first[1].keys())
+    text_col = _pick(names, columns.text, TEXT_COLUMNS, True, "text", "--text-col", path)
+    label_col = _pick(names, columns.label, LABEL_COLUMNS, True, "label", "--label-col", path)
+    id_col = _pick(names, columns.id, ID_COLUMNS, False, "id", "--id-col", path)
+    lang_col = _pick(names, columns.lang, LANG_COLUMNS, False, "language", "--lang-col", path)
+
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    repeats: dict[str, int] = {}
+
+    def take(line: int, row: dict) -> None:
+        text = row.get(text_col)
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}: line {line}: empty text in column {text_col!r}; remove the row or fill it")
+        raw_label = row.get(label_col)
+        label = parse_label(raw_label)
+        if label is None:
+            shown = "missing" if raw_label is None or (isinstance(raw_label, float) and math.isnan(raw_label)) else repr(raw_label)
+            raise DataError(f"{path}: line {line}: label {shown} in column {label_col!r} is not 0 or 1; use 1 for toxic, 0 for non-toxic")
+        sid = str(row[id_col]).strip() if id_col and row.get(id_col) not in (None, "") else text_id(text)
+        sid = id_prefix + sid
+        if sid in seen:
+            if duplicate_ids == "suffix" or not id_col:
+                repeats[sid] = repeats.get(sid, 1) + 1
+                sid = f"{sid}#{repeats[sid]}"
+            else:
+                raise DataError(f"{path}: line {line}: id {sid!r} already used on line {seen[sid]}; ids must be unique")
+        seen[sid] = line
+        lang = str(row[lang_col]).strip() if lang_col and row.get(lang_col) else default_lang
+        samples.append(Sample(id=sid, text=text, label=label, lang=lang))
+
+    take(*first)
+    for line, row in rows:
+        take(line, row)
+    return samples

@@ -1,1 +1,0 @@
-"""The harness: datasets, records, metrics and the leaderboard (computed from records only)."""

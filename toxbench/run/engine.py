@@ -1,0 +1,272 @@
+"""The engine: sends requests through an adapter and records what comes back.
+
+It owns everything adapters must not do: a bound on requests in flight that halves on rate limits
+and grows back by one (additive increase, multiplicative decrease), request and token rate limits
+(aiolimiter), retries with exponential backoff and jitter that honour Retry-After (tenacity),
+per-request timeouts, the response cache, parsing, and appending each record as it completes.
+A sample whose retries run out is recorded with status `error` and its (redacted) message.
+
+The cache holds what the backend said; the adapter's `decide` (its label policy) is applied after
+it, so a changed threshold or category list re-uses cached answers. The bound on requests in
+flight is the user's --concurrency, else the adapter's declared concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from toxbench.adapters.base import Adapter, AdapterError, FatalError, RateLimited, TransientError
+from toxbench.errors import ToxbenchError
+from toxbench.records import RunWriter
+from toxbench.run.cache import ResponseCache, cache_key
+from toxbench.run.parsing import Parsed
+from toxbench.types import Answer, Record, Request
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How to send requests. Not part of a run's identity: changing them resumes the same run."""
+
+    concurrency: int | None = None  # default: the adapter's declared concurrency
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    batch_size: int | None = None  # for batching (local) adapters; default: the adapter's own
+
+
+class AdaptiveLimit:
+    """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = self.maximum
+        self.in_flight = 0
+        self._successes = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+
+    async def __aexit__(self, *exc) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def rate_limited(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self._successes = 0
+
+    async def succeeded(self) -> None:
+        self._successes += 1
+        if self._successes >= self.limit and self.limit < self.maximum:
+            self.limit += 1
+            self._successes = 0
+            async with self._cond:
+                self._cond.notify_all()
+
+
+@dataclass
+class EngineStats:
+    requests_sent: int = 0
+    cache_hits: int = 0
+    retries: Counter = field(default_factory=Counter)  # kind of failure -> count
+    statuses: Counter = field(default_factory=Counter)
+    cost_usd: float = 0.0
+    min_limit: int = 0
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _wait(settings: ExecutionSettings):
+    backoff = wait_exponential_jitter(initial=settings.backoff_initial_s, max=settings.backoff_max_s)
+
+    def wait(state) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, AdapterError) and exc.retry_after is not None:
+            return min(float(exc.retry_after), settings.backoff_max_s)
+        return backoff(state)
+
+    return wait
+
+
+async def run_requests(
+    adapter: Adapter,
+    requests: list[Request],
+    golds: dict[str, int],
+    writer: RunWriter,
+    *,
+    parser: Callable[[str | None], Parsed] | None,
+    settings: ExecutionSettings,
+    cache: ResponseCache | None = None,
+    cost: Callable[[int | None, int | None], float | None] = lambda i, o: None,
+    secrets: Iterable[str] = (),
+    on_record: Callable[[Record, EngineStats], None] | None = None,
+) -> EngineStats:
+    """Answer every request and append one record per sample as it completes."""
+    stats = EngineStats()
+    limit = AdaptiveLimit(settings.concurrency or adapter.capabilities.concurrency)
+    stats.min_limit = limit.limit
+    rpm = AsyncLimiter(settings.rpm, 60) if settings.rpm else None
+    tpm = AsyncLimiter(settings.tpm, 60) if settings.tpm else None
+    identity = adapter.cache_identity()
+    secrets = [s for s in secrets if s]
+    fatal: list[str] = []
+
+    async def send(request: Request) -> Answer:
+        async with limit:
+            if rpm:
+                await rpm.acquire()
+            if tpm:  # estimate: ~4 characters a token, prompt included
+                await tpm.acquire(min(settings.tpm, max(1, request.chars // 4)))
+            stats.requests_sent += 1
+            try:
+                return await asyncio.wait_for(adapter.answer(request), settings.timeout_s)
+            except asyncio.TimeoutError:
+                raise TransientError(f"timed out after {settings.timeout_s:g} s") from None
+            except RateLimited:
+                limit.rate_limited()
+                stats.min_limit = min(stats.min_limit, limit.limit)
+                raise
+
+    def finish(request: Request, answer: Answer | None, error: str | None, attempts: int, cached: bool, latency: float | None) -> None:
+        if answer is not None and error is None:
+            try:
+                answer = adapter.decide(answer)
+            except (ValueError, KeyError, IndexError, TypeError) as exc:  # a response the policy cannot read
+                answer, error = None, _redact(f"malformed response: {type(exc).__name__}: {exc}", secrets)
+        record = _to_record(request, answer, error, parser, golds[request.sample_id], attempts=attempts, cached=cached,
+                            latency_s=None if cached or latency is None else round(latency, 4),
+                            cost_usd=None if cached or answer is None else cost(answer.tokens_in, answer.tokens_out))
+        stats.cost_usd += record.cost_usd or 0.0
+        stats.statuses[record.status] += 1
+        writer.append(record)
+        if on_record:
+            on_record(record, stats)
+
+    def from_cache(request: Request) -> tuple[str | None, Answer | None]:
+        if not cache:
+            return None, None
+        key = cache_key(adapter.name, identity, request)
+        answer = cache.get(key)
+        if answer is not None:
+            try:
+                adapter.decide(answer)
+            except (ValueError, KeyError, IndexError, TypeError):  # stored by an older toxbench in another shape: ask again
+                return key, None
+            stats.cache_hits += 1
+        return key, answer
+
+    if adapter.capabilities.batching and adapter.implements_batches():
+        await _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets)
+        return stats
+
+    async def one(request: Request) -> None:
+        key, answer = from_cache(request)
+        if answer is not None:
+            return finish(request, answer, None, 0, True, None)
+        attempts, error = 0, None
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(settings.max_retries + 1),
+                wait=_wait(settings),
+                retry=retry_if_exception(lambda e: isinstance(e, AdapterError) and e.retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    try:
+                        answer = await send(request)
+                    except AdapterError as exc:
+                        stats.retries[type(exc).__name__] += 1
+                        raise
+            await limit.succeeded()
+            if cache:
+                cache.put(key, answer)
+        except AdapterError as exc:
+            error = _redact(f"{type(exc).__name__}: {exc}", secrets)
+            if isinstance(exc, FatalError) and getattr(exc, "stops_run", False):
+                fatal.append(error)
+        finish(request, answer, error, attempts, False, time.perf_counter() - started)
+
+    tasks = [asyncio.create_task(one(r)) for r in requests]
+    try:
+        for task in asyncio.as_completed(tasks):
+            await task
+            if fatal:
+                raise ToxbenchError(f"stopped: {fatal[0]}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return stats
+
+
+async def _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets) -> None:
+    """Local models: batches of similar length (sorted by the adapter's own measure, its tokens
+    where it has a tokenizer, so padding is small), each run in a worker thread so the event loop,
+    progress and records keep going."""
+    size = settings.batch_size or adapter.capabilities.batch_size
+    ordered = sorted(requests, key=adapter.batch_length)
+    for start in range(0, len(ordered), size):
+        todo, keys = [], {}
+        for request in ordered[start:start + size]:
+            key, answer = from_cache(request)
+            if answer is not None:
+                finish(request, answer, None, 0, True, None)
+            else:
+                todo.append(request)
+                keys[request.sample_id] = key
+        if not todo:
+            continue
+        started = time.perf_counter()
+        stats.requests_sent += len(todo)
+        try:
+            answers = await asyncio.to_thread(adapter.answer_batch, todo)
+        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, sample by sample
+            message = _redact(f"{type(exc).__name__}: {exc}", secrets)
+            for request in todo:
+                finish(request, None, message, 1, False, None)
+            continue
+        each = (time.perf_counter() - started) / len(todo)
+        for request, answer in zip(todo, answers):
+            if cache:
+                cache.put(keys[request.sample_id], answer)
+            finish(request, answer, None, 1, False, each)
+
+
+def _to_record(request: Request, answer: Answer | None, error: str | None, parser, gold: int, **how) -> Record:
+    """The record of one sample: an error, a provider refusal, the adapter's own label, or the
+    parser's reading of the text. `how` holds attempts, cached, latency and cost."""
+    if answer is None:
+        return Record(sample_id=request.sample_id, gold=gold, pred=None, status="error", raw=error, **how)
+    raw = answer.raw if answer.raw is not None else answer.text
+    if answer.refused:
+        pred, status = None, "refused"
+    elif answer.pred is not None or parser is None:
+        pred = answer.pred
+        status = "ok" if pred is not None else "unparseable"
+    else:
+        parsed = parser(answer.text)
+        pred, status = parsed.pred, parsed.status
+    return Record(
+        sample_id=request.sample_id, gold=gold, pred=pred, score=answer.score, status=status, raw=raw,
+        tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, **how,
+    )

@@ -1,0 +1,48 @@
+"""Progress bars on stderr-friendly rich consoles: one for a run's samples (rate, ETA, problems,
+cost, cache hits) and one for counting items (published files replayed). Kept apart from the
+engine, so the engine only reports counts and a run without a terminal shows nothing."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+@contextmanager
+def sample_progress(description: str, total: int, done: int, enabled: bool = True) -> Iterator[Callable]:
+    """A bar from `done` to `total` samples; yields `advance(stats)`, called once per record."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+    with Progress(*columns, disable=not enabled, transient=False) as progress:
+        task = progress.add_task(description, total=total, completed=done, rate="", info="")
+        start = time.monotonic()
+        finished = 0
+
+        def advance(stats) -> None:
+            nonlocal finished
+            finished += 1
+            elapsed = max(time.monotonic() - start, 1e-6)
+            problems = {**{k: v for k, v in stats.statuses.items() if k != "ok"}, **{f"retry:{k}": v for k, v in stats.retries.items()}}
+            info = " ".join(f"{k} {v}" for k, v in problems.items()) + f"  ${stats.cost_usd:.4f}  cache {stats.cache_hits}"
+            progress.update(task, advance=1, rate=f"{finished / elapsed:.1f}/s", info=info.strip())
+
+        yield advance
+
+
+@contextmanager
+def item_progress(description: str, total: int, console=None) -> Iterator[Callable]:
+    """A transient bar over `total` items; yields `advance(item)`. It refreshes only when advanced
+    (no refresh thread), so it is safe around code that forks worker processes."""
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=console, auto_refresh=False) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(_item=None) -> None:
+            progress.advance(task)
+            progress.refresh()
+
+        yield advance

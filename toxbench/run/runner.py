@@ -1,0 +1,139 @@
+"""One live run end to end: resolve the adapter, load and subset the dataset, render requests,
+skip what is recorded, run the engine with a progress bar, and finish the records. Metrics are not
+computed here: they are a function of the records (toxbench.analysis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toxbench._util import response_cache_path
+from toxbench.adapters.registry import create
+from toxbench.data.datadir import DataDir
+from toxbench.data.datasets import load_dataset
+from toxbench.data.sampling import balanced_sample, subset_name
+from toxbench.data.tables import Columns
+from toxbench.records import RunSpec, RunWriter
+from toxbench.run.engine import EngineStats, ExecutionSettings, run_requests
+from toxbench.types import Request
+
+
+@dataclass
+class RunOptions:
+    """What a run is about (its identity) and where it goes; `ExecutionSettings` say how to send."""
+
+    model: str = "baseline"
+    dataset: str = "toxifrench"
+    prompt: str = "detailed"
+    lang: str | None = None  # default: the dataset's language when the prompt has it, else French
+    shots: str = "0"
+    seed: int = 0
+    parser: str = "one-word"
+    model_args: dict = field(default_factory=dict)
+    limit: int | None = None
+    sample: int | None = None  # a seeded class-balanced sample of this size (seed: sample_seed)
+    sample_seed: int = 0
+    runs_dir: Path = Path("runs")
+    use_cache: bool = True
+    cache_path: Path | None = None
+    prices: str | None = None
+    columns: Columns = Columns()
+
+
+@dataclass
+class RunResult:
+    """What a run did: its directory, how its samples ended, and what it cost."""
+
+    run_dir: Path
+    n: int
+    statuses: dict
+    cost_usd: float
+    requests_sent: int
+    cache_hits: int
+
+    def as_dict(self) -> dict:
+        return {"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses, "cost_usd": round(self.cost_usd, 6),
+                "requests_sent": self.requests_sent, "cache_hits": self.cache_hits}
+
+
+def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True) -> RunResult:
+    from toxbench.run.parsing import get_parser
+    from toxbench.run.pricing import cost_usd, price_table
+
+    adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
+    dataset = load_dataset(opts.dataset, data, opts.columns)
+    samples = dataset.samples
+    if opts.sample:
+        samples = balanced_sample(samples, opts.sample, opts.sample_seed)
+    if opts.limit:
+        samples = samples[: opts.limit]
+    chat = adapter.kind == "chat" and not adapter.renders_own_prompt
+    renderer = None
+    lang = opts.lang or Counter(s.lang for s in samples).most_common(1)[0][0]
+    if chat:
+        from toxbench.run.prompts import load_prompt_set, make_renderer
+
+        if opts.lang is None and lang not in load_prompt_set(opts.prompt, data).languages:
+            lang = "fr"
+        renderer = make_renderer(opts.prompt, lang, opts.shots, opts.seed, data)
+    parser_name = adapter.default_parser or (opts.parser if chat else None)
+    parser = get_parser(parser_name) if parser_name else None
+    model_id = getattr(adapter, "model", None) or adapter.name
+    spec = RunSpec(
+        adapter=adapter.name,
+        model=model_id,
+        adapter_params=adapter.identity(),
+        dataset=dataset.name,
+        dataset_sha256=dataset.sha256,
+        prompt=opts.prompt if chat else None,
+        lang=lang if chat else None,
+        shots=opts.shots if chat else None,
+        shots_seed=opts.seed if chat and opts.shots != "0" else None,
+        parser=parser_name,
+        prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
+        subset=subset_name(opts.sample, opts.sample_seed) if opts.sample else None,
+        label=" ".join([f"{adapter.name}:{model_id}", *(f"{k}={v}" for k, v in sorted(opts.model_args.items()))]),
+    )
+    writer = RunWriter(opts.runs_dir, spec, n_expected=len(samples))
+    requests = [
+        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else (), renderer.labels if renderer else ())
+        for s in samples if s.id not in writer.recorded
+    ]
+    golds = {s.id: s.label for s in samples}
+    table = price_table(opts.prices)
+    priced_as = getattr(adapter, "model", "")
+    cache = None
+    if opts.use_cache:
+        from toxbench.run.cache import ResponseCache
+
+        cache = ResponseCache(opts.cache_path or response_cache_path())
+    try:
+        stats = asyncio.run(_run(adapter, requests, golds, writer, parser, settings, cache,
+                                 lambda i, o: cost_usd(priced_as, i, o, table), len(samples), show_progress))
+    except BaseException:
+        writer.close()  # Ctrl-C, a stopping error: what was recorded stays for the next run to resume
+        raise
+    finally:
+        if cache:
+            cache.close()
+    if len(writer.recorded) >= len(samples):
+        run_dir = writer.finish()
+    else:
+        writer.close()
+        run_dir = writer.dir
+    return RunResult(run_dir, len(writer.recorded), {k: v for k, v in writer.manifest.counts.items() if v}, writer.manifest.cost_usd,
+                     stats.requests_sent, stats.cache_hits)
+
+
+async def _run(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress) -> EngineStats:
+    from toxbench.run.progress import sample_progress
+
+    with sample_progress(adapter.name, total, total - len(requests), enabled=show_progress) as advance:
+        try:
+            return await run_requests(adapter, requests, golds, writer, parser=parser, settings=settings, cache=cache,
+                                      cost=cost, secrets=getattr(adapter, "secrets", ()), on_record=lambda _record, stats: advance(stats))
+        finally:
+            await adapter.aclose()
+

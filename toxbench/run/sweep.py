@@ -1,0 +1,181 @@
+"""Sweeps: models x prompt configurations x shot configurations x datasets x seeds, each cell an
+ordinary run (cached, resumable, on the leaderboard). This module reads sweep files, expands them
+into cells and runs a cell; the sensitivity table and plot are toxbench.analysis.sensitivity.
+
+A sweep file (TOML) names the models (with adapter arguments, and optionally `published`: the
+release's file prefix for that model), the datasets, languages, and either `prompts` x `shots` or an
+explicit list of `configs` (prompt, shots). k-shot cells run once per seed in `seeds` (the order and
+choice of examples), so the table shows the spread due to example order alone. With `--source
+published` (or `auto` when the model cannot run here) a cell is the replay of the release's
+prediction file for it, so the paper's Table 5 regenerates offline; a published file has one
+example order, so its seeds collapse to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from toxbench._util import load_toml_model
+from toxbench.errors import ToxbenchError
+
+Source = Literal["auto", "live", "published"]
+CHARS_PER_TOKEN = 4  # cost estimates only
+
+
+class SweepModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str  # ADAPTER:MODEL as on the command line
+    args: dict = Field(default_factory=dict)
+    published: str | None = None  # the release's model name in its file names, e.g. "qwen-3-4b"
+    name: str | None = None  # the name in tables; default: the model string
+
+    @property
+    def display(self) -> str:
+        return self.name or self.model
+
+
+class PromptConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    shots: str = "0"
+
+
+class Sweep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    models: list[SweepModel]
+    datasets: list[str] = Field(default_factory=lambda: ["toxifrench"])
+    langs: list[str] = Field(default_factory=lambda: ["fr"])
+    prompts: list[str] = Field(default_factory=lambda: ["detailed"])
+    shots: list[str] = Field(default_factory=lambda: ["0"])
+    configs: list[PromptConfig] | None = None  # explicit (prompt, shots) pairs instead of prompts x shots
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    sample: int | None = None
+    sample_seed: int = 0
+
+    def prompt_configs(self) -> list[PromptConfig]:
+        return self.configs or [PromptConfig(prompt=p, shots=k) for p in self.prompts for k in self.shots]
+
+
+def load_sweep(path: Path) -> Sweep:
+    return load_toml_model(path, Sweep, "sweep file (see experiments/)")
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: SweepModel
+    dataset: str
+    lang: str
+    prompt: str
+    shots: str
+    seed: int | None  # None: zero-shot, or a published file (one example order)
+    source: Literal["live", "published"]
+    published_file: str | None = None
+
+    @property
+    def config(self) -> str:
+        return f"{self.prompt} {self.shots}-shot" if self.shots != "0" else f"{self.prompt} 0-shot"
+
+
+def published_index(data) -> dict[tuple[str, str, str, str], str]:
+    """(model, dataset, prompt, shots) -> the release file that holds those predictions."""
+    from toxbench.run.replay import published_files, published_name
+
+    index = {}
+    for rel in published_files(data):
+        name = published_name(rel)
+        if name.dataset and name.prompt:
+            index.setdefault((name.model, name.dataset, name.prompt, name.shots or "0"), rel)
+    return index
+
+
+def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
+    """Every cell of the sweep, in table order."""
+    index = published_index(data) if source != "live" else {}
+    cells = []
+    for model in sweep.models:
+        for dataset in sweep.datasets:
+            for lang in sweep.langs:
+                for pc in sweep.prompt_configs():
+                    rel = index.get((model.published, dataset, pc.prompt, pc.shots)) if model.published else None
+                    use_published = source == "published" or (source == "auto" and rel is not None and not _runnable(model))
+                    if use_published:
+                        if rel is None:
+                            raise ToxbenchError(f"no published file for {model.published or model.model} on {dataset}, {pc.prompt} {pc.shots}-shot; "
+                                                "give the model's `published` name or use --source live")
+                        cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, None, "published", rel))
+                        continue
+                    for seed in (sweep.seeds if pc.shots != "0" else [None]):
+                        cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, seed, "live"))
+    return cells
+
+
+def _runnable(model: SweepModel) -> bool:
+    """Whether the model can run here without asking: its key is set, or it is a local model whose weights exist."""
+    import os
+
+    from toxbench.adapters.registry import get_adapter, parse_model
+
+    name, model_id = parse_model(model.model)
+    try:
+        cls = get_adapter(name)
+    except Exception:
+        return False
+    if cls.required_env:
+        return any(os.environ.get(v) for v in cls.required_env) or bool(model.args.get("api_key_env") and os.environ.get(model.args["api_key_env"]))
+    if name in ("hf", "encoder", "llamaguard", "shieldgemma") and model_id:
+        from toxbench.adapters._local import resolve
+
+        try:
+            path, _ = resolve(model_id)
+        except Exception:
+            return False
+        return Path(path).exists()
+    return True
+
+
+def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
+    """Dollars for a live cell from the price table and the rendered prompt length; None when unpriced."""
+    from toxbench.adapters.registry import parse_model
+    from toxbench.data.datasets import load_dataset
+    from toxbench.data.sampling import balanced_sample
+    from toxbench.run.pricing import cost_usd, price_table
+    from toxbench.run.prompts import make_renderer
+
+    if cell.source == "published":
+        return 0.0
+    _, model_id = parse_model(cell.model.model)
+    table = price_table()
+    if not model_id or model_id not in table:
+        return None
+    samples = load_dataset(cell.dataset, data).samples
+    if sweep.sample:
+        samples = balanced_sample(samples, sweep.sample, sweep.sample_seed)
+    renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, data)
+    chars = sum(len(m["content"]) for s in samples for m in renderer.messages(s.text))
+    return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
+
+
+def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_progress: bool = True, on_records=None) -> Path:
+    """The cell's run directory, running (or resuming, or finding) it first."""
+    if cell.source == "published":
+        from toxbench.run.replay import import_published
+
+        imported = import_published(data, runs_dir, rels=[cell.published_file], only_dataset=cell.dataset, on_records=on_records)
+        if not imported or imported[0].run_dir is None:
+            raise ToxbenchError(f"{cell.published_file}: could not be replayed on {cell.dataset}")
+        return imported[0].run_dir
+    from toxbench.run.runner import RunOptions, execute
+
+    opts = RunOptions(model=cell.model.model, dataset=cell.dataset, prompt=cell.prompt, lang=cell.lang, shots=cell.shots,
+                      seed=cell.seed or 0, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
+                      runs_dir=runs_dir)
+    return execute(opts, data, settings, show_progress=show_progress).run_dir
