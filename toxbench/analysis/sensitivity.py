@@ -5,13 +5,18 @@ Markdown and an SVG plot. Rows are computed from each cell's records only."""
 from __future__ import annotations
 
 import csv
+import io
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from toxbench._util import write_atomic
 from toxbench.analysis.metrics_cache import metrics_for, remember_metrics
 from toxbench.run.sweep import Cell, Source, Sweep, expand, run_cell
+
+HASHED_ID = re.compile(r"\b([mp])([0-9a-f]{10})\b")  # matplotlib's _make_id: a letter and 10 hex digits
 
 
 def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source: Source = "auto",
@@ -115,9 +120,18 @@ def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # no timestamp and a fixed id salt (else SVG element ids are random per save): same runs, same bytes
-    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):
-        fig.savefig(out_path, format="svg", metadata={"Date": None})
+    svg = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "toxbench"}):  # no random id salt
+        fig.savefig(svg, format="svg", metadata={"Date": None})  # no timestamp
     plt.close(fig)
-    return out_path
+    return write_atomic(out_path, stable_ids(svg.getvalue()))
+
+
+def stable_ids(svg: str) -> str:
+    """matplotlib names clip paths and markers by a hash of their float coordinates, which differ in
+    the last bits between machines while the drawing is the same; numbering them in order of first
+    appearance makes the same runs give the same bytes everywhere."""
+    names: dict[str, str] = {}
+    for match in HASHED_ID.finditer(svg):
+        names.setdefault(match.group(0), f"{match.group(1)}{len(names)}")
+    return HASHED_ID.sub(lambda m: names[m.group(0)], svg)
