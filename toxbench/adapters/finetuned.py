@@ -68,6 +68,11 @@ class Finetuned(Adapter):
     def identity(self) -> dict:
         return self._identity
 
+    def cache_identity(self) -> dict:
+        if self.card_kind == "encoder":  # cached: full-precision class probabilities (toxbench 0.1 cached rounded ones)
+            return {**self._identity, "answer": "class-probabilities"}
+        return self._identity
+
     def batch_length(self, request: Request) -> int:
         return self.inner.batch_length(request)
 
