@@ -57,9 +57,12 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
     """Write `data` to `path` through a temporary file in the same directory: fsync, then rename.
     Readers and a crash see the old file or the new one, never a partial one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ToxbenchError(f"{path}: cannot write here ({exc.strerror}); choose a writable location") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
@@ -69,6 +72,20 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def writable_dir(path: Path, option: str) -> Path:
+    """`path` as a directory this process can write to (created if needed), checked before any
+    work so a long command does not fail at its last step; else a one-line error naming the option."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".toxbench-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ToxbenchError(f"{path}: cannot write there ({exc.strerror}); give {option} a writable directory") from None
     return path
 
 

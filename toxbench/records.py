@@ -67,11 +67,12 @@ class RunManifest(BaseModel):
     status: str = "running"  # running | complete
     n_expected: int | None = None
     counts: dict[str, int] = Field(default_factory=dict)
-    cost_usd: float = 0.0
+    cost_usd: float | None = None  # None: no record has a price (an unpriced model, a replay)
     started_at: str
     finished_at: str | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    retried_errors: int = 0  # error records superseded by a new attempt on a later run
 
 
 def _now() -> str:
@@ -90,7 +91,9 @@ def library_versions() -> dict[str, str]:
 
 
 def read_records(path: Path, *, repair: bool = False) -> list[Record]:
-    """Records of a predictions file. A torn last line (a crash mid-write) is cut off if repair."""
+    """One record per sample, the last line written for it (a retried error is superseded by its
+    new answer), in the order samples were first recorded. A torn last line (a crash mid-write) is
+    cut off if repair, else reported with the command that repairs it."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -98,84 +101,124 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline, else a torn line
     loads = orjson.loads
-    records: list[Record] = []
+    records: dict[str, Record] = {}
     for number, line in enumerate(lines, start=1):
         try:
-            records.append(Record(**loads(line)))
+            record = Record(**loads(line))
         except (orjson.JSONDecodeError, TypeError) as exc:
-            raise ToxbenchError(f"{path}: line {number} is not a valid record ({exc}); remove that line to resume") from None
+            raise ToxbenchError(f"{path}: line {number} is not a valid record ({exc}); remove that line, or run "
+                                f"`toxbench runs repair {path.parent}` to drop it") from None
+        records[record.sample_id] = record
     if tail:
         if not repair:
-            raise ToxbenchError(f"{path}: the last line is cut off (the run was interrupted); run it again to resume")
+            raise ToxbenchError(f"{path}: the last line is cut off (the run was interrupted); run it again to resume, "
+                                f"or `toxbench runs repair {path.parent}`")
         with open(path, "r+b") as fh:
             fh.truncate(len(data) - len(tail))
-    return records
+    return list(records.values())
 
 
 class RunWriter:
-    """Opens (or resumes) a run directory and appends records as they arrive."""
+    """Opens (or resumes) a run directory and appends records as they arrive.
 
-    def __init__(self, runs_dir: Path, spec: RunSpec, n_expected: int | None = None) -> None:
+    Samples already recorded are skipped, except `error` records when retry_errors: those samples
+    are asked again and their new line supersedes the error (the file is compacted to one line per
+    sample when the run finishes). A run's status only moves from running to complete: opening a
+    run, or a command that fails before recording anything, changes nothing on disk."""
+
+    def __init__(self, runs_dir: Path, spec: RunSpec, n_expected: int | None = None, retry_errors: bool = True) -> None:
         self.spec = spec
         self.run_id = spec.run_id()
         self.dir = Path(runs_dir) / self.run_id
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ToxbenchError(f"{runs_dir}: cannot create the run directory ({exc.strerror}); choose a writable --out/--runs") from None
         self._lock = FileLock(self.dir / LOCK)
         try:  # one writer per run: a second process stops here instead of interleaving lines
             self._lock.acquire(timeout=0)
         except Timeout:
             raise ToxbenchError(f"{self.dir}: another toxbench process is writing this run; wait for it to finish or stop it") from None
-        manifest_path = self.dir / MANIFEST
-        if manifest_path.exists():
-            self.manifest = RunManifest.model_validate_json(manifest_path.read_text("utf-8"))
-            self.manifest.status = "running"
+        try:
+            self._open(n_expected, retry_errors)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, n_expected: int | None, retry_errors: bool) -> None:
+        new = not (self.dir / MANIFEST).exists()
+        if new:
+            self.manifest = RunManifest(run_id=self.run_id, spec=self.spec, started_at=_now(), versions=dict(library_versions()),
+                                        n_expected=n_expected)
         else:
-            self.manifest = RunManifest(run_id=self.run_id, spec=spec, started_at=_now(), versions=dict(library_versions()))
-        self.manifest.n_expected = n_expected
-        existing = read_records(self.dir / PREDICTIONS, repair=True)
-        self.recorded: set[str] = {r.sample_id for r in existing}
+            self.manifest = read_manifest(self.dir)
+        self._records = {r.sample_id: r for r in read_records(self.dir / PREDICTIONS, repair=True)}
+        self.retrying: set[str] = {sid for sid, r in self._records.items() if r.status == "error"} if retry_errors else set()
+        self.recorded: set[str] = set(self._records) - self.retrying
         self._counts = {s: 0 for s in STATUSES}
         self._cost = 0.0
-        for record in existing:
+        self._priced = 0
+        for record in self._records.values():
             self._tally(record)
-        self._save_manifest()
+        self._appended = 0
+        self._superseded = 0
+        if new:
+            self._save_manifest()
         self._fh = open(self.dir / PREDICTIONS, "ab")
 
-    def _tally(self, record: Record) -> None:
-        self._counts[record.status] = self._counts.get(record.status, 0) + 1
-        self._cost += record.cost_usd or 0.0
+    def records(self) -> list[Record]:
+        """The run's records as they stand (one per sample)."""
+        return list(self._records.values())
+
+    def _tally(self, record: Record, sign: int = 1) -> None:
+        self._counts[record.status] = self._counts.get(record.status, 0) + sign
+        self._cost += sign * (record.cost_usd or 0.0)
+        self._priced += sign * (record.cost_usd is not None)
 
     def _save_manifest(self) -> None:
         self.manifest.counts = dict(self._counts)
-        self.manifest.cost_usd = round(self._cost, 6)
+        self.manifest.cost_usd = round(self._cost, 6) if self._priced else None
         write_atomic(self.dir / MANIFEST, self.manifest.model_dump_json(indent=2))
 
-    def append(self, record: Record) -> None:
-        if record.sample_id in self.recorded:
-            return
-        self._fh.write(record.to_line())
-        self._fh.flush()  # on disk as soon as it arrives: a crash loses only in-flight requests
-        self.recorded.add(record.sample_id)
+    def _take(self, record: Record) -> bytes | None:
+        sid = record.sample_id
+        if sid in self.recorded:
+            return None
+        old = self._records.get(sid)
+        if old is not None:  # an error being retried: the new line supersedes it
+            self._tally(old, -1)
+            self._superseded += 1
+            self.manifest.retried_errors += 1
+        self._records[sid] = record
+        self.recorded.add(sid)
         self._tally(record)
+        self._appended += 1
+        return record.to_line()
+
+    def append(self, record: Record) -> None:
+        line = self._take(record)
+        if line is not None:
+            self._fh.write(line)
+            self._fh.flush()  # on disk as soon as it arrives: a crash loses only in-flight requests
 
     def extend(self, records: list[Record]) -> None:
         """Append results that arrived together (a replayed file) with one flush."""
-        lines = []
-        for record in records:
-            if record.sample_id not in self.recorded:
-                lines.append(record.to_line())
-                self.recorded.add(record.sample_id)
-                self._tally(record)
+        lines = [line for line in map(self._take, records) if line is not None]
         self._fh.write(b"".join(lines))
         self._fh.flush()
 
     def finish(self, notes: list[str] | None = None) -> Path:
+        """Mark the run complete (every sample recorded). A complete run that got no new record is
+        left as it was."""
         self._fh.close()
-        self.manifest.status = "complete"
-        self.manifest.finished_at = _now()
-        if notes is not None:
-            self.manifest.notes = notes
-        self._save_manifest()
+        if self._appended or self.manifest.status != "complete" or (notes is not None and notes != self.manifest.notes):
+            if self._superseded:  # one line per sample again
+                write_atomic(self.dir / PREDICTIONS, b"".join(r.to_line() for r in self._records.values()))
+            self.manifest.status = "complete"
+            self.manifest.finished_at = _now()
+            if notes is not None:
+                self.manifest.notes = notes
+            self._save_manifest()
         self._lock.release()
         return self.dir
 
@@ -183,7 +226,8 @@ class RunWriter:
         """Stop without marking complete (Ctrl-C, crash): what was recorded stays for resume."""
         if not self._fh.closed:
             self._fh.close()
-            self._save_manifest()
+            if self._appended:
+                self._save_manifest()
         if self._lock.is_locked:
             self._lock.release()
 
@@ -212,8 +256,74 @@ def read_manifest(run_dir: Path) -> RunManifest:
         return RunManifest.model_validate_json(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ToxbenchError(f"{run_dir}: not a run directory (no {MANIFEST})") from None
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ToxbenchError(f"{path}: unreadable manifest ({str(exc).splitlines()[0]}); delete the run directory to redo it") from None
+
+
+def repair_run(run_dir: Path) -> str:
+    """Make a damaged run readable again: drop lines that are not records (a torn last line after a
+    crash, say), keep one line per sample, and rebuild the manifest's counts and cost from what is
+    left. A manifest that cannot be read cannot be rebuilt (it holds the run's specification)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    lock = FileLock(run_dir / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ToxbenchError(f"{run_dir}: a toxbench process is writing this run; wait for it to finish") from None
+    try:
+        path = run_dir / PREDICTIONS
+        data = path.read_bytes() if path.is_file() else b""
+        records: dict[str, Record] = {}
+        dropped = []
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if not line:
+                continue
+            try:
+                record = Record(**orjson.loads(line))
+            except (orjson.JSONDecodeError, TypeError):
+                dropped.append(number)
+                continue
+            records[record.sample_id] = record
+        write_atomic(path, b"".join(r.to_line() for r in records.values()))
+        counts = {s: 0 for s in STATUSES}
+        for record in records.values():
+            counts[record.status] += 1
+        manifest.counts = counts
+        priced = [r.cost_usd for r in records.values() if r.cost_usd is not None]
+        manifest.cost_usd = round(sum(priced), 6) if priced else None
+        if manifest.status == "complete" and manifest.n_expected and len(records) < manifest.n_expected:
+            manifest.status = "running"  # samples were lost: running it again records them
+        write_atomic(run_dir / MANIFEST, manifest.model_dump_json(indent=2))
+    finally:
+        lock.release()
+    lines = f"dropped line{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))}" if dropped else "no line dropped"
+    return f"{run_dir}: {lines}; {len(records)} samples recorded ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'}); status {manifest.status}"
+
+
+def damaged(run_dir: Path, problem: Exception) -> str:
+    """The one-line warning for a run that cannot be read, with what repairs it."""
+    fix = "delete the run directory to redo it" if "manifest" in str(problem) else f"repair it with `toxbench runs repair {run_dir}`"
+    return f"skipped {run_dir}: {str(problem).split('; ')[0]}; {fix}"
+
+
+def readable_runs(runs_dir: Path) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
+    """Every run directory whose manifest reads, with it, and a warning for each that does not: one
+    damaged run never hides the others."""
+    runs, warnings = [], []
+    for run_dir in iter_run_dirs(runs_dir):
+        try:
+            runs.append((run_dir, read_manifest(run_dir)))
+        except ToxbenchError as exc:
+            warnings.append(damaged(run_dir, exc))
+    return runs, warnings
+
+
+def require_runs_dir(runs_dir: Path) -> Path:
+    """A runs directory that exists; else a one-line error (an empty listing would look like no runs)."""
+    if not Path(runs_dir).is_dir():
+        raise ToxbenchError(f"{runs_dir}: no such runs directory; give --runs the directory `toxbench run --out` wrote to")
+    return Path(runs_dir)
 
 
 def iter_run_dirs(runs_dir: Path) -> Iterator[Path]:
@@ -235,7 +345,7 @@ def find_run(ref: str | Path, runs_dir: Path) -> Path:
     exact = [d for d in dirs if d.name == ref]
     if exact:
         return exact[0]
-    matches = [d for d in dirs if d.name.startswith(ref)] or [d for d in dirs if read_manifest(d).spec.label == ref]
+    matches = [d for d in dirs if d.name.startswith(ref)] or [d for d, m in readable_runs(runs_dir)[0] if m.spec.label == ref]
     if len(matches) == 1:
         return matches[0]
     if not matches:

@@ -51,7 +51,7 @@ def test_every_failure_mode_ends_in_the_right_record(tmp_path, fake, dataset, da
 def test_rerun_resumes_and_the_cache_answers_without_requests(tmp_path, fake, dataset, data, key, fast):
     first = execute(options(tmp_path, fake, dataset), data, fast, show_progress=False)
     sent = len(fake.requests)
-    again = execute(options(tmp_path, fake, dataset), data, ExecutionSettings(concurrency=1, timeout_s=5), show_progress=False)
+    again = execute(options(tmp_path, fake, dataset, retry_errors=False), data, ExecutionSettings(concurrency=1, timeout_s=5), show_progress=False)
     assert again.run_dir == first.run_dir  # execution settings are not part of the run's identity
     assert again.requests_sent == 0 and len(fake.requests) == sent
     fresh = execute(options(tmp_path, fake, dataset, runs_dir=tmp_path / "other"), data, fast, show_progress=False)
@@ -61,6 +61,26 @@ def test_rerun_resumes_and_the_cache_answers_without_requests(tmp_path, fake, da
     assert {k: r.pred for k, r in cached.items()} == {k: r.pred for k, r in by_id(first.run_dir).items()}
     nocache = execute(options(tmp_path, fake, dataset, runs_dir=tmp_path / "third", use_cache=False), data, fast, show_progress=False)
     assert nocache.cache_hits == 0 and nocache.requests_sent >= 10
+
+
+def test_a_rerun_asks_again_for_error_samples_only(tmp_path, fake, dataset, data, key, fast, cli, data_root):
+    first = execute(options(tmp_path, fake, dataset), data, fast, show_progress=False)
+    assert by_id(first.run_dir)["8"].status == "error" and Run.load(first.run_dir).manifest.status == "complete"
+    kept = execute(options(tmp_path, fake, dataset, runs_dir=tmp_path / "kept"), data, fast, show_progress=False)
+    sent = len(fake.requests)
+    code, out, err = cli("run", "--model", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--lang", "fr",
+                         "--out", tmp_path / "kept", "--no-retry-errors", "--json", "--data-dir", data_root)
+    assert code == 0 and json.loads(out)["requests_sent"] == 0 and len(fake.requests) == sent  # --no-retry-errors: errors stay errors
+    fake.healed = True  # the outage is over
+    again = execute(options(tmp_path, fake, dataset), data, fast, show_progress=False)
+    assert again.run_dir == first.run_dir and again.retried_errors == 1 and again.requests_sent == 1
+    assert ["TOX [down] encore" in r["text"] for r in fake.requests[sent:]] == [True]  # refusals and answers are not asked again
+    records = by_id(again.run_dir)
+    assert (records["8"].status, records["8"].pred, records["8"].attempts) == ("ok", 1, 1) and records["6"].status == "refused"
+    assert len((again.run_dir / "predictions.jsonl").read_text().splitlines()) == 10  # one line per sample again
+    manifest = Run.load(again.run_dir).manifest
+    assert manifest.retried_errors == 1 and manifest.counts["error"] == 0 and manifest.counts["ok"] == 8 and manifest.status == "complete"
+    assert by_id(kept.run_dir)["8"].status == "error"
 
 
 def test_canary_key_is_in_no_record_cache_or_error(tmp_path, fake, dataset, data, key, cli, data_root, fast):

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse)\]")
+MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter)\]")
 
 
 class _Server(ThreadingHTTPServer):
@@ -29,6 +29,7 @@ class FakeProvider:
         self.delay_s = delay_s  # every answer takes this long (a run that lasts long enough to kill)
         self.requests: list[dict] = []
         self.attempts: Counter = Counter()
+        self.healed = False  # True: the [down] outage is over
         self.lock = threading.Lock()
         provider = self
 
@@ -71,8 +72,18 @@ class FakeProvider:
             time.sleep(self.delay_s)
         if "429" in markers and attempt == 1:
             return self.send(h, 429, self.error_body("rate limited"), {"Retry-After": "0.2"})
-        if ("500" in markers and attempt == 1) or "down" in markers:
+        if ("500" in markers and attempt == 1) or ("down" in markers and not self.healed):
             return self.send(h, 500, self.error_body("server error"))
+        if attempt == 1 and markers & {"nullmsg", "nullbody", "emptyjson"}:  # valid JSON of a shape no client expects
+            odd = {"nullmsg": {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": None, "finish_reason": "stop"}],
+                               "results": None, "content": None, "type": "message"}, "nullbody": None, "emptyjson": {}}
+            return self.send(h, 200, odd[next(iter(markers & set(odd)))])
+        if "cfilter" in markers and h.path.endswith("/chat/completions"):  # the prompt filter's 400 (Azure OpenAI and compatible servers)
+            return self.send(h, 400, {"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
+                                                           "management policy. Please modify your prompt and retry.", "type": None, "param": "prompt",
+                                                "code": "content_filter", "status": 400,
+                                                "innererror": {"code": "ResponsibleAIPolicyViolation",
+                                                               "content_filter_result": {"hate": {"filtered": True, "severity": "high"}}}}})
         if "slow" in markers and attempt == 1:
             time.sleep(self.slow_s)
         if "badjson" in markers and attempt == 1:

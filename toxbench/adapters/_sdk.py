@@ -5,8 +5,10 @@ system message from the rest for providers that take it apart."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from importlib import import_module
 from types import ModuleType
+from typing import Iterator
 
 from toxbench.adapters.base import AdapterError, FatalError, RateLimited, TransientError
 from toxbench.errors import ToxbenchError
@@ -71,3 +73,26 @@ def split_system(messages) -> tuple[str | None, list[dict]]:
     providers that take the system prompt apart from the conversation (Anthropic, Gemini)."""
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
     return system or None, [m for m in messages if m["role"] != "system"]
+
+
+@contextmanager
+def reading_response() -> Iterator[None]:
+    """Around the code that reads a parsed response: valid JSON of a shape the client did not
+    expect (`null`, `{}`, a null message) is a malformed response, retried like any transient
+    failure and recorded as `error` if it persists, never a traceback that ends the run."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        raise TransientError(f"malformed response: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def blocked_by_filter(exc: Exception) -> dict | None:
+    """The error body when an HTTP 400 is a provider's prompt filter (`"code": "content_filter"`,
+    as Azure OpenAI and compatible servers send it): a refusal, not an error."""
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if getattr(exc, "status_code", None) == 400 and isinstance(error, dict):
+        inner = error.get("innererror") if isinstance(error.get("innererror"), dict) else {}
+        if error.get("code") == "content_filter" or inner.get("code") == "ResponsibleAIPolicyViolation":
+            return body
+    return None

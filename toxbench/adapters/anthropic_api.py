@@ -6,7 +6,7 @@ refuse it."""
 
 from __future__ import annotations
 
-from toxbench.adapters._sdk import require, split_system, translate_sdk_error
+from toxbench.adapters._sdk import reading_response, require, split_system, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -53,14 +53,15 @@ class AnthropicChat(Adapter):
             response = await self.client.messages.create(**params)
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from None
-        text = "".join(block.text for block in response.content if getattr(block, "type", "") == "text")
-        return Answer(
-            text=text or None,
-            refused=response.stop_reason == "refusal",
-            raw=response.model_dump_json(exclude_none=True),
-            tokens_in=response.usage.input_tokens if response.usage else None,
-            tokens_out=response.usage.output_tokens if response.usage else None,
-        )
+        with reading_response():
+            text = "".join(block.text for block in response.content if getattr(block, "type", "") == "text")
+            return Answer(
+                text=text or None,
+                refused=response.stop_reason == "refusal",
+                raw=response.model_dump_json(exclude_none=True),
+                tokens_in=response.usage.input_tokens if response.usage else None,
+                tokens_out=response.usage.output_tokens if response.usage else None,
+            )
 
     async def aclose(self) -> None:
         await self.client.close()

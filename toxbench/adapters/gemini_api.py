@@ -3,7 +3,7 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 
 from __future__ import annotations
 
-from toxbench.adapters._sdk import error_for_status, require, split_system
+from toxbench.adapters._sdk import error_for_status, reading_response, require, split_system
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -54,22 +54,23 @@ class GeminiChat(Adapter):
             response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from None
-        usage = response.usage_metadata
-        raw = response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"})
-        blocked = bool(response.prompt_feedback and response.prompt_feedback.block_reason)
-        candidate = response.candidates[0] if response.candidates else None
-        finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
-        parts = (candidate.content.parts or []) if candidate and candidate.content else []
-        text = "".join(p.text for p in parts if getattr(p, "text", None)) or None
-        if not blocked and candidate is None:
-            raise TransientError("malformed response: no candidates and no block reason")
-        return Answer(
-            text=text,
-            refused=blocked or finish in BLOCKING_FINISH,
-            raw=raw,
-            tokens_in=usage.prompt_token_count if usage else None,
-            tokens_out=usage.candidates_token_count if usage else None,
-        )
+        with reading_response():
+            usage = response.usage_metadata
+            raw = response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"})
+            blocked = bool(response.prompt_feedback and response.prompt_feedback.block_reason)
+            candidate = response.candidates[0] if response.candidates else None
+            finish = str(candidate.finish_reason.value if candidate and candidate.finish_reason else "")
+            parts = (candidate.content.parts or []) if candidate and candidate.content else []
+            text = "".join(p.text for p in parts if getattr(p, "text", None)) or None
+            if not blocked and candidate is None:
+                raise TransientError("malformed response: no candidates and no block reason")
+            return Answer(
+                text=text,
+                refused=blocked or finish in BLOCKING_FINISH,
+                raw=raw,
+                tokens_in=usage.prompt_token_count if usage else None,
+                tokens_out=usage.candidates_token_count if usage else None,
+            )
 
     async def aclose(self) -> None:
         await self.client.aio.aclose() if hasattr(self.client.aio, "aclose") else None

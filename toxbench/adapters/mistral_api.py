@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from toxbench.adapters._sdk import error_for_status, require
+from toxbench.adapters._sdk import error_for_status, reading_response, require
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
@@ -83,20 +83,21 @@ class MistralChat(Adapter):
             raise _translate(exc) from None
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from None
-        if not response.choices:
-            raise TransientError("malformed response: no choices")
-        choice = response.choices[0]
-        content = choice.message.content
-        text = content if isinstance(content, str) or content is None else "".join(getattr(c, "text", "") for c in content)
-        finish = str(choice.finish_reason or "stop")
-        usage = response.usage
-        return Answer(
-            text=text,
-            refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
-            raw=response.model_dump_json(),
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
-        )
+        with reading_response():
+            if not response.choices:
+                raise TransientError("malformed response: no choices")
+            choice = response.choices[0]
+            content = choice.message.content
+            text = content if isinstance(content, str) or content is None else "".join(getattr(c, "text", "") for c in content)
+            finish = str(choice.finish_reason or "stop")
+            usage = response.usage
+            return Answer(
+                text=text,
+                refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
+                raw=response.model_dump_json(),
+                tokens_in=usage.prompt_tokens if usage else None,
+                tokens_out=usage.completion_tokens if usage else None,
+            )
 
     async def aclose(self) -> None:
         await self.client.__aexit__(None, None, None)
@@ -133,9 +134,10 @@ class MistralModeration(Adapter):
             response = await self.client.classifiers.moderate_async(model=self.model, inputs=[request.text])
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from None
-        if not response.results:
-            raise TransientError("malformed response: no results")
-        return Answer(raw=response.model_dump_json())
+        with reading_response():
+            raw = response.model_dump_json()
+            self.decide(Answer(raw=raw))  # the shape the policy reads
+            return Answer(raw=raw)
 
     def decide(self, answer: Answer) -> Answer:
         result = json.loads(answer.raw)["results"][0]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from toxbench.adapters._sdk import require, translate_sdk_error
-from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, translate_sdk_error
+from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
@@ -62,19 +62,20 @@ class OpenAIChat(Adapter):
         try:
             response = await self.client.chat.completions.create(**params)
         except Exception as exc:  # noqa: BLE001 - translated for the engine
+            if (body := blocked_by_filter(exc)) is not None:
+                return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None
-        if not response.choices:
-            raise TransientError("malformed response: no choices")
-        choice = response.choices[0]
-        refusal = getattr(choice.message, "refusal", None)
-        usage = response.usage
-        return Answer(
-            text=choice.message.content,
-            refused=bool(refusal) or choice.finish_reason == "content_filter",
-            raw=response.model_dump_json(exclude_none=True),
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
-        )
+        with reading_response():
+            choice = response.choices[0]
+            refusal = getattr(choice.message, "refusal", None)
+            usage = response.usage
+            return Answer(
+                text=choice.message.content,
+                refused=bool(refusal) or choice.finish_reason == "content_filter",
+                raw=response.model_dump_json(exclude_none=True),
+                tokens_in=usage.prompt_tokens if usage else None,
+                tokens_out=usage.completion_tokens if usage else None,
+            )
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -103,12 +104,15 @@ class OpenAIModeration(Adapter):
             response = await self.client.moderations.create(model=self.model, input=request.text)
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from None
-        if not response.results:
-            raise TransientError("malformed response: no results")
-        return Answer(raw=response.model_dump_json(exclude_none=True))
+        with reading_response():
+            raw = response.model_dump_json(exclude_none=True)
+            self.decide(Answer(raw=raw))  # the shape the policy reads
+            return Answer(raw=raw)
 
     def decide(self, answer: Answer) -> Answer:
         result = json.loads(answer.raw)["results"][0]
+        if not isinstance(result["category_scores"], dict):
+            raise TypeError("category_scores is not an object")
         scores = [v for v in (result.get("category_scores") or {}).values() if isinstance(v, (int, float))]
         return replace(answer, pred=int(bool(result.get("flagged"))), score=max(scores) if scores else None)
 

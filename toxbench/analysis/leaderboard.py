@@ -15,7 +15,8 @@ from pathlib import Path
 
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
-from toxbench.records import PREDICTIONS, iter_run_dirs, read_manifest
+from toxbench.errors import ToxbenchError
+from toxbench.records import PREDICTIONS, damaged, readable_runs, require_runs_dir
 
 CSV_COLUMNS = (
     "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
@@ -49,13 +50,14 @@ class Leaderboard:
     policy: Policy
     rows: list[Row]
     skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
+    damaged: list[str] = field(default_factory=list)  # runs that could not be read, with how to repair them
 
 
 def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
     rows: list[Row] = []
     skipped: list[str] = []
-    for run_dir in iter_run_dirs(runs_dir):
-        manifest = read_manifest(run_dir)
+    runs, broken = readable_runs(runs_dir)
+    for run_dir, manifest in runs:
         spec = manifest.spec
         if spec.dataset != dataset:
             continue
@@ -65,20 +67,25 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
         if not (run_dir / PREDICTIONS).is_file() or (run_dir / PREDICTIONS).stat().st_size == 0:
             skipped.append(f"{spec.label or run_dir.name}: no records")
             continue
+        try:
+            metrics = metrics_for(run_dir, policy)
+        except ToxbenchError as exc:
+            broken.append(damaged(run_dir, exc))
+            continue
         rows.append(
             Row(
                 run=spec.label or run_dir.name,
                 model=spec.model,
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
-                metrics=metrics_for(run_dir, policy),
+                metrics=metrics,
                 notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
                 run_dir=run_dir,
             )
         )
     rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
     _compare_neighbours(rows, policy)
-    return Leaderboard(dataset, policy, rows, skipped)
+    return Leaderboard(dataset, policy, rows, skipped, broken)
 
 
 SIGNIFICANCE = 0.05
@@ -191,7 +198,13 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     from toxbench.run.progress import item_progress
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
 
+    from toxbench._util import writable_dir
+
     names = datasets or list(PUBLISHED_DATASETS)
+    writable_dir(out_dir, "--out")
+    if not published:
+        require_runs_dir(runs_dir)
+    _check_datasets(names, runs_dir, data)
     notes: list[str] = []
     if published:
         rels = published_files(data)
@@ -203,4 +216,17 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     for name in names:
         board = collect(runs_dir, name, policy)
         boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / name)))
+        notes += [w for w in board.damaged if w not in notes]
     return Regenerated(boards, notes)
+
+
+def _check_datasets(names: list[str], runs_dir: Path, data) -> None:
+    """Each name is a dataset toxbench knows or one that runs were recorded on; else an error that
+    lists them (an empty board would look like a dataset nobody ran)."""
+    from toxbench.data.datasets import REGISTRY, parse_dataset_spec
+
+    recorded = {m.spec.dataset for _, m in readable_runs(runs_dir)[0]}
+    unknown = [n for n in names if n not in recorded and n not in REGISTRY and parse_dataset_spec(n)[0] != "rtplx"]
+    if unknown:
+        known = sorted(set(REGISTRY) | recorded)
+        raise ToxbenchError(f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {runs_dir}; known: {', '.join(known)}")

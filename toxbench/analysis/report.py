@@ -23,7 +23,7 @@ from pathlib import Path
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
 from toxbench.data.datasets import texts_by_id
-from toxbench.records import Run, iter_run_dirs, read_manifest
+from toxbench.records import Run, readable_runs, require_runs_dir
 
 KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
 RAW_CHARS = 240  # raw answers are cut to this length in the explorer
@@ -39,7 +39,7 @@ def script_json(value) -> str:
 
 
 def _datasets(runs_dir: Path) -> list[str]:
-    return sorted({read_manifest(d).spec.dataset for d in iter_run_dirs(runs_dir)})
+    return sorted({m.spec.dataset for _, m in readable_runs(runs_dir)[0]})
 
 
 def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
@@ -54,15 +54,22 @@ def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
     return out
 
 
-def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None = None, policy: str = "count_as_wrong") -> Path:
-    """Write OUT/index.html from the runs directory; returns its path."""
+def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None = None, policy: str = "count_as_wrong",
+                 on_warning=None) -> Path:
+    """Write OUT/index.html from the runs directory; returns its path. Damaged runs are left out,
+    each with a warning (on_warning)."""
     import jinja2
 
+    from toxbench._util import writable_dir
     from toxbench.analysis.compare import kappa_matrix
+
+    writable_dir(out_dir, "--out")
+    warnings = list(readable_runs(require_runs_dir(runs_dir))[1])
 
     datasets, explorer = [], {"datasets": {}}
     for name in _datasets(runs_dir):
         board = collect(runs_dir, name, policy)  # type: ignore[arg-type]
+        warnings += [w for w in board.damaged if w not in warnings]
         if not board.rows:
             continue
         rows = []
@@ -93,6 +100,9 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
     env.filters["num"] = lambda x: "" if x is None else f"{x:.6f}"
     html = env.get_template("report.html.j2").render(datasets=datasets, policy=policy, significance=SIGNIFICANCE,
                                                      sensitivity=_sensitivity_svgs(results_dir), explorer_json=script_json(explorer))
+    for warning in warnings:
+        if on_warning:
+            on_warning(warning)
     return write_atomic(Path(out_dir) / "index.html", html)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from toxbench.analysis.metrics import Metrics
 from toxbench.analysis.metrics_cache import metrics_for
-from toxbench.records import PREDICTIONS, iter_run_dirs, read_manifest
+from toxbench.errors import ToxbenchError
+from toxbench.records import PREDICTIONS, damaged, readable_runs, require_runs_dir
 from toxbench.run.runner import RunResult
 
 HEADLINE = ("accuracy", "coverage", "f1_0", "f1_1", "balanced_accuracy")
@@ -32,7 +33,13 @@ def summary_line(result: RunResult) -> str:
     """`toxbench run`'s closing line."""
     m = headline(result)
     return (f"{result.run_dir}: n={result.n} {result.statuses} accuracy={m['accuracy']:.3f} coverage={m['coverage']:.3f} "
-            f"cost=${result.cost_usd:.4f} requests={result.requests_sent} cache hits={result.cache_hits}")
+            f"cost={money(result.cost_usd)} requests={result.requests_sent} cache hits={result.cache_hits}"
+            + (f" retried errors={result.retried_errors}" if result.retried_errors else ""))
+
+
+def money(usd: float | None) -> str:
+    """A cost as people read it; None (no price known) is "unknown", never $0."""
+    return "unknown" if usd is None else f"${usd:.4f}"
 
 
 @dataclass
@@ -43,15 +50,21 @@ class RunRow:
     dataset: str
     model: str
     status: str
-    cost_usd: float
+    cost_usd: float | None
     metrics: Metrics | None  # None: nothing recorded yet
 
 
-def run_rows(runs_dir: Path) -> list[RunRow]:
+def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
+    """Every readable run, and a one-line warning for each damaged one."""
+    runs, warnings = readable_runs(require_runs_dir(runs_dir))
     rows = []
-    for run_dir in iter_run_dirs(runs_dir):
-        manifest = read_manifest(run_dir)
+    for run_dir, manifest in runs:
         has_records = (run_dir / PREDICTIONS).is_file() and (run_dir / PREDICTIONS).stat().st_size > 0
+        try:
+            metrics = metrics_for(run_dir, "count_as_wrong") if has_records else None
+        except ToxbenchError as exc:
+            warnings.append(damaged(run_dir, exc))
+            continue
         rows.append(RunRow(manifest.spec.label or run_dir.name, manifest.spec.dataset, f"{manifest.spec.adapter}:{manifest.spec.model}",
-                           manifest.status, manifest.cost_usd, metrics_for(run_dir, "count_as_wrong") if has_records else None))
-    return rows
+                           manifest.status, manifest.cost_usd, metrics))
+    return rows, warnings

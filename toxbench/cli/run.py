@@ -32,16 +32,23 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
     prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors/--no-retry-errors", help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).")] = True,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")] = None,
+    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")] = None,
+    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
-    """Run a model on a dataset; re-running the same command resumes."""
+    """Run a model on a dataset; re-running the same command resumes (and retries errors)."""
     from toxbench.adapters.registry import parse_model_args
     from toxbench.analysis.summary import summary_json, summary_line
+    from toxbench.data.tables import Columns
     from toxbench.run.engine import ExecutionSettings
     from toxbench.run.runner import RunOptions, execute
 
     options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed, model_args=parse_model_args(model_arg or []),
-                         limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices)
+                         limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices,
+                         columns=Columns(text_col, label_col, id_col, lang_col), retry_errors=retry_errors)
     settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size)
     try:
         result = execute(options, data_dir(data_dir_), settings, show_progress=not as_json)
@@ -74,11 +81,13 @@ def sweep(
     data = data_dir(data_dir_)
     if dry_run:
         return _print_dry_run(spec, data, source)
+    from toxbench._util import writable_dir
     from toxbench.analysis.sensitivity import run_sweep
 
+    out = writable_dir(out or Path("results") / spec.name, "--out")
     cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.config}"  # noqa: E731
                                                 + (f" seed {c.seed}" if c.seed is not None else "") + f" ({c.source})")
-    paths = run_sweep(spec, data, runs, out or Path("results") / spec.name, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
+    paths = run_sweep(spec, data, runs, out, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
                       source, on_cell=cell_line)  # type: ignore[arg-type]
     console().print("wrote " + ", ".join(map(str, paths)))
 

@@ -17,14 +17,25 @@ def runs_list(runs: RunsOption = Path("runs")) -> None:
     """Every run with its status, size, coverage, accuracy and cost."""
     from rich.table import Table
 
-    from toxbench.analysis.summary import run_rows
+    from toxbench.analysis.summary import money, run_rows
 
-    table = Table("run", "dataset", "model", "status", "n", "coverage", "accuracy", "cost $")
-    for row in run_rows(runs):
+    table = Table("run", "dataset", "model", "status", "n", "coverage", "accuracy", "cost")
+    rows, warnings = run_rows(runs)
+    for warning in warnings:
+        console(stderr=True).print(f"[yellow]warning[/] {warning}")
+    for row in rows:
         m = row.metrics
         table.add_row(row.run, row.dataset, row.model, row.status, str(m.n if m else 0), f"{m.coverage:.3f}" if m else "–",
-                      f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", f"{row.cost_usd:.4f}")
+                      f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", money(row.cost_usd))
     console().print(table)
+
+
+@app.command("repair")
+def runs_repair(run: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")], runs: RunsOption = Path("runs")) -> None:
+    """Make a damaged run readable: drop a torn last line (a crash mid-write), rebuild the counts."""
+    from toxbench.records import find_run, repair_run
+
+    console().print(repair_run(find_run(run, runs)))
 
 
 def leaderboard(
@@ -42,7 +53,7 @@ def leaderboard(
     err = console(stderr=True)
     made = regenerate(dataset, runs, out, data_dir(data_dir_), "labelled_only" if labelled_only else "count_as_wrong", published, console=err)
     for note in made.notes:
-        err.print(f"[yellow]note[/] {note}")
+        err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
     for board, csv_path, md_path in made.boards:
         if not quiet:
             _print_board(board)
@@ -133,5 +144,7 @@ def report(
     """A static HTML report of every run (open index.html; nothing is fetched at view time)."""
     from toxbench.analysis.report import build_report
 
-    path = build_report(runs, data_dir(data_dir_), out, results, "labelled_only" if labelled_only else "count_as_wrong")
+    err = console(stderr=True)
+    path = build_report(runs, data_dir(data_dir_), out, results, "labelled_only" if labelled_only else "count_as_wrong",
+                        on_warning=lambda w: err.print(f"[yellow]warning[/] {w}"))
     console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -139,11 +139,14 @@ class DataDir:
         force: bool = False,
         on_file: Callable[[str, str], None] | None = None,
     ) -> dict[str, str]:
-        """Download every listed file that is missing (or differs, with force); returns rel -> outcome."""
+        """Download every listed file that is missing (or differs, with force); returns rel -> outcome.
+        When the source cannot be reached at all, it stops at the first file with one error that
+        says how many files are missing and how to provide them, rather than failing each in turn."""
         from toxbench.data.fetch import FetchError, fetch_file
 
+        rels = list(rels if rels is not None else sorted(self.manifest.files))
         outcomes: dict[str, str] = {}
-        for rel in rels if rels is not None else sorted(self.manifest.files):
+        for rel in rels:
             entry = self.manifest.get(rel)
             state = self.status(rel)
             if state == "ok" and not force:
@@ -155,6 +158,10 @@ class DataDir:
                     fetch_file(entry, self.url_for(entry), self.root / rel)
                     outcome = "fetched"
                 except FetchError as exc:
+                    if exc.unreachable:
+                        todo = sum(1 for r in rels[len(outcomes):] if self.status(r) != "ok" or force)
+                        raise DataError(f"{todo} of {len(rels)} files are not in {self.root} and {exc}; run where there is network, "
+                                        f"point --mirror / {MIRROR_ENV} at a reachable copy, or copy the files into {self.root}") from None
                     outcome = f"failed: {exc}"
             outcomes[rel] = outcome
             if on_file:

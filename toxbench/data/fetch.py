@@ -21,7 +21,12 @@ TIMEOUT_S = 30.0
 
 
 class FetchError(Exception):
-    """The download failed or produced different bytes; the message is one clause."""
+    """The download failed or produced different bytes; the message is one clause. `unreachable`:
+    no connection could be made (no network, a wrong mirror), so other files will fail alike."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def _progress() -> Progress:
@@ -54,7 +59,8 @@ def fetch_file(entry: ManifestFile, url: str, target: Path) -> None:
                         progress.update(task, advance=len(chunk))
             except httpx.HTTPError as exc:
                 reason = str(exc) or type(exc).__name__
-                raise FetchError(f"download of {url} failed ({reason})") from None
+                unreachable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                raise FetchError(f"download of {url} failed ({reason})", unreachable) from None
             out.flush()
             os.fsync(out.fileno())
         got = digest.hexdigest()

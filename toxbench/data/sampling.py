@@ -21,3 +21,19 @@ def balanced_sample(samples: list[Sample], n: int, seed: int) -> list[Sample]:
 def subset_name(n: int, seed: int) -> str:
     """The run specification's name for `balanced_sample(samples, n, seed)`."""
     return f"balanced-{n}-seed{seed}"
+
+
+def select(samples: list[Sample], sample: int | None, sample_seed: int, limit: int | None) -> tuple[list[Sample], str | None]:
+    """The samples a run evaluates and the name of that subset (None: the whole dataset): a seeded
+    balanced sample, then the first `limit`. The name goes into the run's identity, so a subset run
+    never shares an id, a record or a leaderboard row with the full run."""
+    names = []
+    if sample:
+        chosen = balanced_sample(samples, sample, sample_seed)
+        if len(chosen) < len(samples):
+            names.append(subset_name(sample, sample_seed))
+        samples = chosen
+    if limit and limit < len(samples):
+        samples = samples[:limit]
+        names.append(f"first-{limit}")
+    return samples, ",".join(names) or None

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from toxbench._util import CACHE_ENV
+from toxbench.errors import ToxbenchError
 from toxbench.types import Answer, Request
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer BLOB NOT NULL, created INTEGER DEFAULT (strftime('%s', 'now')))"
@@ -29,12 +31,17 @@ def cache_key(adapter_name: str, adapter_identity: dict, request: Request) -> st
 class ResponseCache:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(SCHEMA)
+            self._db.execute("SELECT count(*) FROM answers LIMIT 1").fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise ToxbenchError(f"{self.path}: not a usable response cache ({exc}); delete the file (cached answers are then asked "
+                                f"again), point {CACHE_ENV} elsewhere, or run with --no-cache") from None
 
     def get(self, key: str) -> Answer | None:
         with self._lock:

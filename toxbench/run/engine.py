@@ -43,6 +43,18 @@ class ExecutionSettings:
     backoff_max_s: float = 60.0
     batch_size: int | None = None  # for batching (local) adapters; default: the adapter's own
 
+    def __post_init__(self) -> None:
+        """Every number checked before any work, named as the command line names it."""
+        checks = (("--concurrency", self.concurrency, int, 1), ("--batch-size", self.batch_size, int, 1), ("--max-retries", self.max_retries, int, 0),
+                  ("--rpm", self.rpm, float, None), ("--tpm", self.tpm, float, None), ("--timeout", self.timeout_s, float, None))
+        for option, value, kind, least in checks:
+            if value is None:
+                continue
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                raise ToxbenchError(f"{option} {value}: give a whole number of at least {least}")
+            if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf")):
+                raise ToxbenchError(f"{option} {value}: give a number above 0")
+
 
 class AdaptiveLimit:
     """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one."""
@@ -129,13 +141,16 @@ async def run_requests(
     secrets = [s for s in secrets if s]
     fatal: list[str] = []
 
-    async def send(request: Request) -> Answer:
+    async def send(request: Request, latency: list[float]) -> Answer:
+        """One attempt. latency[0] becomes the seconds from sending to the answer (or failure):
+        waiting for a concurrency slot or a rate limit is not the provider's latency."""
         async with limit:
             if rpm:
                 await rpm.acquire()
             if tpm:  # estimate: ~4 characters a token, prompt included
                 await tpm.acquire(min(settings.tpm, max(1, request.chars // 4)))
             stats.requests_sent += 1
+            sent = time.perf_counter()
             try:
                 return await asyncio.wait_for(adapter.answer(request), settings.timeout_s)
             except asyncio.TimeoutError:
@@ -144,6 +159,8 @@ async def run_requests(
                 limit.rate_limited()
                 stats.min_limit = min(stats.min_limit, limit.limit)
                 raise
+            finally:
+                latency[:] = [time.perf_counter() - sent]
 
     def finish(request: Request, answer: Answer | None, error: str | None, attempts: int, cached: bool, latency: float | None) -> None:
         if answer is not None and error is None:
@@ -181,8 +198,7 @@ async def run_requests(
         key, answer = from_cache(request)
         if answer is not None:
             return finish(request, answer, None, 0, True, None)
-        attempts, error = 0, None
-        started = time.perf_counter()
+        attempts, error, latency = 0, None, [None]
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(settings.max_retries + 1),
@@ -193,7 +209,7 @@ async def run_requests(
                 with attempt:
                     attempts += 1
                     try:
-                        answer = await send(request)
+                        answer = await send(request, latency)
                     except AdapterError as exc:
                         stats.retries[type(exc).__name__] += 1
                         raise
@@ -204,7 +220,7 @@ async def run_requests(
             error = _redact(f"{type(exc).__name__}: {exc}", secrets)
             if isinstance(exc, FatalError) and getattr(exc, "stops_run", False):
                 fatal.append(error)
-        finish(request, answer, error, attempts, False, time.perf_counter() - started)
+        finish(request, answer, error, attempts, False, latency[0])  # the final attempt's latency
 
     tasks = [asyncio.create_task(one(r)) for r in requests]
     try:

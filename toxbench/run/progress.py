@@ -26,7 +26,7 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
             finished += 1
             elapsed = max(time.monotonic() - start, 1e-6)
             problems = {**{k: v for k, v in stats.statuses.items() if k != "ok"}, **{f"retry:{k}": v for k, v in stats.retries.items()}}
-            info = " ".join(f"{k} {v}" for k, v in problems.items()) + f"  ${stats.cost_usd:.4f}  cache {stats.cache_hits}"
+            info = " ".join(f"{k} {v}" for k, v in problems.items()) + (f"  ${stats.cost_usd:.4f}" if stats.cost_usd else "") + f"  cache {stats.cache_hits}"
             progress.update(task, advance=1, rate=f"{finished / elapsed:.1f}/s", info=info.strip())
 
         yield advance

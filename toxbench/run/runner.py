@@ -13,8 +13,9 @@ from toxbench._util import response_cache_path
 from toxbench.adapters.registry import create
 from toxbench.data.datadir import DataDir
 from toxbench.data.datasets import load_dataset
-from toxbench.data.sampling import balanced_sample, subset_name
+from toxbench.data.sampling import select
 from toxbench.data.tables import Columns
+from toxbench.errors import ToxbenchError
 from toxbench.records import RunSpec, RunWriter
 from toxbench.run.engine import EngineStats, ExecutionSettings, run_requests
 from toxbench.types import Request
@@ -40,6 +41,12 @@ class RunOptions:
     cache_path: Path | None = None
     prices: str | None = None
     columns: Columns = Columns()
+    retry_errors: bool = True  # ask again for samples recorded as `error` by an earlier attempt
+
+    def __post_init__(self) -> None:
+        for option, value in (("--limit", self.limit), ("--sample", self.sample)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ToxbenchError(f"{option} {value}: give a whole number of samples, at least 1 (leave it out for the whole dataset)")
 
 
 @dataclass
@@ -49,13 +56,15 @@ class RunResult:
     run_dir: Path
     n: int
     statuses: dict
-    cost_usd: float
+    cost_usd: float | None  # None: the model has no price
     requests_sent: int
     cache_hits: int
+    retried_errors: int = 0  # error records of an earlier attempt asked again
 
     def as_dict(self) -> dict:
-        return {"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses, "cost_usd": round(self.cost_usd, 6),
-                "requests_sent": self.requests_sent, "cache_hits": self.cache_hits}
+        return {"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses,
+                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+                "requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retried_errors": self.retried_errors}
 
 
 def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True) -> RunResult:
@@ -64,11 +73,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
 
     adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
-    samples = dataset.samples
-    if opts.sample:
-        samples = balanced_sample(samples, opts.sample, opts.sample_seed)
-    if opts.limit:
-        samples = samples[: opts.limit]
+    samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     renderer = None
     lang = opts.lang or Counter(s.lang for s in samples).most_common(1)[0][0]
@@ -93,22 +98,27 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         shots_seed=opts.seed if chat and opts.shots != "0" else None,
         parser=parser_name,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
-        subset=subset_name(opts.sample, opts.sample_seed) if opts.sample else None,
+        subset=subset,
         label=" ".join([f"{adapter.name}:{model_id}", *(f"{k}={v}" for k, v in sorted(opts.model_args.items()))]),
     )
-    writer = RunWriter(opts.runs_dir, spec, n_expected=len(samples))
-    requests = [
-        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else (), renderer.labels if renderer else ())
-        for s in samples if s.id not in writer.recorded
-    ]
-    golds = {s.id: s.label for s in samples}
-    table = price_table(opts.prices)
+    table = price_table(opts.prices)  # everything that can fail on input fails before the run directory is touched
     priced_as = getattr(adapter, "model", "")
     cache = None
     if opts.use_cache:
         from toxbench.run.cache import ResponseCache
 
         cache = ResponseCache(opts.cache_path or response_cache_path())
+    try:
+        writer = RunWriter(opts.runs_dir, spec, n_expected=len(samples), retry_errors=opts.retry_errors)
+    except BaseException:
+        if cache:
+            cache.close()
+        raise
+    requests = [
+        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else (), renderer.labels if renderer else ())
+        for s in samples if s.id not in writer.recorded
+    ]
+    golds = {s.id: s.label for s in samples}
     try:
         stats = asyncio.run(_run(adapter, requests, golds, writer, parser, settings, cache,
                                  lambda i, o: cost_usd(priced_as, i, o, table), len(samples), show_progress))
@@ -118,13 +128,20 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     finally:
         if cache:
             cache.close()
+    records = writer.records()
+    if records and all(r.status == "error" for r in records):  # no answer at all: never a complete run
+        writer.close()
+        raise ToxbenchError(f"{writer.dir}: no sample got an answer ({len(records)} errors; the first: {records[0].raw}); "
+                            "fix the cause and run the same command again (error samples are asked again)")
     if len(writer.recorded) >= len(samples):
         run_dir = writer.finish()
     else:
         writer.close()
         run_dir = writer.dir
-    return RunResult(run_dir, len(writer.recorded), {k: v for k, v in writer.manifest.counts.items() if v}, writer.manifest.cost_usd,
-                     stats.requests_sent, stats.cache_hits)
+    counts = {k: v for k, v in writer.manifest.counts.items() if v}
+    priced = priced_as in table
+    return RunResult(run_dir, len(writer.recorded), counts, (writer.manifest.cost_usd or 0.0) if priced else None,
+                     stats.requests_sent, stats.cache_hits, len(writer.retrying))
 
 
 async def _run(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress) -> EngineStats:
