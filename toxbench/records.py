@@ -245,7 +245,8 @@ class Run:
         return self.manifest.spec
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Run":
+    def load(cls, run_dir: Path | str) -> "Run":
+        run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
         return cls(run_dir, manifest, read_records(run_dir / PREDICTIONS))
 

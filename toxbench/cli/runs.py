@@ -88,9 +88,12 @@ def compare(
     """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
     from rich.table import Table
 
+    from toxbench._util import writable_dir
     from toxbench.analysis.compare import compare_refs, write_comparison
     from toxbench.data.datasets import texts_by_id
 
+    if json_out:
+        writable_dir(json_out.parent, "--json")
     a, b, c = compare_refs(run_a, run_b, runs, seed=seed)
     out = console()
     names = (a.spec.label or a.dir.name, b.spec.label or b.dir.name)
