@@ -302,6 +302,34 @@ def repair_run(run_dir: Path) -> str:
     return f"{run_dir}: {lines}; {len(records)} samples recorded ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'}); status {manifest.status}"
 
 
+# What can tell two runs with the same label apart, and how to say it.
+DISTINGUISHING = (("dataset", "{}"), ("prompt", "{}"), ("lang", "{}"), ("shots", "{}-shot"), ("shots_seed", "seed {}"), ("subset", "{}"),
+                  ("parser", "parser {}"), ("toxbench_version", "toxbench {}"))
+
+
+def distinct_labels(specs: dict[str, RunSpec]) -> dict[str, str]:
+    """run id -> a label no other run in `specs` shows: the run's label, and where several runs
+    share it, what differs between them in brackets (prompt, language, shots, seed, subset, ...),
+    and the run id's hash as a last resort (adapter arguments that differ)."""
+    groups: dict[str, list[str]] = {}
+    for run_id, spec in specs.items():
+        groups.setdefault(spec.label or run_id, []).append(run_id)
+    out = {}
+    for label, ids in groups.items():
+        if len(ids) == 1:
+            out[ids[0]] = label
+            continue
+        differing = [(f, fmt) for f, fmt in DISTINGUISHING if len({getattr(specs[i], f) for i in ids}) > 1]
+        for run_id in ids:
+            parts = [fmt.format(getattr(specs[run_id], f)) for f, fmt in differing if getattr(specs[run_id], f) is not None]
+            out[run_id] = f"{label} [{', '.join(parts) or 'whole dataset'}]" if differing else label
+        names = [out[i] for i in ids]
+        for run_id in ids:
+            if names.count(out[run_id]) > 1:
+                out[run_id] += f" #{run_id.rsplit('--', 1)[-1][:6]}"
+    return out
+
+
 def damaged(run_dir: Path, problem: Exception) -> str:
     """The one-line warning for a run that cannot be read, with what repairs it."""
     fix = "delete the run directory to redo it" if "manifest" in str(problem) else f"repair it with `toxbench runs repair {run_dir}`"

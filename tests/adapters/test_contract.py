@@ -77,7 +77,7 @@ def test_the_engine_uses_the_adapters_declared_concurrency_unless_told(tmp_path,
 
 
 def listing(cli) -> dict[str, list[str]]:
-    code, out, _ = cli("adapters")
+    code, out, _ = cli("adapters", "--wide")
     assert code == 0
     rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.count("│") >= 7]
     return {r[0]: r for r in rows if r[0]}

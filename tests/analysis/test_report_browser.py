@@ -112,8 +112,14 @@ def test_report_in_headless_chromium(report, tmp_path):
         # disagreements between two replayed runs on rtplx-fr
         page.select_option("#f-correct", "all")
         page.select_option("#f-dataset", "rtplx-fr")
-        page.select_option("#f-run", "gpt-4o-mini-detailed-rtplx")
-        page.select_option("#f-other", "camembert-sfc-rtplx")
+        assert page.locator("#explorer-table tbody tr.sample").count() == 50 and page.locator("#explorer-page").inner_text() == "page 1 of 14"
+        first_page = page.locator("#explorer-table tbody td:nth-child(1)").all_inner_texts()
+        page.click("#f-next")
+        assert page.locator("#explorer-page").inner_text() == "page 2 of 14"
+        assert not set(first_page) & set(page.locator("#explorer-table tbody td:nth-child(1)").all_inner_texts())
+        assert page.evaluate("document.body.scrollHeight") < 15000  # 50 samples a page, not 500
+        page.select_option("#f-run", label="gpt-4o-mini-detailed-rtplx")  # options show names; their values are run ids
+        page.select_option("#f-other", label="camembert-sfc-rtplx")
         page.check("#f-disagree")
         rows = page.locator("#explorer-table tbody tr.sample")
         n = rows.count()
@@ -132,3 +138,22 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("TOXBENCH_UPDATE_SCREENSHOT"):
         shutil.copy(shot, ROOT / "docs" / "report.png")
+
+
+def test_the_explorer_shows_the_answer_text_and_keys_runs_by_id(report):
+    import json
+
+    from toxbench.analysis.report import answer_text
+
+    openai = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "toxique"}, "finish_reason": "stop"}]}
+    mistral = {"id": "m", "object": "chat.completion", "model": "mistral-large", "created": 1, "usage": {"prompt_tokens": 100},
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "non-toxique", "tool_calls": None}, "finish_reason": "stop"}]}
+    anthropic = {"id": "msg", "type": "message", "content": [{"type": "text", "text": "toxic"}], "stop_reason": "end_turn"}
+    gemini = {"candidates": [{"content": {"role": "model", "parts": [{"text": "non-toxic"}]}, "finishReason": "STOP"}]}
+    assert [answer_text(json.dumps(x)) for x in (openai, mistral, anthropic, gemini)] == ["toxique", "non-toxique", "toxic", "non-toxic"]
+    assert answer_text('{"generated": "non-toxique"}') == "non-toxique" and answer_text("HTTP 500: down") == "HTTP 500: down"
+    path, _ = report
+    data = json.loads(re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', path.read_text("utf-8"), re.S).group(1))
+    runs = data["datasets"]["rtplx-fr"]["runs"]
+    assert all("--" in run_id for run_id in runs) and sorted(data["datasets"]["rtplx-fr"]["names"].values()) == [
+        "camembert-sfc-rtplx", "gpt-4o-mini-detailed-rtplx", "mistral-detailed-rtplx"]

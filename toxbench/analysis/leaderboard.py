@@ -16,7 +16,7 @@ from pathlib import Path
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.errors import ToxbenchError
-from toxbench.records import PREDICTIONS, damaged, readable_runs, require_runs_dir
+from toxbench.records import PREDICTIONS, damaged, distinct_labels, readable_runs, require_runs_dir
 
 CSV_COLUMNS = (
     "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
@@ -34,6 +34,10 @@ class Row:
     notes: list[str] = field(default_factory=list)
     run_dir: Path | None = None
     p_vs_next: float | None = None  # exact McNemar p against the next row (None for the last row)
+    name: str = ""  # the label, with what tells it from other runs of the same label (see distinct_labels)
+    lang: str = ""
+    seed: str = ""
+    subset: str = ""
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
@@ -81,8 +85,15 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 metrics=metrics,
                 notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
                 run_dir=run_dir,
+                lang=spec.lang or "",
+                seed="" if spec.shots_seed is None else str(spec.shots_seed),
+                subset=spec.subset or "",
             )
         )
+    ranked = {r.run_dir for r in rows}
+    names = distinct_labels({d.name: m.spec for d, m in runs if d in ranked})
+    for row in rows:
+        row.name = names[row.run_dir.name]
     rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
     _compare_neighbours(rows, policy)
     return Leaderboard(dataset, policy, rows, skipped, broken)

@@ -26,7 +26,8 @@ from toxbench.data.datasets import texts_by_id
 from toxbench.records import Run, readable_runs, require_runs_dir
 
 KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
-RAW_CHARS = 240  # raw answers are cut to this length in the explorer
+TEXT_CHARS = 400  # an answer's text is cut to this length in the explorer
+RAW_CHARS = 2000  # and the provider's JSON, one click away, to this one
 
 
 def _num(x):
@@ -40,6 +41,32 @@ def script_json(value) -> str:
 
 def _datasets(runs_dir: Path) -> list[str]:
     return sorted({m.spec.dataset for _, m in readable_runs(runs_dir)[0]})
+
+
+def answer_text(raw: str | None) -> str:
+    """The answer a person reads, out of a record's raw field: the message text of an OpenAI,
+    Mistral, Anthropic or Gemini response, a local model's generation, else the raw field itself."""
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(data, dict):
+        return raw
+    try:
+        if "choices" in data:  # OpenAI, Mistral, OpenAI-compatible servers
+            content = data["choices"][0]["message"].get("content")
+            return content if isinstance(content, str) else "".join(c.get("text", "") for c in content or [])
+        if data.get("type") == "message" and isinstance(data.get("content"), list):  # Anthropic
+            return "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
+        if "candidates" in data:  # Gemini
+            return "".join(p.get("text", "") for p in data["candidates"][0]["content"].get("parts", []))
+        if "generated" in data:  # local models
+            return str(data["generated"])
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    return raw
 
 
 def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
@@ -75,7 +102,7 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
         rows = []
         for rank, row in enumerate(board.rows, 1):
             m = row.metrics
-            rows.append({"rank": rank, "run": row.run, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
+            rows.append({"rank": rank, "run": row.name, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
                          "coverage": _num(m.coverage), "accuracy": _num(m.accuracy), "ci_low": _num(m.accuracy_ci_low),
                          "ci_high": _num(m.accuracy_ci_high), "p0": _num(m.precision_0), "r0": _num(m.recall_0), "f1_0": _num(m.f1_0),
                          "p1": _num(m.precision_1), "r1": _num(m.recall_1), "f1_1": _num(m.f1_1), "auc": _num(m.roc_auc),
@@ -87,14 +114,17 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
         datasets.append({"name": name, "rows": rows, "kappa_runs": [r["run"] for r in rows[:KAPPA_RUNS]], "kappa": kappa})
         texts = texts_by_id(name, data)
         samples: dict[str, dict] = {}
-        runs = {}
-        for row, run in zip(board.rows, loaded):
+        runs, names = {}, {}
+        for row, run in zip(board.rows, loaded):  # keyed by run id: labels can repeat, ids cannot
             preds = {}
             for rec in run.records:
                 samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})
-                preds[rec.sample_id] = [rec.pred, rec.status, (rec.raw or "")[:RAW_CHARS]]
-            runs[row.run] = preds
-        explorer["datasets"][name] = {"samples": samples, "runs": runs}
+                text = answer_text(rec.raw)
+                raw = (rec.raw or "")[:RAW_CHARS] if rec.raw != text else ""
+                preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw]
+            runs[row.run_dir.name] = preds
+            names[row.run_dir.name] = row.name
+        explorer["datasets"][name] = {"samples": samples, "runs": runs, "names": names}
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=jinja2.select_autoescape(default=True, default_for_string=True))
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}"
     env.filters["num"] = lambda x: "" if x is None else f"{x:.6f}"

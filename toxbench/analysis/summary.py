@@ -10,7 +10,7 @@ from pathlib import Path
 from toxbench.analysis.metrics import Metrics
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.errors import ToxbenchError
-from toxbench.records import PREDICTIONS, damaged, readable_runs, require_runs_dir
+from toxbench.records import PREDICTIONS, RunSpec, damaged, distinct_labels, readable_runs, require_runs_dir
 from toxbench.run.runner import RunResult
 
 HEADLINE = ("accuracy", "coverage", "f1_0", "f1_1", "balanced_accuracy")
@@ -46,9 +46,9 @@ def money(usd: float | None) -> str:
 class RunRow:
     """One recorded run as `toxbench runs list` shows it."""
 
-    run: str
-    dataset: str
-    model: str
+    run: str  # unique among the listed runs (distinct_labels)
+    run_id: str
+    spec: RunSpec
     status: str
     cost_usd: float | None
     metrics: Metrics | None  # None: nothing recorded yet
@@ -57,6 +57,7 @@ class RunRow:
 def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
     """Every readable run, and a one-line warning for each damaged one."""
     runs, warnings = readable_runs(require_runs_dir(runs_dir))
+    names = distinct_labels({run_dir.name: manifest.spec for run_dir, manifest in runs})
     rows = []
     for run_dir, manifest in runs:
         has_records = (run_dir / PREDICTIONS).is_file() and (run_dir / PREDICTIONS).stat().st_size > 0
@@ -65,6 +66,5 @@ def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
         except ToxbenchError as exc:
             warnings.append(damaged(run_dir, exc))
             continue
-        rows.append(RunRow(manifest.spec.label or run_dir.name, manifest.spec.dataset, f"{manifest.spec.adapter}:{manifest.spec.model}",
-                           manifest.status, manifest.cost_usd, metrics))
+        rows.append(RunRow(names[run_dir.name], run_dir.name, manifest.spec, manifest.status, manifest.cost_usd, metrics))
     return rows, warnings

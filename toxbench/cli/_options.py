@@ -16,6 +16,7 @@ MirrorOption = Annotated[
     typer.Option("--mirror", help="Download from this base URL instead of the pinned upstream URLs (else $TOXBENCH_DATA_MIRROR).", show_default=False),
 ]
 RunsOption = Annotated[Path, typer.Option("--runs", help="Runs directory.")]
+WideOption = Annotated[bool, typer.Option("--wide", help="Every column (the default fits an 80-column terminal).")]
 
 
 def console(stderr: bool = False):
@@ -32,3 +33,26 @@ def data_dir(path: Path | None, mirror: str | None = None):
 
 def pct(x: float | None) -> str:
     return "–" if x is None or x != x else f"{100 * x:.1f}"
+
+
+class Columns:
+    """A table whose extra columns show only with --wide, so the default stays readable in an
+    80-column terminal; cells are given by column name."""
+
+    def __init__(self, *always: str, wide: tuple[str, ...] = ()) -> None:
+        self.always, self.extra, self.rows = always, wide, []
+
+    def add(self, **cells: str) -> None:
+        self.rows.append(cells)
+
+    def render(self, wide: bool, **table_options):
+        from rich.markup import escape
+        from rich.table import Table
+
+        names = [*self.always, *(self.extra if wide else ())]
+        table = Table(**table_options)
+        for name in names:
+            table.add_column(name, overflow="fold")  # wrap a long run name rather than cut it
+        for cells in self.rows:
+            table.add_row(*(escape(cells.get(n, "")) for n in names))  # "[detailed, 4-shot]" is text, not markup
+        return table

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, RunsOption, console, data_dir
+from toxbench.cli._options import Columns, DataDirOption, RunsOption, WideOption, console, data_dir
 from toxbench.errors import ToxbenchError
 
 
@@ -111,17 +111,15 @@ def _print_dry_run(spec, data, source: str) -> None:
     console().print(f"{len(cells)} cells; estimated ${total:.4f}" + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else ""))
 
 
-def adapters() -> None:
-    """Registered adapters: kind, capabilities, what changes them, and where their key comes from."""
-    from rich.table import Table
-
+def adapters(wide: WideOption = False) -> None:
+    """Registered adapters: kind, capabilities and where their key comes from (--wide: description, what changes them)."""
     from toxbench.adapters.registry import describe_all
 
-    table = Table("adapter", "kind", "scores", "concurrency", "key from", "description", "varies with")
+    table = Columns("adapter", "kind", "scores", "concurrency", "key from", wide=("description", "varies with"))
     for row in describe_all():
         if "error" in row:
-            table.add_row(row["name"], "–", "–", "–", "–", row["error"], "")
+            table.add(adapter=row["name"], kind="–", description=row["error"])
         else:
-            table.add_row(row["name"], row["kind"], "yes" if row["scores"] else "no", str(row["concurrency"]), row["key_from"] or "–",
-                          row["description"], row["varies"] or "–")
-    console().print(table)
+            table.add(adapter=row["name"], kind=row["kind"], scores="yes" if row["scores"] else "no", concurrency=str(row["concurrency"]),
+                      **{"key from": row["key_from"] or "–", "description": row["description"], "varies with": row["varies"] or "–"})
+    console().print(table.render(wide))

@@ -7,27 +7,28 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, RunsOption, console, data_dir, pct
+from toxbench.cli._options import Columns, DataDirOption, RunsOption, WideOption, console, data_dir, pct
 
 app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
 
 
 @app.command("list")
-def runs_list(runs: RunsOption = Path("runs")) -> None:
-    """Every run with its status, size, coverage, accuracy and cost."""
-    from rich.table import Table
-
+def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None:
+    """Every run with its status, size, accuracy and cost (--wide: prompt, language, shots, seed, subset, coverage)."""
     from toxbench.analysis.summary import money, run_rows
 
-    table = Table("run", "dataset", "model", "status", "n", "coverage", "accuracy", "cost")
     rows, warnings = run_rows(runs)
     for warning in warnings:
         console(stderr=True).print(f"[yellow]warning[/] {warning}")
+    table = Columns("run", "dataset", "status", "n", "accuracy", "cost", wide=("model", "prompt", "lang", "shots", "seed", "subset", "coverage"))
     for row in rows:
-        m = row.metrics
-        table.add_row(row.run, row.dataset, row.model, row.status, str(m.n if m else 0), f"{m.coverage:.3f}" if m else "–",
-                      f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", money(row.cost_usd))
-    console().print(table)
+        m, spec = row.metrics, row.spec
+        table.add(run=row.run, dataset=spec.dataset, status=row.status, n=str(m.n if m else 0),
+                  accuracy=f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", cost=money(row.cost_usd),
+                  model=f"{spec.adapter}:{spec.model}", prompt=spec.prompt or "–", lang=spec.lang or "–", shots=spec.shots or "–",
+                  seed="–" if spec.shots_seed is None else str(spec.shots_seed), subset=spec.subset or "–",
+                  coverage=f"{m.coverage:.3f}" if m else "–")
+    console().print(table.render(wide))
 
 
 @app.command("repair")
@@ -46,6 +47,7 @@ def leaderboard(
     labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
     published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the tables.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """Rank every run of a dataset (published predictions included) and write CSV and Markdown."""
     from toxbench.analysis.leaderboard import regenerate
@@ -56,24 +58,23 @@ def leaderboard(
         err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
     for board, csv_path, md_path in made.boards:
         if not quiet:
-            _print_board(board)
+            _print_board(board, wide)
         console().print(f"{board.dataset}: {len(board.rows)} runs -> {csv_path}, {md_path}")
 
 
-def _print_board(board) -> None:
-    from rich.table import Table
-
+def _print_board(board, wide: bool) -> None:
     from toxbench.analysis.metrics import POLICY_TEXT
 
-    table = Table("#", "run", "prompt", "shots", "n", "cov", "P0", "R0", "F1-0", "P1", "R1", "F1-1", "acc", "95% CI", "AUC", title=f"{board.dataset}", caption=POLICY_TEXT[board.policy])
+    table = Columns("#", "run", "n", "acc", "95% CI", "F1-0", "F1-1",
+                    wide=("prompt", "lang", "shots", "seed", "subset", "cov", "P0", "R0", "P1", "R1", "AUC"))
     for rank, row in enumerate(board.rows, start=1):
         m = row.metrics
-        table.add_row(
-            str(rank), row.run + (" *" if row.notes else ""), row.prompt or "–", row.shots or "–", str(m.n), pct(m.coverage),
-            pct(m.precision_0), pct(m.recall_0), pct(m.f1_0), pct(m.precision_1), pct(m.recall_1), pct(m.f1_1),
-            f"[bold]{pct(m.accuracy)}[/]", f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", pct(m.roc_auc),
-        )
-    console().print(table)
+        table.add(**{"#": str(rank), "run": row.name + (" *" if row.notes else ""), "n": str(m.n), "acc": pct(m.accuracy),
+                     "95% CI": f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", "F1-0": pct(m.f1_0), "F1-1": pct(m.f1_1),
+                     "prompt": row.prompt or "–", "lang": row.lang or "–", "shots": row.shots or "–", "seed": row.seed or "–",
+                     "subset": row.subset or "–", "cov": pct(m.coverage), "P0": pct(m.precision_0), "R0": pct(m.recall_0),
+                     "P1": pct(m.precision_1), "R1": pct(m.recall_1), "AUC": pct(m.roc_auc)})
+    console().print(table.render(wide, title=board.dataset, caption=POLICY_TEXT[board.policy]))
 
 
 def compare(
@@ -86,18 +87,21 @@ def compare(
     data_dir_: DataDirOption = None,
 ) -> None:
     """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
+    from rich.markup import escape
     from rich.table import Table
 
     from toxbench._util import writable_dir
     from toxbench.analysis.compare import compare_refs, write_comparison
     from toxbench.data.datasets import texts_by_id
+    from toxbench.records import distinct_labels
 
     if json_out:
         writable_dir(json_out.parent, "--json")
     a, b, c = compare_refs(run_a, run_b, runs, seed=seed)
     out = console()
-    names = (a.spec.label or a.dir.name, b.spec.label or b.dir.name)
-    out.print(f"A = {names[0]}\nB = {names[1]}\ndataset {a.spec.dataset}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})")
+    labels = distinct_labels({a.dir.name: a.spec, b.dir.name: b.spec})
+    names = (labels[a.dir.name], labels[b.dir.name])
+    out.print(f"A = {escape(names[0])}\nB = {escape(names[1])}\ndataset {escape(a.spec.dataset)}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})")
     table = Table("", "A", "B")
     table.add_row("accuracy (common samples)", f"{c.accuracy_a:.4f}", f"{c.accuracy_b:.4f}")
     table.add_row(f"macro F1 [{c.confidence:.0%} bootstrap]", "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_a), "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_b))
@@ -110,7 +114,7 @@ def compare(
         texts = texts_by_id(a.spec.dataset, data_dir(data_dir_))
         listing = Table("sample", "gold", "A", "B", "text", title=f"{len(c.disagreements)} disagreements (first {min(show, len(c.disagreements))})")
         for d in c.disagreements[:show]:
-            listing.add_row(d.sample_id, str(d.gold), str(d.pred_a), str(d.pred_b), texts.get(d.sample_id, "")[:120])
+            listing.add_row(escape(d.sample_id), str(d.gold), str(d.pred_a), str(d.pred_b), escape(texts.get(d.sample_id, "")[:120]))
         out.print(listing)
     if json_out:
         out.print(f"wrote {write_comparison(json_out, names, c)}")
