@@ -194,3 +194,33 @@ def test_one_damaged_run_blocks_no_other(openai_run, cli, tmp_path, data_root):
     assert len(Run.load(torn).records) == 10
     code, out, err = cli("runs", "list", "--runs", tmp_path / "runs")
     assert err.count("skipped") == 1
+
+
+def table_width(out: str) -> int:
+    return max(len(line) for line in out.splitlines() if any(c in line for c in "│━┃"))
+
+
+def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(openai_run, cli, tmp_path, data_root, monkeypatch):
+    for extra in ((), ("--limit", "3"), ("--limit", "5")):
+        assert openai_run("--json", *extra)[0] == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
+    assert code == 0 and table_width(out) <= 80
+    monkeypatch.setenv("COLUMNS", "250")
+    code, wide, _ = cli("runs", "list", "--runs", tmp_path / "runs", "--wide")
+    flat = " ".join(wide.split())
+    monkeypatch.setenv("COLUMNS", "80")
+    assert all(h in wide for h in ("prompt", "lang", "shots", "seed", "subset")) and "first-3" in flat and "first-5" in flat
+    code, out, _ = cli("leaderboard", "--runs", tmp_path / "runs", "--out", tmp_path / "lb", "--no-published", "--data-dir", data_root,
+                       "--dataset", str(tmp_path / "comments.csv"))
+    assert code == 0 and table_width(out) <= 80
+    names: list[str] = []  # a row's run name, its wrapped lines joined
+    for line in (row for row in out.splitlines() if row.count("│") >= 7):
+        rank, name = (c.strip() for c in line.split("│")[1:3])
+        if rank.isdigit():
+            names.append(name)
+        elif names:
+            names[-1] += name
+    assert len(names) == len(set(names)) == 3 and sum("[first-3]" in n for n in names) == 1
+    code, out, _ = cli("adapters")
+    assert code == 0 and table_width(out) <= 80 and "description" not in out

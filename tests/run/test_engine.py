@@ -99,3 +99,43 @@ def test_local_batches_follow_the_adapters_own_length(tmp_path):
     writer.finish()
     # by characters the 92-character text would be batched last; by words (2) it goes with "tiny" (1)
     assert adapter.batches == [["tiny", "long-few"], ["short-many", "mid-many"]]
+
+
+def test_ctrl_c_during_a_local_run_stops_after_the_current_batch(tmp_path, data, capsys):
+    """The first Ctrl-C is answered at once and the batch in progress is recorded; nothing after it runs."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from toxbench.adapters.registry import register
+    from toxbench.run.runner import RunOptions, execute
+
+    @register("test-slow-batches")
+    class SlowBatches(Adapter):
+        kind = "classifier"
+        capabilities = Capabilities(batching=True, batch_size=4)
+        started = 0
+
+        def answer_batch(self, requests):
+            type(self).started += 1
+            time.sleep(0.4)
+            return [Answer(pred=1) for _ in requests]
+
+    texts = tmp_path / "t.csv"
+    texts.write_text("id,text,label\n" + "".join(f"{i},text {i},{i % 2}\n" for i in range(40)), encoding="utf-8")
+    threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT)).start()  # during the second batch
+    with pytest.raises(KeyboardInterrupt):
+        execute(RunOptions(model="test-slow-batches", dataset=str(texts), runs_dir=tmp_path / "runs", use_cache=False), data,
+                ExecutionSettings(), show_progress=False)
+    assert "stopping after the current batch" in capsys.readouterr().err
+    (run_dir,) = list((tmp_path / "runs").iterdir())
+    run = Run.load(run_dir)
+    assert SlowBatches.started == 2 and len(run.records) == 8 and run.manifest.status == "running"  # the second batch kept, no third
+
+
+def test_the_eta_is_the_average_rate_since_the_start():
+    from toxbench.run.progress import eta
+
+    assert eta(800, 8, 60.0) == "1:40:00"  # 8 samples a minute, 800 to go: not 0:00:01 after a burst of 8
+    assert eta(10, 0, 5.0) == "-:--:--"

@@ -14,6 +14,7 @@ flight is the user's --concurrency, else the adapter's declared concurrency.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -130,8 +131,10 @@ async def run_requests(
     cost: Callable[[int | None, int | None], float | None] = lambda i, o: None,
     secrets: Iterable[str] = (),
     on_record: Callable[[Record, EngineStats], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> EngineStats:
-    """Answer every request and append one record per sample as it completes."""
+    """Answer every request and append one record per sample as it completes. With `stop` set,
+    batches stop after the one in progress (its answers are recorded)."""
     stats = EngineStats()
     limit = AdaptiveLimit(settings.concurrency or adapter.capabilities.concurrency)
     stats.min_limit = limit.limit
@@ -191,7 +194,7 @@ async def run_requests(
         return key, answer
 
     if adapter.capabilities.batching and adapter.implements_batches():
-        await _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets)
+        await _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets, stop)
         return stats
 
     async def one(request: Request) -> None:
@@ -235,13 +238,15 @@ async def run_requests(
     return stats
 
 
-async def _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets) -> None:
+async def _run_batches(adapter, requests, settings, stats, from_cache, finish, cache, secrets, stop=None) -> None:
     """Local models: batches of similar length (sorted by the adapter's own measure, its tokens
     where it has a tokenizer, so padding is small), each run in a worker thread so the event loop,
     progress and records keep going."""
     size = settings.batch_size or adapter.capabilities.batch_size
     ordered = sorted(requests, key=adapter.batch_length)
     for start in range(0, len(ordered), size):
+        if stop is not None and stop.is_set():
+            return
         todo, keys = [], {}
         for request in ordered[start:start + size]:
             key, answer = from_cache(request)

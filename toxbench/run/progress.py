@@ -9,15 +9,24 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+def eta(remaining: int, finished: int, elapsed: float) -> str:
+    """Time left at the run's average rate since it started. Rich's own estimate looks at the last
+    seconds only, so a local model that records 8 samples at once every minute showed 0:00:01."""
+    if finished == 0:
+        return "-:--:--"
+    seconds = int(remaining * elapsed / finished)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 @contextmanager
 def sample_progress(description: str, total: int, done: int, enabled: bool = True) -> Iterator[Callable]:
     """A bar from `done` to `total` samples; yields `advance(stats)`, called once per record."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+               TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"), TextColumn("{task.fields[info]}")]
     with Progress(*columns, disable=not enabled, transient=False) as progress:
-        task = progress.add_task(description, total=total, completed=done, rate="", info="")
+        task = progress.add_task(description, total=total, completed=done, rate="", eta="-:--:--", info="")
         start = time.monotonic()
         finished = 0
 
@@ -27,9 +36,23 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
             elapsed = max(time.monotonic() - start, 1e-6)
             problems = {**{k: v for k, v in stats.statuses.items() if k != "ok"}, **{f"retry:{k}": v for k, v in stats.retries.items()}}
             info = " ".join(f"{k} {v}" for k, v in problems.items()) + (f"  ${stats.cost_usd:.4f}" if stats.cost_usd else "") + f"  cache {stats.cache_hits}"
-            progress.update(task, advance=1, rate=f"{finished / elapsed:.1f}/s", info=info.strip())
+            progress.update(task, advance=1, rate=f"{finished / elapsed:.1f}/s", eta=eta(total - done - finished, finished, elapsed),
+                            info=info.strip())
 
         yield advance
+
+
+@contextmanager
+def preparing(what: str, enabled: bool = True) -> Iterator[None]:
+    """A spinner with the seconds spent while an adapter loads its model (or trains it: the
+    baseline's first run takes a quarter of a minute), so a run never starts in silence."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"preparing {what} (loading, or training on first use)..."):
+        yield
 
 
 @contextmanager

@@ -5,6 +5,9 @@ computed here: they are a function of the records (toxbench.analysis)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +74,10 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     from toxbench.run.parsing import get_parser
     from toxbench.run.pricing import cost_usd, price_table
 
-    adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
+    from toxbench.run.progress import preparing
+
+    with preparing(opts.model, enabled=show_progress):
+        adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
     samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
@@ -147,10 +153,38 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
 async def _run(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress) -> EngineStats:
     from toxbench.run.progress import sample_progress
 
-    with sample_progress(adapter.name, total, total - len(requests), enabled=show_progress) as advance:
-        try:
-            return await run_requests(adapter, requests, golds, writer, parser=parser, settings=settings, cache=cache,
-                                      cost=cost, secrets=getattr(adapter, "secrets", ()), on_record=lambda _record, stats: advance(stats))
-        finally:
-            await adapter.aclose()
+    stop = threading.Event()
+    main = asyncio.current_task()
+    batches = adapter.capabilities.batching and adapter.implements_batches()
 
+    def on_ctrl_c() -> None:
+        """First Ctrl-C: say so at once; a local model finishes the batch it is on (its answers are
+        recorded), an API run stops now (in-flight requests are dropped). A second: stop now."""
+        if stop.is_set() or not batches:
+            main.cancel()
+        if not stop.is_set():
+            stop.set()
+            what = "after the current batch (Ctrl-C again to stop now)" if batches else "now"
+            print(f"\nstopping {what}; what was recorded is kept", file=sys.stderr, flush=True)
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+        handling = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        handling = False
+    try:
+        with sample_progress(adapter.name, total, total - len(requests), enabled=show_progress) as advance:
+            stats = await run_requests(adapter, requests, golds, writer, parser=parser, settings=settings, cache=cache, cost=cost,
+                                       secrets=getattr(adapter, "secrets", ()), on_record=lambda _record, stats: advance(stats), stop=stop)
+    except asyncio.CancelledError:
+        if stop.is_set():
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if handling:
+            loop.remove_signal_handler(signal.SIGINT)
+        await adapter.aclose()
+    if stop.is_set():
+        raise KeyboardInterrupt
+    return stats
