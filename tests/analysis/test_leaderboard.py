@@ -169,3 +169,28 @@ def test_neighbouring_rows_are_compared_by_mcnemar(board):
     assert close and far  # neighbours a few points apart are often indistinguishable on 1388 samples; some are not
     md = (root / "results" / "toxifrench" / "leaderboard.md").read_text("utf-8")
     assert md.count(" ≈ |") == len(close) and "| p vs next |" in md
+
+
+def test_subset_runs_are_ranked_apart_from_whole_dataset_runs(tmp_path):
+    """A 2-sample run that got both right never outranks a full run, and runs that share a label
+    are told apart by what differs."""
+    def record(spec, preds, golds):
+        writer = RunWriter(tmp_path / "runs", spec, n_expected=len(preds))
+        for i, (p, g) in enumerate(zip(preds, golds)):
+            writer.append(Record(sample_id=f"s{i}", pred=p, status="ok", gold=g))
+        writer.finish()
+
+    base = dict(adapter="hf", model="m", dataset="d", dataset_sha256="x", prompt="detailed", lang="fr", label="hf:m mode=score")
+    record(RunSpec(**base, shots="0"), [1, 0, 0, 0], [1, 1, 0, 0])  # 75% on the whole dataset
+    record(RunSpec(**base, shots="1t", shots_seed=0, subset="first-2"), [1, 1], [1, 1])  # 100% on two samples
+    record(RunSpec(**base, shots="1t", shots_seed=1, subset="first-2"), [0, 1], [1, 1])
+    board = lb.collect(tmp_path / "runs", "d")
+    assert [r.name for r in board.rows] == ["hf:m mode=score [0-shot]"]
+    assert [r.name for r in board.subset_rows] == ["hf:m mode=score [1t-shot, seed 0, first-2]", "hf:m mode=score [1t-shot, seed 1, first-2]"]
+    lb.write(board, tmp_path / "out")
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert md.index("| 1 | `hf:m mode=score [0-shot]`") < md.index("## Runs on a subset of the dataset") < md.index("[1t-shot, seed 0, first-2]")
+    with open(tmp_path / "out" / "leaderboard.csv", encoding="utf-8") as fh:
+        assert [r["run"] for r in csv.DictReader(fh)] == ["hf:m mode=score [0-shot]"]
+    with open(tmp_path / "out" / "leaderboard-subsets.csv", encoding="utf-8") as fh:
+        assert [r["accuracy"] for r in csv.DictReader(fh)] == ["1.0", "0.5"]

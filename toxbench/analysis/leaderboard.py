@@ -1,4 +1,6 @@
-"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy.
+"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy. Runs on a
+subset of the dataset (`--sample`, `--limit`) are ranked apart, among themselves: their accuracy is
+about other samples, so they never stand among the runs of the whole dataset.
 
 A pure function of the records in the runs directory (published files are replayed into records
 first); it never calls a model. Each row is compared with the next one by the exact McNemar test
@@ -9,10 +11,12 @@ that are not significantly better than the next (p >= 0.05). The CSV keeps its f
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toxbench._util import write_atomic
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.errors import ToxbenchError
@@ -41,7 +45,7 @@ class Row:
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
-        out = {"run": self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots}
+        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots}
         for column in CSV_COLUMNS[4:]:
             value = m[column]
             out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
@@ -55,6 +59,7 @@ class Leaderboard:
     rows: list[Row]
     skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
     damaged: list[str] = field(default_factory=list)  # runs that could not be read, with how to repair them
+    subset_rows: list[Row] = field(default_factory=list)  # runs on a subset of the dataset, ranked apart
 
 
 def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
@@ -94,9 +99,11 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
     names = distinct_labels({d.name: m.spec for d, m in runs if d in ranked})
     for row in rows:
         row.name = names[row.run_dir.name]
-    rows.sort(key=lambda r: (-_num(r.metrics.accuracy), r.run))
-    _compare_neighbours(rows, policy)
-    return Leaderboard(dataset, policy, rows, skipped, broken)
+    full, subsets = [r for r in rows if not r.subset], [r for r in rows if r.subset]
+    for group in (full, subsets):
+        group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
+        _compare_neighbours(group, policy)
+    return Leaderboard(dataset, policy, full, skipped, broken, subsets)
 
 
 SIGNIFICANCE = 0.05
@@ -132,12 +139,13 @@ def _num(x: float) -> float:
     return -1.0 if x is None or math.isnan(x) else x
 
 
-def write_csv(board: Leaderboard, path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in board.rows:
-            writer.writerow(row.csv_values())
+def csv_text(rows: list[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.csv_values())
+    return out.getvalue()
 
 
 def _pct(x: float | None) -> str:
@@ -151,6 +159,28 @@ def _p(p: float | None) -> str:
     return f"{text} ≈" if p >= SIGNIFICANCE else text
 
 
+HEADER = [
+    "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+
+
+def _table(rows: list[Row], notes: list[str]) -> list[str]:
+    lines = list(HEADER)
+    for rank, row in enumerate(rows, start=1):
+        m = row.metrics
+        mark = ""
+        if row.notes:
+            notes.append(f"{len(notes) + 1}. `{row.name or row.run}`: " + "; ".join(row.notes))
+            mark = f" [{len(notes)}]"
+        lines.append(
+            f"| {rank} | `{row.name or row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
+            f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} |"
+        )
+    return lines
+
+
 def markdown(board: Leaderboard) -> str:
     lines = [
         f"# Leaderboard: {board.dataset}",
@@ -160,21 +190,13 @@ def markdown(board: Leaderboard) -> str:
         "*p vs next*: exact McNemar test of a row against the one below it, on the samples both hold; "
         f"≈ marks a row that is not significantly better than the next (p ≥ {SIGNIFICANCE}).",
         "",
-        "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
-    for rank, row in enumerate(board.rows, start=1):
-        m = row.metrics
-        mark = ""
-        if row.notes:
-            notes.append(f"{len(notes) + 1}. `{row.run}`: " + "; ".join(row.notes))
-            mark = f" [{len(notes)}]"
-        lines.append(
-            f"| {rank} | `{row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
-            f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
-            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} |"
-        )
+    lines += _table(board.rows, notes)
+    if board.subset_rows:
+        lines += ["", "## Runs on a subset of the dataset", "",
+                  f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`), ranked among themselves only: "
+                  "their accuracy is about other samples than the runs above.", "", *_table(board.subset_rows, notes)]
     if notes:
         lines += ["", "## Notes", "", *notes]
     if board.skipped:
@@ -183,10 +205,15 @@ def markdown(board: Leaderboard) -> str:
 
 
 def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
-    write_csv(board, csv_path)
-    md_path.write_text(markdown(board), encoding="utf-8")
+    """leaderboard.csv (the whole-dataset runs), leaderboard-subsets.csv (when there are subset
+    runs) and leaderboard.md (both), each written atomically."""
+    csv_path, md_path, subsets_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "leaderboard-subsets.csv"
+    write_atomic(csv_path, csv_text(board.rows))
+    if board.subset_rows:
+        write_atomic(subsets_path, csv_text(board.subset_rows))
+    else:
+        subsets_path.unlink(missing_ok=True)
+    write_atomic(md_path, markdown(board))
     return csv_path, md_path
 
 

@@ -97,25 +97,29 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
     for name in _datasets(runs_dir):
         board = collect(runs_dir, name, policy)  # type: ignore[arg-type]
         warnings += [w for w in board.damaged if w not in warnings]
-        if not board.rows:
+        if not board.rows and not board.subset_rows:
             continue
-        rows = []
-        for rank, row in enumerate(board.rows, 1):
+
+        def row_dict(rank: int, row) -> dict:
             m = row.metrics
-            rows.append({"rank": rank, "run": row.name, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
-                         "coverage": _num(m.coverage), "accuracy": _num(m.accuracy), "ci_low": _num(m.accuracy_ci_low),
-                         "ci_high": _num(m.accuracy_ci_high), "p0": _num(m.precision_0), "r0": _num(m.recall_0), "f1_0": _num(m.f1_0),
-                         "p1": _num(m.precision_1), "r1": _num(m.recall_1), "f1_1": _num(m.f1_1), "auc": _num(m.roc_auc),
-                         "p_next": row.p_vs_next, "close": row.p_vs_next is not None and row.p_vs_next >= SIGNIFICANCE,
-                         "confusion": m.confusion, "notes": row.notes})
-        loaded = [Run.load(row.run_dir) for row in board.rows]
-        top = loaded[:KAPPA_RUNS]
+            return {"rank": rank, "run": row.name, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
+                    "coverage": _num(m.coverage), "accuracy": _num(m.accuracy), "ci_low": _num(m.accuracy_ci_low),
+                    "ci_high": _num(m.accuracy_ci_high), "p0": _num(m.precision_0), "r0": _num(m.recall_0), "f1_0": _num(m.f1_0),
+                    "p1": _num(m.precision_1), "r1": _num(m.recall_1), "f1_1": _num(m.f1_1), "auc": _num(m.roc_auc),
+                    "p_next": row.p_vs_next, "close": row.p_vs_next is not None and row.p_vs_next >= SIGNIFICANCE,
+                    "confusion": m.confusion, "notes": row.notes}
+
+        rows = [row_dict(rank, row) for rank, row in enumerate(board.rows, 1)]
+        subset_rows = [row_dict(rank, row) for rank, row in enumerate(board.subset_rows, 1)]
+        every = board.rows + board.subset_rows
+        loaded = [Run.load(row.run_dir) for row in every]
+        top = loaded[: min(KAPPA_RUNS, len(board.rows))] if board.rows else loaded[:KAPPA_RUNS]
         kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
-        datasets.append({"name": name, "rows": rows, "kappa_runs": [r["run"] for r in rows[:KAPPA_RUNS]], "kappa": kappa})
+        datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
         texts = texts_by_id(name, data)
         samples: dict[str, dict] = {}
         runs, names = {}, {}
-        for row, run in zip(board.rows, loaded):  # keyed by run id: labels can repeat, ids cannot
+        for row, run in zip(every, loaded):  # keyed by run id: labels can repeat, ids cannot
             preds = {}
             for rec in run.records:
                 samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})

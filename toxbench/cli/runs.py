@@ -58,23 +58,26 @@ def leaderboard(
         err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
     for board, csv_path, md_path in made.boards:
         if not quiet:
-            _print_board(board, wide)
-        console().print(f"{board.dataset}: {len(board.rows)} runs -> {csv_path}, {md_path}")
+            _print_board(board.rows, board, wide, board.dataset)
+            if board.subset_rows:
+                _print_board(board.subset_rows, board, wide, f"{board.dataset}: runs on a subset (ranked apart)")
+        subsets = f" (+{len(board.subset_rows)} on a subset, ranked apart)" if board.subset_rows else ""
+        console().print(f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}")
 
 
-def _print_board(board, wide: bool) -> None:
+def _print_board(rows, board, wide: bool, title: str) -> None:
     from toxbench.analysis.metrics import POLICY_TEXT
 
     table = Columns("#", "run", "n", "acc", "95% CI", "F1-0", "F1-1",
                     wide=("prompt", "lang", "shots", "seed", "subset", "cov", "P0", "R0", "P1", "R1", "AUC"))
-    for rank, row in enumerate(board.rows, start=1):
+    for rank, row in enumerate(rows, start=1):
         m = row.metrics
         table.add(**{"#": str(rank), "run": row.name + (" *" if row.notes else ""), "n": str(m.n), "acc": pct(m.accuracy),
                      "95% CI": f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", "F1-0": pct(m.f1_0), "F1-1": pct(m.f1_1),
                      "prompt": row.prompt or "–", "lang": row.lang or "–", "shots": row.shots or "–", "seed": row.seed or "–",
                      "subset": row.subset or "–", "cov": pct(m.coverage), "P0": pct(m.precision_0), "R0": pct(m.recall_0),
                      "P1": pct(m.precision_1), "R1": pct(m.recall_1), "AUC": pct(m.roc_auc)})
-    console().print(table.render(wide, title=board.dataset, caption=POLICY_TEXT[board.policy]))
+    console().print(table.render(wide, title=title, caption=POLICY_TEXT[board.policy]))
 
 
 def compare(
