@@ -8,6 +8,7 @@ import pytest
 from toxbench.errors import ToxbenchError
 from toxbench.run.engine import ExecutionSettings
 from toxbench.analysis.sensitivity import sensitivity
+from toxbench.records import Run
 from toxbench.run.sweep import Sweep, expand, load_sweep, run_cell
 
 ROOT = Path(__file__).parents[2]
@@ -67,3 +68,17 @@ def test_live_sweep_runs_each_cell_once_and_resumes(tmp_path, fake, dataset, dat
     rows = sensitivity(list(zip(cells, runs)))
     assert [(r.config, r.seeds) for r in rows] == [("detailed 0-shot", 1), ("detailed 1t-shot", 2)]
     assert rows[1].accuracy_min <= rows[1].accuracy <= rows[1].accuracy_max
+
+
+def test_a_sweep_names_the_columns_of_its_dataset_files(tmp_path, data):
+    texts = tmp_path / "comments.csv"
+    texts.write_text("comment,toxic\nmerci,0\nquel idiot,1\n", encoding="utf-8")
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(f'name = "s"\ndatasets = ["{texts}"]\ncolumns = {{ text = "comment", label = "toxic" }}\n[[models]]\nmodel = "baseline"\n')
+    sweep = load_sweep(sweep_file)
+    (cell,) = expand(sweep, data, "live")
+    run = run_cell(cell, sweep, data, tmp_path / "runs", FAST, show_progress=False)
+    assert sorted(r.gold for r in Run.load(run).records) == [0, 1]
+    sweep_file.write_text(f'name = "s"\ndatasets = ["{texts}"]\ncolumns = {{ txt = "comment" }}\n[[models]]\nmodel = "baseline"\n')
+    with pytest.raises(ToxbenchError, match="columns.txt"):
+        load_sweep(sweep_file)

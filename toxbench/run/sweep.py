@@ -39,6 +39,17 @@ class SweepModel(BaseModel):
         return self.name or self.model
 
 
+class DatasetColumns(BaseModel):
+    """Which columns of a dataset file hold what (as --text-col, --label-col, ... on `run`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    label: str | None = None
+    id: str | None = None
+    lang: str | None = None
+
+
 class PromptConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +71,7 @@ class Sweep(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     sample: int | None = None
     sample_seed: int = 0
+    columns: DatasetColumns = Field(default_factory=lambda: DatasetColumns())
 
     def prompt_configs(self) -> list[PromptConfig]:
         return self.configs or [PromptConfig(prompt=p, shots=k) for p in self.prompts for k in self.shots]
@@ -156,7 +168,9 @@ def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
     table = price_table()
     if not model_id or model_id not in table:
         return None
-    samples = load_dataset(cell.dataset, data).samples
+    from toxbench.data.tables import Columns
+
+    samples = load_dataset(cell.dataset, data, Columns(**sweep.columns.model_dump())).samples
     if sweep.sample:
         samples = balanced_sample(samples, sweep.sample, sweep.sample_seed)
     renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, data)
@@ -175,7 +189,9 @@ def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_prog
         return imported[0].run_dir
     from toxbench.run.runner import RunOptions, execute
 
+    from toxbench.data.tables import Columns
+
     opts = RunOptions(model=cell.model.model, dataset=cell.dataset, prompt=cell.prompt, lang=cell.lang, shots=cell.shots,
                       seed=cell.seed or 0, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
-                      runs_dir=runs_dir)
+                      runs_dir=runs_dir, columns=Columns(**sweep.columns.model_dump()))
     return execute(opts, data, settings, show_progress=show_progress).run_dir
