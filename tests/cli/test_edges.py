@@ -224,3 +224,12 @@ def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(openai_run
     assert len(names) == len(set(names)) == 3 and sum("[first-3]" in n for n in names) == 1
     code, out, _ = cli("adapters")
     assert code == 0 and table_width(out) <= 80 and "description" not in out
+
+
+def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("TOXBENCH_MODELS", str(tmp_path / "models"))  # the baseline trains: the slow first run
+    texts = write_csv(tmp_path / "t.csv", ["quel idiot TOX", "merci"])
+    code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root)
+    assert code == 0 and err.startswith("preparing baseline: loading the model, or training it on first use")
+    code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
+    assert code == 0 and err == ""  # --json: nothing but the summary

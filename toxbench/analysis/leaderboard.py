@@ -232,11 +232,10 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     every complete run of each dataset and write its board (one sub-directory each when several)."""
     import os
 
+    from toxbench._util import writable_dir
     from toxbench.analysis.metrics_cache import remember_metrics
     from toxbench.run.progress import item_progress
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
-
-    from toxbench._util import writable_dir
 
     names = datasets or list(PUBLISHED_DATASETS)
     writable_dir(out_dir, "--out")

@@ -51,7 +51,13 @@ def preparing(what: str, enabled: bool = True) -> Iterator[None]:
         return
     from rich.console import Console
 
-    with Console(stderr=True).status(f"preparing {what} (loading, or training on first use)..."):
+    console = Console(stderr=True, highlight=False)
+    message = f"preparing {what}: loading the model, or training it on first use"
+    if not console.is_terminal:  # a log gets the line; a terminal gets a spinner with the time spent
+        console.print(message, markup=False)
+        yield
+        return
+    with console.status(message + "..."):
         yield
 
 

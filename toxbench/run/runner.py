@@ -73,7 +73,6 @@ class RunResult:
 def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True) -> RunResult:
     from toxbench.run.parsing import get_parser
     from toxbench.run.pricing import cost_usd, price_table
-
     from toxbench.run.progress import preparing
 
     with preparing(opts.model, enabled=show_progress):

@@ -187,9 +187,8 @@ def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_prog
         if not imported or imported[0].run_dir is None:
             raise ToxbenchError(f"{cell.published_file}: could not be replayed on {cell.dataset}")
         return imported[0].run_dir
-    from toxbench.run.runner import RunOptions, execute
-
     from toxbench.data.tables import Columns
+    from toxbench.run.runner import RunOptions, execute
 
     opts = RunOptions(model=cell.model.model, dataset=cell.dataset, prompt=cell.prompt, lang=cell.lang, shots=cell.shots,
                       seed=cell.seed or 0, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
