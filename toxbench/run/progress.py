@@ -44,20 +44,27 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
 
 @contextmanager
 def preparing(what: str, enabled: bool = True) -> Iterator[None]:
-    """A spinner with the seconds spent while an adapter loads its model (or trains it: the
-    baseline's first run takes a quarter of a minute), so a run never starts in silence."""
+    """A spinner while an adapter loads its model (or trains it: the baseline's first run takes a
+    quarter of a minute), so a run never starts in silence."""
     if not enabled:
         yield
         return
     from rich.console import Console
 
+    import threading
+
     console = Console(stderr=True, highlight=False)
     message = f"preparing {what}: loading the model, or training it on first use"
-    if not console.is_terminal:  # a log gets the line; a terminal gets a spinner with the time spent
-        console.print(message, markup=False)
-        yield
+    if not console.is_terminal:  # a log gets the line, once preparing has taken a second (an API client takes none)
+        timer = threading.Timer(1.0, lambda: console.print(message, markup=False))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
         return
-    with console.status(message + "..."):
+    with console.status(message + "..."):  # a terminal gets a spinner, erased when done
         yield
 
 
