@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import statistics
+import time
 
 import pytest
 
@@ -226,10 +227,16 @@ def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(openai_run
     assert code == 0 and table_width(out) <= 80 and "description" not in out
 
 
-def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root, monkeypatch):
+def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root, monkeypatch, capsys):
+    from toxbench.run import progress
+
     monkeypatch.setenv("TOXBENCH_MODELS", str(tmp_path / "models"))  # the baseline trains: the slow first run
+    monkeypatch.setattr(progress, "NOTICE_AFTER_S", 0.0)  # as if it took longer than the notice delay
     texts = write_csv(tmp_path / "t.csv", ["quel idiot TOX", "merci"])
     code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root)
+    deadline = time.monotonic() + 2
+    while not err and time.monotonic() < deadline:  # the notice comes from a timer thread
+        err += capsys.readouterr().err
     assert code == 0 and err.startswith("preparing baseline: loading the model, or training it on first use")
     code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
     assert code == 0 and err == ""  # --json: nothing but the summary

@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 
+NOTICE_AFTER_S = 1.0  # a log hears of preparing only when it takes this long: an error a moment later stays one line
+
+
 def eta(remaining: int, finished: int, elapsed: float) -> str:
     """Time left at the run's average rate since it started. Rich's own estimate looks at the last
     seconds only, so a local model that records 8 samples at once every minute showed 0:00:01."""
@@ -56,7 +59,7 @@ def preparing(what: str, enabled: bool = True) -> Iterator[None]:
     console = Console(stderr=True, highlight=False)
     message = f"preparing {what}: loading the model, or training it on first use"
     if not console.is_terminal:  # a log gets the line, once preparing has taken a second (an API client takes none)
-        timer = threading.Timer(1.0, lambda: console.print(message, markup=False))
+        timer = threading.Timer(NOTICE_AFTER_S, lambda: console.print(message, markup=False))
         timer.daemon = True
         timer.start()
         try:
