@@ -8,7 +8,6 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-
 NOTICE_AFTER_S = 1.0  # a log hears of preparing only when it takes this long: an error a moment later stays one line
 
 
@@ -52,9 +51,9 @@ def preparing(what: str, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from rich.console import Console
-
     import threading
+
+    from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
     message = f"preparing {what}: loading the model, or training it on first use"
