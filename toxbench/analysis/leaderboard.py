@@ -238,10 +238,10 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
 
     names = datasets or list(PUBLISHED_DATASETS)
-    writable_dir(out_dir, "--out")
     if not published:
         require_runs_dir(runs_dir)
     _check_datasets(names, runs_dir, data)
+    writable_dir(out_dir, "--out")  # created only once the inputs are known good
     notes: list[str] = []
     if published:
         rels = published_files(data)

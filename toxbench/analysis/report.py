@@ -90,8 +90,8 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
     from toxbench._util import writable_dir
     from toxbench.analysis.compare import kappa_matrix
 
-    writable_dir(out_dir, "--out")
     warnings = list(readable_runs(require_runs_dir(runs_dir))[1])
+    writable_dir(out_dir, "--out")
 
     datasets, explorer = [], {"datasets": {}}
     for name in _datasets(runs_dir):

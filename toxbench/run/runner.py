@@ -75,6 +75,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     from toxbench.run.pricing import cost_usd, price_table
     from toxbench.run.progress import preparing
 
+    table = price_table(opts.prices)  # a bad price file is found before a model loads
     with preparing(opts.model, enabled=show_progress):
         adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
@@ -106,9 +107,8 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         subset=subset,
         label=" ".join([f"{adapter.name}:{model_id}", *(f"{k}={v}" for k, v in sorted(opts.model_args.items()))]),
     )
-    table = price_table(opts.prices)  # everything that can fail on input fails before the run directory is touched
     priced_as = getattr(adapter, "model", "")
-    cache = None
+    cache = None  # everything that can fail on input fails before the run directory is touched
     if opts.use_cache:
         from toxbench.run.cache import ResponseCache
 
