@@ -46,6 +46,7 @@ class RunSpec(BaseModel):
     lang: str | None = None
     shots: str | None = None
     shots_seed: int | None = None
+    shot_pool: str | None = None  # k-shot runs: "first" (the release's examples) or "random" (drawn with shots_seed)
     parser: str | None = None
     prompt_sha256: str | None = None  # the rendered prompt frame: editing a template makes a new run
     subset: str | None = None  # a seeded balanced sample of the dataset, e.g. "balanced-200-seed0"
@@ -303,7 +304,8 @@ def repair_run(run_dir: Path) -> str:
 
 
 # What can tell two runs with the same label apart, and how to say it.
-DISTINGUISHING = (("dataset", "{}"), ("prompt", "{}"), ("lang", "{}"), ("shots", "{}-shot"), ("shots_seed", "seed {}"), ("subset", "{}"),
+DISTINGUISHING = (("dataset", "{}"), ("prompt", "{}"), ("lang", "{}"), ("shots", "{}-shot"), ("shots_seed", "seed {}"),
+                  ("shot_pool", "{} examples"), ("subset", "{}"),
                   ("parser", "parser {}"), ("toxbench_version", "toxbench {}"))
 
 

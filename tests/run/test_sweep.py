@@ -21,8 +21,11 @@ def test_table5_expands_to_published_files_or_live_cells(data):
     assert len(published) == 12 and all(c.seed is None and c.source == "published" for c in published)
     assert published[2].published_file.endswith("qwen-3-4b-1shot-t-tf-fr.csv") and published[6].published_file.endswith("deepseek-v3-simple-tf-fr.csv")
     live = expand(sweep, data, "live")
-    assert len(live) == 2 * (2 + 4 * 3)  # zero-shot cells once, k-shot cells once per seed
-    assert [(c.shots, c.seed) for c in live[:5]] == [("0", None), ("0", None), ("1t", 0), ("1t", 1), ("1t", 2)]
+    # zero-shot cells once; one-example cells once (the release's example: a seed changes nothing); 4 and 10 once per seed
+    assert len(live) == 2 * (2 + 2 + 2 * 3)
+    assert [(c.shots, c.seed) for c in live[:6]] == [("0", None), ("0", None), ("1t", 0), ("1nt", 0), ("4", 0), ("4", 1)]
+    random_pool = expand(sweep.model_copy(update={"shot_pool": "random"}), data, "live")
+    assert len(random_pool) == 2 * (2 + 4 * 3)  # a seed also draws which example: every k-shot cell once per seed
     # auto: neither model can run here (no key, no weights), so every cell replays the release
     assert [c.source for c in expand(sweep, data, "auto")] == ["published"] * 12
 
@@ -56,7 +59,8 @@ def test_table5_regenerates_offline_with_the_papers_figures(tmp_path, cli, data_
 def test_live_sweep_runs_each_cell_once_and_resumes(tmp_path, fake, dataset, data, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     sweep = Sweep(name="fake", models=[{"model": "openai:gpt-4o-mini", "args": {"base_url": fake.url + "/v1"}, "name": "fake"}],
-                  datasets=[str(dataset)], configs=[{"prompt": "detailed", "shots": "0"}, {"prompt": "detailed", "shots": "1t"}], seeds=[0, 1])
+                  datasets=[str(dataset)], configs=[{"prompt": "detailed", "shots": "0"}, {"prompt": "detailed", "shots": "1t"}], seeds=[0, 1],
+                  shot_pool="random")
     cells = expand(sweep, data, "live")
     assert [(c.shots, c.seed) for c in cells] == [("0", None), ("1t", 0), ("1t", 1)]
     monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))

@@ -11,13 +11,14 @@ from typing import Annotated
 import typer
 
 from toxbench import __version__
-from toxbench.cli import data, run, runs, train
+from toxbench.cli import data, prompt, run, runs, train
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
+app.add_typer(prompt.app, name="prompt")
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(train.models_app, name="models")
 app.command("run")(run.run)

@@ -17,7 +17,8 @@ def run(
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
     lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
     shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
-    seed: Annotated[int, typer.Option("--seed", help="Seed for choosing and ordering few-shot examples.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")] = 0,
+    shot_pool: Annotated[str, typer.Option("--shot-pool", help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.")] = "first",
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
@@ -46,7 +47,7 @@ def run(
     from toxbench.run.engine import ExecutionSettings
     from toxbench.run.runner import RunOptions, execute
 
-    options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed, model_args=parse_model_args(model_arg or []),
+    options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed, shot_pool=shot_pool, model_args=parse_model_args(model_arg or []),
                          limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices,
                          columns=Columns(text_col, label_col, id_col, lang_col), retry_errors=retry_errors)
     settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size)

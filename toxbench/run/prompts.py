@@ -1,10 +1,15 @@
-"""Render a sample into chat messages exactly as the ToxiFrench release did, reproducibly.
+"""Render a sample into chat messages byte for byte as the ToxiFrench release did, reproducibly.
 
-user message = template + ` « {text} »` + `\\n{question}\\n`. Few-shot runs use the template's
+As the release's `benchmark.py` does, the system prompt and the template are read and `.strip()`ped,
+and the user message is `{template} « {text} »\\n{question}\\n`. Few-shot runs use the template's
 few-shot variant, whose `<insert here>` slot receives the examples, each formatted as
-`{message_label}\\n« {example} »\\n{question}\\n{label}` and joined by a blank line. Examples come
-from the release's fixed lists (`benchmark_config.json`); which ones and in what order is drawn
-with a recorded seed, so a sample's messages are byte-identical across re-runs.
+`{message_label}\\n« {example} »\\n{question}\\n{label}` and joined by a blank line.
+
+Which examples: with the release's pool (`first`, the default) the first k of each class list in
+`benchmark_config.json`, toxic ones then non-toxic ones, then shuffled; the release shuffled without
+a seed, toxbench with the run's recorded seed, so a sample's messages are identical across re-runs.
+`random` (for sensitivity studies) also draws which examples with that seed. The English few-shot
+template is a toxbench extension: the release ran few-shot prompts in French only.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import random
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +32,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SHOTS: dict[str, tuple[int, int]] = {"0": (0, 0), "1t": (1, 0), "1nt": (0, 1), "4": (2, 2), "10": (5, 5)}
+SHOT_POOLS = ("first", "random")  # first: the release's first k of each class; random: drawn with the seed
 SLOT = "<insert here>"
 CONFIG = "toxifrench/benchmark_config.json"
 
@@ -97,6 +104,15 @@ def load_prompt_set(name: str, data: DataDir) -> PromptSet:
     return PromptSet(Path(name).stem, raw.get("description", ""), languages)
 
 
+def run_language(prompt: str, requested: str | None, sample_langs: list[str], data: DataDir) -> str:
+    """A run's prompt language: the one asked for, else the samples' most common language where the
+    prompt has it, else French (the release's language)."""
+    if requested:
+        return requested
+    lang = Counter(sample_langs).most_common(1)[0][0] if sample_langs else "fr"
+    return lang if lang in load_prompt_set(prompt, data).languages else "fr"
+
+
 def release_examples(data: DataDir) -> dict[int, list[str]]:
     """The release's fixed few-shot lists: {1: toxic examples, 0: non-toxic examples}."""
     examples = json.loads(data.path(CONFIG).read_text("utf-8"))["global"]["few_shot_examples"]
@@ -111,6 +127,7 @@ class Renderer:
     lang: str
     shots: str
     seed: int
+    shot_pool: str
     system: str
     template: str
     question: str
@@ -123,25 +140,38 @@ class Renderer:
     def identity(self) -> dict:
         """What the prompt contributes to a run's id: its name and the exact rendered frame."""
         frame = hashlib.sha256((self.system + "\0" + self.template + "\0" + self.question).encode("utf-8")).hexdigest()
-        return {"prompt": self.prompt, "lang": self.lang, "shots": self.shots, "shots_seed": self.seed, "prompt_sha256": frame}
+        return {"prompt": self.prompt, "lang": self.lang, "shots": self.shots, "shots_seed": self.seed,
+                "shot_pool": self.shot_pool, "prompt_sha256": frame}
 
 
-def make_renderer(prompt: str, lang: str, shots: str, seed: int, data: DataDir) -> Renderer:
+def choose_examples(pool: dict[int, list[str]], n_toxic: int, n_clean: int, shot_pool: str, seed: int) -> list[tuple[str, int]]:
+    """(text, label) of the few-shot examples in prompt order: the release's first k of each class
+    (or k drawn with the seed), toxic then non-toxic, shuffled with the seed."""
+    rng = random.Random(seed)
+    if shot_pool == "first":
+        toxic, clean = pool[1][:n_toxic], pool[0][:n_clean]
+    else:
+        toxic, clean = rng.sample(pool[1], n_toxic), rng.sample(pool[0], n_clean)
+    chosen = [(t, 1) for t in toxic] + [(t, 0) for t in clean]
+    rng.shuffle(chosen)
+    return chosen
+
+
+def make_renderer(prompt: str, lang: str, shots: str, seed: int, data: DataDir, shot_pool: str = "first") -> Renderer:
     prompt_set = load_prompt_set(prompt, data)
     if lang not in prompt_set.languages:
         raise ToxbenchError(f"prompt {prompt_set.name!r} has no {lang!r} version; it has {', '.join(prompt_set.languages)}")
     if shots not in SHOTS:
         raise ToxbenchError(f"unknown shot configuration {shots!r}; use one of {', '.join(SHOTS)}")
+    if shot_pool not in SHOT_POOLS:
+        raise ToxbenchError(f"--shot-pool {shot_pool!r}: use first (the release's examples) or random (drawn with --seed)")
     p = prompt_set.languages[lang]
     n_toxic, n_clean = SHOTS[shots]
-    template = p.template
+    template = p.template.strip()
     if n_toxic or n_clean:
         if not p.fewshot_template or SLOT not in p.fewshot_template:
             raise ToxbenchError(f"prompt {prompt_set.name!r} ({lang}) has no few-shot template with an {SLOT!r} slot; use --prompt detailed or --shots 0")
-        pool = release_examples(data)
-        rng = random.Random(seed)
-        chosen = [(t, 1) for t in rng.sample(pool[1], n_toxic)] + [(t, 0) for t in rng.sample(pool[0], n_clean)]
-        rng.shuffle(chosen)
+        chosen = choose_examples(release_examples(data), n_toxic, n_clean, shot_pool, seed)
         blocks = [f"{p.message_label}\n« {t} »\n{p.question}\n{p.labels[label]}" for t, label in chosen]
-        template = p.fewshot_template.replace(SLOT, "\n\n".join(blocks))
-    return Renderer(prompt_set.name, lang, shots, seed, p.system, template, p.question, p.labels)
+        template = p.fewshot_template.strip().replace(SLOT, "\n\n".join(blocks))
+    return Renderer(prompt_set.name, lang, shots, seed, shot_pool, p.system.strip(), template, p.question, p.labels)

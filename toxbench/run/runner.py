@@ -8,7 +8,6 @@ import asyncio
 import signal
 import sys
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ class RunOptions:
     lang: str | None = None  # default: the dataset's language when the prompt has it, else French
     shots: str = "0"
     seed: int = 0
+    shot_pool: str = "first"  # first: the release's few-shot examples; random: drawn with `seed`
     parser: str = "one-word"
     model_args: dict = field(default_factory=dict)
     limit: int | None = None
@@ -82,13 +82,12 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     renderer = None
-    lang = opts.lang or Counter(s.lang for s in samples).most_common(1)[0][0]
+    lang = None
     if chat:
-        from toxbench.run.prompts import load_prompt_set, make_renderer
+        from toxbench.run.prompts import make_renderer, run_language
 
-        if opts.lang is None and lang not in load_prompt_set(opts.prompt, data).languages:
-            lang = "fr"
-        renderer = make_renderer(opts.prompt, lang, opts.shots, opts.seed, data)
+        lang = run_language(opts.prompt, opts.lang, [s.lang for s in samples], data)
+        renderer = make_renderer(opts.prompt, lang, opts.shots, opts.seed, data, opts.shot_pool)
     parser_name = adapter.default_parser or (opts.parser if chat else None)
     parser = get_parser(parser_name) if parser_name else None
     model_id = getattr(adapter, "model", None) or adapter.name
@@ -102,6 +101,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         lang=lang if chat else None,
         shots=opts.shots if chat else None,
         shots_seed=opts.seed if chat and opts.shots != "0" else None,
+        shot_pool=opts.shot_pool if chat and opts.shots != "0" else None,
         parser=parser_name,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
         subset=subset,

@@ -4,8 +4,9 @@ into cells and runs a cell; the sensitivity table and plot are toxbench.analysis
 
 A sweep file (TOML) names the models (with adapter arguments, and optionally `published`: the
 release's file prefix for that model), the datasets, languages, and either `prompts` x `shots` or an
-explicit list of `configs` (prompt, shots). k-shot cells run once per seed in `seeds` (the order and
-choice of examples), so the table shows the spread due to example order alone. With `--source
+explicit list of `configs` (prompt, shots). k-shot cells run once per seed in `seeds`: with the
+release's examples (`shot_pool = "first"`, the default) a seed is their order, so a one-example cell
+runs once; with `shot_pool = "random"` a seed also draws which examples. With `--source
 published` (or `auto` when the model cannot run here) a cell is the replay of the release's
 prediction file for it, so the paper's Table 5 regenerates offline; a published file has one
 example order, so its seeds collapse to one.
@@ -69,6 +70,7 @@ class Sweep(BaseModel):
     shots: list[str] = Field(default_factory=lambda: ["0"])
     configs: list[PromptConfig] | None = None  # explicit (prompt, shots) pairs instead of prompts x shots
     seeds: list[int] = Field(default_factory=lambda: [0])
+    shot_pool: Literal["first", "random"] = "first"  # random: each seed also draws which examples
     sample: int | None = None
     sample_seed: int = 0
     columns: DatasetColumns = Field(default_factory=lambda: DatasetColumns())
@@ -125,9 +127,21 @@ def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
                                                 "give the model's `published` name or use --source live")
                         cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, None, "published", rel))
                         continue
-                    for seed in (sweep.seeds if pc.shots != "0" else [None]):
+                    for seed in _seeds(sweep, pc.shots):
                         cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, seed, "live"))
     return cells
+
+
+def _seeds(sweep: Sweep, shots: str) -> list[int | None]:
+    """The seeds a k-shot cell runs with: none for zero-shot; one where the seed changes nothing
+    (a single example from the release's pool); every seed otherwise."""
+    from toxbench.run.prompts import SHOTS
+
+    if shots == "0":
+        return [None]
+    if sweep.shot_pool == "first" and sum(SHOTS.get(shots, (0, 0))) == 1:
+        return sweep.seeds[:1]
+    return list(sweep.seeds)
 
 
 def _runnable(model: SweepModel) -> bool:
@@ -173,7 +187,7 @@ def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
     samples = load_dataset(cell.dataset, data, Columns(**sweep.columns.model_dump())).samples
     if sweep.sample:
         samples = balanced_sample(samples, sweep.sample, sweep.sample_seed)
-    renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, data)
+    renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, data, sweep.shot_pool)
     chars = sum(len(m["content"]) for s in samples for m in renderer.messages(s.text))
     return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
 
@@ -191,6 +205,6 @@ def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_prog
     from toxbench.run.runner import RunOptions, execute
 
     opts = RunOptions(model=cell.model.model, dataset=cell.dataset, prompt=cell.prompt, lang=cell.lang, shots=cell.shots,
-                      seed=cell.seed or 0, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
+                      seed=cell.seed or 0, shot_pool=sweep.shot_pool, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
                       runs_dir=runs_dir, columns=Columns(**sweep.columns.model_dump()))
     return execute(opts, data, settings, show_progress=show_progress).run_dir

@@ -1,0 +1,50 @@
+"""`toxbench prompt show`: the exact messages a run would send for one sample, to read or diff."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from toxbench.cli._options import DataDirOption, data_dir
+from toxbench.errors import ToxbenchError
+
+app = typer.Typer(help="Prompts: see exactly what a run sends.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    sample: Annotated[str, typer.Option("--sample", help="A sample id of the dataset (see `toxbench data show`).")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file, as in `run`.")] = "toxifrench",
+    prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file.")] = "detailed",
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")] = None,
+    shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")] = 0,
+    shot_pool: Annotated[str, typer.Option("--shot-pool", help="first (the release's examples) or random (drawn with --seed).")] = "first",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the messages as a JSON list of {role, content}.")] = False,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file.")] = None,
+    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file.")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file.")] = None,
+    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file.")] = None,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Print the messages a run with these options sends for one sample, byte for byte."""
+    from toxbench.data.datasets import load_dataset
+    from toxbench.data.tables import Columns
+    from toxbench.run.prompts import make_renderer, run_language
+
+    data = data_dir(data_dir_)
+    loaded = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col))
+    found = next((s for s in loaded.samples if s.id == sample), None)
+    if found is None:
+        examples = ", ".join(s.id for s in loaded.samples[:3])
+        raise ToxbenchError(f"--sample {sample!r}: no such id in {loaded.name}; ids look like {examples} (see `toxbench data show {dataset}`)")
+    run_lang = run_language(prompt, lang, [s.lang for s in loaded.samples], data)
+    messages = make_renderer(prompt, run_lang, shots, seed, data, shot_pool).messages(found.text)
+    if as_json:
+        typer.echo(json.dumps(messages, ensure_ascii=False, indent=2))
+        return
+    for message in messages:
+        typer.echo(f"----- {message['role']} ({len(message['content'])} characters) -----")
+        typer.echo(message["content"], nl=not message["content"].endswith("\n"))
