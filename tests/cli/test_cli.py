@@ -1,5 +1,6 @@
 """The command line: light start-up, and what `data list` / `data show` tell a user."""
 
+import json
 import subprocess
 import sys
 
@@ -59,3 +60,13 @@ def test_data_show_user_file(cli, data_root, tmp_path):
 def test_unknown_dataset_exit_2(cli, data_root):
     code, _, err = cli("data", "show", "toxifrnech", "--data-dir", data_root)
     assert code == 2 and err.startswith("error: unknown dataset 'toxifrnech'") and err.count("\n") == 1
+
+
+def test_data_training_set_reports_what_the_selection_leaves_out(cli, data_root):
+    code, out, err = cli("data", "training-set", "--data-dir", data_root)
+    assert code == 0, err
+    assert "annotated rows read: 1881   kept: 1371" in out and "near copy 3" in out
+    assert "jigsaw row 65bd67fef6fcbcc5 ~ jigsaw-en sample 6751bbf92ec5c24a" in out and "jigsaw: 871 toxic, 1 non-toxic" in out
+    code, out, _ = cli("data", "training-set", "--data-dir", data_root, "--json")
+    summary = json.loads(out)
+    assert summary["kept"] == 1371 and len(summary["near_copies"]) == 3

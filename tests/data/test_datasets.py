@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from toxbench.errors import DataError
-from toxbench.data.datasets import load_dataset, rtplx_label
+from toxbench.data.datasets import listed_files, load_dataset, release_overlap, rtplx_label
 
 EXPECTED = {  # name: (samples, toxic, non-toxic, language)
     "toxifrench": (1388, 694, 694, "fr"),
@@ -74,15 +74,41 @@ def test_rtplx_sample_is_seeded_balanced_and_keeps_every_minority_row(data):
     assert fr.sha256 != other_seed.sha256
     published = {s.text for s in load_dataset("rtplx-fr", data).samples if s.label == 0}
     assert {s.text for s in fr.samples if s.label == 0} == published  # all 336 non-toxic prompts
+    # the toxic half is another draw than the release's: data show says how many rows are shared
+    assert release_overlap(fr, data).startswith("486 of its 672 rows are in the release's balanced file (672 rows)")
+    assert release_overlap(load_dataset("rtplx-fr", data), data) is None
 
 
-@pytest.mark.parametrize("locale,lang", [("EN", "en"), ("DE", "de"), ("IT", "it"), ("ES", "es"), ("ZH-Hans", "zh-Hans")])
+def test_rtplx_english_has_no_texts_and_is_refused(data, data_root):
+    rows = [json.loads(line) for line in open(data_root / "rtp-lx/RTP_LX_EN.jsonl", encoding="utf-8")]
+    assert {r["Prompt"] for r in rows} == {"NA"}  # why: the upstream file carries no English prompt
+    with pytest.raises(DataError, match='rtplx:EN: RTP-LX\'s English file has no texts: its 999 Prompt fields are all "NA"'):
+        load_dataset("rtplx:EN", data)
+    assert "rtplx:EN" not in {name for name, *_ in listed_files(data)}
+
+
+def test_a_file_whose_texts_are_missing_or_constant_is_refused(tmp_path, data):
+    constant = tmp_path / "constant.jsonl"
+    constant.write_text("".join(json.dumps({"text": "NA", "label": i % 2}) + "\n" for i in range(6)), encoding="utf-8")
+    with pytest.raises(DataError, match="constant.jsonl: all 6 texts are 'NA'"):
+        load_dataset(str(constant), data)
+    mostly = tmp_path / "mostly.csv"
+    mostly.write_text("text,label\nNA,1\nnan,0\nN/A,1\nbonjour,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match="mostly.csv: 3 of 4 texts are placeholders such as 'NA'"):
+        load_dataset(str(mostly), data)
+    fine = tmp_path / "fine.csv"
+    fine.write_text("text,label\nNA,1\nbonjour,0\nsalut,0\n", encoding="utf-8")
+    assert len(load_dataset(str(fine), data)) == 3  # one placeholder among real texts is the user's business
+
+
+@pytest.mark.parametrize("locale,lang", [("DE", "de"), ("IT", "it"), ("ES", "es"), ("ZH-Hans", "zh-Hans")])
 def test_other_rtplx_locales_are_balanced(data, locale, lang):
     ds = load_dataset(f"rtplx:{locale}", data)
     labels = Counter(s.label for s in ds.samples)
     assert labels[0] == labels[1] > 200
     assert {s.lang for s in ds.samples} == {lang}
     assert ds.name == f"rtplx:{locale}"
+    assert len({s.text for s in ds.samples}) > 0.9 * len(ds)
 
 
 def test_unknown_names_say_what_exists(data):

@@ -94,6 +94,8 @@ def test_cot_sft_with_dwl_then_dpo_then_register_and_run(workdir, cli, data_root
     card = read_card(sft_dir)
     assert card["kind"] == "causal-cot" and card["parser"] == "cot" and card["training"]["stage"] == "sft"
     assert card["training"]["data"]["train"]["0"] == card["training"]["data"]["train"]["1"]  # oversampled 1:1
+    before = card["training"]["data"]["train_before_oversampling"]
+    assert f"{before['1']} toxic, {before['0']} non-toxic" in card["training"]["data"]["balance_note"]  # the card says the balance
     log = [e for e in json.loads((sft_dir / "training_log.json").read_text()) if "loss" in e]
     assert log[-1]["loss"] < log[0]["loss"] / 2  # it learned the training examples
     before, after = card["training"]["eval_before"]["eval_loss"], card["training"]["final_eval"]["eval_loss"]
@@ -136,6 +138,8 @@ def test_encoder_finetune_then_register_and_run(workdir, cli, data_root):
     assert code == 0, err
     card = read_card(workdir / "encoder")
     assert card["kind"] == "encoder" and card["training"]["best_checkpoint"] and "eval_macro_f1" in card["training"]["best_validation"]
+    data = card["training"]["data"]
+    assert data["selection"]["removed"]["near_copy"] == 3 and f"{data['train_before_oversampling']['1']} toxic" in data["balance_note"]
     code, _, err = cli("models", "register", workdir / "encoder", "--name", "ci-encoder")
     assert code == 0, err
     code, out, err = cli("run", "--model", "finetuned:ci-encoder", "--sample", "20", "--runs", workdir / "runs", "--data-dir", data_root)

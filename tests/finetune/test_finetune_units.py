@@ -153,7 +153,8 @@ def test_stratified_split_is_seeded_and_keeps_class_shares():
 
 def test_cot_examples_from_the_data_directory(data):
     train, validation, stats = build_splits(data, CotDataSettings(blocks=["tone", "score"]))
-    assert stats["rows"] == 1374 and stats["train"][0] == stats["train"][1]  # oversampled to exactly 1:1
+    assert stats["rows"] == 1371 and stats["train"][0] == stats["train"][1]  # oversampled to exactly 1:1
+    assert stats["selection"]["removed"]["near_copy"] == 3 and "opposite balance of the paper's corpus" in stats["balance_note"]
     assert stats["train_before_oversampling"][0] < stats["train_before_oversampling"][1]
     benchmark = {s.id for s in __import__("toxbench.data.datasets", fromlist=["x"]).load_dataset("toxifrench", data).samples}
     assert not ({e.id for e in train + validation} & benchmark)

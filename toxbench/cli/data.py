@@ -83,7 +83,7 @@ def data_show(
     """Counts, class balance, languages and a few rows of a dataset."""
     from rich.table import Table
 
-    from toxbench.data.datasets import load_dataset, profile
+    from toxbench.data.datasets import load_dataset, profile, release_overlap
     from toxbench.data.tables import Columns
 
     ds = load_dataset(dataset, data_dir(data_dir_), Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
@@ -93,8 +93,36 @@ def data_show(
     out.print(f"samples: {p.n}   toxic (1): {p.toxic} ({100 * p.toxic / p.n:.1f}%)   non-toxic (0): {p.non_toxic} ({100 * p.non_toxic / p.n:.1f}%)")
     out.print("languages: " + ", ".join(f"{k} {v}" for k, v in p.languages))
     out.print(f"identity sha256: {ds.sha256[:16]}…")
+    note = release_overlap(ds, data_dir(data_dir_))
+    if note:
+        out.print(f"note: {note}")
     table = Table("id", "label", "text")
     for sample in ds.samples[:rows]:
         text = " ".join(sample.text.split())
         table.add_row(sample.id, str(sample.label), text[:100] + ("…" if len(text) > 100 else ""))
     out.print(table)
+
+
+@app.command("training-set")
+def data_training_set(
+    data_dir_: DataDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the selection as JSON.")] = False,
+) -> None:
+    """What the baseline and fine-tuning train on: rows kept, rows left out and why (near copies of
+    benchmark texts listed), and the class balance."""
+    import json
+
+    from toxbench.data.annotated import NEAR_COPY_THRESHOLD, annotated_selection
+
+    summary = annotated_selection(data_dir(data_dir_)).summary()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    out = console()
+    out.print(f"annotated rows read: {summary['read']}   kept: {summary['kept']}")
+    out.print("left out: " + ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in summary["removed"].items()))
+    for near in summary["near_copies"]:
+        out.print(f"  near copy (5-gram Jaccard {near['similarity']:.3f} >= {NEAR_COPY_THRESHOLD}): {near['source']} row {near['row_id']} "
+                  f"~ {near['dataset']} sample {near['sample_id']}")
+    for source, counts in summary["balance"].items():
+        out.print(f"{source}: {counts[1]} toxic, {counts[0]} non-toxic")

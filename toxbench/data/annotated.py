@@ -2,10 +2,15 @@
 
 The 500 human-labelled ToxiFrench comments of `cot/agreement_checking.csv` (label: `annotator's
 conclusion`) and the French Jigsaw translations of `cot/subset_jigsaw_annotated.csv` (label: the
-Jigsaw benchmark's own rule, toxic when any of the six Jigsaw labels is 1). Every benchmark id and
-every text that appears in any benchmark (the same comment can carry another id) is left out, and
-each text is kept once, so nothing trained here has seen an evaluation sample. Both files carry
+Jigsaw benchmark's own rule, toxic when any of the six Jigsaw labels is 1). Left out, so nothing
+trained here has seen an evaluation sample: every benchmark id; every text that appears in any
+benchmark (the same comment can carry another id); every near copy of a benchmark text (character
+5-gram Jaccard >= 0.8 after normalisation, on the French text and, for Jigsaw rows, on the English
+original: toxbench.data.near_duplicates); and each text after its first row. Both files carry
 chain-of-thought annotation blocks, kept in `fields` for fine-tuning.
+
+The material is mostly translated Jigsaw comments, and mostly toxic ones (`Selection.balance`): the
+opposite of the paper's corpus, which is mostly non-toxic. Model cards and the README say so.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ HATEDAY = "toxifrench/benchmark/HateDay-french.csv"
 JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 BENCHMARKS = ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr")
 FILES = (AGREEMENT, JIGSAW_COT, JIGSAW_BENCHMARK, TOXIFRENCH, RTPLX_FR, HATEDAY)  # what the selection depends on
+NEAR_COPY_THRESHOLD = 0.8  # the lowest at which every pair these files hold is one comment (README, "Training data")
+SELECTION_RULE = 2  # bump when the selection rule changes (it is part of cache keys and model identities)
 
 
 @dataclass(frozen=True)
@@ -39,22 +46,71 @@ def read_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(Path(path).read_text("utf-8"), newline="")))
 
 
-def annotated_rows(data) -> list[AnnotatedRow]:
-    """The annotated rows in file order, without benchmark ids or texts, each text once."""
+@dataclass(frozen=True)
+class NearCopy:
+    """A training row left out because it nearly copies a benchmark sample."""
+
+    row_id: str
+    source: str
+    dataset: str
+    sample_id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows kept and why the others were left out."""
+
+    rows: list[AnnotatedRow]
+    read: int  # rows in the files
+    removed: dict[str, int]  # reason -> rows: benchmark_id, benchmark_text, near_copy, repeated
+    near_copies: list[NearCopy]
+
+    def balance(self, sources: tuple[str, ...] = ("agreement", "jigsaw")) -> dict[str, dict[int, int]]:
+        """source -> {label: rows kept}."""
+        return {src: {c: sum(r.label == c and r.source == src for r in self.rows) for c in (1, 0)} for src in sources}
+
+    def summary(self) -> dict:
+        return {"read": self.read, "kept": len(self.rows), "removed": self.removed,
+                "near_copies": [vars(n) for n in self.near_copies], "balance": self.balance()}
+
+
+def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD) -> Selection:
+    """The annotated rows in file order, without benchmark ids, texts or near copies, each text once."""
     from toxbench.data.datasets import load_dataset
+    from toxbench.data.near_duplicates import near_duplicates
 
     excluded_ids = {r["msg_id"] for r in read_rows(data.path(JIGSAW_BENCHMARK))} | {r["msg_id"] for r in read_rows(data.path(TOXIFRENCH))}
-    excluded_texts = {s.text.strip() for name in BENCHMARKS for s in load_dataset(name, data).samples}
+    benchmark = [(name, s) for name in BENCHMARKS for s in load_dataset(name, data).samples]
+    excluded_texts = {s.text.strip() for _, s in benchmark}
     candidates = [AnnotatedRow(r["msg_id"], r["content"], int(float(r["annotator's conclusion"])), "agreement", r) for r in read_rows(data.path(AGREEMENT))]
     candidates += [AnnotatedRow(r["msg_id"], r["content"], int(any(r[c] == "1" for c in JIGSAW_LABELS)), "jigsaw", r) for r in read_rows(data.path(JIGSAW_COT))]
-    rows, seen = [], set()
+    removed = {"benchmark_id": 0, "benchmark_text": 0, "near_copy": 0, "repeated": 0}
+    kept, seen = [], set()
     for row in candidates:
         key = row.text.strip()
-        if row.id in excluded_ids or key in excluded_texts or row.id in seen or key in seen:
+        reason = ("benchmark_id" if row.id in excluded_ids else "benchmark_text" if key in excluded_texts
+                  else "repeated" if row.id in seen or key in seen else None)
+        if reason:
+            removed[reason] += 1
             continue
         seen |= {row.id, key}
-        rows.append(row)
-    return rows
+        kept.append(row)
+    probes = [(i, row.text) for i, row in enumerate(kept)] + [(i, row.fields["original_text"]) for i, row in enumerate(kept) if row.fields.get("original_text")]
+    near: dict[int, NearCopy] = {}
+    for match in near_duplicates([t for _, t in probes], [s.text for _, s in benchmark], threshold):
+        index = probes[match.probe][0]
+        name, sample = benchmark[match.reference]
+        if index not in near or match.similarity > near[index].similarity:
+            near[index] = NearCopy(kept[index].id, kept[index].source, name, sample.id, round(match.similarity, 4))
+    removed["near_copy"] = len(near)
+    rows = [row for i, row in enumerate(kept) if i not in near]
+    return Selection(rows, len(candidates), removed, [near[i] for i in sorted(near)])
+
+
+def annotated_rows(data) -> list[AnnotatedRow]:
+    """The rows `annotated_selection` keeps."""
+    return annotated_selection(data).rows
 
 
 def files_identity(data) -> dict[str, str]:

@@ -19,7 +19,12 @@ from toxbench.errors import DataError
 from toxbench.types import Sample
 
 TF = "toxifrench/benchmark/"
-RTPLX_LOCALES = {"FR": "fr", "EN": "en", "DE": "de", "IT": "it", "ES": "es", "ZH-HANS": "zh-Hans"}
+# EN is left out: RTP-LX's English file holds no texts (every Prompt is "NA"; RTP-LX does not
+# redistribute the English RealToxicityPrompts prompts it was translated from).
+RTPLX_LOCALES = {"FR": "fr", "DE": "de", "IT": "it", "ES": "es", "ZH-HANS": "zh-Hans"}
+RTPLX_NO_TEXTS = {"EN": "RTP-LX's English file has no texts: its 999 Prompt fields are all \"NA\" (RTP-LX does not "
+                        "redistribute the English RealToxicityPrompts prompts); for English use jigsaw-en"}
+PLACEHOLDERS = {"na", "n/a", "nan", "null", "none", "-"}
 RTPLX_FILE = "rtp-lx/RTP_LX_{}.jsonl"
 RTPLX_DEFAULT_SEED = 0
 
@@ -107,8 +112,10 @@ def rtplx_samples(data: DataDir, locale: str, seed: int = RTPLX_DEFAULT_SEED) ->
     """All rows of a locale labelled by `rtplx_label`, then a seeded balanced sample (every row of
     the minority class, as many of the majority drawn with `random.Random(seed)`), in file order."""
     key = locale.upper()
+    if key in RTPLX_NO_TEXTS:
+        raise DataError(f"rtplx:{locale}: {RTPLX_NO_TEXTS[key]}")
     if key not in RTPLX_LOCALES:
-        raise DataError(f"unknown RTP-LX locale {locale!r}; use one of FR, EN, DE, IT, ES, ZH-Hans (e.g. rtplx:FR)")
+        raise DataError(f"unknown RTP-LX locale {locale!r}; use one of FR, DE, IT, ES, ZH-Hans (e.g. rtplx:FR)")
     file_locale = "ZH-Hans" if key == "ZH-HANS" else key
     rel = RTPLX_FILE.format(file_locale)
     path = data.path(rel)
@@ -146,8 +153,25 @@ def is_path_spec(spec: str) -> bool:
     return Path(spec).suffix.lower() in (".csv", ".tsv", ".jsonl", ".ndjson") or Path(spec).exists()
 
 
+def check_texts(samples: list[Sample], source: str) -> None:
+    """Refuse a dataset whose texts are missing or all the same: a model would be scored on nothing."""
+    texts = [s.text.strip() for s in samples]
+    if len(texts) > 1 and len(set(texts)) == 1:
+        raise DataError(f"{source}: all {len(texts)} texts are {texts[0][:40]!r}; the text column holds no messages (check the file or --text-col)")
+    missing = sum(t.lower() in PLACEHOLDERS for t in texts)
+    if texts and missing * 2 > len(texts):
+        raise DataError(f"{source}: {missing} of {len(texts)} texts are placeholders such as 'NA'; the texts are missing (check the file or --text-col)")
+
+
 def load_dataset(spec: str, data: DataDir, columns: Columns = Columns(), default_lang: str = "und") -> Dataset:
-    """A registered dataset by name (`toxifrench`, `rtplx:FR`, ...) or a user file by path."""
+    """A registered dataset by name (`toxifrench`, `rtplx:FR`, ...) or a user file by path; one
+    whose texts are missing or constant is refused."""
+    dataset = _load(spec, data, columns, default_lang)
+    check_texts(dataset.samples, dataset.name)
+    return dataset
+
+
+def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Dataset:
     name, params = parse_dataset_spec(spec)
     if name == "rtplx":
         samples, rel = rtplx_samples(data, params["locale"], params["seed"])
@@ -208,3 +232,14 @@ def profile(dataset: Dataset) -> Profile:
     from collections import Counter
 
     return Profile(len(dataset), sum(s.label == 1 for s in dataset.samples), Counter(s.lang for s in dataset.samples).most_common())
+
+
+def release_overlap(dataset: Dataset, data: DataDir) -> str | None:
+    """For `rtplx:FR`, how many of its texts the release's balanced file (`rtplx-fr`, the one the
+    paper's numbers come from) also holds: the same binarisation, but another balanced draw."""
+    if not dataset.name.startswith("rtplx:FR"):
+        return None
+    release = {s.text for s in REGISTRY["rtplx-fr"].load(data)}
+    shared = sum(s.text in release for s in dataset.samples)
+    return (f"{shared} of its {len(dataset)} rows are in the release's balanced file ({len(release)} rows); "
+            "the paper's RTP-LX numbers are on that file: use rtplx-fr to compare with them")

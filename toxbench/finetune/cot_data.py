@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from toxbench.data.annotated import AnnotatedRow, annotated_rows
+from toxbench.data.annotated import AnnotatedRow, annotated_selection
 from toxbench.errors import ToxbenchError
 
 PROMPT_TEMPLATE = "Message:\n{text}\n\nAnalyse:\n"
@@ -111,7 +111,8 @@ def build_splits(data, settings: CotDataSettings) -> tuple[list[CotExample], lis
     unknown = [b for b in settings.blocks if b not in BLOCKS]
     if unknown:
         raise ToxbenchError(f"unknown CoT block(s) {unknown}: choose from {', '.join(BLOCKS)}")
-    rows = [r for r in annotated_rows(data) if r.source in settings.sources]
+    selection = annotated_selection(data)
+    rows = [r for r in selection.rows if r.source in settings.sources]
     disagreeing = [r for r in rows if annotated_conclusion(r) not in (None, r.label)]
     if settings.drop_disagreeing:
         rows = [r for r in rows if r not in disagreeing]
@@ -126,8 +127,16 @@ def build_splits(data, settings: CotDataSettings) -> tuple[list[CotExample], lis
         random.Random(settings.seed).shuffle(train)
     stats = {"rows": len(rows), "disagreeing_cot": len(disagreeing), "dropped_disagreeing": settings.drop_disagreeing,
              "train_before_oversampling": before, "train": {c: sum(e.label == c for e in train) for c in (0, 1)},
-             "validation": {c: sum(e.label == c for e in validation) for c in (0, 1)}}
+             "validation": {c: sum(e.label == c for e in validation) for c in (0, 1)}, "balance_note": balance_note(before),
+             "selection": selection.summary()}
     return train, validation, stats
+
+
+def balance_note(before: dict) -> str:
+    """What a model card says about the class balance of its training split."""
+    toxic, clean = before.get(1, 0), before.get(0, 0)
+    return (f"training split before oversampling: {toxic} toxic, {clean} non-toxic; the material is mostly translated Jigsaw "
+            "toxic comments, the opposite balance of the paper's corpus (mostly non-toxic forum messages)")
 
 
 def write_splits(out: Path, train: list[CotExample], validation: list[CotExample], settings: CotDataSettings, stats: dict) -> None:

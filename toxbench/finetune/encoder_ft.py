@@ -12,20 +12,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toxbench.data.annotated import annotated_rows
+from toxbench.data.annotated import annotated_selection
 from toxbench.finetune.config import EncoderJob
-from toxbench.finetune.cot_data import oversample, stratified_split
+from toxbench.finetune.cot_data import balance_note, oversample, stratified_split
 from toxbench.finetune.training import last_checkpoint, save_outputs, trainer_arguments
 
 
-def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    rows = [(r.text, r.label) for r in annotated_rows(data) if r.source in job.data.sources]
+def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[tuple[str, int]], dict]:
+    """(train, validation, stats): stats say what the selection left out and the class balance."""
+    selection = annotated_selection(data)
+    rows = [(r.text, r.label) for r in selection.rows if r.source in job.data.sources]
     train, validation = stratified_split(rows, [y for _, y in rows], job.data.validation_fraction, job.data.seed)
     if job.data.max_examples:
         train, _ = stratified_split(train, [y for _, y in train], 1 - job.data.max_examples / max(len(train), 1), job.data.seed)
+    before = {c: sum(y == c for _, y in train) for c in (0, 1)}
     if job.data.oversample:
         train = oversample(train, [y for _, y in train])
-    return train, validation
+    stats = {"train_before_oversampling": before, "balance_note": balance_note(before), "selection": selection.summary()}
+    return train, validation, stats
 
 
 def validation_metrics(eval_pred) -> dict:
@@ -45,7 +49,7 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     from toxbench.adapters._local import load_tokenizer_and_model
 
     output_dir = Path(job.output_dir)
-    train, validation = encoder_splits(job, data)
+    train, validation, stats = encoder_splits(job, data)
     torch.manual_seed(job.head_seed)  # the fresh classification head
     labels = {"id2label": {0: "non-toxic", 1: "toxic"}, "label2id": {"non-toxic": 0, "toxic": 1}}
     tokenizer, model, device = load_tokenizer_and_model(job.model.base, "sequence", job.model.device, job.model.dtype, False,
@@ -65,6 +69,6 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     trainer.save_model(str(output_dir))
     save_outputs(output_dir, tokenizer, trainer.state.log_history, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
                             "training": {"stage": "encoder", "job": json.loads(job.model_dump_json()), "train_examples": len(train),
-                                         "validation_examples": len(validation), "best_checkpoint": trainer.state.best_model_checkpoint,
+                                         "validation_examples": len(validation), "data": stats, "best_checkpoint": trainer.state.best_model_checkpoint,
                                          "best_validation": best, "steps": trainer.state.global_step}})
     return output_dir
