@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from toxbench.errors import DataError
 from toxbench.data.datasets import listed_files, load_dataset, release_overlap, rtplx_label
+from toxbench.errors import DataError
 
 EXPECTED = {  # name: (samples, toxic, non-toxic, language)
     "toxifrench": (1388, 694, 694, "fr"),
