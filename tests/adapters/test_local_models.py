@@ -166,6 +166,14 @@ def test_qwen3_thinking_switch_reaches_the_chat_template(tmp_path, smollm_score,
     assert off.identity()["thinking"] is False
     answers = off.answer_batch(requests_fr[:2])
     assert [a.tokens_in for a in answers] == [len(off._ids(off.prompt_text(r))) for r in requests_fr[:2]]
+    # repetition_penalty (the release's generation setting) reaches generate() and the identity; unset, it is absent
+    assert "repetition_penalty" not in off.identity()
+    penalised = HFCausalLM(str(tmp_path), thinking=False, max_new_tokens=3, repetition_penalty=1.1)
+    assert penalised.identity()["repetition_penalty"] == 1.1
+    seen, generate = [], penalised.lm.generate
+    penalised.lm.generate = lambda **kw: seen.append(kw) or generate(**kw)
+    penalised.answer_batch(requests_fr[:1])
+    assert seen[0]["repetition_penalty"] == 1.1 and seen[0]["do_sample"] is False
 
 
 def _tiny_classifier(tmp_path, labels, problem_type=None):

@@ -3,7 +3,9 @@
 
 - `causal-cot` cards: the base model with the trained LoRA adapter (merged into the weights unless
   the base is quantized), the training prompt `Message:\\n{text}\\n\\nAnalyse:\\n` around the text,
-  greedy generation of the reasoning, and the `cot` parser on the last `Conclusion : oui|non`.
+  greedy generation of the reasoning (with the card's `repetition_penalty`, or
+  `--model-arg repetition_penalty=1.1`; recorded in the run's identity when set), and the `cot`
+  parser on the last `Conclusion : oui|non`.
 - `encoder` cards: the fine-tuned sequence classifier through the `encoder` adapter (class 1 toxic).
 The run identity holds the checksum of the trained weights, so a retrained model makes new runs.
 """
@@ -24,9 +26,10 @@ class CotGenerator(HFCausalLM):
     default_parser = "cot"
 
     def __init__(self, base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int = 8,
-                 device: str = "auto", dtype: str = "auto") -> None:
+                 device: str = "auto", dtype: str = "auto", repetition_penalty: float | None = None) -> None:
         peft = require("peft", "train", "a fine-tuned CoT model")
-        super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype)
+        super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype,
+                         repetition_penalty=repetition_penalty)
         self.template = prompt_template
         lm = peft.PeftModel.from_pretrained(self.lm, adapter_dir)
         self.lm = lm if getattr(lm, "is_loaded_in_4bit", False) else lm.merge_and_unload()
@@ -44,7 +47,8 @@ class Finetuned(Adapter):
     varies = "kind and scores follow the model's card: an encoder card is a classifier with scores"
     renders_own_prompt = True
 
-    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto") -> None:
+    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
+                 repetition_penalty: float | None = None) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.model_registry import lookup
 
@@ -57,9 +61,13 @@ class Finetuned(Adapter):
             self.kind, self.default_parser = "classifier", None
         else:
             tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
-            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype)
+            penalty = repetition_penalty if repetition_penalty is not None else card.get("repetition_penalty")
+            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype,
+                                      None if penalty is None else float(penalty))
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
+            if penalty is not None:  # absent when unset, so earlier runs keep their ids
+                self._identity["repetition_penalty"] = float(penalty)
         self.capabilities = self.inner.capabilities
         inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
         if weights := inner.get("precision"):  # bfloat16 on CUDA, or a 4-bit base

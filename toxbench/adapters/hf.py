@@ -47,13 +47,15 @@ class HFCausalLM(Adapter):
     varies = "mode=score gives scores; batch_size"
 
     def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
-                 dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None) -> None:
+                 dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None,
+                 repetition_penalty: float | None = None) -> None:
         from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
 
         if mode not in ("generate", "score"):
             raise ToxbenchError(f"hf mode must be generate or score, not {mode!r}")
         self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
+        self.repetition_penalty = float(repetition_penalty) if repetition_penalty is not None else None  # generate mode
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")
         self.tokenizer, self.lm, self.device = load_tokenizer_and_model(model, "causal", device, dtype, load_in_4bit)
         if self.tokenizer.pad_token is None:
@@ -65,7 +67,8 @@ class HFCausalLM(Adapter):
 
         weights = precision(self.lm)  # absent for float32, so the default CPU runs keep their ids
         return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
-                "thinking": self.thinking, **({"precision": weights} if weights else {})}
+                "thinking": self.thinking, **({"precision": weights} if weights else {}),
+                **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None and self.mode == "generate" else {})}
 
     # -- prompts ------------------------------------------------------------------------------------
     def prompt_text(self, request: Request) -> str:
@@ -88,7 +91,8 @@ class HFCausalLM(Adapter):
         texts = [self.prompt_text(r) for r in requests]
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(self.device)
         with torch.inference_mode():
-            out = self.lm.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+            extra = {"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}
+            out = self.lm.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **extra)
         new = out[:, batch["input_ids"].shape[1]:]
         answers = []
         for i, row in enumerate(new):

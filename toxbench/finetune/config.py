@@ -41,7 +41,8 @@ class TrainSettings(_Strict):
     save_total_limit: int = 3
     eval_steps: int | None = None  # None: evaluate at each epoch's end
     gradient_checkpointing: bool = False
-    optim: str = "adamw_torch"
+    optim: str = "adamw_torch"  # a transformers optimizer name, or "soap" (pytorch-optimizer's SOAP, the paper's Table 6 rows)
+    weight_decay: float = 0.0  # the release used 0.01
     deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. examples/finetune/deepspeed-zero2.json)
 
 
@@ -86,6 +87,7 @@ class SFTJob(_Strict):
     train: TrainSettings = Field(default_factory=TrainSettings)
     dwl: DWLSettings = Field(default_factory=DWLSettings)
     max_new_tokens: int = 512  # recorded for inference by the registered model
+    repetition_penalty: float | None = None  # recorded for inference too (the release generated its Table 6 rows with 1.1)
 
 
 class SamplingSettings(_Strict):

@@ -19,7 +19,7 @@ from toxbench._util import write_atomic
 from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import DPOJob
 from toxbench.finetune.cot_data import CONCLUSION, CotExample
-from toxbench.finetune.training import last_checkpoint, load_examples, save_outputs, trainer_arguments
+from toxbench.finetune.training import last_checkpoint, load_examples, save_outputs, trainer_arguments, use_optimizer
 from toxbench.model_registry import read_card
 from toxbench.run.parsing import parse_cot
 
@@ -119,6 +119,7 @@ def run_dpo(job: DPOJob, data, resume: bool = True) -> Path:
     args = DPOConfig(**trainer_arguments(job.train, output_dir, device, has_eval=False), beta=job.beta)
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer)
+    use_optimizer(trainer, job.train)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     model.save_pretrained(str(output_dir), selected_adapters=["default"])
     kinds = {k: sum(p["kind"] == k for p in pairs) for k in ("sampled", "inverted")}

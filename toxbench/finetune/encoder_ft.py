@@ -15,7 +15,7 @@ from pathlib import Path
 from toxbench.data.annotated import annotated_selection
 from toxbench.finetune.config import EncoderJob
 from toxbench.finetune.cot_data import balance_note, oversample, stratified_split
-from toxbench.finetune.training import last_checkpoint, save_outputs, trainer_arguments
+from toxbench.finetune.training import last_checkpoint, save_outputs, trainer_arguments, use_optimizer
 
 
 def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[tuple[str, int]], dict]:
@@ -64,6 +64,7 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=True, metric_for_best_model=job.metric, greater_is_better=True)
     trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
                       processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)
+    use_optimizer(trainer, job.train)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     best = trainer.evaluate()
     trainer.save_model(str(output_dir))

@@ -20,7 +20,7 @@ from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import SFTJob
 from toxbench.finetune.cot_data import PROMPT_TEMPLATE, CotExample
 from toxbench.finetune.dwl import DWLSchedule, dwl_loss, token_classes
-from toxbench.finetune.training import last_checkpoint, load_examples, load_for_training, save_outputs, trainer_arguments
+from toxbench.finetune.training import last_checkpoint, load_examples, load_for_training, save_outputs, trainer_arguments, use_optimizer
 from toxbench.model_registry import read_card
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
     trainer = trainer_cls(model=model, args=sft_config(job.train, output_dir, device, eval_ds is not None), train_dataset=train_ds,
                           eval_dataset=eval_ds, processing_class=tokenizer, peft_config=lora,
                           data_collator=collator_cls(pad_token_id=tokenizer.pad_token_id), schedule=schedule)
+    use_optimizer(trainer, job.train)
     checkpoint = last_checkpoint(output_dir) if resume else None
     before = trainer.evaluate() if eval_ds is not None and checkpoint is None else {}  # the base model's validation loss
     trainer.train(resume_from_checkpoint=checkpoint)
@@ -148,7 +149,7 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
     trainer.save_model(str(output_dir))
     save_outputs(output_dir, tokenizer, trainer.state.log_history, {
         "kind": "causal-cot", "base_model": job.model.base, "adapter": ".", "parser": "cot", "prompt_template": PROMPT_TEMPLATE,
-        "max_new_tokens": job.max_new_tokens, "quantized_training": quantized,
+        "max_new_tokens": job.max_new_tokens, "repetition_penalty": job.repetition_penalty, "quantized_training": quantized,
         "training": {"stage": "sft", "job": json.loads(job.model_dump_json()), "schedule": schedule.model_dump(), "data": stats,
                      "examples_left_out_for_length": dropped, "train_examples": len(train_ds), "eval_before": before, "final_eval": final_eval,
                      "steps": trainer.state.global_step},

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from toxbench._util import write_atomic
+from toxbench.errors import ToxbenchError
 from toxbench.finetune.cot_data import CotExample, build_splits, read_split
 from toxbench.model_registry import write_card
 
@@ -58,9 +59,30 @@ def trainer_arguments(job_train, output_dir: Path, device: str, has_eval: bool) 
         data_seed=job_train.seed, logging_steps=job_train.logging_steps, save_steps=job_train.save_steps,
         save_total_limit=job_train.save_total_limit, eval_strategy=("steps" if job_train.eval_steps else "epoch") if has_eval else "no",
         eval_steps=job_train.eval_steps, report_to="none", bf16=device == "cuda", use_cpu=device == "cpu",
-        optim=job_train.optim, deepspeed=job_train.deepspeed,
+        optim="adamw_torch" if job_train.optim in EXTRA_OPTIMIZERS else job_train.optim, weight_decay=job_train.weight_decay,
+        deepspeed=job_train.deepspeed,
         **({"gradient_checkpointing": True} if job_train.gradient_checkpointing else {}),
     )
+
+
+# optimizers transformers does not ship: name -> (module, class), from pytorch-optimizer (the `train` extra)
+EXTRA_OPTIMIZERS = {"soap": ("pytorch_optimizer", "SOAP")}
+
+
+def use_optimizer(trainer, job_train) -> None:
+    """Give the trainer an optimizer from EXTRA_OPTIMIZERS when [train] names one; transformers'
+    own names go through TrainingArguments.optim. The trainer still groups parameters, so
+    `weight_decay` applies to weights and not to biases and norms, as with AdamW."""
+    if job_train.optim not in EXTRA_OPTIMIZERS:
+        return
+    import importlib
+
+    module, name = EXTRA_OPTIMIZERS[job_train.optim]
+    try:
+        optimizer_cls = getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise ToxbenchError(f'optim = "{job_train.optim}" needs pytorch-optimizer: pip install "toxbench[train]"') from None
+    trainer.optimizer_cls_and_kwargs = (optimizer_cls, {"lr": job_train.learning_rate})
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
