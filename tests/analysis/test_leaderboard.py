@@ -11,7 +11,7 @@ from toxbench.analysis import leaderboard as lb
 from toxbench.records import RunSpec, RunWriter, iter_run_dirs, read_manifest
 from toxbench.types import Record
 
-COLUMNS = "run,model,prompt,shots,n,coverage,accuracy,accuracy_ci_low,accuracy_ci_high,balanced_accuracy,precision_0,recall_0,f1_0,precision_1,recall_1,f1_1,roc_auc"
+COLUMNS = "run,model,prompt,shots,n,coverage,accuracy,accuracy_ci_low,accuracy_ci_high,balanced_accuracy,precision_0,recall_0,f1_0,precision_1,recall_1,f1_1,roc_auc,paper"
 ROW_COUNTS = {"toxifrench": 71, "rtplx-fr": 6, "jigsaw-en": 23, "jigsaw-fr": 19, "hateday-fr": 6}
 # The release's metrics_summary.csv name -> our run (file stem), for rows computed on a clean join.
 SUMMARY = {
@@ -131,6 +131,40 @@ def test_rerun_is_idempotent_and_includes_new_runs(board, data_root, tmp_path):
         table = {r["run"]: r for r in csv.DictReader(fh)}
     assert len(table) == 7 and table[spec.run_id()]["accuracy"] == "0.5" and table[spec.run_id()]["coverage"] == "0.5"
     assert rows(root, "rtplx-fr")[0]["run"] in table
+
+
+def test_published_runs_link_to_the_papers_rows(board):
+    root, _ = board
+    table = {r["run"]: r["paper"] for r in rows(root, "toxifrench")}
+    assert table["gpt-4o-detailed-tf-fr"] == "Table 3 gpt-4o: reproduced"
+    assert table["qwen-3-4b-detailed-tf-fr"] == ("Table 3 Qwen-3-4B (Inst.): reproduced; Table 5 Qwen3-4B 0-shot detailed: reproduced; "
+                                                 "Table 6 No finetuning (In-Context Learning) 0-shot: reproduced")
+    assert table["gpt-4o-mini-detailed-tf-fr"] == "Table 3 gpt-4o-mini: differs (P (0) by 0.100)"
+    assert table["gemini-2-0-flash-detailed-tf-fr"] == ""  # the paper prints no row for it
+    md = (root / "results" / "toxifrench" / "leaderboard.md").read_text("utf-8")
+    line = next(x for x in md.splitlines() if "`qwen-3-4b-detailed-tf-fr`" in x)
+    assert line.endswith("| T3 ✓ T5 ✓ T6 ✓ |")
+    assert next(x for x in md.splitlines() if "`gpt-4o-mini-detailed-tf-fr`" in x).endswith("| T3 ≠ |")
+
+
+def test_included_run_directories_are_ranked_and_a_run_counts_once(data_root, tmp_path, cli):
+    def record(directory, spec):
+        writer = RunWriter(directory, spec, n_expected=2)
+        writer.append(Record(sample_id="s1", pred=1, status="ok", gold=1))
+        writer.append(Record(sample_id="s2", pred=1, status="ok", gold=0))
+        writer.finish()
+
+    shared = RunSpec(adapter="baseline", model="b", dataset="hateday-fr", dataset_sha256="x", label="baseline:b")
+    record(tmp_path / "runs", shared)
+    record(tmp_path / "committed", shared)  # the same run in both directories: ranked once
+    record(tmp_path / "committed", RunSpec(adapter="baseline", model="c", dataset="hateday-fr", dataset_sha256="x", label="baseline:c"))
+    code, out, err = cli("leaderboard", "-d", "hateday-fr", "--runs", tmp_path / "runs", "--include-runs", tmp_path / "committed",
+                         "--out", tmp_path / "out", "--data-dir", data_root, "--no-published", "-q")
+    assert code == 0, err
+    assert sorted(r["run"] for r in rows(tmp_path, "", "out")) == ["baseline:b", "baseline:c"]
+    code, _, err = cli("leaderboard", "-d", "hateday-fr", "--runs", tmp_path / "runs", "--include-runs", tmp_path / "nowhere",
+                       "--out", tmp_path / "out2", "--data-dir", data_root, "--no-published", "-q")
+    assert code == 2 and "nowhere: no such runs directory" in err and not (tmp_path / "out2").exists()
 
 
 def test_labelled_only_policy(board):

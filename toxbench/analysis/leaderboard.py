@@ -15,16 +15,18 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from toxbench._util import write_atomic
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
+from toxbench.analysis.paper import link_text
 from toxbench.errors import ToxbenchError
-from toxbench.records import PREDICTIONS, damaged, distinct_labels, readable_runs, require_runs_dir
+from toxbench.records import PREDICTIONS, RunManifest, damaged, distinct_labels, readable_runs, require_runs_dir
 
 CSV_COLUMNS = (
     "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-    "balanced_accuracy", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "roc_auc",
+    "balanced_accuracy", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "roc_auc", "paper",
 )
 
 
@@ -42,11 +44,12 @@ class Row:
     lang: str = ""
     seed: str = ""
     subset: str = ""
+    paper: str = ""  # the paper's rows that print this run's numbers, and whether they match (toxbench.analysis.paper)
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
-        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots}
-        for column in CSV_COLUMNS[4:]:
+        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots, "paper": self.paper}
+        for column in CSV_COLUMNS[4:-1]:
             value = m[column]
             out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
         return out
@@ -62,10 +65,22 @@ class Leaderboard:
     subset_rows: list[Row] = field(default_factory=list)  # runs on a subset of the dataset, ranked apart
 
 
-def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
+def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
+    """The runs of several directories; a run id found twice counts once (the first directory wins)."""
+    runs, broken, seen = [], [], set()
+    for directory in run_dirs:
+        found, warnings = readable_runs(directory)
+        runs += [(d, m) for d, m in found if d.name not in seen]
+        seen |= {d.name for d, _ in found}
+        broken += warnings
+    return runs, broken
+
+
+def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
+    """The board of one dataset from every complete run in runs_dir (or in several directories)."""
     rows: list[Row] = []
     skipped: list[str] = []
-    runs, broken = readable_runs(runs_dir)
+    runs, broken = _readable([runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir))
     for run_dir, manifest in runs:
         spec = manifest.spec
         if spec.dataset != dataset:
@@ -93,6 +108,7 @@ def collect(runs_dir: Path, dataset: str, policy: Policy = "count_as_wrong") -> 
                 lang=spec.lang or "",
                 seed="" if spec.shots_seed is None else str(spec.shots_seed),
                 subset=spec.subset or "",
+                paper=link_text(spec.label, dataset, metrics) if spec.adapter == "replay" and spec.label else "",
             )
         )
     ranked = {r.run_dir for r in rows}
@@ -160,9 +176,20 @@ def _p(p: float | None) -> str:
 
 
 HEADER = [
-    "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| # | Run | Model | Prompt | Shots | n | Cov. | P (0) | R (0) | F1 (0) | P (1) | R (1) | F1 (1) | Acc. | 95% CI | Bal. acc. | ROC-AUC | p vs next | Paper |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
+
+
+def _paper_cell(text: str) -> str:
+    """`T3 ✓ T5 ✓` from link_text's "Table 3 ...: reproduced; Table 5 ...: differs (...)"."""
+    marks = []
+    for part in filter(None, text.split("; ")):
+        table = part.split(" ", 2)[1]
+        mark = f"T{table} {'✓' if part.endswith(': reproduced') else '≠'}"
+        if mark not in marks:
+            marks.append(mark)
+    return " ".join(marks) or "–"
 
 
 def _table(rows: list[Row], notes: list[str]) -> list[str]:
@@ -176,7 +203,8 @@ def _table(rows: list[Row], notes: list[str]) -> list[str]:
         lines.append(
             f"| {rank} | `{row.name or row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
             f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
-            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} |"
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} | "
+            f"{_paper_cell(row.paper)} |"
         )
     return lines
 
@@ -189,6 +217,8 @@ def markdown(board: Leaderboard) -> str:
         "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
         "*p vs next*: exact McNemar test of a row against the one below it, on the samples both hold; "
         f"≈ marks a row that is not significantly better than the next (p ≥ {SIGNIFICANCE}).",
+        "*Paper*: the paper's tables that print this run's numbers (`toxbench paper`, `results/paper/paper-tables.md`): "
+        "✓ every value within 0.0005 of the printed one, ≠ not; the CSV's `paper` column names the rows.",
         "",
     ]
     notes: list[str] = []
@@ -227,9 +257,11 @@ class Regenerated:
 
 
 def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, policy: Policy = "count_as_wrong",
-               published: bool = True, console=None) -> Regenerated:
+               published: bool = True, console=None, include: Sequence[Path] = ()) -> Regenerated:
     """Replay the release's published files into runs_dir (unless published is False), then rank
-    every complete run of each dataset and write its board (one sub-directory each when several)."""
+    every complete run of each dataset, in runs_dir and in the `include` directories (read only:
+    e.g. results/runs, the committed local runs), and write its board (one sub-directory each when
+    several)."""
     import os
 
     from toxbench._util import writable_dir
@@ -240,7 +272,9 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     names = datasets or list(PUBLISHED_DATASETS)
     if not published:
         require_runs_dir(runs_dir)
-    _check_datasets(names, runs_dir, data)
+    for directory in include:
+        require_runs_dir(directory)
+    _check_datasets(names, [runs_dir, *include], data)
     writable_dir(out_dir, "--out")  # created only once the inputs are known good
     notes: list[str] = []
     if published:
@@ -251,19 +285,19 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
         notes = [f"{item.rel}: {'; '.join(item.problems)}" for item in imported if item.run_dir is None]
     boards = []
     for name in names:
-        board = collect(runs_dir, name, policy)
+        board = collect([runs_dir, *include], name, policy)
         boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / name)))
         notes += [w for w in board.damaged if w not in notes]
     return Regenerated(boards, notes)
 
 
-def _check_datasets(names: list[str], runs_dir: Path, data) -> None:
+def _check_datasets(names: list[str], run_dirs: list[Path], data) -> None:
     """Each name is a dataset toxbench knows or one that runs were recorded on; else an error that
     lists them (an empty board would look like a dataset nobody ran)."""
     from toxbench.data.datasets import REGISTRY, parse_dataset_spec
 
-    recorded = {m.spec.dataset for _, m in readable_runs(runs_dir)[0]}
+    recorded = {m.spec.dataset for _, m in _readable(run_dirs)[0]}
     unknown = [n for n in names if n not in recorded and n not in REGISTRY and parse_dataset_spec(n)[0] != "rtplx"]
     if unknown:
         known = sorted(set(REGISTRY) | recorded)
-        raise ToxbenchError(f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {runs_dir}; known: {', '.join(known)}")
+        raise ToxbenchError(f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {', '.join(map(str, run_dirs))}; known: {', '.join(known)}")

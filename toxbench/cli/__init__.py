@@ -28,6 +28,7 @@ app.command("leaderboard")(runs.leaderboard)
 app.command("compare")(runs.compare)
 app.command("agreement")(runs.agreement)
 app.command("report")(runs.report)
+app.command("paper")(runs.paper)
 
 
 def _version(value: bool) -> None:

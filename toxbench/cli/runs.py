@@ -43,6 +43,7 @@ def leaderboard(
     dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).")] = Path("results"),
     runs: Annotated[Path, typer.Option("--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it.")] = Path("runs"),
+    include: Annotated[Optional[list[Path]], typer.Option("--include-runs", help="Another runs directory whose complete runs are ranked too; nothing is replayed into it (repeatable), e.g. results/runs.", show_default=False)] = None,
     data_dir_: DataDirOption = None,
     labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
     published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
@@ -53,7 +54,8 @@ def leaderboard(
     from toxbench.analysis.leaderboard import regenerate
 
     err = console(stderr=True)
-    made = regenerate(dataset, runs, out, data_dir(data_dir_), "labelled_only" if labelled_only else "count_as_wrong", published, console=err)
+    made = regenerate(dataset, runs, out, data_dir(data_dir_), "labelled_only" if labelled_only else "count_as_wrong", published, console=err,
+                      include=include or ())
     for note in made.notes:
         err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
     for board, csv_path, md_path in made.boards:
@@ -158,3 +160,33 @@ def report(
     path = build_report(runs, data_dir(data_dir_), out, results, "labelled_only" if labelled_only else "count_as_wrong",
                         on_warning=lambda w: err.print(f"[yellow]warning[/] {w}"))
     console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def paper(
+    out: Annotated[Path, typer.Option("--out", help="Where paper-tables.csv and paper-tables.md go.")] = Path("results/paper"),
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory the release's files are replayed into.")] = Path("runs"),
+    data_dir_: DataDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the table.")] = False,
+    wide: WideOption = False,
+) -> None:
+    """The paper's Tables 3, 5, 6 and 9 from the release's prediction files, beside the printed
+    values, with a status per row: reproduced, differs (by how much) or no release file."""
+    from toxbench._util import writable_dir
+    from toxbench.analysis.paper import SHORT, compare, replay_release, write
+
+    data = data_dir(data_dir_)
+    published = replay_release(data, runs, console=console(stderr=True))
+    out = writable_dir(out, "--out")
+    comparisons = compare(published)
+    csv_path, md_path = write(comparisons, out)
+    if not quiet:
+        table = Columns("table", "row", "paper acc.", "release acc.", "status", wide=("dataset", "file", "details"))
+        for c in comparisons:
+            status = c.status + (f" ({SHORT[c.gap.column]} by {c.gap.largest:.3f})" if c.status == "differs" else "")
+            table.add(table=c.row.table, row=(f"{c.row.group}: " if c.row.group else "") + c.row.label, status=status,
+                      dataset=c.row.dataset, file=c.row.file or "–", details=c.status_text(),
+                      **{"paper acc.": f"{c.row.values[-1]:.3f}", "release acc.": f"{c.release.accuracy:.3f}" if c.release else "–"})
+        console().print(table.render(wide))
+    counts = {s: sum(c.status == s for c in comparisons) for s in ("reproduced", "differs", "no release file")}
+    console().print(f"{len(comparisons)} printed rows: {counts['reproduced']} reproduced, {counts['differs']} differ, "
+                    f"{counts['no release file']} without a release file -> {csv_path}, {md_path}")
