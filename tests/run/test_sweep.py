@@ -69,6 +69,11 @@ def test_live_sweep_runs_each_cell_once_and_resumes(tmp_path, fake, dataset, dat
     sent = len(fake.requests)
     again = [run_cell(c, sweep, data, tmp_path / "runs", FAST, show_progress=False) for c in cells]
     assert again == runs and all("[down]" in r["text"] for r in fake.requests[sent:])  # resumed: only error samples are asked again
+    sent = len(fake.requests)
+    found = [run_cell(c, sweep, data, tmp_path / "runs", FAST, recorded_only=True) for c in cells]
+    assert found == runs and len(fake.requests) == sent  # --recorded: the same runs, found without asking anything
+    with pytest.raises(ToxbenchError, match="no complete recorded run of fake on .*comments.csv, detailed 1t-shot seed 1"):
+        run_cell(cells[2], sweep.model_copy(update={"seeds": [0, 1]}), data, tmp_path / "elsewhere", FAST, recorded_only=True)
     rows = sensitivity(list(zip(cells, runs)))
     assert [(r.config, r.seeds) for r in rows] == [("detailed 0-shot", 1), ("detailed 1t-shot", 2)]
     assert rows[1].accuracy_min <= rows[1].accuracy <= rows[1].accuracy_max

@@ -20,15 +20,15 @@ HASHED_ID = re.compile(r"\b([mp])([0-9a-f]{10})\b")  # matplotlib's _make_id: a 
 
 
 def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source: Source = "auto",
-              on_cell: Callable[[int, int, Cell], None] | None = None) -> tuple[Path, Path, Path]:
+              on_cell: Callable[[int, int, Cell], None] | None = None, recorded_only: bool = False) -> tuple[Path, Path, Path]:
     """Run (or resume, or find) every cell, then write the sensitivity table and plot; returns the
-    CSV, Markdown and SVG paths."""
+    CSV, Markdown and SVG paths. recorded_only: make no run, find each live cell's recorded one."""
     cells = expand(spec, data, source)
     done = []
     for i, cell in enumerate(cells, 1):
         if on_cell:
             on_cell(i, len(cells), cell)
-        done.append((cell, run_cell(cell, spec, data, runs_dir, settings, on_records=remember_metrics)))
+        done.append((cell, run_cell(cell, spec, data, runs_dir, settings, on_records=remember_metrics, recorded_only=recorded_only)))
     rows = sensitivity(done)
     csv_path, md_path = write_table(rows, spec, out_dir)
     return csv_path, md_path, plot(rows, out_dir / "sensitivity.svg")

@@ -70,6 +70,7 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models.")] = None,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False)] = None,
+    recorded: Annotated[bool, typer.Option("--recorded", help="Make no run: take each live cell's complete run from --runs (regenerating committed tables).")] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
@@ -89,7 +90,7 @@ def sweep(
     cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.config}"  # noqa: E731
                                                 + (f" seed {c.seed}" if c.seed is not None else "") + f" ({c.source})")
     paths = run_sweep(spec, data, runs, out, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
-                      source, on_cell=cell_line)  # type: ignore[arg-type]
+                      source, on_cell=cell_line, recorded_only=recorded)  # type: ignore[arg-type]
     console().print("wrote " + ", ".join(map(str, paths)))
 
 

@@ -192,8 +192,39 @@ def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
     return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
 
 
-def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_progress: bool = True, on_records=None) -> Path:
+def run_label(model: SweepModel) -> str:
+    """The label `toxbench run` gives a run of this model (adapter:model and its arguments)."""
+    from toxbench.adapters.registry import parse_model
+
+    name, model_id = parse_model(model.model)
+    return " ".join([f"{name}:{model_id or name}", *(f"{k}={v}" for k, v in sorted(model.args.items()))])
+
+
+def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path) -> Path:
+    """The complete recorded run of a live cell, found by what identifies it, without loading the
+    model; an error naming the cell when there is none, or several."""
+    from toxbench.data.sampling import subset_name
+    from toxbench.records import readable_runs
+
+    k_shot = cell.shots != "0"
+    wanted = {"label": run_label(cell.model), "dataset": cell.dataset, "prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots,
+              "shots_seed": (cell.seed or 0) if k_shot else None, "shot_pool": sweep.shot_pool if k_shot else None,
+              "subset": subset_name(sweep.sample, sweep.sample_seed) if sweep.sample else None}
+    found = [d for d, m in readable_runs(runs_dir)[0]
+             if m.status == "complete" and all(getattr(m.spec, k) == v for k, v in wanted.items())]
+    what = f"{cell.model.display} on {cell.dataset}, {cell.config}" + (f" seed {cell.seed}" if cell.seed is not None else "")
+    if not found:
+        raise ToxbenchError(f"{runs_dir}: no complete recorded run of {what}; run the sweep without --recorded to make it")
+    if len(found) > 1:
+        raise ToxbenchError(f"{runs_dir}: {len(found)} recorded runs of {what} ({', '.join(d.name for d in found)}); keep one")
+    return found[0]
+
+
+def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_progress: bool = True, on_records=None,
+             recorded_only: bool = False) -> Path:
     """The cell's run directory, running (or resuming, or finding) it first."""
+    if recorded_only and cell.source == "live":
+        return find_recorded(cell, sweep, runs_dir)
     if cell.source == "published":
         from toxbench.run.replay import import_published
 

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Regenerates every committed file under results/ from the data directory ($TOXBENCH_DATA_DIR or
+# --data-dir's default) and the committed local runs in results/runs. It needs no key, no GPU and
+# no network, loads no model, and leaves `git status` clean (tests/test_results.py checks it).
+#   sh results/regenerate.sh                 # from the repository root
+# RUNS: where the release's prediction files are replayed (default: runs); OUT: where the tables go.
+set -eu
+cd "$(dirname "$0")/.."
+TOXBENCH=${TOXBENCH:-toxbench}
+RUNS=${RUNS:-runs}
+OUT=${OUT:-results}
+$TOXBENCH leaderboard --runs "$RUNS" --include-runs results/runs --out "$OUT" --quiet
+$TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
+$TOXBENCH sweep experiments/icl-table5.toml --source published --runs "$RUNS" --out "$OUT/icl-table5"
+$TOXBENCH sweep experiments/icl-smollm2.toml --recorded --runs results/runs --out "$OUT/icl-smollm2"
