@@ -16,6 +16,7 @@ from toxbench._util import write_atomic
 from toxbench.analysis.metrics_cache import metrics_for, remember_metrics
 from toxbench.run.sweep import Cell, Source, Sweep, expand, run_cell
 
+SEED_MEANING = {"first": "orders of the release's examples", "random": "which examples and their order"}
 HASHED_ID = re.compile(r"\b([mp])([0-9a-f]{10})\b")  # matplotlib's _make_id: a letter and 10 hex digits
 
 
@@ -83,7 +84,8 @@ def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tupl
         for r in rows:
             writer.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)])
     lines = [f"# {sweep.name}: prompt sensitivity", "", sweep.description.strip(), "",
-             "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over example orders. "
+             "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over seeds "
+             f"({SEED_MEANING[sweep.shot_pool]}). "
              "F1 per class (0 non-toxic, 1 toxic). Source: `published` replays the release's prediction file; `live` is a run made here.", "",
              "| model | dataset | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
              "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
