@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -58,7 +58,9 @@ class ExecutionSettings:
 
 
 class AdaptiveLimit:
-    """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one."""
+    """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one.
+    A freed slot, or one more allowed, wakes one waiter: waking all of them only to have all but
+    one wait again costs a scheduler round per waiter per request."""
 
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
@@ -75,7 +77,7 @@ class AdaptiveLimit:
     async def __aexit__(self, *exc) -> None:
         async with self._cond:
             self.in_flight -= 1
-            self._cond.notify_all()
+            self._cond.notify(1)
 
     def rate_limited(self) -> None:
         self.limit = max(1, self.limit // 2)
@@ -87,7 +89,7 @@ class AdaptiveLimit:
             self.limit += 1
             self._successes = 0
             async with self._cond:
-                self._cond.notify_all()
+                self._cond.notify(1)
 
 
 @dataclass
@@ -225,16 +227,24 @@ async def run_requests(
                 fatal.append(error)
         finish(request, answer, error, attempts, False, latency[0])  # the final attempt's latency
 
-    tasks = [asyncio.create_task(one(r)) for r in requests]
+    pending = deque(requests)
+
+    async def worker() -> None:
+        while pending and not fatal:
+            await one(pending.popleft())
+
+    # A fixed pool of workers, one per request the limit can ever allow in flight, pulls samples
+    # from the queue: one task per sample would make the scheduler juggle every sample at once.
+    workers = [asyncio.create_task(worker()) for _ in range(min(limit.maximum, len(requests)))]
     try:
-        for task in asyncio.as_completed(tasks):
+        for task in asyncio.as_completed(workers):
             await task
             if fatal:
                 raise ToxbenchError(f"stopped: {fatal[0]}")
     finally:
-        for task in tasks:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
     return stats
 
 

@@ -1,0 +1,282 @@
+"""API engine overhead: `toxbench run` against a bare httpx client, on one loopback server.
+
+The server runs in its own process (asyncio streams, HTTP/1.1 keep-alive) and speaks the OpenAI
+chat-completions wire format: every request is answered "non-toxique" after a fixed latency, given
+in the URL (`/lat200/v1` waits 200 ms). Under `/rpm600/...` it also enforces a token bucket of 600
+requests a minute (burst 5) and answers 429 with Retry-After beyond it.
+
+Two clients, each a whole process, send the same 1388 rendered ToxiFrench requests (detailed
+prompt):
+- floor: a bare httpx.AsyncClient (the transport the OpenAI SDK uses) with `concurrency` workers
+  pulling from a queue, no SDK, no records;
+- toxbench: `toxbench run -m openai:gpt-4o-mini --concurrency C --no-cache` into a fresh runs dir.
+
+Cases: concurrency 4/16/64 x latency 100/200 ms, the two clients interleaved, repeated. Per case:
+wall seconds, client CPU seconds (user + system of the client process), efficiency (ideal / wall,
+ideal = ceil(n / concurrency) x latency) and toxbench / floor ratios. A rate-limit section runs
+toxbench against the 600/min bucket with `--rpm 600` and without: achieved rate, 429s, failed
+samples. Prints tables and writes benchmarks/engine.json.
+
+    python benchmarks/engine.py [--repeat 3] [--n 1388] [--concurrency 4 16 64] [--latency 100 200]
+    python benchmarks/engine.py --quick      # 400 requests, concurrency 16 and 64, one repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPLY = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": "non-toxique"}, "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 400, "completion_tokens": 3, "total_tokens": 403}}
+BURST = 5
+
+
+# -- the server (its own process) ----------------------------------------------------------------
+class Bucket:
+    """A token bucket refilled continuously: `rate` tokens a second, at most `burst` in hand."""
+
+    def __init__(self, per_minute: float, burst: int = BURST) -> None:
+        self.rate, self.burst, self.tokens, self.at = per_minute / 60, burst, float(burst), time.monotonic()
+
+    def take(self) -> float:
+        """0 when a token was taken, else the seconds until one will be there."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+async def serve(port: int) -> None:
+    buckets: dict[str, Bucket] = {}
+    stats: dict[str, dict[str, int]] = {}
+    body_ok = json.dumps(REPLY).encode()
+    body_429 = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).encode()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                method, path, _ = request_line.decode().split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                if length:
+                    await reader.readexactly(length)
+                prefix = path.strip("/").split("/", 1)[0]
+                counts = stats.setdefault(prefix, {"requests": 0, "ok": 0, "429": 0})
+                if method == "GET" and path.startswith("/stats/"):
+                    key = path.rsplit("/", 1)[-1]
+                    status, body, extra = 200, json.dumps(stats.pop(key, {})).encode(), ""
+                    buckets.pop(key, None)
+                else:
+                    counts["requests"] += 1
+                    status, body, extra = 200, body_ok, ""
+                    if prefix.startswith("rpm"):
+                        bucket = buckets.setdefault(prefix, Bucket(float(prefix[3:])))
+                        wait = bucket.take()
+                        if wait:
+                            status, body, extra = 429, body_429, f"retry-after-ms: {int(wait * 1000) + 1}\r\nretry-after: {math.ceil(wait)}\r\n"
+                    if status == 200:
+                        counts["ok"] += 1
+                        latency = float(prefix[3:]) / 1000 if prefix.startswith("lat") else 0.0
+                        await asyncio.sleep(latency)
+                    else:
+                        counts["429"] += 1
+                head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Too Many Requests'}\r\ncontent-type: application/json\r\n"
+                        f"content-length: {len(body)}\r\n{extra}\r\n")
+                writer.write(head.encode() + body)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+# -- the floor client (its own process) -----------------------------------------------------------
+async def floor(url: str, concurrency: int, requests_file: str) -> None:
+    import httpx
+
+    bodies = [line.encode() for line in Path(requests_file).read_text("utf-8").splitlines()]
+    queue: asyncio.Queue = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    answers = []
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                response = await client.post("/chat/completions", content=body, headers=headers)
+                answers.append(response.json()["choices"][0]["message"]["content"])
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    assert len(answers) == len(bodies)
+
+
+# -- the driver -----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, stdout) of one whole client process: the CPU is the growth of
+    the children's usage once it has been waited for (the server, still running, is not in it)."""
+    before = child_cpu()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:6])}... failed ({proc.returncode}): {err[-2000:]}")
+    return wall, child_cpu() - before, out
+
+
+def render_requests(n: int, data_dir: str | None, path: Path) -> None:
+    """The JSON bodies the OpenAI SDK sends for the first n ToxiFrench samples (detailed prompt)."""
+    from toxbench.data.datadir import DataDir
+    from toxbench.data.datasets import load_dataset
+    from toxbench.run.prompts import make_renderer
+
+    data = DataDir(data_dir)
+    renderer = make_renderer("detailed", "fr", "0", 0, data)
+    samples = load_dataset("toxifrench", data).samples[:n]
+    path.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": renderer.messages(s.text), "max_tokens": 10, "temperature": 0},
+                                       ensure_ascii=False) + "\n" for s in samples), "utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=3, metavar=("URL", "CONCURRENCY", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--n", type=int, default=1388)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--latency", type=int, nargs="+", default=[100, 200], help="milliseconds")
+    parser.add_argument("--rate-n", type=int, default=400, help="requests of each rate-limit run (at 600/min: 40 s)")
+    parser.add_argument("--no-rate", action="store_true", help="skip the rate-limit section")
+    parser.add_argument("--quick", action="store_true", help="400 requests, concurrency 16 and 64, latency 200 ms, one repeat")
+    parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
+    args = parser.parse_args()
+    if args.serve:
+        return asyncio.run(serve(args.serve))
+    if args.floor:
+        url, concurrency, file = args.floor
+        return asyncio.run(floor(url, int(concurrency), file))
+    if args.quick:
+        args.n, args.concurrency, args.latency, args.repeat, args.rate_n = 400, [16, 64], [200], 1, 200
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
+    if args.data_dir:
+        env["TOXBENCH_DATA_DIR"] = args.data_dir
+    results: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n,
+                     "repeat": args.repeat, "cases": [], "rate_limit": []}
+    try:
+        time.sleep(0.5)
+        with tempfile.TemporaryDirectory() as tmp:
+            requests_file = Path(tmp) / "requests.jsonl"
+            render_requests(args.n, args.data_dir, requests_file)
+            for latency in args.latency:
+                for concurrency in args.concurrency:
+                    url = f"http://127.0.0.1:{port}/lat{latency}/v1"
+                    case = {"latency_ms": latency, "concurrency": concurrency, "floor": [], "toxbench": []}
+                    for rep in range(args.repeat):
+                        for client in ("floor", "toxbench"):  # interleaved, so drift hits both alike
+                            if client == "floor":
+                                cmd = [sys.executable, __file__, "--floor", url, str(concurrency), str(requests_file)]
+                            else:
+                                cmd = [sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}",
+                                       "--limit", str(args.n), "--concurrency", str(concurrency), "--no-cache", "--json",
+                                       "--out", str(Path(tmp) / f"runs-{latency}-{concurrency}-{rep}")]
+                            wall, cpu, out = timed(cmd, env)
+                            if client == "toxbench":
+                                statuses = json.loads(out)["status"]
+                                assert statuses.get("ok", 0) + statuses.get("unparseable", 0) == args.n, statuses
+                            case[client].append({"wall_s": wall, "cpu_s": cpu})
+                    results["cases"].append(case)
+            if not args.no_rate:
+                for label, extra in (("--rpm 600", ["--rpm", "600"]), ("no --rpm (AIMD)", [])):
+                    url = f"http://127.0.0.1:{port}/rpm600/v1"
+                    cmd = [sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}",
+                           "--limit", str(args.rate_n), "--concurrency", "16", "--no-cache", "--json", "--max-retries", "8",
+                           "--out", str(Path(tmp) / f"runs-rate-{len(results['rate_limit'])}"), *extra]
+                    time.sleep(1.0)  # let the bucket refill between runs
+                    import urllib.request
+
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/rpm600").read()  # reset the counters and the bucket
+                    wall, _, out = timed(cmd, env)
+                    served = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/rpm600").read())
+                    statuses = json.loads(out)["status"]
+                    results["rate_limit"].append({"run": label, "n": args.rate_n, "wall_s": wall, "per_minute": 60 * args.rate_n / wall,
+                                                  "http_429": served.get("429", 0), "failed_samples": statuses.get("error", 0)})
+    finally:
+        server.terminate()
+        server.wait()
+    report(results)
+
+
+def report(results: dict) -> None:
+    print(f"API engine: {results['n']} ToxiFrench requests, loopback OpenAI-compatible server, {results['repeat']} repeats "
+          f"({results['cpus']} CPUs; medians)")
+    print(f"{'latency':>7} {'conc':>4} | {'floor s':>7} {'cpu s':>6} {'eff':>5} | {'toxbench s':>10} {'cpu s':>6} {'eff':>5} | "
+          f"{'wall x':>6} {'cpu/req x':>9}")
+    for case in results["cases"]:
+        ideal = math.ceil(results["n"] / case["concurrency"]) * case["latency_ms"] / 1000
+        row = {}
+        for client in ("floor", "toxbench"):
+            wall = statistics.median(r["wall_s"] for r in case[client])
+            cpu = statistics.median(r["cpu_s"] for r in case[client])
+            row[client] = (wall, cpu, ideal / wall)
+        case["ideal_s"] = ideal
+        case["summary"] = {c: {"wall_s": w, "cpu_s": cpu, "efficiency": e} for c, (w, cpu, e) in row.items()}
+        case["ratio_wall"] = row["toxbench"][0] / row["floor"][0]
+        case["ratio_cpu"] = row["toxbench"][1] / row["floor"][1]
+        print(f"{case['latency_ms']:>5}ms {case['concurrency']:>4} | {row['floor'][0]:7.2f} {row['floor'][1]:6.2f} {row['floor'][2]:5.2f} | "
+              f"{row['toxbench'][0]:10.2f} {row['toxbench'][1]:6.2f} {row['toxbench'][2]:5.2f} | {case['ratio_wall']:6.2f} {case['ratio_cpu']:9.2f}")
+    if results["rate_limit"]:
+        print("\nrate limit: server bucket 600/min (burst 5), concurrency 16")
+        print(f"{'run':16} {'n':>5} {'wall s':>7} {'per min':>8} {'429s':>5} {'failed':>6}")
+        for r in results["rate_limit"]:
+            print(f"{r['run']:16} {r['n']:>5} {r['wall_s']:7.1f} {r['per_minute']:8.1f} {r['http_429']:>5} {r['failed_samples']:>6}")
+    path = Path(__file__).with_suffix(".json")
+    path.write_text(json.dumps(results, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
