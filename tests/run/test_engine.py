@@ -74,6 +74,17 @@ def test_tpm_limiter_is_charged_per_request(tmp_path, monkeypatch):
     assert len(Run.load(writer.dir).records) == 3
 
 
+def test_rpm_and_tpm_pace_with_a_small_burst():
+    """--rpm 600 lets 5 requests out at once, then refills at 10 a second; a minute's budget never
+    goes out at once. --tpm holds 5 seconds' worth of tokens."""
+    rpm, tpm = engine.pacers(ExecutionSettings(rpm=600, tpm=60_000))
+    assert (rpm.max_rate, rpm.time_period) == (5, 0.5)  # 5 in hand, 5 per 0.5 s: 600 a minute
+    assert (tpm.max_rate, tpm.time_period) == (5000, 5)
+    slow, _ = engine.pacers(ExecutionSettings(rpm=2))
+    assert (slow.max_rate, slow.time_period) == (2, 60)  # below the burst: the rate itself
+    assert engine.pacers(ExecutionSettings()) == (None, None)
+
+
 class ByWordCount(Adapter):
     """A batching adapter whose own size measure (words) disagrees with characters."""
     name, kind = "words", "classifier"

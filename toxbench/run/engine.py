@@ -92,6 +92,21 @@ class AdaptiveLimit:
                 self._cond.notify(1)
 
 
+RPM_BURST = 5  # requests --rpm lets out at once; then one every 60/rpm seconds
+TPM_BURST_S = 5  # seconds' worth of --tpm tokens that may go at once
+
+
+def pacers(settings: ExecutionSettings) -> tuple[AsyncLimiter | None, AsyncLimiter | None]:
+    """Leaky buckets for --rpm and --tpm that pace: refilled continuously at the rate asked for,
+    holding only a small burst. (AsyncLimiter(rpm, 60) would let a whole minute's requests out at
+    once, and a server that counts per second answers most of them 429.)"""
+    rpm = AsyncLimiter(min(RPM_BURST, settings.rpm), 60 * min(RPM_BURST, settings.rpm) / settings.rpm) if settings.rpm else None
+    if not settings.tpm:
+        return rpm, None
+    capacity = max(1.0, settings.tpm * TPM_BURST_S / 60)
+    return rpm, AsyncLimiter(capacity, 60 * capacity / settings.tpm)
+
+
 @dataclass
 class EngineStats:
     requests_sent: int = 0
@@ -140,8 +155,7 @@ async def run_requests(
     stats = EngineStats()
     limit = AdaptiveLimit(settings.concurrency or adapter.capabilities.concurrency)
     stats.min_limit = limit.limit
-    rpm = AsyncLimiter(settings.rpm, 60) if settings.rpm else None
-    tpm = AsyncLimiter(settings.tpm, 60) if settings.tpm else None
+    rpm, tpm = pacers(settings)
     identity = adapter.cache_identity()
     secrets = [s for s in secrets if s]
     fatal: list[str] = []
@@ -153,7 +167,7 @@ async def run_requests(
             if rpm:
                 await rpm.acquire()
             if tpm:  # estimate: ~4 characters a token, prompt included
-                await tpm.acquire(min(settings.tpm, max(1, request.chars // 4)))
+                await tpm.acquire(min(tpm.max_rate, max(1, request.chars // 4)))
             stats.requests_sent += 1
             sent = time.perf_counter()
             try:
