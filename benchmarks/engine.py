@@ -15,7 +15,9 @@ Cases: concurrency 4/16/64 x latency 100/200 ms, the two clients interleaved, re
 wall seconds, client CPU seconds (user + system of the client process), efficiency (ideal / wall,
 ideal = ceil(n / concurrency) x latency) and toxbench / floor ratios. A rate-limit section runs
 toxbench against the 600/min bucket with `--rpm 600` and without: achieved rate, 429s, failed
-samples. Prints tables and writes benchmarks/engine.json.
+samples. A start-up section times `toxbench --help` and, for `toxbench run`, the seconds from
+launching the process to the server receiving its first request. Prints tables and writes
+benchmarks/engine.json.
 
     python benchmarks/engine.py [--repeat 3] [--n 1388] [--concurrency 4 16 64] [--latency 100 200]
     python benchmarks/engine.py --quick      # 400 requests, concurrency 16 and 64, one repeat
@@ -82,7 +84,7 @@ async def serve(port: int) -> None:
                 if length:
                     await reader.readexactly(length)
                 prefix = path.strip("/").split("/", 1)[0]
-                counts = stats.setdefault(prefix, {"requests": 0, "ok": 0, "429": 0})
+                counts = stats.setdefault(prefix, {"requests": 0, "ok": 0, "429": 0, "first_at": time.time()})
                 if method == "GET" and path.startswith("/stats/"):
                     key = path.rsplit("/", 1)[-1]
                     status, body, extra = 200, json.dumps(stats.pop(key, {})).encode(), ""
@@ -205,12 +207,23 @@ def main() -> None:
     if args.data_dir:
         env["TOXBENCH_DATA_DIR"] = args.data_dir
     results: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n,
-                     "repeat": args.repeat, "cases": [], "rate_limit": []}
+                     "repeat": args.repeat, "cases": [], "rate_limit": [], "startup": {"help_s": [], "first_request_s": []}}
     try:
         time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
             requests_file = Path(tmp) / "requests.jsonl"
             render_requests(args.n, args.data_dir, requests_file)
+            import urllib.request
+
+            for rep in range(max(3, args.repeat)):
+                wall, _, _ = timed([sys.executable, "-m", "toxbench", "--help"], env)
+                results["startup"]["help_s"].append(wall)
+                url = f"http://127.0.0.1:{port}/start{rep}/v1"
+                launched = time.time()
+                timed([sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}", "--limit", "1",
+                       "--no-cache", "--json", "--out", str(Path(tmp) / f"runs-start-{rep}")], env)
+                first = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/start{rep}").read())["first_at"]
+                results["startup"]["first_request_s"].append(first - launched)
             for latency in args.latency:
                 for concurrency in args.concurrency:
                     url = f"http://127.0.0.1:{port}/lat{latency}/v1"
@@ -236,8 +249,6 @@ def main() -> None:
                            "--limit", str(args.rate_n), "--concurrency", "16", "--no-cache", "--json", "--max-retries", "8",
                            "--out", str(Path(tmp) / f"runs-rate-{len(results['rate_limit'])}"), *extra]
                     time.sleep(1.0)  # let the bucket refill between runs
-                    import urllib.request
-
                     urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/rpm600").read()  # reset the counters and the bucket
                     wall, _, out = timed(cmd, env)
                     served = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/rpm600").read())
@@ -253,6 +264,9 @@ def main() -> None:
 def report(results: dict) -> None:
     print(f"API engine: {results['n']} ToxiFrench requests, loopback OpenAI-compatible server, {results['repeat']} repeats "
           f"({results['cpus']} CPUs; medians)")
+    startup = results["startup"]
+    print(f"start-up (median of {len(startup['help_s'])}): toxbench --help {statistics.median(startup['help_s']):.2f} s; "
+          f"toxbench run to its first request {statistics.median(startup['first_request_s']):.2f} s (target 0.5 s)")
     print(f"{'latency':>7} {'conc':>4} | {'floor s':>7} {'cpu s':>6} {'eff':>5} | {'toxbench s':>10} {'cpu s':>6} {'eff':>5} | "
           f"{'wall x':>6} {'cpu/req x':>9}")
     for case in results["cases"]:

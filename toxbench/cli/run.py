@@ -42,7 +42,6 @@ def run(
 ) -> None:
     """Run a model on a dataset; re-running the same command resumes (and retries errors)."""
     from toxbench.adapters.registry import parse_model_args
-    from toxbench.analysis.summary import summary_json, summary_line
     from toxbench.data.tables import Columns
     from toxbench.run.engine import ExecutionSettings
     from toxbench.run.runner import RunOptions, execute
@@ -56,6 +55,8 @@ def run(
     except KeyboardInterrupt:  # click would swallow it; say what happened and how to go on
         console(stderr=True).print("interrupted: what was recorded is kept; run the same command again to resume")
         raise typer.Exit(130) from None
+    from toxbench.analysis.summary import summary_json, summary_line  # numpy: only once the answers are in
+
     if as_json:
         typer.echo(summary_json(result))
     else:
