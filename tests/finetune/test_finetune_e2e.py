@@ -50,8 +50,8 @@ batch_size = 2
 inverted_pairs = true
 [train]
 learning_rate = 1e-4
-max_steps = 1
-optim = "soap"
+max_steps = 2
+optim = "soap"                  # SOAP's first step only sets up its preconditioner: two steps move the weights
 weight_decay = 0.01
 batch_size = 2
 gradient_accumulation = 1
@@ -129,7 +129,7 @@ def test_cot_sft_with_dwl_then_dpo_then_register_and_run(workdir, cli, data_root
     run = Run.load(next(iter_run_dirs(workdir / "runs")))
     assert run.spec.adapter == "finetuned" and run.spec.parser == "cot" and run.spec.adapter_params["weights_sha256"] == weights_sha256(dpo_dir)
     assert run.spec.adapter_params["repetition_penalty"] == 1.1  # the SFT card's generation setting, carried by DPO
-    assert dpo_card["training"]["job"]["train"]["optim"] == "soap"  # one real SOAP step moved the weights (checked above)
+    assert dpo_card["training"]["job"]["train"]["optim"] == "soap"  # real SOAP steps moved the weights (checked above)
     generated = [json.loads(r.raw)["generated"] for r in run.records]
     assert len(run.records) == 4 and all(g.strip() for g in generated)
     # a few CPU steps teach the start of the format; the label comes only from a `Conclusion : oui|non`
