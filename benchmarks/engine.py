@@ -66,10 +66,12 @@ class Bucket:
 async def serve(port: int) -> None:
     buckets: dict[str, Bucket] = {}
     stats: dict[str, dict[str, int]] = {}
+    connections = [0]
     body_ok = json.dumps(REPLY).encode()
     body_429 = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections[0] += 1
         try:
             while True:
                 request_line = await reader.readline()
@@ -87,7 +89,7 @@ async def serve(port: int) -> None:
                 counts = stats.setdefault(prefix, {"requests": 0, "ok": 0, "429": 0, "first_at": time.time()})
                 if method == "GET" and path.startswith("/stats/"):
                     key = path.rsplit("/", 1)[-1]
-                    status, body, extra = 200, json.dumps(stats.pop(key, {})).encode(), ""
+                    status, body, extra = 200, json.dumps({**stats.pop(key, {}), "connections": connections[0]}).encode(), ""
                     buckets.pop(key, None)
                 else:
                     counts["requests"] += 1
@@ -126,7 +128,7 @@ async def floor(url: str, concurrency: int, requests_file: str) -> None:
     for body in bodies:
         queue.put_nowait(body)
     headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)  # the OpenAI SDK's own limits
     answers = []
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         async def worker() -> None:

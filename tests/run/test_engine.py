@@ -1,6 +1,7 @@
 """Engine pieces in isolation: waits, rate limits, prices."""
 
 import asyncio
+import time
 
 import pytest
 from tenacity import RetryCallState
@@ -72,6 +73,23 @@ def test_tpm_limiter_is_charged_per_request(tmp_path, monkeypatch):
     assert stats.statuses == {"ok": 3}
     assert sorted(charged) == [1, 1, 1, 100, 100, 100]  # 3 requests for rpm, 400 chars / 4 tokens for tpm
     assert len(Run.load(writer.dir).records) == 3
+
+
+def test_a_retry_after_holds_every_request():
+    async def scenario():
+        limit = engine.AdaptiveLimit(8)
+        limit.rate_limited(30)  # a 429 saying "retry after 30 s"
+        assert limit.limit == 4 and 29 < limit.resume_at - time.monotonic() <= 30
+        held = limit.resume_at
+        limit.rate_limited(1)  # a shorter one never brings the time forward
+        limit.rate_limited(None)  # nor does a 429 without Retry-After
+        assert limit.resume_at == held and limit.limit == 1
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(limit.until_resumed(), 0.05)  # every sender waits
+        limit.resume_at = time.monotonic() - 1
+        await asyncio.wait_for(limit.until_resumed(), 0.05)  # past: nobody waits
+
+    asyncio.run(scenario())
 
 
 def test_rpm_and_tpm_pace_with_a_small_burst():

@@ -58,7 +58,8 @@ class ExecutionSettings:
 
 
 class AdaptiveLimit:
-    """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one.
+    """At most `limit` requests in flight; a rate limit halves it, `limit` successes add one, and
+    its Retry-After holds every request, not only the refused one.
     A freed slot, or one more allowed, wakes one waiter: waking all of them only to have all but
     one wait again costs a scheduler round per waiter per request."""
 
@@ -66,6 +67,7 @@ class AdaptiveLimit:
         self.maximum = max(1, maximum)
         self.limit = self.maximum
         self.in_flight = 0
+        self.resume_at = 0.0  # monotonic time before which no request goes (a Retry-After)
         self._successes = 0
         self._cond = asyncio.Condition()
 
@@ -79,9 +81,16 @@ class AdaptiveLimit:
             self.in_flight -= 1
             self._cond.notify(1)
 
-    def rate_limited(self) -> None:
+    def rate_limited(self, retry_after: float | None = None) -> None:
         self.limit = max(1, self.limit // 2)
         self._successes = 0
+        if retry_after:  # the server said when: nobody sends before then, not only the refused request
+            self.resume_at = max(self.resume_at, time.monotonic() + float(retry_after))
+
+    async def until_resumed(self) -> None:
+        """Wait out the latest Retry-After any request received."""
+        while (wait := self.resume_at - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
 
     async def succeeded(self) -> None:
         self._successes += 1
@@ -164,6 +173,7 @@ async def run_requests(
         """One attempt. latency[0] becomes the seconds from sending to the answer (or failure):
         waiting for a concurrency slot or a rate limit is not the provider's latency."""
         async with limit:
+            await limit.until_resumed()
             if rpm:
                 await rpm.acquire()
             if tpm:  # estimate: ~4 characters a token, prompt included
@@ -174,8 +184,8 @@ async def run_requests(
                 return await asyncio.wait_for(adapter.answer(request), settings.timeout_s)
             except asyncio.TimeoutError:
                 raise TransientError(f"timed out after {settings.timeout_s:g} s") from None
-            except RateLimited:
-                limit.rate_limited()
+            except RateLimited as exc:
+                limit.rate_limited(exc.retry_after)
                 stats.min_limit = min(stats.min_limit, limit.limit)
                 raise
             finally:
