@@ -112,8 +112,8 @@ def test_rate_limits_lower_concurrency(tmp_path, fake, data, key):
     seen = []
     original = engine.AdaptiveLimit.rate_limited
 
-    def spy(self):
-        original(self)
+    def spy(self, retry_after=None):
+        original(self, retry_after)
         seen.append(self.limit)
 
     engine.AdaptiveLimit.rate_limited = spy
