@@ -32,6 +32,12 @@ LOCK = "run.lock"
 PREDICTIONS = "predictions.jsonl"
 
 
+def run_label(adapter: str, model_id: str, model_args: dict) -> str:
+    """The human name of a live run: `adapter:model` and its adapter arguments, e.g.
+    `hf:smollm2-135m-instruct mode=score` (sweeps find recorded runs by it)."""
+    return " ".join([f"{adapter}:{model_id}", *(f"{k}={v}" for k, v in sorted(model_args.items()))])
+
+
 class RunSpec(BaseModel):
     """Everything that determines a run's answers; its hash is the run id."""
 

@@ -41,6 +41,14 @@ def one_line_error(code: int, out: str, err: str, *needles: str, progress: bool 
     assert "Traceback" not in err and all(n in err for n in needles), err
 
 
+@pytest.mark.parametrize("option,value", [("--shots", "3"), ("--shot-pool", "all")])
+def test_prompt_options_are_checked_before_any_work(option, value, cli, fake, dataset, data_root, tmp_path, key):
+    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
+                         "--out", tmp_path / "runs", "--data-dir", data_root, option, value)
+    one_line_error(code, out, err, f"{option} {value!r}")
+    assert fake.requests == [] and not (tmp_path / "runs").exists()
+
+
 def write_csv(path, texts):
     path.write_text("id,text,label\n" + "".join(f'{i},"{t}",{int("TOX" in t)}\n' for i, t in enumerate(texts)), encoding="utf-8")
     return path

@@ -62,12 +62,11 @@ class Finetuned(Adapter):
         else:
             tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
             penalty = repetition_penalty if repetition_penalty is not None else card.get("repetition_penalty")
-            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype,
-                                      None if penalty is None else float(penalty))
+            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype, penalty)
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
-            if penalty is not None:  # absent when unset, so earlier runs keep their ids
-                self._identity["repetition_penalty"] = float(penalty)
+            if self.inner.repetition_penalty is not None:  # absent when unset, so earlier runs keep their ids
+                self._identity["repetition_penalty"] = self.inner.repetition_penalty
         self.capabilities = self.inner.capabilities
         inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
         if weights := inner.get("precision"):  # bfloat16 on CUDA, or a 4-bit base

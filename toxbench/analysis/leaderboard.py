@@ -20,7 +20,7 @@ from typing import Sequence
 from toxbench._util import write_atomic
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
-from toxbench.analysis.paper import link_text
+from toxbench.analysis.paper import PaperLink, paper_links
 from toxbench.errors import ToxbenchError
 from toxbench.records import PREDICTIONS, RunManifest, damaged, distinct_labels, readable_runs, require_runs_dir
 
@@ -44,11 +44,12 @@ class Row:
     lang: str = ""
     seed: str = ""
     subset: str = ""
-    paper: str = ""  # the paper's rows that print this run's numbers, and whether they match (toxbench.analysis.paper)
+    paper: list[PaperLink] = field(default_factory=list)  # the paper's rows that print this run's numbers
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
-        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots, "paper": self.paper}
+        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots,
+               "paper": "; ".join(link.text for link in self.paper)}
         for column in CSV_COLUMNS[4:-1]:
             value = m[column]
             out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
@@ -108,7 +109,7 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
                 lang=spec.lang or "",
                 seed="" if spec.shots_seed is None else str(spec.shots_seed),
                 subset=spec.subset or "",
-                paper=link_text(spec.label, dataset, metrics) if spec.adapter == "replay" and spec.label else "",
+                paper=paper_links(spec.label, dataset, metrics) if spec.adapter == "replay" and spec.label else [],
             )
         )
     ranked = {r.run_dir for r in rows}
@@ -181,15 +182,9 @@ HEADER = [
 ]
 
 
-def _paper_cell(text: str) -> str:
-    """`T3 ✓ T5 ✓` from link_text's "Table 3 ...: reproduced; Table 5 ...: differs (...)"."""
-    marks = []
-    for part in filter(None, text.split("; ")):
-        table = part.split(" ", 2)[1]
-        mark = f"T{table} {'✓' if part.endswith(': reproduced') else '≠'}"
-        if mark not in marks:
-            marks.append(mark)
-    return " ".join(marks) or "–"
+def _paper_cell(links: list[PaperLink]) -> str:
+    """`T3 ✓ T5 ✓ T6 ✓`: each table once."""
+    return " ".join(dict.fromkeys(link.mark for link in links)) or "–"
 
 
 def _table(rows: list[Row], notes: list[str]) -> list[str]:

@@ -56,6 +56,11 @@ class PaperRow:
     file: str | None  # the release's prediction file named for it; None: there is none
     note: str = ""  # what a reader must know about the mapping (e.g. the file is another model's)
 
+    @property
+    def name(self) -> str:
+        """`Table 5 Qwen3-4B 0-shot detailed`: the table, the block and the row as printed."""
+        return f"Table {self.table} {(self.group + ' ') if self.group else ''}{self.label}"
+
     def inconsistencies(self) -> list[str]:
         """Printed F1 values that cannot come from the printed precision and recall: each F1 must be
         their harmonic mean, to within what rounding P and R to three decimals allows."""
@@ -165,14 +170,28 @@ def rows_for_file(stem: str, dataset: str) -> list[PaperRow]:
     return [r for r in paper_rows() if r.file and r.file.removesuffix(".csv") == stem and r.dataset == dataset]
 
 
-def link_text(stem: str, dataset: str, metrics: Metrics) -> str:
-    """`Table 3 gpt-4o: reproduced` for each printed row the run's file holds; "" when none."""
-    parts = []
-    for row in rows_for_file(stem, dataset):
-        found = gap(row.values, metrics)
-        state = "reproduced" if found.reproduced else f"differs ({SHORT[found.column]} by {found.largest:.3f})"
-        parts.append(f"Table {row.table} {(row.group + ' ') if row.group else ''}{row.label}: {state}")
-    return "; ".join(parts)
+@dataclass(frozen=True)
+class PaperLink:
+    """A run's file against one printed row that names it (a leaderboard shows these)."""
+
+    row: PaperRow
+    gap: Gap
+
+    @property
+    def text(self) -> str:
+        """`Table 3 gpt-4o: reproduced` or `...: differs (P (0) by 0.100)`."""
+        found = self.gap
+        return f"{self.row.name}: " + ("reproduced" if found.reproduced else f"differs ({SHORT[found.column]} by {found.largest:.3f})")
+
+    @property
+    def mark(self) -> str:
+        """`T3 ✓` or `T3 ≠`."""
+        return f"T{self.row.table} {'✓' if self.gap.reproduced else '≠'}"
+
+
+def paper_links(stem: str, dataset: str, metrics: Metrics) -> list[PaperLink]:
+    """The printed rows whose file is `stem` on `dataset`, each with how far the run is from it."""
+    return [PaperLink(row, gap(row.values, metrics)) for row in rows_for_file(stem, dataset)]
 
 
 def compare(published: dict[tuple[str, str], Metrics]) -> list[Comparison]:
@@ -184,7 +203,7 @@ def compare(published: dict[tuple[str, str], Metrics]) -> list[Comparison]:
         others = {s: gap(row.values, m) for (s, d), m in published.items() if d == row.dataset and s != stem}
         same_as = sorted(s + ".csv" for s, g in others.items() if g.reproduced)
         closest = min(others.items(), key=lambda item: item[1].largest, default=None)
-        holds = [f"Table {o.table} {(o.group + ' ') if o.group else ''}{o.label}" for o in paper_rows()
+        holds = [o.name for o in paper_rows()
                  if release and o is not row and o.dataset == row.dataset and gap(o.values, release).reproduced]
         out.append(Comparison(row, release, gap(row.values, release) if release else None, same_as,
                               (closest[0] + ".csv", closest[1]) if closest else None, holds))

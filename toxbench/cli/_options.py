@@ -17,6 +17,15 @@ MirrorOption = Annotated[
 ]
 RunsOption = Annotated[Path, typer.Option("--runs", help="Runs directory.")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Every column (the default fits an 80-column terminal).")]
+# How a dataset file's columns are named (`run`, `prompt show`, `data show`)
+TextColOption = Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")]
+LabelColOption = Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")]
+IdColOption = Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")]
+LangColOption = Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
+# How a chat prompt is rendered (`run`, `prompt show`)
+ShotsOption = Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")]
+ShotPoolOption = Annotated[str, typer.Option("--shot-pool", help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.")]
 
 
 def console(stderr: bool = False):

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, MirrorOption, console, data_dir
+from toxbench.cli._options import DataDirOption, IdColOption, LabelColOption, LangColOption, MirrorOption, TextColOption, console, data_dir
 
 app = typer.Typer(help="The data directory: list, verify, fetch and inspect datasets.", no_args_is_help=True)
 
@@ -73,10 +73,10 @@ def data_fetch(
 def data_show(
     dataset: Annotated[str, typer.Argument(help="A dataset name (toxifrench, rtplx:FR, ...) or a path to a CSV/JSONL file.")],
     data_dir_: DataDirOption = None,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a user file (default: text or content).")] = None,
-    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a user file (default: label).")] = None,
-    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a user file (default: id; else a hash of the text).")] = None,
-    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a user file (default: lang).")] = None,
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    id_col: IdColOption = None,
+    lang_col: LangColOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of a user file without a language column.")] = "und",
     rows: Annotated[int, typer.Option("--rows", help="How many rows to show.")] = 5,
 ) -> None:
@@ -86,14 +86,15 @@ def data_show(
     from toxbench.data.datasets import load_dataset, profile, release_overlap
     from toxbench.data.tables import Columns
 
-    ds = load_dataset(dataset, data_dir(data_dir_), Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
+    data = data_dir(data_dir_)
+    ds = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
     p = profile(ds)
     out = console()
     out.print(f"[bold]{ds.name}[/] — {ds.description}")
     out.print(f"samples: {p.n}   toxic (1): {p.toxic} ({100 * p.toxic / p.n:.1f}%)   non-toxic (0): {p.non_toxic} ({100 * p.non_toxic / p.n:.1f}%)")
     out.print("languages: " + ", ".join(f"{k} {v}" for k, v in p.languages))
     out.print(f"identity sha256: {ds.sha256[:16]}…")
-    note = release_overlap(ds, data_dir(data_dir_))
+    note = release_overlap(ds, data)
     if note:
         out.print(f"note: {note}")
     table = Table("id", "label", "text")

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, data_dir
+from toxbench.cli._options import (DataDirOption, IdColOption, LabelColOption, LangColOption, SeedOption, ShotPoolOption, ShotsOption,
+                                   TextColOption, data_dir)
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Prompts: see exactly what a run sends.", no_args_is_help=True)
@@ -19,14 +20,14 @@ def show(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file, as in `run`.")] = "toxifrench",
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file.")] = "detailed",
     lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")] = None,
-    shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")] = 0,
-    shot_pool: Annotated[str, typer.Option("--shot-pool", help="first (the release's examples) or random (drawn with --seed).")] = "first",
+    shots: ShotsOption = "0",
+    seed: SeedOption = 0,
+    shot_pool: ShotPoolOption = "first",
     as_json: Annotated[bool, typer.Option("--json", help="Print the messages as a JSON list of {role, content}.")] = False,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file.")] = None,
-    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file.")] = None,
-    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file.")] = None,
-    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file.")] = None,
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    id_col: IdColOption = None,
+    lang_col: LangColOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Print the messages a run with these options sends for one sample, byte for byte."""

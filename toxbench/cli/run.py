@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import Columns, DataDirOption, RunsOption, WideOption, console, data_dir
+from toxbench.cli._options import (Columns, DataDirOption, IdColOption, LabelColOption, LangColOption, RunsOption, SeedOption, ShotPoolOption,
+                                   ShotsOption, TextColOption, WideOption, console, data_dir)
 from toxbench.errors import ToxbenchError
 
 
@@ -16,9 +17,9 @@ def run(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")] = "toxifrench",
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
     lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
-    shots: Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")] = "0",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")] = 0,
-    shot_pool: Annotated[str, typer.Option("--shot-pool", help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.")] = "first",
+    shots: ShotsOption = "0",
+    seed: SeedOption = 0,
+    shot_pool: ShotPoolOption = "first",
     model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
@@ -34,10 +35,10 @@ def run(
     prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--no-retry-errors", help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).")] = True,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")] = None,
-    label_col: Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")] = None,
-    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")] = None,
-    lang_col: Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")] = None,
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    id_col: IdColOption = None,
+    lang_col: LangColOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run a model on a dataset; re-running the same command resumes (and retries errors)."""

@@ -175,8 +175,8 @@ def paper(
     from toxbench.analysis.paper import SHORT, compare, replay_release, write
 
     data = data_dir(data_dir_)
+    out = writable_dir(out, "--out")  # before any replay writes records
     published = replay_release(data, runs, console=console(stderr=True))
-    out = writable_dir(out, "--out")
     comparisons = compare(published)
     csv_path, md_path = write(comparisons, out)
     if not quiet:

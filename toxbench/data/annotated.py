@@ -30,7 +30,6 @@ JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identi
 BENCHMARKS = ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr")
 FILES = (AGREEMENT, JIGSAW_COT, JIGSAW_BENCHMARK, TOXIFRENCH, RTPLX_FR, HATEDAY)  # what the selection depends on
 NEAR_COPY_THRESHOLD = 0.8  # the lowest at which every pair these files hold is one comment (README, "Training data")
-SELECTION_RULE = 2  # bump when the selection rule changes (it is part of cache keys and model identities)
 
 
 @dataclass(frozen=True)

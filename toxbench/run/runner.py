@@ -18,7 +18,7 @@ from toxbench.data.datasets import load_dataset
 from toxbench.data.sampling import select
 from toxbench.data.tables import Columns
 from toxbench.errors import ToxbenchError
-from toxbench.records import RunSpec, RunWriter
+from toxbench.records import RunSpec, RunWriter, run_label
 from toxbench.run.engine import EngineStats, ExecutionSettings, run_requests
 from toxbench.types import Request
 
@@ -47,6 +47,12 @@ class RunOptions:
     retry_errors: bool = True  # ask again for samples recorded as `error` by an earlier attempt
 
     def __post_init__(self) -> None:
+        from toxbench.run.prompts import SHOT_POOLS, SHOTS
+
+        if self.shots not in SHOTS:  # checked before a model loads
+            raise ToxbenchError(f"--shots {self.shots!r}: use one of {', '.join(SHOTS)}")
+        if self.shot_pool not in SHOT_POOLS:
+            raise ToxbenchError(f"--shot-pool {self.shot_pool!r}: use first (the release's examples) or random (drawn with --seed)")
         for option, value in (("--limit", self.limit), ("--sample", self.sample)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ToxbenchError(f"{option} {value}: give a whole number of samples, at least 1 (leave it out for the whole dataset)")
@@ -105,7 +111,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         parser=parser_name,
         prompt_sha256=renderer.identity()["prompt_sha256"] if renderer else None,
         subset=subset,
-        label=" ".join([f"{adapter.name}:{model_id}", *(f"{k}={v}" for k, v in sorted(opts.model_args.items()))]),
+        label=run_label(adapter.name, model_id, opts.model_args),
     )
     priced_as = getattr(adapter, "model", "")
     cache = None  # everything that can fail on input fails before the run directory is touched

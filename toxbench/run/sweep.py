@@ -192,22 +192,16 @@ def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
     return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
 
 
-def run_label(model: SweepModel) -> str:
-    """The label `toxbench run` gives a run of this model (adapter:model and its arguments)."""
-    from toxbench.adapters.registry import parse_model
-
-    name, model_id = parse_model(model.model)
-    return " ".join([f"{name}:{model_id or name}", *(f"{k}={v}" for k, v in sorted(model.args.items()))])
-
-
 def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path) -> Path:
     """The complete recorded run of a live cell, found by what identifies it, without loading the
     model; an error naming the cell when there is none, or several."""
+    from toxbench.adapters.registry import parse_model
     from toxbench.data.sampling import subset_name
-    from toxbench.records import readable_runs
+    from toxbench.records import readable_runs, run_label
 
+    name, model_id = parse_model(cell.model.model)
     k_shot = cell.shots != "0"
-    wanted = {"label": run_label(cell.model), "dataset": cell.dataset, "prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots,
+    wanted = {"label": run_label(name, model_id or name, cell.model.args), "dataset": cell.dataset, "prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots,
               "shots_seed": (cell.seed or 0) if k_shot else None, "shot_pool": sweep.shot_pool if k_shot else None,
               "subset": subset_name(sweep.sample, sweep.sample_seed) if sweep.sample else None}
     found = [d for d, m in readable_runs(runs_dir)[0]
