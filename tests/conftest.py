@@ -67,17 +67,18 @@ def fake():
     """A provider server on 127.0.0.1 (tests/fakes/providers.py), closed after the test."""
     from fakes.providers import FakeProvider
 
-    server = FakeProvider(slow_s=1.5)
+    server = FakeProvider(slow_s=2.0)  # beyond `fast`'s timeout
     yield server
     server.close()
 
 
 @pytest.fixture
 def fast():
-    """Execution settings for runs against the loopback provider: short timeouts, quick backoff."""
+    """Execution settings for runs against the loopback provider: short timeouts, quick backoff.
+    The timeout leaves room for an SDK's first call (lazy imports, TLS context) on a busy machine."""
     from toxbench.run.engine import ExecutionSettings
 
-    return ExecutionSettings(concurrency=4, timeout_s=0.7, max_retries=2, backoff_initial_s=0.01, backoff_max_s=0.5)
+    return ExecutionSettings(concurrency=4, timeout_s=1.2, max_retries=2, backoff_initial_s=0.01, backoff_max_s=0.5)
 
 
 @pytest.fixture

@@ -40,7 +40,10 @@ def requests_fr(data):
 
 @pytest.mark.slow
 def test_shared_prefix_scores_equal_full_prompt_scores(smollm_score, requests_fr):
+    lengths = [smollm_score.batch_length(r) for r in requests_fr]  # as the engine sorts: each prompt tokenised once, kept for its batch
+    assert len(set(lengths)) > 1 and len(smollm_score._tokenised) == len(requests_fr)
     shared = smollm_score.verdict_log_likelihoods(requests_fr)
+    assert smollm_score._tokenised == {}  # answered requests let their ids go
     again = smollm_score.verdict_log_likelihoods(requests_fr[:2])  # the cached prefix reused by a later batch
     smollm_score.share_prefix = False
     try:
@@ -53,6 +56,25 @@ def test_shared_prefix_scores_equal_full_prompt_scores(smollm_score, requests_fr
     assert len(smollm_score._prefix[0]) > 400  # the detailed prompt's instructions are the shared prefix
     probs = [p.score for p in smollm_score.answer_batch(requests_fr)]
     assert all(0 < p < 1 for p in probs) and len(set(probs)) == len(probs)
+
+
+@pytest.mark.slow
+def test_generate_static_cache_and_stop_strings(requests_fr):
+    """A static key/value cache decodes the same tokens greedily; a stop string ends each row right
+    after it, and both settings enter the run's identity only when set."""
+    from toxbench.adapters.hf import HFCausalLM
+
+    plain = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8, batch_size=3)
+    batch = sorted(requests_fr[:3], key=plain.batch_length)
+    texts = [a.text for a in plain.answer_batch(batch)]
+    static = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8, cache="static")
+    assert [a.text for a in static.answer_batch(batch)] == texts
+    stop = texts[0].strip()[:3]  # what the first row writes early on
+    stopping = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8, stop_strings=stop)
+    first = stopping.answer_batch(batch)[0]
+    assert stop in first.text and texts[0].startswith(first.text) and len(first.text) < len(texts[0])  # the same tokens, cut short
+    assert first.tokens_out < 8  # stopped with the token that completed the string
+    assert "cache" not in plain.identity() and static.identity()["cache"] == "static" and stopping.identity()["stop_strings"] == [stop]
 
 
 @pytest.mark.slow

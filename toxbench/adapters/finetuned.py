@@ -5,7 +5,10 @@
   the base is quantized), the training prompt `Message:\\n{text}\\n\\nAnalyse:\\n` around the text,
   greedy generation of the reasoning (with the card's `repetition_penalty`, or
   `--model-arg repetition_penalty=1.1`; recorded in the run's identity when set), and the `cot`
-  parser on the last `Conclusion : oui|non`.
+  parser on the last `Conclusion : oui|non`. `stop_at_conclusion=true` ends each row's generation
+  at the first conclusion line (what the model was trained to end with; a model that would write
+  a second one is read at its first), `cache=static` compiles decoding on CUDA; both are recorded
+  in the identity when set.
 - `encoder` cards: the fine-tuned sequence classifier through the `encoder` adapter (class 1 toxic).
 The run identity holds the checksum of the trained weights, so a retrained model makes new runs.
 """
@@ -19,6 +22,9 @@ from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 
+CONCLUSION_LINES = ("Conclusion : oui", "Conclusion : non")  # how the training completions end (finetune.cot_data)
+
+
 class CotGenerator(HFCausalLM):
     """A causal LM with a LoRA adapter, prompted the way it was trained (no chat template)."""
 
@@ -26,10 +32,11 @@ class CotGenerator(HFCausalLM):
     default_parser = "cot"
 
     def __init__(self, base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int = 8,
-                 device: str = "auto", dtype: str = "auto", repetition_penalty: float | None = None) -> None:
+                 device: str = "auto", dtype: str = "auto", repetition_penalty: float | None = None, cache: str = "dynamic",
+                 stop_at_conclusion: bool = False) -> None:
         peft = require("peft", "train", "a fine-tuned CoT model")
         super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype,
-                         repetition_penalty=repetition_penalty)
+                         repetition_penalty=repetition_penalty, cache=cache, stop_strings=CONCLUSION_LINES if stop_at_conclusion else ())
         self.template = prompt_template
         lm = peft.PeftModel.from_pretrained(self.lm, adapter_dir)
         self.lm = lm if getattr(lm, "is_loaded_in_4bit", False) else lm.merge_and_unload()
@@ -48,10 +55,14 @@ class Finetuned(Adapter):
     renders_own_prompt = True
 
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
-                 repetition_penalty: float | None = None) -> None:
+                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.model_registry import lookup
 
+        from toxbench.errors import ToxbenchError
+
+        if not isinstance(stop_at_conclusion, bool):
+            raise ToxbenchError(f"--model-arg stop_at_conclusion={stop_at_conclusion}: give true or false")
         self.model = model
         entry, card = lookup(model)
         self.card_kind = card["kind"]
@@ -62,11 +73,15 @@ class Finetuned(Adapter):
         else:
             tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
             penalty = repetition_penalty if repetition_penalty is not None else card.get("repetition_penalty")
-            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype, penalty)
+            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype, penalty,
+                                      cache, stop_at_conclusion)
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
             if self.inner.repetition_penalty is not None:  # absent when unset, so earlier runs keep their ids
                 self._identity["repetition_penalty"] = self.inner.repetition_penalty
+            for setting in ("cache", "stop_strings"):  # likewise
+                if setting in (inner_identity := self.inner.identity()):
+                    self._identity[setting] = inner_identity[setting]
         self.capabilities = self.inner.capabilities
         inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
         if weights := inner.get("precision"):  # bfloat16 on CUDA, or a 4-bit base

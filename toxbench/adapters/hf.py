@@ -1,7 +1,9 @@
 """Local causal language models with transformers: `generate` and `score` modes.
 
 - generate: greedy decoding of a few tokens, batched with left padding; the text is parsed like
-  any API answer.
+  any API answer. `cache=static` gives generate a static key/value cache, which transformers
+  compiles with torch.compile on CUDA (the decode step is launch-bound otherwise); it is recorded
+  in the run's identity, since compiled kernels may round differently.
 - score: P(toxic) from the likelihoods of the prompt's two answer words (a word may span several
   tokens), normalised between the two, in one forward pass per batch. The instruction prefix that
   every prompt shares is run once; its key/value cache is copied and expanded for each batch, so
@@ -21,6 +23,7 @@ from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 DEFAULT_LABELS = {"fr": ("non-toxique", "toxique"), "en": ("non-toxic", "toxic")}
+CACHES = ("dynamic", "static")  # generate's key/value cache: static lets transformers compile the decode step (on CUDA)
 
 
 def _layer_tensors(cache) -> tuple[list, list]:
@@ -48,12 +51,16 @@ class HFCausalLM(Adapter):
 
     def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
                  dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None,
-                 repetition_penalty: float | None = None) -> None:
+                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_strings: tuple[str, ...] = ()) -> None:
         from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
 
         if mode not in ("generate", "score"):
             raise ToxbenchError(f"hf mode must be generate or score, not {mode!r}")
+        if cache not in CACHES:
+            raise ToxbenchError(f"--model-arg cache={cache}: give one of {', '.join(CACHES)}")
+        self.cache = cache  # generate mode, as are the stop strings (a JSON list on the command line, or one string)
+        self.stop_strings = (stop_strings,) if isinstance(stop_strings, str) else tuple(stop_strings)
         self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
         self.repetition_penalty = float(repetition_penalty) if repetition_penalty is not None else None  # generate mode
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")
@@ -61,6 +68,8 @@ class HFCausalLM(Adapter):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._prefix: tuple[list[int], object] | None = None  # (token ids, key/value cache)
+        self._tokenised: dict[int, tuple[Request, list[int]]] = {}  # id(request) -> (request, prompt ids): see _prompt_ids
+        self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
 
     def identity(self) -> dict:
         from toxbench.adapters._local import precision
@@ -68,7 +77,9 @@ class HFCausalLM(Adapter):
         weights = precision(self.lm)  # absent for float32, so the default CPU runs keep their ids
         return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
                 "thinking": self.thinking, **({"precision": weights} if weights else {}),
-                **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None and self.mode == "generate" else {})}
+                **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None and self.mode == "generate" else {}),
+                **({"cache": self.cache} if self.cache != "dynamic" and self.mode == "generate" else {}),
+                **({"stop_strings": list(self.stop_strings)} if self.stop_strings and self.mode == "generate" else {})}
 
     # -- prompts ------------------------------------------------------------------------------------
     def prompt_text(self, request: Request) -> str:
@@ -78,8 +89,29 @@ class HFCausalLM(Adapter):
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def _prompt_ids(self, request: Request, keep: bool = True) -> list[int]:
+        """The prompt's token ids, rendered and tokenised once per request: the engine asks for the
+        length to sort batches, then the batch needs the ids (two chat-template renders and two
+        tokenisations of ~600 tokens each, per sample, otherwise). Held until the request is
+        answered (keep=False takes them out)."""
+        hit = self._tokenised.get(id(request))
+        if hit is None or hit[0] is not request:
+            hit = (request, self._ids(self.prompt_text(request)))
+            if keep:
+                self._tokenised[id(request)] = hit
+        elif not keep:
+            del self._tokenised[id(request)]
+        return hit[1]
+
+    def _answer_ids(self, request: Request) -> list[list[int]]:
+        """Token ids of the two answer words, tokenised once per label pair."""
+        labels = tuple(request.labels or DEFAULT_LABELS.get(request.lang, DEFAULT_LABELS["fr"]))
+        if labels not in self._label_ids:
+            self._label_ids[labels] = [self._ids(w) for w in labels]
+        return self._label_ids[labels]
+
     def batch_length(self, request: Request) -> int:
-        return len(self._ids(self.prompt_text(request)))
+        return len(self._prompt_ids(request))
 
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         return self._generate(requests) if self.mode == "generate" else self._score(requests)
@@ -88,10 +120,14 @@ class HFCausalLM(Adapter):
     def _generate(self, requests: list[Request]) -> list[Answer]:
         import torch
 
-        texts = [self.prompt_text(r) for r in requests]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(self.device)
+        ids = [self._prompt_ids(r, keep=False) for r in requests]
+        batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True, padding_side="left").to(self.device)
         with torch.inference_mode():
-            extra = {"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}
+            extra: dict = {"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}
+            if self.cache == "static":
+                extra["cache_implementation"] = "static"
+            if self.stop_strings:  # each row stops once it has written one; the batch when all have
+                extra.update(stop_strings=list(self.stop_strings), tokenizer=self.tokenizer)
             out = self.lm.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **extra)
         new = out[:, batch["input_ids"].shape[1]:]
         answers = []
@@ -105,8 +141,8 @@ class HFCausalLM(Adapter):
     # -- score ----------------------------------------------------------------------------------
     def verdict_log_likelihoods(self, requests: list[Request]) -> list[tuple[float, float]]:
         """log P(non-toxic words | prompt), log P(toxic words | prompt) for each request."""
-        prompts = [self._ids(self.prompt_text(r)) for r in requests]
-        verdicts = [[self._ids(w) for w in (r.labels or DEFAULT_LABELS.get(r.lang, DEFAULT_LABELS["fr"]))] for r in requests]
+        prompts = [self._prompt_ids(r, keep=False) for r in requests]
+        verdicts = [self._answer_ids(r) for r in requests]
         if not self.share_prefix:
             return [self._reference(prompt, pair) for prompt, pair in zip(prompts, verdicts)]
         prefix, cache = self._prefix_for(prompts)
@@ -129,48 +165,47 @@ class HFCausalLM(Adapter):
         """One forward for the batch. Each row holds a sample's own tokens and then both answers side by
         side as branches of a tree: a 4D attention mask keeps each branch from seeing the other, and
         both branches take the positions right after the prompt. The shared prefix's key/value tensors
-        enter as stride-0 views, so they are not copied per sample up front."""
+        enter as stride-0 views, so they are not copied per sample up front.
+        On an accelerator the host sends each input once (ids, three lengths per row, the read
+        positions), the mask and positions are built there from the lengths in a few broadcast
+        operations, and the log-probabilities come back in one transfer."""
         import torch
         from transformers import DynamicCache
 
-        n = len(prompts)
-        rows = []
-        for prompt, (first, second) in zip(prompts, verdicts):
-            suffix = prompt[p:]
-            rows.append((suffix, first[:-1], second[:-1]))
+        n, device, pad = len(prompts), self.device, self.tokenizer.pad_token_id
+        rows = [(prompt[p:], first[:-1], second[:-1]) for prompt, (first, second) in zip(prompts, verdicts)]
         width = max(len(a) + len(b) + len(c) for a, b, c in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((n, width), pad, dtype=torch.long)
-        positions = torch.zeros((n, width), dtype=torch.long)
-        allowed = torch.zeros((n, 1, width, p + width), dtype=torch.bool)
-        allowed[:, :, :, :p] = True  # everything sees the shared prefix (padding too, so no row is empty)
-        for i, (suffix, b0, b1) in enumerate(rows):
-            s, l0, l1 = len(suffix), len(b0), len(b1)
-            ids[i, : s + l0 + l1] = torch.tensor(suffix + b0 + b1)
-            positions[i, : s + l0 + l1] = torch.tensor(list(range(p, p + s)) + list(range(p + s, p + s + l0)) + list(range(p + s, p + s + l1)))
-            causal = torch.tril(torch.ones((s + l0 + l1, s + l0 + l1), dtype=torch.bool))
-            causal[s + l0 :, s : s + l0] = False  # the second branch does not see the first
-            allowed[i, 0, : s + l0 + l1, p : p + s + l0 + l1] = causal
+        ids = torch.tensor([a + b + c + [pad] * (width - len(a) - len(b) - len(c)) for a, b, c in rows], dtype=torch.long).to(device)
+        s, l0, l1 = torch.tensor([[len(a), len(b), len(c)] for a, b, c in rows], dtype=torch.long).to(device).unbind(1)
+        j = torch.arange(width, device=device)
+        query, key = j.view(1, width, 1), j.view(1, 1, width)
+        second_starts = (s + l0).view(n, 1, 1)
+        own = ((key <= query) & (query < (s + l0 + l1).view(n, 1, 1))  # causal within the row's own tokens, padding sees none
+               & ~((query >= second_starts) & (key >= s.view(n, 1, 1)) & (key < second_starts)))  # the second branch skips the first
+        allowed = torch.cat([torch.ones((n, width, p), dtype=torch.bool, device=device), own], dim=2).unsqueeze(1)  # all see the prefix
+        # the second branch restarts at the position right after the prompt, as the first does
+        positions = p + j.view(1, width) - torch.where(j.view(1, width) >= second_starts.view(n, 1), l0.view(n, 1), 0)
         past = None
         if cache is not None:
             past = DynamicCache()
             for layer, (keys, values) in enumerate(zip(*_layer_tensors(cache))):
                 past.update(keys.expand(n, *keys.shape[1:]), values.expand(n, *values.shape[1:]), layer)
+        picks = []  # (row, position whose next-token distribution is read, token, answer)
+        for i, ((suffix, b0, _), (first, second)) in enumerate(zip(rows, verdicts)):
+            at = len(suffix)
+            picks += [(i, at - 1, first[0], 0), (i, at - 1, second[0], 1)]
+            picks += [(i, at + t, tok, 0) for t, tok in enumerate(first[1:])]
+            picks += [(i, at + len(b0) + t, tok, 1) for t, tok in enumerate(second[1:])]
+        where = torch.tensor([(i, q, tok) for i, q, tok, _ in picks], dtype=torch.long).to(device)
         with torch.inference_mode():
-            hidden = self.lm.base_model(input_ids=ids.to(self.device), position_ids=positions.to(self.device),
-                                        attention_mask=allowed.to(self.device), past_key_values=past, use_cache=past is not None).last_hidden_state
-            picks = []  # (row, position whose next-token distribution is read, token, answer)
-            for i, ((suffix, b0, b1), (first, second)) in enumerate(zip(rows, verdicts)):
-                s = len(suffix)
-                picks += [(i, s - 1, first[0], 0), (i, s - 1, second[0], 1)]
-                picks += [(i, s + t, tok, 0) for t, tok in enumerate(first[1:])]
-                picks += [(i, s + len(b0) + t, tok, 1) for t, tok in enumerate(second[1:])]
+            hidden = self.lm.base_model(input_ids=ids, position_ids=positions, attention_mask=allowed, past_key_values=past,
+                                        use_cache=past is not None).last_hidden_state
             # the vocabulary projection only where it is read: over every position it costs more than the model
-            chosen = hidden[[i for i, _, _, _ in picks], [q for _, q, _, _ in picks]]
-            lp = torch.log_softmax(self.lm.get_output_embeddings()(chosen).float(), dim=-1)
+            lp = torch.log_softmax(self.lm.get_output_embeddings()(hidden[where[:, 0], where[:, 1]]).float(), dim=-1)
+            read = lp.gather(1, where[:, 2:]).squeeze(1).tolist()
         out = [[0.0, 0.0] for _ in prompts]
-        for m, (i, _, tok, k) in enumerate(picks):
-            out[i][k] += float(lp[m, tok])
+        for value, (i, _, _, k) in zip(read, picks):
+            out[i][k] += value
         return [tuple(o) for o in out]
 
     def _prefix_for(self, prompts: list[list[int]]):

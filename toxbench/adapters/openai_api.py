@@ -4,7 +4,7 @@
 `api_key_env` names the variable holding that server's key. Reasoning models (o1/o3/o4, gpt-5,
 deepseek-reasoner) take no temperature and count output tokens with max_completion_tokens.
 The SDK's own retries are off: the engine retries. A chat answer's record keeps the server's
-response body as it came (`with_raw_response`), not the SDK's re-serialisation of it.
+response body as it came, not the SDK's re-serialisation of it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 def _client(api_key: str, base_url: str | None, who: str):
     openai = require("openai", "api", f"adapter {who!r}")
     return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=None)
+
+
+def _http_response_type() -> type:
+    """The SDK's transport's response class: `post(..., cast_to=it)` hands back the HTTP response
+    as it came. openai 3.x is built on httpx2, earlier releases on httpx."""
+    import openai
+
+    if hasattr(openai, "DefaultAsyncHttpx2Client"):
+        import httpx2
+
+        return httpx2.Response
+    import httpx
+
+    return httpx.Response
 
 
 def _translate(exc: Exception) -> Exception:
@@ -48,6 +62,7 @@ class OpenAIChat(Adapter):
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
         self.client = _client(key, base_url, self.name)
+        self.response_type = _http_response_type()
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
@@ -63,15 +78,17 @@ class OpenAIChat(Adapter):
             if self.max_tokens:
                 params["max_tokens"] = self.max_tokens
         try:
-            # the raw HTTP body, read once: the SDK's response models would be built only to be
-            # serialised again for the record (a third of the client's CPU per request)
-            response = await self.client.chat.completions.with_raw_response.create(**params)
+            # The SDK's documented route for any endpoint: auth, headers, errors and transport as
+            # `chat.completions.create`, without its per-request typed transform of the messages
+            # and response models (together ~45% of the client's CPU per request), and the raw
+            # body is what the record keeps.
+            response = await self.client.post("/chat/completions", body=params, cast_to=self.response_type)
         except Exception as exc:  # noqa: BLE001 - translated for the engine
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None
         with reading_response():
-            body = response.http_response.content
+            body = response.content
             data = orjson.loads(body)
             choice = data["choices"][0]
             message = choice["message"]
