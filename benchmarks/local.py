@@ -11,9 +11,19 @@ medians, and each ratio is the median of its per-round ratios. For the encoder i
 GFLOP/s each case reaches (FLOPs counted by torch's FlopCounterMode, padding included) against
 this CPU's float32 matrix-multiply peak, which bounds what batching can gain.
 Targets: scoring >= 10x naive generation; encoder batching >= 3x one at a time.
-Prints a table and writes benchmarks/local.json.
+"score, as the engine calls it" times what a run does: every prompt's length first (to sort
+batches), then the batches; earlier versions rendered and tokenised each prompt again per batch.
 
-    python benchmarks/local.py [--data-dir DIR] [--n-generate 8] [--n-score 48] [--n-encoder N] [--passes 3]
+With --device cuda (or any other torch device) an accelerator section follows: a model of the
+shape --shape (default qwen3-4b: 36 layers, hidden 2560; `tiny` checks the code path anywhere)
+with random weights and SmolLM2's real tokenizer, in bfloat16, scores all 1388 ToxiFrench samples
+as the engine calls it (batch 32), and generates --gen-tokens new tokens for --n-gen-samples
+samples at batch 32 and 64 with the dynamic and the static (compiled) key/value cache: decode
+tokens per second, and the static cache's one-off compile time. Timings synchronise the device.
+Prints tables and writes benchmarks/local.json.
+
+    python benchmarks/local.py [--data-dir DIR] [--n-generate 8] [--n-score 48] [--n-encoder N] [--passes 3] [--cases score]
+    python benchmarks/local.py --device cuda [--shape qwen3-4b] [--gen-tokens 128] [--cases none]
 """
 
 from __future__ import annotations
@@ -39,6 +49,83 @@ def gemm_peak_gflops(n: int = 2048, repeat: int = 10) -> float:
     return 2 * n**3 * repeat / (time.perf_counter() - start) / 1e9
 
 
+SHAPES = {  # Qwen3 configurations: the issue's 4B model, and a tiny one to check the code path on any machine
+    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+                     head_dim=128, tie_word_embeddings=True, rope_theta=1_000_000.0),
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16),
+}
+
+
+def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
+    """A Qwen3 model of `shape` with random weights (seeded) and a real tokenizer, saved to `out`:
+    its speed is the real model's, its answers are noise."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(vocab_size=len(tokenizer), max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen3ForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    del model
+    return str(out)
+
+
+def accelerator_section(args, requests, tokenizer) -> dict:
+    """Scoring every sample and generating on `args.device`, as a run there would."""
+    import tempfile
+
+    import torch
+
+    from toxbench.adapters.hf import HFCausalLM
+
+    def sync() -> None:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def seconds(fn) -> float:
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
+    def as_the_engine(adapter, items):
+        ordered = sorted(items, key=adapter.batch_length)
+        size = adapter.capabilities.batch_size
+        return sum(sum(a.tokens_out or 0 for a in adapter.answer_batch(ordered[i : i + size])) for i in range(0, len(ordered), size))
+
+    result: dict = {"device": args.device, "shape": args.shape, "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = synthetic_model(args.shape, tokenizer, args.device, Path(tmp) / args.shape)
+        scorer = HFCausalLM(path, mode="score", batch_size=32, device=args.device, dtype="bfloat16")
+        as_the_engine(scorer, requests[:64])  # warm-up: kernels, the shared prefix's cache
+        result["score_all_s"] = seconds(lambda: as_the_engine(scorer, requests))
+        result["score_samples_per_s"] = len(requests) / result["score_all_s"]
+        del scorer
+        result["generate"] = []
+        items = requests[: args.n_gen_samples]
+        for cache in ("dynamic", "static"):
+            for batch in (32, 64):
+                gen = HFCausalLM(path, mode="generate", max_new_tokens=args.gen_tokens, batch_size=batch, device=args.device,
+                                 dtype="bfloat16", cache=cache)
+                # random weights rarely write the end token, so every row decodes --gen-tokens tokens
+                first = seconds(lambda: as_the_engine(gen, items[:batch]))  # includes compiling, for the static cache
+                tokens = [0]
+                wall = seconds(lambda: tokens.__setitem__(0, as_the_engine(gen, items)))
+                result["generate"].append({"cache": cache, "batch": batch, "samples": len(items), "new_tokens": tokens[0], "wall_s": wall,
+                                           "decode_tokens_per_s": tokens[0] / wall, "first_batch_s": first})
+                del gen
+    print(f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16), {len(requests)} ToxiFrench samples")
+    print(f"score, as the engine calls it, batches of 32: {result['score_all_s']:.2f} s ({result['score_samples_per_s']:.0f} samples/s)")
+    print(f"{'generate':24} {'batch':>5} {'tokens/s':>9} {'wall s':>7} {'first batch s':>13}")
+    for g in result["generate"]:
+        print(f"{'cache ' + g['cache']:24} {g['batch']:>5} {g['decode_tokens_per_s']:9.0f} {g['wall_s']:7.1f} {g['first_batch_s']:13.1f}")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
@@ -46,6 +133,11 @@ def main() -> None:
     parser.add_argument("--n-score", type=int, default=48)
     parser.add_argument("--n-encoder", type=int, default=None, help="encoder texts (default: the whole benchmark)")
     parser.add_argument("--passes", type=int, default=3, help="rounds of every case; medians are reported")
+    parser.add_argument("--cases", default="", help="run only the CPU cases whose name holds this text ('none': no CPU case)")
+    parser.add_argument("--device", default=None, help="also run the accelerator section on this torch device (cuda)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-4b", help="the accelerator section's model shape")
+    parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens per sample in the accelerator's generate cases")
+    parser.add_argument("--n-gen-samples", type=int, default=128)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -85,10 +177,19 @@ def main() -> None:
 
     gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)
     score = HFCausalLM("smollm2-135m-instruct", mode="score")
+    def as_the_engine(adapter):
+        """What the engine does with a run's requests: their lengths to sort them, then the batches."""
+        def run(items):
+            ordered = sorted(items, key=adapter.batch_length)
+            for i in range(0, len(ordered), adapter.capabilities.batch_size):
+                adapter.answer_batch(ordered[i : i + adapter.capabilities.batch_size])
+        return run
+
     cases = {  # name: (answer_batch, requests, batch size); batches in the engine's order, by token count
         "generate, one sample at a time": (gen.answer_batch, requests[: args.n_generate], 1),
         "generate, batches of 8": (gen.answer_batch, sorted(requests[: 2 * args.n_generate], key=gen.batch_length), 8),
         "score, shared prefix reused, batches of 8": (score.answer_batch, sorted(requests[: args.n_score], key=score.batch_length), 8),
+        "score, as the engine calls it, batches of 8": (as_the_engine(score), requests[: args.n_score], args.n_score),
     }
     texts = requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)
     for dtype in ("float32", "bfloat16"):
@@ -102,6 +203,9 @@ def main() -> None:
            for d in ("float32", "bfloat16")},
     }
 
+    if args.cases:
+        cases = {name: case for name, case in cases.items() if args.cases in name}
+        targets = {name: t for name, t in targets.items() if t[0] in cases and t[1] in cases}
     for fn, items, batch in cases.values():  # warm-up
         fn(items[:batch])
     # Every case once per round, rounds repeated: this shared machine's speed drifts by tens of
@@ -113,7 +217,7 @@ def main() -> None:
     rows = {name: statistics.median(values) for name, values in per_round.items()}
     ratios = {name: (statistics.median([a / b for a, b in zip(per_round[num], per_round[den])]), target)
               for name, (num, den, target) in targets.items()}
-    gflops = {"float32 matrix multiply peak (2048x2048)": gemm_peak_gflops()}
+    gflops = {"float32 matrix multiply peak (2048x2048)": gemm_peak_gflops()} if cases else {}
     for name, (fn, items, batch) in cases.items():
         if name.startswith("encoder"):
             gflops[name] = gflop(fn, items, batch) * rows[name] / len(items)
@@ -129,6 +233,8 @@ def main() -> None:
         print(f"{name:44} {value:10.1f}")
     out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "rounds": args.passes,
            "samples_per_second": rows, "samples_per_second_by_round": per_round, "gflops_per_second": gflops, "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+    if args.device:
+        out["accelerator"] = accelerator_section(args, requests_for(benchmark), score.tokenizer)
     path = Path(__file__).with_suffix(".json")
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")

@@ -23,6 +23,7 @@ from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 DEFAULT_LABELS = {"fr": ("non-toxique", "toxique"), "en": ("non-toxic", "toxic")}
+MAX_TOKENISED = 5_000  # prompts held between their length and their batch (~100 MB at 600 tokens); beyond, the oldest are tokenised again
 CACHES = ("dynamic", "static")  # generate's key/value cache: static lets transformers compile the decode step (on CUDA)
 
 
@@ -99,6 +100,8 @@ class HFCausalLM(Adapter):
             hit = (request, self._ids(self.prompt_text(request)))
             if keep:
                 self._tokenised[id(request)] = hit
+                if len(self._tokenised) > MAX_TOKENISED:  # requests answered from the response cache are never asked for again
+                    del self._tokenised[next(iter(self._tokenised))]
         elif not keep:
             del self._tokenised[id(request)]
         return hit[1]

@@ -60,20 +60,22 @@ def _trainer_classes():
     class DWLCollator(DataCollatorForLanguageModeling):
         def torch_call(self, examples):
             classes = [torch.tensor(e["token_class"]) for e in examples]
-            out = super().torch_call([{k: v for k, v in e.items() if k != "token_class"} for e in examples])
+            out = super().torch_call([{k: v for k, v in e.items() if k not in ("token_class", "example")} for e in examples])
             width = out["input_ids"].shape[1]
             out["token_class"] = torch.stack([torch.nn.functional.pad(c, (0, width - len(c))) for c in classes])
+            if all("example" in e for e in examples):  # which training examples the batch holds (see rank_report)
+                out["example"] = torch.tensor([e["example"] for e in examples])
             return out
 
     class DWLSFTTrainer(SFTTrainer):
         def __init__(self, *args, schedule: DWLSchedule, **kwargs) -> None:
             self.schedule = schedule
+            self.trained_examples: list[int] = []  # indices of the examples this process trained on, in order
             super().__init__(*args, **kwargs)
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
-            if "token_class" not in self._signature_columns:
-                self._signature_columns = [*self._signature_columns, "token_class"]
+            self._signature_columns = [*self._signature_columns, *(c for c in ("token_class", "example") if c not in self._signature_columns)]
 
         def current_alphas(self) -> list[float]:
             return self.schedule.alphas_at(float(self.state.epoch or 0.0))
@@ -85,6 +87,9 @@ def _trainer_classes():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             token_class = inputs.pop("token_class")
+            examples = inputs.pop("example", None)
+            if examples is not None and model.training:
+                self.trained_examples.extend(examples.tolist())
             inputs["use_cache"] = False
             outputs = model(**inputs, fused_lm_head=True)
             n_tokens = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
@@ -109,7 +114,7 @@ def build_datasets(tokenizer, train: list[CotExample], validation: list[CotExamp
     for examples in (train, validation):
         rows = [tokenize_cot(tokenizer, e, max_length) for e in examples]
         dropped += sum(r is None for r in rows)
-        rows = [r for r in rows if r is not None]
+        rows = [{**r, "example": i} for i, r in enumerate(rows) if r is not None]
         out.append(Dataset.from_list(rows) if rows else None)
     if out[0] is None:
         raise ToxbenchError(f"no training example fits in max_length={max_length} tokens; raise train.max_length or use fewer CoT blocks")
@@ -120,6 +125,35 @@ def sft_config(job_train, output_dir: Path, device: str, has_eval: bool):
     from trl import SFTConfig
 
     return SFTConfig(**trainer_arguments(job_train, output_dir, device, has_eval), completion_only_loss=None, dataset_num_proc=None)
+
+
+def lora_checksum(model) -> str:
+    """sha256 over the adapter's tensors as peft saves them (sorted names, float32 bytes): equal on
+    two processes, or on a process and the saved file, exactly when they hold the same adapter."""
+    import hashlib
+
+    import torch
+    from peft import get_peft_model_state_dict
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(get_peft_model_state_dict(model).items()):
+        digest.update(name.encode() + tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def rank_report(trainer, train: list[CotExample], output_dir: Path) -> Path:
+    """OUTPUT/ranks/rank-N.json for each process of a data-parallel run (accelerate, DeepSpeed):
+    the training examples it stepped on, in order, and the checksum of the adapter it ended with.
+    They show the data was sharded (disjoint sets) and the replicas stayed one model (equal sums)."""
+    from toxbench._util import write_atomic
+
+    rank = trainer.accelerator.process_index
+    report = {"rank": rank, "world_size": trainer.accelerator.num_processes, "steps": trainer.state.global_step,
+              "rows": trainer.trained_examples, "examples": [train[i].id for i in trainer.trained_examples], "adapter_sha256": lora_checksum(trainer.model)}
+    path = output_dir / "ranks" / f"rank-{rank}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(report, indent=1))
+    return path
 
 
 def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
@@ -141,17 +175,27 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
                           data_collator=collator_cls(pad_token_id=tokenizer.pad_token_id), schedule=schedule)
     use_optimizer(trainer, job.train)
     checkpoint = last_checkpoint(output_dir) if resume else None
-    before = trainer.evaluate() if eval_ds is not None and checkpoint is None else {}  # the base model's validation loss
+    # The base model's validation loss, on one process only: the Trainer prepares the model for
+    # evaluation, and accelerate then refuses to prepare it again, so training would run without
+    # DistributedDataParallel, each process on its own shard, and only process 0's adapter saved
+    # (measured: two processes ended with different adapters; tests/finetune/test_data_parallel.py).
+    distributed = trainer.accelerator.num_processes > 1
+    before = trainer.evaluate() if eval_ds is not None and checkpoint is None and not distributed else {}
     trainer.train(resume_from_checkpoint=checkpoint)
     final_eval = trainer.evaluate() if eval_ds is not None else {}
     if not before and (output_dir / "toxbench-model.json").is_file():
         before = read_card(output_dir).get("training", {}).get("eval_before", {})
     trainer.save_model(str(output_dir))
+    if trainer.accelerator.num_processes > 1:
+        rank_report(trainer, train, output_dir)
+    if not trainer.is_world_process_zero():  # the weights are saved by process 0 alone (save_model); so are their companions
+        return output_dir
     save_outputs(output_dir, tokenizer, trainer.state.log_history, {
         "kind": "causal-cot", "base_model": job.model.base, "adapter": ".", "parser": "cot", "prompt_template": PROMPT_TEMPLATE,
         "max_new_tokens": job.max_new_tokens, "repetition_penalty": job.repetition_penalty, "quantized_training": quantized,
         "training": {"stage": "sft", "job": json.loads(job.model_dump_json()), "schedule": schedule.model_dump(), "data": stats,
                      "examples_left_out_for_length": dropped, "train_examples": len(train_ds), "eval_before": before, "final_eval": final_eval,
+                     "processes": trainer.accelerator.num_processes,
                      "steps": trainer.state.global_step},
     })
     return output_dir
