@@ -52,7 +52,7 @@ def test_two_cpu_processes_train_disjoint_shards_into_one_adapter(tmp_path, data
     from toxbench.finetune.sft import lora_checksum
     from toxbench.model_registry import read_card
 
-    load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")  # convert the GGUF once, before two processes race to
+    load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")  # convert the GGUF here, not in two processes at once
     out = tmp_path / "sft"
     config = tmp_path / "sft.toml"
     config.write_text(SFT.format(out=out.as_posix()), "utf-8")
