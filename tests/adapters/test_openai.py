@@ -134,3 +134,24 @@ def test_openai_moderation(tmp_path, fake, dataset, data, key, fast):
     spec = Run.load(result.run_dir).spec
     assert spec.prompt is None and spec.shots is None and spec.adapter == "openai-moderation"
     assert all(r["path"] == "/v1/moderations" for r in fake.requests)
+
+
+def test_a_cot_model_behind_a_completions_endpoint(tmp_path, fake, dataset, data, key, cli, data_root):
+    """`prompt_template` sends the bare training prompt to /v1/completions (vLLM serving a LoRA
+    adapter) and reads the answer with the `cot` parser; the template is part of the run."""
+    template = "Message:\n{text}\n\nAnalyse:\n"
+    code, out, err = cli("run", "--model", "openai:my-sft", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--lang", "fr",
+                         "--model-arg", 'prompt_template="Message:\\n{text}\\n\\nAnalyse:\\n"', "--max-retries", "2",
+                         "--out", tmp_path / "runs", "--json", "--data-dir", data_root, "--no-cache")
+    assert code == 0, err
+    sent = [r for r in fake.requests if r["path"].endswith("/v1/completions")]
+    assert sent and all("messages" not in r["body"] for r in sent)
+    first = next(r for r in sent if "tu es un TOX idiot" in r["text"])
+    assert first["body"]["prompt"] == template.format(text="tu es un TOX idiot") and first["body"]["model"] == "my-sft"
+    run_dir = json.loads(out)["run_dir"]
+    records = by_id(run_dir)
+    assert records["0"].pred == 1 and records["1"].pred == 0 and records["0"].raw.startswith('{"id": "cmpl-1"')
+    assert Run.load(run_dir).manifest.spec.adapter_params["prompt_template"] == template
+    code, out, err = cli("run", "--model", "openai:my-sft", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
+                         "--model-arg", "prompt_template=no placeholder", "--data-dir", data_root)
+    assert code == 2 and "prompt_template must hold {text}" in err and "Traceback" not in err

@@ -120,6 +120,8 @@ class FakeProvider:
             if isinstance(content, list):
                 content = " ".join(part.get("text", "") for part in content)
             return content.rsplit("«", 1)[-1] if "«" in content else content
+        if "prompt" in body:  # OpenAI completions (a fine-tuned CoT model's bare prompt)
+            return body["prompt"]
         if "input" in body or "inputs" in body:  # moderation endpoints
             value = body.get("input", body.get("inputs"))
             return value if isinstance(value, str) else value[0]
@@ -143,6 +145,11 @@ class FakeProvider:
             return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
                     "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}}
+        if path.endswith("/completions"):  # OpenAI completions: a CoT answer ending in its conclusion
+            text = f"<think>analyse</think>\nQuestion : ce message est-il toxique ?\nConclusion : {'oui' if verdict == 'toxique' else 'non'}"
+            return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": body.get("model"),
+                    "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                    "usage": {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}}
         if path.endswith("/moderations") and self.from_mistral:  # Mistral's shape (its SDK also sends "input")
             flagged = verdict == "toxique"
             scores = {"sexual": 0.01, "hate_and_discrimination": 0.88 if flagged else 0.03, "violence_and_threats": 0.2,

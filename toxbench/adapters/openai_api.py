@@ -1,7 +1,9 @@
 """OpenAI chat completions and OpenAI moderation, through the official `openai` SDK.
 
 `base_url` points the chat adapter at any OpenAI-compatible server (DeepSeek, vLLM, llama.cpp);
-`api_key_env` names the variable holding that server's key. Reasoning models (o1/o3/o4, gpt-5,
+`api_key_env` names the variable holding that server's key. `prompt_template` (with `{text}`)
+sends that bare prompt to the completions endpoint instead, read with the `cot` parser: how a
+`toxbench finetune` CoT model served by vLLM (its LoRA adapter) is evaluated at scale. Reasoning models (o1/o3/o4, gpt-5,
 deepseek-reasoner) take no temperature and count output tokens with max_completion_tokens.
 The SDK's own retries are off: the engine retries. A chat answer's record keeps the server's
 response body as it came, not the SDK's re-serialisation of it.
@@ -55,8 +57,15 @@ class OpenAIChat(Adapter):
     description = "OpenAI chat completions, or any OpenAI-compatible server via base_url"
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 reasoning: bool | None = None, api_key_env: str | None = None) -> None:
+                 reasoning: bool | None = None, api_key_env: str | None = None, prompt_template: str | None = None) -> None:
+        from toxbench.errors import ToxbenchError
+
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        self.prompt_template = prompt_template
+        if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
+            if not isinstance(prompt_template, str) or "{text}" not in prompt_template:
+                raise ToxbenchError("--model-arg prompt_template must hold {text}, e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'")
+            self.renders_own_prompt, self.default_parser = True, "cot"
         self.reasoning = reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
@@ -66,10 +75,14 @@ class OpenAIChat(Adapter):
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
-                "max_tokens": self.max_tokens, "reasoning": self.reasoning}
+                "max_tokens": self.max_tokens, "reasoning": self.reasoning,
+                **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {})}
 
     async def answer(self, request: Request) -> Answer:
-        params: dict = {"model": self.model, "messages": list(request.messages)}
+        if self.prompt_template is not None:  # the bare training prompt, no chat template: the completions endpoint
+            path, params = "/completions", {"model": self.model, "prompt": self.prompt_template.format(text=request.text)}
+        else:
+            path, params = "/chat/completions", {"model": self.model, "messages": list(request.messages)}
         if self.reasoning:
             if self.max_tokens:
                 params["max_completion_tokens"] = self.max_tokens
@@ -82,7 +95,7 @@ class OpenAIChat(Adapter):
             # `chat.completions.create`, without its per-request typed transform of the messages
             # and response models (together ~45% of the client's CPU per request), and the raw
             # body is what the record keeps.
-            response = await self.client.post("/chat/completions", body=params, cast_to=self.response_type)
+            response = await self.client.post(path, body=params, cast_to=self.response_type)
         except Exception as exc:  # noqa: BLE001 - translated for the engine
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
@@ -91,7 +104,7 @@ class OpenAIChat(Adapter):
             body = response.content
             data = orjson.loads(body)
             choice = data["choices"][0]
-            message = choice["message"]
+            message = choice["message"] if path == "/chat/completions" else {"content": choice["text"]}
             usage = data.get("usage") or {}
             return Answer(
                 text=message.get("content"),
