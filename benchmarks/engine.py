@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPLY = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
@@ -258,8 +259,6 @@ def main() -> None:
         assert served["ok"] == n, served
         return {"wall_s": wall, "cpu_s": cpu, "first_request_s": served["first_at"] - launched,
                 "serving_s": served["last_at"] - served["first_at"]}
-
-    import urllib.request
 
     try:
         time.sleep(0.5)

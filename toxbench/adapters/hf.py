@@ -52,7 +52,7 @@ class HFCausalLM(Adapter):
 
     def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
                  dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None,
-                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_strings: tuple[str, ...] = ()) -> None:
+                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_strings: str | tuple[str, ...] = ()) -> None:
         from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
 
@@ -61,7 +61,11 @@ class HFCausalLM(Adapter):
         if cache not in CACHES:
             raise ToxbenchError(f"--model-arg cache={cache}: give one of {', '.join(CACHES)}")
         self.cache = cache  # generate mode, as are the stop strings (a JSON list on the command line, or one string)
-        self.stop_strings = (stop_strings,) if isinstance(stop_strings, str) else tuple(stop_strings)
+        strings = [stop_strings] if isinstance(stop_strings, str) else stop_strings
+        if not isinstance(strings, (list, tuple)) or not all(isinstance(x, str) and x for x in strings):
+            raise ToxbenchError(f"--model-arg stop_strings={stop_strings!r}: give a string or a JSON list of strings, e.g. "
+                                "'stop_strings=[\"Conclusion : oui\", \"Conclusion : non\"]'")
+        self.stop_strings = tuple(strings)
         self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
         self.repetition_penalty = float(repetition_penalty) if repetition_penalty is not None else None  # generate mode
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")

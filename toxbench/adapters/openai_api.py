@@ -63,8 +63,13 @@ class OpenAIChat(Adapter):
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
-            if not isinstance(prompt_template, str) or "{text}" not in prompt_template:
-                raise ToxbenchError("--model-arg prompt_template must hold {text}, e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'")
+            try:
+                usable = isinstance(prompt_template, str) and "{text}" in prompt_template and bool(prompt_template.format(text=""))
+            except (KeyError, IndexError, ValueError):  # another {field}, or a lone brace
+                usable = False
+            if not usable:
+                raise ToxbenchError("--model-arg prompt_template must hold {text} and no other {field} (write a literal brace as {{ or }}), "
+                                    "e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'")
             self.renders_own_prompt, self.default_parser = True, "cot"
         self.reasoning = reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
         self.api_key_env = api_key_env

@@ -16,6 +16,7 @@ import json
 import logging
 from pathlib import Path
 
+from toxbench._util import write_atomic
 from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import SFTJob
 from toxbench.finetune.cot_data import PROMPT_TEMPLATE, CotExample
@@ -145,8 +146,6 @@ def rank_report(trainer, train: list[CotExample], output_dir: Path) -> Path:
     """OUTPUT/ranks/rank-N.json for each process of a data-parallel run (accelerate, DeepSpeed):
     the training examples it stepped on, in order, and the checksum of the adapter it ended with.
     They show the data was sharded (disjoint sets) and the replicas stayed one model (equal sums)."""
-    from toxbench._util import write_atomic
-
     rank = trainer.accelerator.process_index
     report = {"rank": rank, "world_size": trainer.accelerator.num_processes, "steps": trainer.state.global_step,
               "rows": trainer.trained_examples, "examples": [train[i].id for i in trainer.trained_examples], "adapter_sha256": lora_checksum(trainer.model)}
