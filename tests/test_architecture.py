@@ -13,13 +13,14 @@ RANKS = {
     "types": 0, "errors": 0, "_util": 0, "": 0,  # "" is toxbench/__init__.py (the version)
     "data": 1,
     "model_registry": 2,  # cards of trained models: read by the finetuned adapter, written by finetune/
-    "adapters": 3,
-    "records": 4,
+    "adapters": 3, "explain": 3,  # explain/: span metrics, saliency, extraction; needs no adapter
+    "records": 4, "explanations": 4,
     "run": 5,
     "analysis": 6, "finetune": 6,  # side by side: neither imports the other
     "cli": 7, "__main__": 7,
 }
-FORBIDDEN_SIDEWAYS = {("analysis", "finetune"), ("finetune", "analysis"), ("model_registry", "adapters")}
+FORBIDDEN_SIDEWAYS = {("analysis", "finetune"), ("finetune", "analysis"), ("model_registry", "adapters"), ("explain", "adapters"),
+                      ("adapters", "explain"), ("explanations", "records"), ("records", "explanations")}
 
 
 def part_of(module: str) -> str:

@@ -32,6 +32,9 @@ class Sample:
     """Gold label: 1 toxic, 0 non-toxic."""
     lang: str
     """Language code of the text (`fr`, `en`, `zh-Hans`, `und` when unknown)."""
+    spans: tuple[tuple[int, int], ...] | None = None
+    """Gold toxic character ranges `(start, end)` of `text`, sorted and merged, when the dataset
+    annotates them; `()` annotated with no span; None when the dataset has no span annotation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,7 +219,7 @@ def _tiny_classifier(tmp_path, labels, problem_type=None):
                         problem_type=problem_type)
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(tmp_path)
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(tmp_path)
+    BertTokenizerFast(vocab=str(vocab)).save_pretrained(tmp_path)  # transformers 5 reads `vocab=` (vocab_file= is ignored: every word [UNK])
     return str(tmp_path)
 
 

@@ -5,6 +5,7 @@ sorting and filtering work, that those comments show literally, and that none of
 screenshot; with TOXBENCH_UPDATE_SCREENSHOT=1 it also replaces docs/report.png (the README's picture).
 """
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from toxbench.run.engine import ExecutionSettings
 from toxbench.run.runner import RunOptions, execute
 from toxbench.run.replay import import_published
 from toxbench.analysis.report import build_report, script_json
+from toxbench.explanations import ExplanationWriter
 
 CHROMIUM = os.environ.get("TOXBENCH_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = [
@@ -27,6 +29,8 @@ HOSTILE = [
     ("<b>gras</b> et <a href=javascript:window.pwned=1>lien</a>", 0),
 ]
 ROOT = Path(__file__).parents[2]
+GOLD_SPANS = {0: [[0, 8]], 5: [[3, 7]]}  # "<script>", "gras"
+FOUND_SPANS = {0: [[4, 20]], 1: [[0, 4]]}  # "ipt>window.pwned", "<img"
 
 
 def test_script_json_cannot_close_its_element():
@@ -47,11 +51,16 @@ def report(tmp_path_factory, data_root):
         import csv
 
         writer = csv.writer(fh)
-        writer.writerow(["id", "text", "label"])
-        writer.writerows([(f"h{i}", t, y) for i, (t, y) in enumerate(HOSTILE)])
+        writer.writerow(["id", "text", "label", "spans"])
+        writer.writerows([(f"h{i}", t, y, json.dumps(GOLD_SPANS.get(i, []))) for i, (t, y) in enumerate(HOSTILE)])
     os.environ.setdefault("TOXBENCH_CACHE", str(root / "cache.sqlite"))
-    execute(RunOptions(model="baseline", dataset=str(comments), runs_dir=root / "runs", cache_path=root / "cache.sqlite"), data,
-            ExecutionSettings(), show_progress=False)
+    result = execute(RunOptions(model="baseline", dataset=str(comments), runs_dir=root / "runs", cache_path=root / "cache.sqlite"), data,
+                     ExecutionSettings(), show_progress=False)
+    # explanation lines as `toxbench explain` writes them (the baseline has no saliency; the report only reads the spans)
+    writer = ExplanationWriter(result.run_dir, {"method": "gradxinput", "extraction": {"rule": "topk"}})
+    for i, spans in FOUND_SPANS.items():
+        writer.append({"sample_id": f"h{i}", "status": "ok", "pred": 1, "tokens": [], "saliency": [], "spans": spans, "gold_spans": None})
+    writer.close()
     return build_report(root / "runs", data, root / "site", ROOT / "results"), str(comments)
 
 
@@ -100,6 +109,9 @@ def test_report_in_headless_chromium(report, tmp_path):
         texts = page.locator("#explorer-table tbody td.text").all_inner_texts()
         assert sorted(texts) == sorted(t for t, _ in HOSTILE)
         assert page.locator("#explorer-table img").count() == 0 and page.locator("#explorer-table b").count() == 0
+        # spans: gold underlined, found highlighted, both as text cut at every span boundary
+        assert sorted(page.locator("#explorer-table .gold-span").all_inner_texts()) == ["<scr", "gras", "ipt>"]
+        assert sorted(page.locator("#explorer-table mark").all_inner_texts()) == ["<img", "ipt>", "window.pwned"]
         correct = page.locator("#explorer-count").inner_text()
         page.select_option("#f-correct", "incorrect")
         wrong = page.locator("#explorer-table tbody tr.sample").count()

@@ -180,7 +180,7 @@ def test_an_offline_fetch_is_one_summary_line(cli, tmp_path):
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     code, out, err = cli("data", "fetch", "--data-dir", tmp_path / "empty", "--mirror", closed)
-    assert code == 2 and err.count("\n") == 1 and "158 of 158 files are not in" in err and "--mirror" in err and "Traceback" not in err
+    assert code == 2 and err.count("\n") == 1 and "171 of 171 files are not in" in err and "--mirror" in err and "Traceback" not in err
     assert [line for line in out.splitlines() if line.strip()] == [f"data directory: {tmp_path / 'empty'}"]
 
 

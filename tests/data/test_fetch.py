@@ -105,9 +105,9 @@ def test_a_modified_file_is_refused_on_load_and_by_verify(tmp_path, cli, data_ro
     code, out, _ = cli("data", "verify", "--data-dir", dest)
     assert code == 1
     assert f"mismatch {dest / FILES[1]}" in out and f"missing  {dest / 'rtp-lx/RTP_LX_FR.jsonl'}" in out
-    assert "2 of 158 files verified" in out
+    assert "2 of 171 files verified" in out
 
 
 def test_verify_passes_on_the_full_mirror(cli, data_root):
     code, out, _ = cli("data", "verify", "--data-dir", data_root)
-    assert code == 0 and "158 of 158 files verified" in out
+    assert code == 0 and "171 of 171 files verified" in out

@@ -64,6 +64,8 @@ class Leaderboard:
     skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
     damaged: list[str] = field(default_factory=list)  # runs that could not be read, with how to repair them
     subset_rows: list[Row] = field(default_factory=list)  # runs on a subset of the dataset, ranked apart
+    span_rows: list[dict] = field(default_factory=list)  # one per (ranked run, explainer) with explanations: span agreement, faithfulness
+    span_floors: dict | None = None  # SemEval's reference predictions on the whole dataset, when it has gold spans
 
 
 def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
@@ -120,7 +122,57 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
     for group in (full, subsets):
         group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
         _compare_neighbours(group, policy)
-    return Leaderboard(dataset, policy, full, skipped, broken, subsets)
+    return Leaderboard(dataset, policy, full, skipped, broken, subsets, explanation_rows(full + subsets, broken))
+
+
+SPAN_COLUMNS = ("run", "explainer", "method", "rule", "tuned_on", "n", "span_f1", "char_precision", "char_recall", "char_iou", "overlap_f1",
+                "comprehensiveness", "sufficiency", "aopc")
+
+
+def explanation_rows(rows: list[Row], broken: list[str]) -> list[dict]:
+    """Span agreement (for datasets with gold spans) and faithfulness of every explainer that wrote
+    into a ranked run, best span F1 first."""
+    from toxbench.analysis.explanations import summarise
+    from toxbench.explanations import read_explainers, read_explanations
+
+    out = []
+    for row in rows:
+        try:
+            for explainer, entry in read_explainers(row.run_dir).items():
+                _, settings, lines = read_explanations(row.run_dir, explainer)
+                summary = summarise(lines)
+                spans, faith = summary.spans or {}, summary.faithfulness
+                out.append({"run": row.name or row.run, "explainer": explainer, "method": settings["method"], "rule": settings["extraction"]["rule"],
+                            "tuned_on": (settings.get("tuned_on") or {}).get("dataset", ""), "n": summary.explained,
+                            "span_f1": spans.get("f1"), "char_precision": spans.get("precision"), "char_recall": spans.get("recall"),
+                            "char_iou": spans.get("iou"), "overlap_f1": spans.get("overlap_f1"),
+                            **{m: (faith.get(m) or {}).get("mean") for m in ("comprehensiveness", "sufficiency", "aopc")}})
+        except ToxbenchError as exc:
+            broken.append(f"{row.run_dir.name}: explanations not read ({exc})")
+    return sorted(out, key=lambda r: (-(r["span_f1"] if r["span_f1"] is not None else -1), r["run"], r["explainer"]))
+
+
+def _f(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
+def span_table(span_rows: list[dict]) -> list[str]:
+    lines = ["| Run | Explainer | Method | Spans by | Tuned on | n | Span F1 | Char P | Char R | Char IoU | Overlap F1 | Compr. | Suff. | AOPC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in span_rows:
+        lines.append(f"| `{r['run']}` | {r['explainer']} | {r['method']} | {r['rule']} | {r['tuned_on'] or '–'} | {r['n']} | **{_f(r['span_f1'])}** | "
+                     f"{_f(r['char_precision'])} | {_f(r['char_recall'])} | {_f(r['char_iou'])} | {_f(r['overlap_f1'])} | "
+                     f"{_f(r['comprehensiveness'])} | {_f(r['sufficiency'])} | {_f(r['aopc'])} |")
+    return lines
+
+
+def span_csv_text(span_rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SPAN_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in span_rows:
+        writer.writerow({k: ("" if v is None else round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
+    return out.getvalue()
 
 
 SIGNIFICANCE = 0.05
@@ -222,6 +274,17 @@ def markdown(board: Leaderboard) -> str:
         lines += ["", "## Runs on a subset of the dataset", "",
                   f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`), ranked among themselves only: "
                   "their accuracy is about other samples than the runs above.", "", *_table(board.subset_rows, notes)]
+    if board.span_rows:
+        lines += ["", "## Explanations", "",
+                  "Runs with explanations (`toxbench explain`), one row per explainer. Span F1 is SemEval-2021's character F1 against the gold "
+                  "spans (– on a dataset without them); char P/R pooled over characters, IoU per post; faithfulness means: comprehensiveness "
+                  "and AOPC (higher: the evidence carried the decision), sufficiency (lower: the evidence alone suffices). Definitions: docs/explain.md.",
+                  ""]
+        if board.span_floors:
+            f = board.span_floors
+            lines += [f"Reference points on all {f['posts']} posts (SemEval-2021's own): no span for any post {f['empty']:.4f}, "
+                      f"every character of every post {f['all_characters']:.4f}.", ""]
+        lines += span_table(board.span_rows)
     if notes:
         lines += ["", "## Notes", "", *notes]
     if board.skipped:
@@ -231,13 +294,19 @@ def markdown(board: Leaderboard) -> str:
 
 def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
     """leaderboard.csv (the whole-dataset runs), leaderboard-subsets.csv (when there are subset
-    runs) and leaderboard.md (both), each written atomically."""
+    runs), leaderboard-spans.csv (when runs have explanations) and leaderboard.md (all), each
+    written atomically."""
     csv_path, md_path, subsets_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "leaderboard-subsets.csv"
+    spans_path = out_dir / "leaderboard-spans.csv"
     write_atomic(csv_path, csv_text(board.rows))
     if board.subset_rows:
         write_atomic(subsets_path, csv_text(board.subset_rows))
     else:
         subsets_path.unlink(missing_ok=True)
+    if board.span_rows:
+        write_atomic(spans_path, span_csv_text(board.span_rows))
+    else:
+        spans_path.unlink(missing_ok=True)
     write_atomic(md_path, markdown(board))
     return csv_path, md_path
 
@@ -281,9 +350,24 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     boards = []
     for name in names:
         board = collect([runs_dir, *include], name, policy)
+        if board.span_rows:
+            board.span_floors = _span_floors(name, data)
         boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / name)))
         notes += [w for w in board.damaged if w not in notes]
     return Regenerated(boards, notes)
+
+
+def _span_floors(name: str, data) -> dict | None:
+    from toxbench.data.datasets import load_dataset
+    from toxbench.explain.span_metrics import floors
+
+    try:
+        dataset = load_dataset(name, data)
+    except ToxbenchError:
+        return None
+    if not dataset.has_spans:
+        return None
+    return {"posts": len(dataset), **floors([s.spans for s in dataset.samples], [s.text for s in dataset.samples])}
 
 
 def _check_datasets(names: list[str], run_dirs: list[Path], data) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
-from toxbench.data.datasets import texts_by_id
+from toxbench.data.datasets import spans_by_id, texts_by_id
 from toxbench.records import Run, readable_runs, require_runs_dir
 
 KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
@@ -67,6 +67,20 @@ def answer_text(raw: str | None) -> str:
     except (KeyError, IndexError, TypeError, AttributeError):
         pass
     return raw
+
+
+def _explained_spans(run_dir: Path) -> dict[str, list]:
+    """Sample id -> the spans of the run's first explainer (the explorer marks them in the text)."""
+    from toxbench.errors import ToxbenchError
+    from toxbench.explanations import read_explainers, read_explanations
+
+    try:
+        first = next(iter(read_explainers(run_dir)), None)
+        if first is None:
+            return {}
+        return {sid: line["spans"] for sid, line in read_explanations(run_dir, first)[2].items() if line.get("status") == "ok" and line["spans"]}
+    except ToxbenchError:
+        return {}
 
 
 def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
@@ -116,16 +130,19 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
         top = loaded[: min(KAPPA_RUNS, len(board.rows))] if board.rows else loaded[:KAPPA_RUNS]
         kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
         datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
-        texts = texts_by_id(name, data)
+        texts, gold_spans = texts_by_id(name, data), spans_by_id(name, data)
         samples: dict[str, dict] = {}
         runs, names = {}, {}
         for row, run in zip(every, loaded):  # keyed by run id: labels can repeat, ids cannot
             preds = {}
+            found = _explained_spans(row.run_dir)
             for rec in run.records:
-                samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})
+                sample = samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})
+                if gold_spans.get(rec.sample_id):
+                    sample["spans"] = gold_spans[rec.sample_id]
                 text = answer_text(rec.raw)
                 raw = (rec.raw or "")[:RAW_CHARS] if rec.raw != text else ""
-                preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw]
+                preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw] + ([found[rec.sample_id]] if rec.sample_id in found else [])
             runs[row.run_dir.name] = preds
             names[row.run_dir.name] = row.name
         explorer["datasets"][name] = {"samples": samples, "runs": runs, "names": names}

@@ -22,6 +22,7 @@ TextColOption = Annotated[Optional[str], typer.Option("--text-col", help="Text c
 LabelColOption = Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")]
 IdColOption = Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")]
 LangColOption = Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
+SpansColOption = Annotated[Optional[str], typer.Option("--spans-col", help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).")]
 # How a chat prompt is rendered (`run`, `prompt show`)
 ShotsOption = Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")]

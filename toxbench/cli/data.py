@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, IdColOption, LabelColOption, LangColOption, MirrorOption, TextColOption, console, data_dir
+from toxbench.cli._options import (DataDirOption, IdColOption, LabelColOption, LangColOption, MirrorOption, SpansColOption, TextColOption,
+                                   console, data_dir)
 
 app = typer.Typer(help="The data directory: list, verify, fetch and inspect datasets.", no_args_is_help=True)
 
@@ -79,15 +80,18 @@ def data_show(
     lang_col: LangColOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of a user file without a language column.")] = "und",
     rows: Annotated[int, typer.Option("--rows", help="How many rows to show.")] = 5,
+    spans_col: SpansColOption = None,
 ) -> None:
-    """Counts, class balance, languages and a few rows of a dataset."""
+    """Counts, class balance, languages and a few rows of a dataset (gold toxic spans highlighted)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from toxbench.data.datasets import load_dataset, profile, release_overlap
+    from toxbench.data.spans import highlight
     from toxbench.data.tables import Columns
 
     data = data_dir(data_dir_)
-    ds = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col), default_lang=lang)
+    ds = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col, spans_col), default_lang=lang)
     p = profile(ds)
     out = console()
     out.print(f"[bold]{ds.name}[/] — {ds.description}")
@@ -97,10 +101,25 @@ def data_show(
     note = release_overlap(ds, data)
     if note:
         out.print(f"note: {note}")
-    table = Table("id", "label", "text")
+    annotated = [s for s in ds.samples if s.spans is not None]
+    if annotated:
+        with_spans = sum(bool(s.spans) for s in annotated)
+        toxic_chars = sum(e - b for s in annotated for b, e in s.spans)
+        out.print(f"gold spans: {with_spans} of {len(annotated)} annotated samples have a span ({len(annotated) - with_spans} none); "
+                  f"{toxic_chars} of {sum(len(s.text) for s in annotated)} characters are in a span")
+    for line in ds.notes:
+        out.print(f"note: {line}")
+    table = Table("id", "label", "text" + (" (gold spans ⟦marked⟧)" if annotated else ""))
     for sample in ds.samples[:rows]:
-        text = " ".join(sample.text.split())
-        table.add_row(sample.id, str(sample.label), text[:100] + ("…" if len(text) > 100 else ""))
+        if sample.spans is None:
+            text = " ".join(sample.text.split())
+            shown = escape(text[:100] + ("…" if len(text) > 100 else ""))
+        else:  # offsets index the text as stored: newlines become spaces one for one, nothing is collapsed
+            text = sample.text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
+            cut = 300
+            spans = [(b, min(e, cut)) for b, e in sample.spans if b < cut]
+            shown = highlight(text[:cut], spans, "[bold red]⟦", "⟧[/]", escape) + ("…" if len(text) > cut else "")
+        table.add_row(sample.id, str(sample.label), shown)
     out.print(table)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from toxbench.data.datadir import DataDir, sha256_of
+from toxbench.data.spans import SpanDrops, parse_spans, substring_spans
 from toxbench.data.tables import Columns, iter_rows, read_samples
 from toxbench.errors import DataError
 from toxbench.types import Sample
@@ -40,6 +41,12 @@ class Dataset:
     samples: list[Sample]
     identity: dict = field(repr=False)
     description: str = ""
+    notes: tuple[str, ...] = ()  # what loading dropped (spans outside their text, ...), for `data show` and training
+
+    @property
+    def has_spans(self) -> bool:
+        """Whether the dataset annotates toxic spans (every sample has `spans` not None)."""
+        return bool(self.samples) and all(s.spans is not None for s in self.samples)
 
     @property
     def sha256(self) -> str:
@@ -55,19 +62,29 @@ class DatasetInfo:
     description: str
     files: tuple[str, ...]
     lang: str
-    load: Callable[[DataDir], list[Sample]]
+    load: Callable[..., list[Sample]]  # (data, drops) for loaders that read spans, else (data)
+    spans: bool = False
 
     def identity(self, data: DataDir) -> dict:
         """What determines the samples: the pinned files' checksums (no file is read)."""
         return {"dataset": self.name, "files": {rel: data.manifest.get(rel).sha256 for rel in self.files}}
 
+    def samples(self, data: DataDir) -> tuple[list[Sample], tuple[str, ...]]:
+        """The samples and what loading dropped."""
+        if not self.spans:
+            return self.load(data), ()
+        drops = SpanDrops()
+        samples = self.load(data, drops)
+        note = drops.summary()
+        return samples, (note,) if note else ()
+
 
 REGISTRY: dict[str, DatasetInfo] = {}
 
 
-def register(name: str, description: str, files: tuple[str, ...], lang: str = "fr"):
-    def wrap(load: Callable[[DataDir], list[Sample]]):
-        REGISTRY[name] = DatasetInfo(name, description, files, lang, load)
+def register(name: str, description: str, files: tuple[str, ...], lang: str = "fr", spans: bool = False):
+    def wrap(load: Callable[..., list[Sample]]):
+        REGISTRY[name] = DatasetInfo(name, description, files, lang, load, spans)
         return load
 
     return wrap
@@ -99,6 +116,81 @@ register("jigsaw-fr", "Jigsaw comments, French translation (same 396 rows as jig
 def _hateday(data: DataDir) -> list[Sample]:
     path = data.path(TF + "HateDay-french.csv")
     return read_samples(path, Columns(text="content", id="tweet_id"), default_lang="fr", duplicate_ids="suffix")
+
+
+TSD = "toxic-spans/tsd_{}.csv"
+TSD_SPLITS = {"train": 7939, "trial": 690, "test": 2000}
+
+
+def _toxic_spans(split: str) -> Callable[[DataDir, SpanDrops], list[Sample]]:
+    def load(data: DataDir, drops: SpanDrops) -> list[Sample]:
+        path = data.path(TSD.format(split))
+        samples = []
+        for number, (line, row) in enumerate(iter_rows(path)):
+            text = row.get("text") or ""
+            spans = parse_spans(row.get("spans"), text, f"{path}: line {line}", drops)
+            samples.append(Sample(id=f"tsd-{split}-{number}", text=text, label=1, lang="en", spans=spans if spans is not None else ()))
+        return samples
+
+    return load
+
+
+for _split, _n in TSD_SPLITS.items():
+    register(f"toxicspans-en:{_split}", f"SemEval-2021 Task 5 toxic spans, {_split} ({_n} posts, all toxic; gold character spans)",
+             (TSD.format(_split),), "en", spans=True)(_toxic_spans(_split))
+
+STATE = "state-toxicn/{}.json"
+STATE_SPANS = ("argument", "target+argument")
+
+
+def state_samples(data: DataDir, split: str, drops: SpanDrops, parts: str = "argument") -> list[Sample]:
+    """STATE ToxiCN posts: label = `sen_hate`; gold spans = the Argument substrings (with `parts`
+    "target+argument", the Target substrings too) of the statements marked `hate`. A non-hateful
+    post has no span."""
+    path = data.path(STATE.format(split))
+    try:
+        rows = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON list ({exc}); re-fetch it with `toxbench data fetch --force`") from None
+    fields = ("Argument",) if parts == "argument" else ("Target", "Argument")
+    samples = []
+    for number, row in enumerate(rows):
+        text, label = row.get("content"), str(row.get("sen_hate", "")).strip()
+        if not isinstance(text, str) or label not in ("0", "1"):
+            raise DataError(f"{path}: item {number} lacks content or a 0/1 sen_hate; re-fetch it with `toxbench data fetch --force`")
+        statements = sorted({key.split(" ")[0] for key in row if key.startswith("Q") and " " in key})
+        pieces = [row.get(f"{q} {f}") for q in statements if row.get(f"{q} hateful") == "hate" for f in fields]
+        pieces = [p for p in pieces if p not in (None, "", "NULL")]  # NULL: a statement with no target
+        spans = substring_spans(text, pieces, f"{path}: item {number} (id {row.get('id')})", drops)
+        samples.append(Sample(id=f"state-{row.get('id', number)}", text=text, label=int(label), lang="zh-Hans", spans=spans if label == "1" else ()))
+    return samples
+
+
+for _split, _n in {"train": 6424, "test": 1605}.items():
+    register(f"state-toxicn:{_split}", f"STATE ToxiCN {_split} ({_n} Chinese posts; spans = hateful statements' arguments; "
+             f"state-toxicn:{_split}:target+argument adds targets)", (STATE.format(_split),), "zh-Hans", spans=True)(
+        lambda data, drops, split=_split: state_samples(data, split, drops))
+
+COLD = "cold/{}.csv"
+
+
+def _cold(split: str) -> Callable[[DataDir], list[Sample]]:
+    def load(data: DataDir) -> list[Sample]:
+        # ids by row: the file's unnamed index column repeats within train and dev
+        path = data.path(COLD.format(split))
+        samples = []
+        for number, (line, row) in enumerate(iter_rows(path)):
+            label = row.get("label", "").strip()
+            if label not in ("0", "1") or not row.get("TEXT"):
+                raise DataError(f"{path}: line {line} lacks TEXT or a 0/1 label; re-fetch it with `toxbench data fetch --force`")
+            samples.append(Sample(id=f"cold-{split}-{number}", text=row["TEXT"], label=int(label), lang="zh-Hans"))
+        return samples
+
+    return load
+
+
+for _split, _n in {"train": 25726, "dev": 6431, "test": 5323}.items():
+    register(f"cold:{_split}", f"COLD Chinese offensive language, {_split} ({_n} posts; labels only)", (COLD.format(_split),), "zh-Hans")(_cold(_split))
 
 
 def rtplx_label(annotations: dict) -> int:
@@ -146,6 +238,11 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict]:
             raise DataError(f"bad seed in {spec!r}; the seed is a whole number, e.g. rtplx:FR:7") from None
         locale = parts[1].upper()
         return "rtplx", {"locale": "ZH-Hans" if locale == "ZH-HANS" else locale, "seed": seed}
+    if spec.lower().startswith("state-toxicn:") and spec.count(":") == 2:
+        name, _, parts = spec.rpartition(":")
+        if parts.lower() not in STATE_SPANS:
+            raise DataError(f"bad STATE ToxiCN spans {parts!r} in {spec!r}; write {name} (arguments) or {name}:target+argument")
+        return name, {"spans": parts.lower()}
     return spec, {}
 
 
@@ -178,21 +275,30 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         locale = params["locale"]
         identity = {"dataset": f"rtplx:{locale}", "files": {rel: data.manifest.get(rel).sha256}, **params}
         return Dataset(f"rtplx:{locale}" + (f":{params['seed']}" if params["seed"] != RTPLX_DEFAULT_SEED else ""), samples, identity, "RTP-LX, seeded balanced sample")
+    if name in REGISTRY and params.get("spans", "argument") != "argument":  # STATE ToxiCN with targets
+        drops = SpanDrops()
+        samples = state_samples(data, name.split(":")[1], drops, params["spans"])
+        note = drops.summary()
+        return Dataset(f"{name}:{params['spans']}", samples, {**REGISTRY[name].identity(data), **params}, REGISTRY[name].description,
+                       (note,) if note else ())
     if name in REGISTRY:
         info = REGISTRY[name]
-        return Dataset(name, info.load(data), info.identity(data), info.description)
+        samples, notes = info.samples(data)
+        return Dataset(name, samples, info.identity(data), info.description, notes)
     if is_path_spec(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
             raise DataError(f"{path}: no such file; give a dataset name ({', '.join(dataset_names())}) or a path to a CSV/JSONL file")
-        samples = read_samples(path, columns, default_lang=default_lang)
-        identity = {"file_sha256": sha256_of(path), "columns": columns.__dict__, "default_lang": default_lang}
-        return Dataset(str(spec), samples, identity, f"user file {path.name}")
+        drops = SpanDrops()
+        samples = read_samples(path, columns, default_lang=default_lang, drops=drops)
+        identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
+        note = drops.summary()
+        return Dataset(str(spec), samples, identity, f"user file {path.name}", (note,) if note else ())
     raise DataError(f"unknown dataset {spec!r}; known: {', '.join(dataset_names())}, or a path to a CSV/JSONL file")
 
 
 def dataset_names() -> list[str]:
-    return [*REGISTRY, "rtplx:<LOCALE>"]
+    return [*REGISTRY, "rtplx:<LOCALE>", "state-toxicn:<SPLIT>:target+argument"]
 
 
 def texts_by_id(spec: str, data: DataDir) -> dict[str, str]:
@@ -202,6 +308,16 @@ def texts_by_id(spec: str, data: DataDir) -> dict[str, str]:
 
     try:
         return {s.id: s.text for s in load_dataset(spec, data).samples}
+    except (ToxbenchError, OSError):
+        return {}
+
+
+def spans_by_id(spec: str, data: DataDir) -> dict[str, list]:
+    """Gold spans by sample id for a dataset that has them (ranges as lists), else nothing."""
+    from toxbench.errors import ToxbenchError
+
+    try:
+        return {s.id: [list(r) for r in s.spans] for s in load_dataset(spec, data).samples if s.spans}
     except (ToxbenchError, OSError):
         return {}
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from toxbench.data.spans import SpanDrops, parse_spans
 from toxbench.errors import DataError
 from toxbench.types import Sample
 
@@ -25,6 +26,7 @@ TEXT_COLUMNS = ("text", "content")
 LABEL_COLUMNS = ("label",)
 ID_COLUMNS = ("id",)
 LANG_COLUMNS = ("lang",)
+SPANS_COLUMNS = ("spans",)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class Columns:
     label: str | None = None
     id: str | None = None
     lang: str | None = None
+    spans: str | None = None
+
+    def identity(self) -> dict:
+        """The column choices for a dataset identity; `spans` only when named, so files read before
+        spans existed keep their identity (the file's checksum already covers its contents)."""
+        return {k: v for k, v in self.__dict__.items() if k != "spans" or v}
 
 
 def text_id(text: str, prefix: str = "") -> str:
@@ -122,8 +130,11 @@ def read_samples(
     default_lang: str = "und",
     id_prefix: str = "",
     duplicate_ids: str = "error",
+    drops: SpanDrops | None = None,
 ) -> list[Sample]:
-    """Validated samples from a table. duplicate_ids: "error", or "suffix" (keep both as id, id#2)."""
+    """Validated samples from a table. duplicate_ids: "error", or "suffix" (keep both as id, id#2).
+    A `spans` column (or `columns.spans`) gives gold character spans; what falls outside its text
+    is dropped and counted in `drops`."""
     rows = iter_rows(path)
     first = next(rows, None)
     if first is None:
@@ -133,6 +144,8 @@ def read_samples(
     label_col = _pick(names, columns.label, LABEL_COLUMNS, True, "label", "--label-col", path)
     id_col = _pick(names, columns.id, ID_COLUMNS, False, "id", "--id-col", path)
     lang_col = _pick(names, columns.lang, LANG_COLUMNS, False, "language", "--lang-col", path)
+    spans_col = _pick(names, columns.spans, SPANS_COLUMNS, False, "spans", "--spans-col", path)
+    drops = drops if drops is not None else SpanDrops()
 
     samples: list[Sample] = []
     seen: dict[str, int] = {}
@@ -157,7 +170,8 @@ def read_samples(
                 raise DataError(f"{path}: line {line}: id {sid!r} already used on line {seen[sid]}; ids must be unique")
         seen[sid] = line
         lang = str(row[lang_col]).strip() if lang_col and row.get(lang_col) else default_lang
-        samples.append(Sample(id=sid, text=text, label=label, lang=lang))
+        spans = parse_spans(row.get(spans_col), text, f"{path}: line {line}", drops) if spans_col else None
+        samples.append(Sample(id=sid, text=text, label=label, lang=lang, spans=spans))
 
     take(*first)
     for line, row in rows:

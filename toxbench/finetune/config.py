@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toxbench._util import load_toml_model
 from toxbench.finetune.cot_data import CotDataSettings
+from toxbench.finetune.span_data import SpanDataSettings
+from toxbench.finetune.span_objectives import Objective
 
 
 class _Strict(BaseModel):
@@ -118,6 +120,18 @@ class EncoderJob(_Strict):
     train: EncoderTrainSettings = Field(default_factory=EncoderTrainSettings)
     head_seed: int = 0
     metric: Literal["f1", "macro_f1", "accuracy"] = "macro_f1"  # the validation split is imbalanced: macro F1 weighs both classes
+    # best: the checkpoint with the best validation `metric`; last: the final one. A span objective
+    # wants last: validation F1 does not see saliency, and ties go to an early (warm-up, plain CE) epoch
+    checkpoint: Literal["best", "last"] = "best"
+    spans: SpanDataSettings | None = None  # train on a dataset with gold spans instead of the annotated files ([data])
+    objective: Objective = Field(default_factory=Objective)
+
+    @model_validator(mode="after")
+    def _span_objectives_need_spans(self):
+        if self.objective.kind != "ce" and self.spans is None:
+            raise ValueError(f'objective kind = "{self.objective.kind}" needs a [spans] table naming a dataset with gold spans '
+                             '(e.g. dataset = "toxicspans-en:train")')
+        return self
 
 
 def load_job(path: Path, kind: type[_Strict]) -> _Strict:

@@ -41,6 +41,43 @@ def validation_metrics(eval_pred) -> dict:
             "accuracy": accuracy_score(labels, preds)}
 
 
+class SpanCollator:
+    """Pads a batch as the tokenizer does, and its token roles with 0 (padding)."""
+
+    def __init__(self, tokenizer) -> None:
+        from transformers import DataCollatorWithPadding
+
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def __call__(self, features: list[dict]):
+        import torch
+
+        roles = [f.pop("token_roles") for f in features]
+        batch = self.pad(features)
+        width = batch["input_ids"].shape[1]
+        batch["token_roles"] = torch.tensor([r + [0] * (width - len(r)) for r in roles])
+        return batch
+
+
+def span_trainer_class():
+    """transformers' Trainer with the job's objective as its loss (CE alone when warming up,
+    evaluating, or for a batch with no span-annotated toxic row)."""
+    from transformers import Trainer
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    from toxbench.finetune.span_objectives import span_loss
+
+    class SpanTrainer(Trainer):
+        objective = None
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            warming_up = (self.state.epoch or 0.0) < self.objective.warmup_epochs
+            loss, logits = span_loss(model, dict(inputs), self.objective, warming_up)
+            return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
+
+    return SpanTrainer
+
+
 def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     import torch
     from datasets import Dataset
@@ -49,27 +86,50 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     from toxbench.adapters._local import load_tokenizer_and_model
 
     output_dir = Path(job.output_dir)
-    train, validation, stats = encoder_splits(job, data)
+    if job.spans is not None:
+        from toxbench.finetune.span_data import span_splits
+
+        train, validation, stats = span_splits(job.spans, data)
+    else:
+        train, validation, stats = encoder_splits(job, data)
     torch.manual_seed(job.head_seed)  # the fresh classification head
     labels = {"id2label": {0: "non-toxic", 1: "toxic"}, "label2id": {"non-toxic": 0, "toxic": 1}}
+    # the span objectives differentiate the input gradients again: fused attention kernels have no double backward
+    attention = {"attn_implementation": "eager"} if job.objective.needs_gradients else {}
     tokenizer, model, device = load_tokenizer_and_model(job.model.base, "sequence", job.model.device, job.model.dtype, False,
-                                                        num_labels=2, ignore_mismatched_sizes=True, **labels)
+                                                        num_labels=2, ignore_mismatched_sizes=True, **labels, **attention)
 
     def encode(pairs):
         enc = tokenizer([t for t, _ in pairs], truncation=True, max_length=job.train.max_length)
         return Dataset.from_dict({**enc, "labels": [y for _, y in pairs]})
 
+    def encode_spans(rows):
+        from toxbench.finetune.span_data import token_roles
+
+        enc = tokenizer([r.text for r in rows], truncation=True, max_length=job.train.max_length, return_offsets_mapping=True)
+        roles = [token_roles(offsets, r.spans) for offsets, r in zip(enc.pop("offset_mapping"), rows)]
+        return Dataset.from_dict({**enc, "labels": [r.label for r in rows], "token_roles": roles})
+
     args = trainer_arguments(job.train, output_dir, device, has_eval=True)
     args.pop("max_length")
-    args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=True, metric_for_best_model=job.metric, greater_is_better=True)
-    trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
-                      processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)
+    args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=job.checkpoint == "best", metric_for_best_model=job.metric,
+                greater_is_better=True)
+    if job.spans is not None:
+        cls = span_trainer_class()
+        cls.objective = job.objective
+        args["remove_unused_columns"] = False  # the token roles reach compute_loss
+        trainer = cls(model=model, args=TrainingArguments(**args), train_dataset=encode_spans(train), eval_dataset=encode_spans(validation),
+                      processing_class=tokenizer, data_collator=SpanCollator(tokenizer), compute_metrics=validation_metrics)
+    else:
+        trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
+                          processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)
     use_optimizer(trainer, job.train)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     best = trainer.evaluate()
     trainer.save_model(str(output_dir))
     save_outputs(output_dir, tokenizer, trainer.state.log_history, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
-                            "training": {"stage": "encoder", "job": json.loads(job.model_dump_json()), "train_examples": len(train),
+                            "training": {"stage": "encoder", "objective": job.objective.kind, "job": json.loads(job.model_dump_json()),
+                                         "train_examples": len(train),
                                          "validation_examples": len(validation), "data": stats, "best_checkpoint": trainer.state.best_model_checkpoint,
                                          "best_validation": best, "steps": trainer.state.global_step}})
     return output_dir

@@ -76,14 +76,17 @@ class RunResult:
                 "requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retried_errors": self.retried_errors}
 
 
-def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True) -> RunResult:
+def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True, adapter=None) -> RunResult:
+    """Run (or resume) `opts`; `adapter` is one already made from opts.model and opts.model_args
+    (explanations reuse the loaded model)."""
     from toxbench.run.parsing import get_parser
     from toxbench.run.pricing import cost_usd, price_table
     from toxbench.run.progress import preparing
 
     table = price_table(opts.prices)  # a bad price file is found before a model loads
-    with preparing(opts.model, enabled=show_progress):
-        adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
+    if adapter is None:
+        with preparing(opts.model, enabled=show_progress):
+            adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     dataset = load_dataset(opts.dataset, data, opts.columns)
     samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
@@ -131,7 +134,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     ]
     golds = {s.id: s.label for s in samples}
     try:
-        stats = asyncio.run(_run(adapter, requests, golds, writer, parser, settings, cache,
+        stats = asyncio.run(drive(adapter, requests, golds, writer, parser, settings, cache,
                                  lambda i, o: cost_usd(priced_as, i, o, table), len(samples), show_progress))
     except BaseException:
         writer.close()  # Ctrl-C, a stopping error: what was recorded stays for the next run to resume
@@ -155,7 +158,8 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
                      stats.requests_sent, stats.cache_hits, len(writer.retrying))
 
 
-async def _run(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress) -> EngineStats:
+async def drive(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress, description: str | None = None) -> EngineStats:
+    """The engine under a progress bar and Ctrl-C handling: shared by runs and explanations."""
     from toxbench.run.progress import sample_progress
 
     stop = threading.Event()
@@ -179,7 +183,7 @@ async def _run(adapter, requests, golds, writer, parser, settings, cache, cost, 
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
         handling = False
     try:
-        with sample_progress(adapter.name, total, total - len(requests), enabled=show_progress) as advance:
+        with sample_progress(description or adapter.name, total, total - len(requests), enabled=show_progress) as advance:
             stats = await run_requests(adapter, requests, golds, writer, parser=parser, settings=settings, cache=cache, cost=cost,
                                        secrets=getattr(adapter, "secrets", ()), on_record=lambda _record, stats: advance(stats), stop=stop)
     except asyncio.CancelledError:

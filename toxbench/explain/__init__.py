@@ -1,0 +1,1 @@
+"""Explainable detection (ToxiTrace): span metrics, saliency, span extraction, faithfulness."""
