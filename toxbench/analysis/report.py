@@ -23,6 +23,7 @@ from pathlib import Path
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
 from toxbench.data.datasets import spans_by_id, texts_by_id
+from toxbench.run.parsing import answer_text
 from toxbench.records import Run, readable_runs, require_runs_dir
 
 KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
@@ -41,32 +42,6 @@ def script_json(value) -> str:
 
 def _datasets(runs_dir: Path) -> list[str]:
     return sorted({m.spec.dataset for _, m in readable_runs(runs_dir)[0]})
-
-
-def answer_text(raw: str | None) -> str:
-    """The answer a person reads, out of a record's raw field: the message text of an OpenAI,
-    Mistral, Anthropic or Gemini response, a local model's generation, else the raw field itself."""
-    if not raw:
-        return ""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return raw
-    if not isinstance(data, dict):
-        return raw
-    try:
-        if "choices" in data:  # OpenAI, Mistral, OpenAI-compatible servers
-            content = data["choices"][0]["message"].get("content")
-            return content if isinstance(content, str) else "".join(c.get("text", "") for c in content or [])
-        if data.get("type") == "message" and isinstance(data.get("content"), list):  # Anthropic
-            return "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
-        if "candidates" in data:  # Gemini
-            return "".join(p.get("text", "") for p in data["candidates"][0]["content"].get("parts", []))
-        if "generated" in data:  # local models
-            return str(data["generated"])
-    except (KeyError, IndexError, TypeError, AttributeError):
-        pass
-    return raw
 
 
 def _explained_spans(run_dir: Path) -> dict[str, list]:

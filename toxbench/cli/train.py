@@ -68,6 +68,38 @@ def finetune_encoder(config: ConfigOption, fresh: FreshOption = False, data_dir_
     console().print(f"{out}: classifier and toxbench-model.json written; next: toxbench models register {out} --name NAME")
 
 
+@finetune_app.command("arcl-pairs")
+def finetune_arcl_pairs(config: ConfigOption, data_dir_: DataDirOption = None) -> None:
+    """ARCL rationale pairs: a chat model argues each post toxic and not toxic, through the engine
+    (cache, retries, cost, resume); writes the pairs file the toxitrace objective reads."""
+    from toxbench._util import load_toml_model
+    from toxbench.finetune.arcl_pairs import ArclPairsJob, write_pairs
+
+    job = load_toml_model(config, ArclPairsJob, "config file (see docs/explain.md)")
+    counts = write_pairs(job, data_dir(data_dir_))
+    console().print(f"{job.output}: {counts['pairs']} rationale pairs for {counts['posts']} posts ({counts['missing']} left out: a rationale "
+                    f"missing on either side; see the runs {', '.join(counts['runs'].values())})")
+
+
+@finetune_app.command("cusa")
+def finetune_cusa(
+    config: ConfigOption,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Keep the saliency spans; no chat model is asked.")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Weak toxic spans: a warmed-up encoder's saliency spans, boundaries refined by a chat model
+    through the engine; writes a dataset file with a spans column."""
+    from toxbench._util import load_toml_model
+    from toxbench.finetune.cusa import CusaJob, weak_spans
+
+    job = load_toml_model(config, CusaJob, "config file (see docs/explain.md)")
+    counts = weak_spans(job, data_dir(data_dir_), use_llm=not no_llm)
+    src = counts["sources"]
+    console().print(f"{job.output}: weak spans for {counts['posts']} toxic posts ({src['llm']} refined by the chat model, {src['llm-none']} "
+                    f"it found nothing toxic in, {src['saliency']} from saliency alone; {counts['dropped_substrings']} answered substrings "
+                    "not in their post dropped); train on it with [spans] dataset = \"" + str(job.output) + "\"")
+
+
 @models_app.command("register")
 def models_register(
     model_dir: Annotated[Path, typer.Argument(help="A directory written by toxbench finetune sft|dpo|encoder.")],

@@ -26,7 +26,7 @@ def log_toxic(logits, toxic: Sequence[int], sigmoid: bool = False):
 
 def input_gradients(model, input_ids, attention_mask, toxic: Sequence[int], sigmoid: bool = False, create_graph: bool = False,
                     **model_inputs):
-    """(∂ log p(toxic) / ∂ word embeddings, the embeddings, logits), one forward. With
+    """(∂ log p(toxic) / ∂ word embeddings, the embeddings, the model's output), one forward. With
     `create_graph` the gradients are differentiable, so a training loss can push on them (the
     model then needs eager attention for the second backward)."""
     import torch
@@ -35,18 +35,18 @@ def input_gradients(model, input_ids, attention_mask, toxic: Sequence[int], sigm
     if not create_graph:
         embeds = embeds.detach().requires_grad_(True)
     with torch.enable_grad():
-        logits = model(inputs_embeds=embeds, attention_mask=attention_mask, **model_inputs).logits
-        target = log_toxic(logits, toxic, sigmoid)
+        outputs = model(inputs_embeds=embeds, attention_mask=attention_mask, **model_inputs)
+        target = log_toxic(outputs.logits, toxic, sigmoid)
         (grads,) = torch.autograd.grad(target.sum(), embeds, create_graph=create_graph)
-    return grads, embeds, logits
+    return grads, embeds, outputs
 
 
 def gradient_x_input(model, input_ids, attention_mask, toxic: Sequence[int], sigmoid: bool = False, create_graph: bool = False,
                      **model_inputs):
     """(saliency batch × tokens, logits): gradient × input summed over the hidden dimension."""
-    grads, embeds, logits = input_gradients(model, input_ids, attention_mask, toxic, sigmoid, create_graph, **model_inputs)
+    grads, embeds, outputs = input_gradients(model, input_ids, attention_mask, toxic, sigmoid, create_graph, **model_inputs)
     saliency = (grads * embeds).sum(dim=-1) * attention_mask.to(grads.dtype)
-    return saliency, logits
+    return saliency, outputs.logits
 
 
 def baseline_ids(input_ids, special_tokens_mask, baseline_id: int):

@@ -131,6 +131,8 @@ class EncoderJob(_Strict):
         if self.objective.kind != "ce" and self.spans is None:
             raise ValueError(f'objective kind = "{self.objective.kind}" needs a [spans] table naming a dataset with gold spans '
                              '(e.g. dataset = "toxicspans-en:train")')
+        if self.objective.kind == "toxitrace" and self.spans.arcl_pairs is None:
+            raise ValueError('objective kind = "toxitrace" needs arcl_pairs in [spans]: a pairs file from `toxbench finetune arcl-pairs`')
         return self
 
 

@@ -53,9 +53,12 @@ class SpanCollator:
         import torch
 
         roles = [f.pop("token_roles") for f in features]
+        rationales = [tuple(f.pop("rationales", None) or ()) for f in features]
         batch = self.pad(features)
         width = batch["input_ids"].shape[1]
         batch["token_roles"] = torch.tensor([r + [0] * (width - len(r)) for r in roles])
+        if any(rationales):
+            batch["rationales"] = rationales
         return batch
 
 
@@ -69,11 +72,18 @@ def span_trainer_class():
 
     class SpanTrainer(Trainer):
         objective = None
+        args_max_length = 512
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             warming_up = (self.state.epoch or 0.0) < self.objective.warmup_epochs
-            loss, logits = span_loss(model, dict(inputs), self.objective, warming_up)
+            loss, logits = span_loss(model, dict(inputs), self.objective, warming_up, encode=lambda texts: self.encode(model, texts))
             return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
+
+        def encode(self, model, texts: list[str]):
+            """[CLS] vectors of rationales from the encoder being trained (gradients flow)."""
+            inner = getattr(model, "module", model)
+            batch = self.processing_class(texts, padding=True, truncation=True, max_length=self.args_max_length, return_tensors="pt")
+            return inner.base_model(**batch.to(inner.device)).last_hidden_state[:, 0]
 
     return SpanTrainer
 
@@ -108,7 +118,10 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
 
         enc = tokenizer([r.text for r in rows], truncation=True, max_length=job.train.max_length, return_offsets_mapping=True)
         roles = [token_roles(offsets, r.spans) for offsets, r in zip(enc.pop("offset_mapping"), rows)]
-        return Dataset.from_dict({**enc, "labels": [r.label for r in rows], "token_roles": roles})
+        columns = {**enc, "labels": [r.label for r in rows], "token_roles": roles}
+        if any(r.rationales for r in rows):
+            columns["rationales"] = [list(r.rationales or ()) for r in rows]
+        return Dataset.from_dict(columns)
 
     args = trainer_arguments(job.train, output_dir, device, has_eval=True)
     args.pop("max_length")
@@ -116,7 +129,7 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
                 greater_is_better=True)
     if job.spans is not None:
         cls = span_trainer_class()
-        cls.objective = job.objective
+        cls.objective, cls.args_max_length = job.objective, job.train.max_length
         args["remove_unused_columns"] = False  # the token roles reach compute_loss
         trainer = cls(model=model, args=TrainingArguments(**args), train_dataset=encode_spans(train), eval_dataset=encode_spans(validation),
                       processing_class=tokenizer, data_collator=SpanCollator(tokenizer), compute_metrics=validation_metrics)

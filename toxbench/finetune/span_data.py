@@ -12,8 +12,10 @@ stays in the split of the post it was made from, so no post is seen on both side
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +36,7 @@ class SpanDataSettings(BaseModel):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     seed: int = 42
     max_posts: int | None = Field(None, ge=2)  # a seeded, stratified subset of the dataset's posts (smoke and CPU runs)
+    arcl_pairs: Path | None = None  # rationale pairs from `toxbench finetune arcl-pairs` (the toxitrace objective's ARCL term)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,24 @@ class SpanRow:
     label: int
     spans: tuple[tuple[int, int], ...] | None  # None: no span annotation (no span term)
     synthetic: bool = False
+    rationales: tuple[str, str] | None = None  # (toxic, non-toxic) rationale pair, for ARCL
+
+
+def read_pairs(path: Path) -> dict[str, tuple[str, str]]:
+    """Text -> (toxic rationale, non-toxic rationale) from a pairs file; a bad line is a one-line error."""
+    pairs = {}
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise ToxbenchError(f"[spans] arcl_pairs = {str(path)!r}: {exc.strerror}; write it with `toxbench finetune arcl-pairs`") from None
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            pairs[row["text"]] = (str(row["rationale_toxic"]), str(row["rationale_non_toxic"]))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ToxbenchError(f"{path}: line {number} is not a pair (text, rationale_toxic, rationale_non_toxic); "
+                                "write the file with `toxbench finetune arcl-pairs`") from None
+    return pairs
 
 
 def with_negatives(rows: list[SpanRow], how: str) -> list[SpanRow]:
@@ -57,7 +78,8 @@ def span_splits(settings: SpanDataSettings, data) -> tuple[list[SpanRow], list[S
     if not any(s.spans for s in dataset.samples):
         raise ToxbenchError(f"[spans] dataset = {settings.dataset!r} has no gold spans; use toxicspans-en:train, state-toxicn:train "
                             "or a file with a spans column")
-    posts = [SpanRow(s.text, s.label, s.spans) for s in dataset.samples]
+    pairs = read_pairs(settings.arcl_pairs) if settings.arcl_pairs else {}
+    posts = [SpanRow(s.text, s.label, s.spans, rationales=pairs.get(s.text)) for s in dataset.samples]
     labels = [r.label for r in posts]
     if settings.max_posts and settings.max_posts < len(posts):
         posts, _ = stratified_split(posts, labels, 1 - settings.max_posts / len(posts), settings.seed)
@@ -66,7 +88,8 @@ def span_splits(settings: SpanDataSettings, data) -> tuple[list[SpanRow], list[S
     train, validation = with_negatives(train, settings.negatives), with_negatives(validation, settings.negatives)
     random.Random(settings.seed).shuffle(train)
     counts = {name: {"toxic": sum(r.label == 1 for r in rows), "non_toxic": sum(r.label == 0 for r in rows),
-                     "synthetic_negatives": sum(r.synthetic for r in rows), "with_spans": sum(bool(r.spans) for r in rows)}
+                     "synthetic_negatives": sum(r.synthetic for r in rows), "with_spans": sum(bool(r.spans) for r in rows),
+                     "with_rationales": sum(r.rationales is not None for r in rows)}
               for name, rows in (("train", train), ("validation", validation))}
     if not counts["train"]["non_toxic"]:
         raise ToxbenchError(f"[spans] dataset = {settings.dataset!r} gives no non-toxic training rows; set negatives = \"spans-deleted\"")

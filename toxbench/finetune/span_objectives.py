@@ -15,6 +15,11 @@ one other content token. Token roles: 0 special or padding, 1 other content, 2 i
   the `percentile_low` quantile of the magnitudes (hinged, quantiles held fixed), which suppresses
   activations elsewhere in either direction (the margin alone is met by pushing other tokens
   strongly negative). Total: CE + λ_grad × (margin term + α × percentile terms).
+- `toxitrace`: gcloss plus ARCL, λ_sem × an InfoNCE term over each post's rationale pair
+  (`toxbench finetune arcl-pairs`): the cosine similarities of the post's [CLS] representation to
+  the [CLS] representations (same encoder, same step) of the rationale for its gold label and of
+  the other rationale, divided by `temperature`, with the gold one as the positive. Rows without a
+  pair (synthetic negatives) have no ARCL term.
 CE alone runs for the first `warmup_epochs` epochs, as the paper warms up with plain CE.
 """
 
@@ -32,7 +37,7 @@ class Objective(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["ce", "rrr", "gcloss"] = "ce"
+    kind: Literal["ce", "rrr", "gcloss", "toxitrace"] = "ce"
     warmup_epochs: float = Field(0.0, ge=0)
     lambda_grad: float = Field(1.0, ge=0)  # gcloss
     margin: float = Field(0.3, ge=0)
@@ -40,6 +45,8 @@ class Objective(BaseModel):
     percentile_low: float = Field(0.5, gt=0, lt=1)
     alpha: float = Field(0.5, ge=0)
     lambda_rrr: float = Field(1000.0, ge=0)  # rrr: squared input gradients are small (about 1e-6 a post on a tiny BERT)
+    lambda_sem: float = Field(0.1, ge=0)  # toxitrace: weight of the ARCL InfoNCE term
+    temperature: float = Field(0.07, gt=0)
 
     @property
     def needs_gradients(self) -> bool:
@@ -76,21 +83,52 @@ def rrr_term(grads, roles, rows):
     return per_row[rows].mean()
 
 
-def span_loss(model, inputs: dict, objective: Objective, warming_up: bool):
-    """(loss, logits) for one batch: CE, plus the objective's span term when it applies."""
+def arcl_term(cls_rows, rationales: list, labels, encode, temperature: float):
+    """InfoNCE over each row's (toxic, non-toxic) rationale pair; rows without a pair are skipped.
+    `encode(texts)` gives the rationales' [CLS] vectors from the same encoder."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = [i for i, pair in enumerate(rationales) if pair]
+    if not rows:
+        return None
+    gold = [rationales[i][0] if int(labels[i]) == 1 else rationales[i][1] for i in rows]
+    other = [rationales[i][1] if int(labels[i]) == 1 else rationales[i][0] for i in rows]
+    h = F.normalize(cls_rows[rows].float(), dim=-1)
+    r = F.normalize(encode(gold + other).float(), dim=-1)
+    positive, negative = (h * r[: len(rows)]).sum(-1), (h * r[len(rows):]).sum(-1)
+    logits = torch.stack([positive, negative], dim=-1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(rows), dtype=torch.long, device=logits.device))
+
+
+def span_loss(model, inputs: dict, objective: Objective, warming_up: bool, encode=None):
+    """(loss, logits) for one batch: CE, plus the objective's terms when they apply (after the
+    warm-up, in training, on rows that have spans or rationale pairs)."""
     import torch.nn.functional as F
 
     from toxbench.explain.saliency import input_gradients
 
     labels, roles = inputs.pop("labels"), inputs.pop("token_roles")
+    rationales = inputs.pop("rationales", None) or []
+    active = objective.needs_gradients and not warming_up and model.training
     rows = eligible(roles, labels)
-    if not objective.needs_gradients or warming_up or not model.training or not bool(rows.any()):
-        logits = model(**inputs).logits
-        return F.cross_entropy(logits.float(), labels), logits
-    ids, mask = inputs.pop("input_ids"), inputs.pop("attention_mask")
-    grads, embeds, logits = input_gradients(model, ids, mask, (1,), create_graph=True, **inputs)
-    ce = F.cross_entropy(logits.float(), labels)
-    if objective.kind == "rrr":
-        return ce + objective.lambda_rrr * rrr_term(grads, roles, rows), logits
-    saliency = (grads * embeds).sum(dim=-1) * mask.to(grads.dtype)
-    return ce + objective.lambda_grad * gcloss_term(saliency, roles, rows, objective), logits
+    use_grad = active and bool(rows.any())
+    use_sem = active and objective.kind == "toxitrace" and any(rationales) and encode is not None
+    hidden = {"output_hidden_states": True} if use_sem else {}
+    if use_grad:
+        ids, mask = inputs.pop("input_ids"), inputs.pop("attention_mask")
+        grads, embeds, outputs = input_gradients(model, ids, mask, (1,), create_graph=True, **inputs, **hidden)
+    else:
+        outputs = model(**inputs, **hidden)
+    logits = outputs.logits
+    loss = F.cross_entropy(logits.float(), labels)
+    if use_grad and objective.kind == "rrr":
+        loss = loss + objective.lambda_rrr * rrr_term(grads, roles, rows)
+    elif use_grad:
+        saliency = (grads * embeds).sum(dim=-1) * mask.to(grads.dtype)
+        loss = loss + objective.lambda_grad * gcloss_term(saliency, roles, rows, objective)
+    if use_sem:
+        term = arcl_term(outputs.hidden_states[-1][:, 0], rationales, labels, encode, objective.temperature)
+        if term is not None:
+            loss = loss + objective.lambda_sem * term
+    return loss, logits

@@ -10,6 +10,7 @@ reasons) are recognised by the adapters, which know the wire format.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -109,3 +110,29 @@ def get_parser(name: str) -> Callable[[str | None], Parsed]:
         from toxbench.errors import ToxbenchError
 
         raise ToxbenchError(f"unknown parser {name!r}; known: {', '.join(PARSERS)}") from None
+
+
+def answer_text(raw: str | None) -> str:
+    """The answer a person reads, out of a record's raw field: the message text of an OpenAI,
+    Mistral, Anthropic or Gemini response, a local model's generation, else the raw field itself."""
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(data, dict):
+        return raw
+    try:
+        if "choices" in data:  # OpenAI, Mistral, OpenAI-compatible servers
+            content = data["choices"][0]["message"].get("content")
+            return content if isinstance(content, str) else "".join(c.get("text", "") for c in content or [])
+        if data.get("type") == "message" and isinstance(data.get("content"), list):  # Anthropic
+            return "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
+        if "candidates" in data:  # Gemini
+            return "".join(p.get("text", "") for p in data["candidates"][0]["content"].get("parts", []))
+        if "generated" in data:  # local models
+            return str(data["generated"])
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass
+    return raw
