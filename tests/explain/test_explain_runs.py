@@ -83,6 +83,10 @@ def test_explaining_a_chat_run_is_refused(cli, tmp_path, data_root):
     (run_dir,) = runs.iterdir()
     code, _, err = cli("explain", "--run", run_dir, "--out", runs, "--data-dir", data_root)
     assert code == 2 and "explanations need an encoder run" in err and err.count("\n") == 1
+    code, _, err = cli("explain", "--run", run_dir, "--limit", "2", "--out", runs, "--data-dir", data_root)
+    assert code == 2 and "use them with --model" in err
+    code, _, err = cli("spans", run_dir, "--runs", runs, "--data-dir", data_root)
+    assert code == 2 and "no explanations; write them with `toxbench explain --run" in err
 
 
 def test_integrated_gradients_complete_on_minilm():

@@ -42,6 +42,8 @@ def explain(
 
     if (model is None) == (run_ref is None):
         raise ToxbenchError("give --model (a run is made first, or resumed) or --run (a recorded encoder run), not both")
+    if run_ref is not None and (limit or sample or model_arg):
+        raise ToxbenchError("--limit, --sample and --model-arg choose a new run: use them with --model; --run explains the run's own samples")
     try:
         extraction = Extraction(rule=extract, **parse_model_args(extract_arg or []))
         settings = ExplainSettings(method=method, extraction=extraction, spans_for=spans_for, ig_steps=ig_steps, ig_baseline=ig_baseline,
