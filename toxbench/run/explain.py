@@ -71,6 +71,7 @@ class Explainer(Adapter):
         self.settings, self.preds = settings, preds
         size = batch_size or min(self.encoder.capabilities.batch_size, 8 if settings.method == "ig" else 32)
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=size, scores=True)
+        self.baseline_id = self._baseline_id() if settings.method == "ig" else None  # a missing token stops here, before any work
 
     def batch_length(self, request: Request) -> int:
         return self.encoder.batch_length(request)
@@ -97,7 +98,7 @@ class Explainer(Adapter):
             # the steps of a batch go through the model IG_CHUNK rows at a time: all of them at once
             # (8 posts x 50 steps x 512 tokens) took 7.6 GB on a CPU
             values, delta = integrated_gradients(enc.net, ids, mask, special, enc.toxic, enc.sigmoid, self.settings.ig_steps,
-                                                 self._baseline_id(), internal_batch_size=IG_CHUNK, **dict(batch))
+                                                 self.baseline_id, internal_batch_size=IG_CHUNK, **dict(batch))
             deltas = [float(d) for d in delta.float().cpu().tolist()]
         else:
             values, _ = gradient_x_input(enc.net, ids, mask, enc.toxic, enc.sigmoid, **dict(batch))
