@@ -11,6 +11,9 @@ RUNS=${RUNS:-runs}
 OUT=${OUT:-results}
 $TOXBENCH leaderboard --runs "$RUNS" --include-runs results/runs --out "$OUT" --quiet
 $TOXBENCH leaderboard --dataset toxicspans-en:test --runs "$RUNS" --include-runs results/runs --no-published --out "$OUT/toxicspans-en" --quiet
+mkdir -p "$OUT/annotation"
+$TOXBENCH annotate agreement toxifrench-agreement --out "$OUT/annotation" > /dev/null
+$TOXBENCH annotate rule toxifrench-agreement --threshold 4 --human-col "annotator's conclusion" > "$OUT/annotation/high-confidence-rule.txt"
 $TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
 $TOXBENCH sweep experiments/icl-table5.toml --source published --runs "$RUNS" --out "$OUT/icl-table5"
 $TOXBENCH sweep experiments/icl-smollm2.toml --recorded --runs results/runs --out "$OUT/icl-smollm2"

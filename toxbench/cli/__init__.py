@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from toxbench import __version__
-from toxbench.cli import data, explain, prompt, run, runs, train
+from toxbench.cli import annotate, data, explain, prompt, run, runs, train
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
@@ -21,6 +21,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(prompt.app, name="prompt")
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(train.models_app, name="models")
+app.add_typer(annotate.app, name="annotate")
 app.command("run")(run.run)
 app.command("sweep")(run.sweep)
 app.command("adapters")(run.adapters)
