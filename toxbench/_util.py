@@ -119,7 +119,9 @@ def validate(model: type[Model], raw: dict, where: str) -> Model:
     try:
         return model.model_validate(raw)  # type: ignore[attr-defined]
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        # a model-level check has no field: its message alone, without pydantic's "Value error, " prefix
+        problems = "; ".join((f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+                             for e in exc.errors())
         raise ToxbenchError(f"{where}: {problems}") from None
 
 

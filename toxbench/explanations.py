@@ -77,6 +77,17 @@ def read_explanations(run_dir: Path, explainer: str | None = None) -> tuple[str,
     return chosen, known[chosen]["settings"], {line["sample_id"]: line for line in lines if line.get("explainer") == chosen}
 
 
+def every_explanation(run_dir: Path) -> dict[str, tuple[dict, dict[str, dict]]]:
+    """Explainer id -> (its settings, the last line per sample), for every explainer of a run, from
+    one read of the file (leaderboards summarise them all)."""
+    known = read_explainers(run_dir)
+    out: dict[str, tuple[dict, dict[str, dict]]] = {k: (v["settings"], {}) for k, v in known.items()}
+    for line in _lines(Path(run_dir) / EXPLANATIONS)[0] if known else ():
+        if line.get("explainer") in out:
+            out[line["explainer"]][1][line["sample_id"]] = line
+    return out
+
+
 class ExplanationWriter:
     """Appends one explainer's lines to a run directory (one writer per run at a time)."""
 

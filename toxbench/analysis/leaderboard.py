@@ -133,13 +133,12 @@ def explanation_rows(rows: list[Row], broken: list[str]) -> list[dict]:
     """Span agreement (for datasets with gold spans) and faithfulness of every explainer that wrote
     into a ranked run, best span F1 first."""
     from toxbench.analysis.explanations import summarise
-    from toxbench.explanations import read_explainers, read_explanations
+    from toxbench.explanations import every_explanation
 
     out = []
     for row in rows:
         try:
-            for explainer, entry in read_explainers(row.run_dir).items():
-                _, settings, lines = read_explanations(row.run_dir, explainer)
+            for explainer, (settings, lines) in every_explanation(row.run_dir).items():
                 summary = summarise(lines)
                 spans, faith = summary.spans or {}, summary.faithfulness
                 out.append({"run": row.name or row.run, "explainer": explainer, "method": settings["method"], "rule": settings["extraction"]["rule"],

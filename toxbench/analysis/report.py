@@ -22,7 +22,7 @@ from pathlib import Path
 
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
-from toxbench.data.datasets import spans_by_id, texts_by_id
+from toxbench.data.datasets import samples_by_id
 from toxbench.run.parsing import answer_text
 from toxbench.records import Run, readable_runs, require_runs_dir
 
@@ -105,16 +105,17 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
         top = loaded[: min(KAPPA_RUNS, len(board.rows))] if board.rows else loaded[:KAPPA_RUNS]
         kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
         datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
-        texts, gold_spans = texts_by_id(name, data), spans_by_id(name, data)
+        known = samples_by_id(name, data)  # texts and gold spans, one load
         samples: dict[str, dict] = {}
         runs, names = {}, {}
         for row, run in zip(every, loaded):  # keyed by run id: labels can repeat, ids cannot
             preds = {}
             found = _explained_spans(row.run_dir)
             for rec in run.records:
-                sample = samples.setdefault(rec.sample_id, {"text": texts.get(rec.sample_id, ""), "gold": rec.gold})
-                if gold_spans.get(rec.sample_id):
-                    sample["spans"] = gold_spans[rec.sample_id]
+                source = known.get(rec.sample_id)
+                sample = samples.setdefault(rec.sample_id, {"text": source.text if source else "", "gold": rec.gold})
+                if source is not None and source.spans:
+                    sample["spans"] = [list(r) for r in source.spans]
                 text = answer_text(rec.raw)
                 raw = (rec.raw or "")[:RAW_CHARS] if rec.raw != text else ""
                 preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw] + ([found[rec.sample_id]] if rec.sample_id in found else [])

@@ -33,8 +33,7 @@ def explain(
 ) -> None:
     """Explain an encoder's decisions: token saliency, toxic spans and faithfulness, written to
     explanations.jsonl beside the run's records. Re-running resumes."""
-    from pydantic import ValidationError
-
+    from toxbench._util import validate
     from toxbench.adapters.registry import parse_model_args
     from toxbench.explain.extraction import Extraction
     from toxbench.run.engine import ExecutionSettings
@@ -44,14 +43,9 @@ def explain(
         raise ToxbenchError("give --model (a run is made first, or resumed) or --run (a recorded encoder run), not both")
     if run_ref is not None and (limit or sample or model_arg):
         raise ToxbenchError("--limit, --sample and --model-arg choose a new run: use them with --model; --run explains the run's own samples")
-    try:
-        extraction = Extraction(rule=extract, **parse_model_args(extract_arg or []))
-        settings = ExplainSettings(method=method, extraction=extraction, spans_for=spans_for, ig_steps=ig_steps, ig_baseline=ig_baseline,
-                                   faithfulness=not no_faithfulness)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ToxbenchError(f"explanation setting {where or extract}: {first['msg']} (see `toxbench explain --help`)") from None
+    extraction = validate(Extraction, {"rule": extract, **parse_model_args(extract_arg or [])}, "--extract/--extract-arg")
+    settings = validate(ExplainSettings, {"method": method, "extraction": extraction, "spans_for": spans_for, "ig_steps": ig_steps,
+                                          "ig_baseline": ig_baseline, "faithfulness": not no_faithfulness}, "toxbench explain")
     data = data_dir(data_dir_)
     execution = ExecutionSettings(batch_size=batch_size)
     try:
@@ -66,20 +60,19 @@ def explain(
 
 
 def _explain(model, dataset, run_ref, settings, tune_on, model_args, limit, sample, out, data, execution):
-    from toxbench.records import Run, find_run
+    from toxbench.data.datasets import parse_dataset_spec
+    from toxbench.records import find_run, read_manifest
     from toxbench.run.explain import explain_run, rebuild_adapter, tune_extraction
     from toxbench.run.runner import RunOptions, execute
 
     if run_ref is not None:
         run_dir = find_run(run_ref, out)
-        dataset = Run.load(run_dir).spec.dataset
-    if tune_on is not None:  # checked before a model loads
-        from toxbench.data.datasets import load_dataset
-
-        if load_dataset(tune_on, data).name == load_dataset(dataset, data).name:
-            raise ToxbenchError(f"--tune-on {tune_on} is the dataset being explained; tune on another split (e.g. toxicspans-en:trial for toxicspans-en:test)")
+        spec = read_manifest(run_dir).spec
+        dataset = spec.dataset
+    if tune_on is not None and parse_dataset_spec(tune_on) == parse_dataset_spec(dataset):  # checked before a model loads
+        raise ToxbenchError(f"--tune-on {tune_on} is the dataset being explained; tune on another split (e.g. toxicspans-en:trial for toxicspans-en:test)")
     if run_ref is not None:
-        model, model_args, adapter = rebuild_adapter(Run.load(run_dir), data)
+        model, model_args, adapter = rebuild_adapter(run_dir, spec, data)
     else:
         from toxbench.adapters.registry import create
         from toxbench.run.explain import encoder_of
@@ -115,11 +108,11 @@ def spans(
     from toxbench.analysis.explanations import summarise
     from toxbench.data.datasets import texts_by_id
     from toxbench.explanations import read_explanations
-    from toxbench.records import Run, find_run
+    from toxbench.records import find_run, read_manifest
 
     run_dir = find_run(run_ref, runs)
     chosen, settings, lines = read_explanations(run_dir, explainer)
-    spec = Run.load(run_dir).spec
+    spec = read_manifest(run_dir).spec
     summary = summarise(lines, texts_by_id(spec.dataset, data_dir(data_dir_)))
     if as_json:
         typer.echo(json.dumps({"run": run_dir.name, "explainer": chosen, "settings": settings, **summary.as_dict()}, indent=2))

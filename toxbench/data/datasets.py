@@ -62,21 +62,21 @@ class DatasetInfo:
     description: str
     files: tuple[str, ...]
     lang: str
-    load: Callable[..., list[Sample]]  # (data, drops) for loaders that read spans, else (data)
+    load: Callable[..., list[Sample]]  # (data, drops, **params) for loaders that read spans, else (data)
     spans: bool = False
 
-    def identity(self, data: DataDir) -> dict:
-        """What determines the samples: the pinned files' checksums (no file is read)."""
-        return {"dataset": self.name, "files": {rel: data.manifest.get(rel).sha256 for rel in self.files}}
+    def identity(self, data: DataDir, params: dict | None = None) -> dict:
+        """What determines the samples: the pinned files' checksums (no file is read), and the
+        loader's parameters when given (STATE ToxiCN's span parts)."""
+        return {"dataset": self.name, "files": {rel: data.manifest.get(rel).sha256 for rel in self.files}, **(params or {})}
 
-    def samples(self, data: DataDir) -> tuple[list[Sample], tuple[str, ...]]:
+    def samples(self, data: DataDir, params: dict | None = None) -> tuple[list[Sample], tuple[str, ...]]:
         """The samples and what loading dropped."""
         if not self.spans:
             return self.load(data), ()
         drops = SpanDrops()
-        samples = self.load(data, drops)
-        note = drops.summary()
-        return samples, (note,) if note else ()
+        samples = self.load(data, drops, **(params or {}))
+        return samples, drops.notes()
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
@@ -169,7 +169,7 @@ def state_samples(data: DataDir, split: str, drops: SpanDrops, parts: str = "arg
 for _split, _n in {"train": 6424, "test": 1605}.items():
     register(f"state-toxicn:{_split}", f"STATE ToxiCN {_split} ({_n} Chinese posts; spans = hateful statements' arguments; "
              f"state-toxicn:{_split}:target+argument adds targets)", (STATE.format(_split),), "zh-Hans", spans=True)(
-        lambda data, drops, split=_split: state_samples(data, split, drops))
+        lambda data, drops, split=_split, spans="argument": state_samples(data, split, drops, spans))
 
 COLD = "cold/{}.csv"
 
@@ -242,7 +242,7 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict]:
         name, _, parts = spec.rpartition(":")
         if parts.lower() not in STATE_SPANS:
             raise DataError(f"bad STATE ToxiCN spans {parts!r} in {spec!r}; write {name} (arguments) or {name}:target+argument")
-        return name, {"spans": parts.lower()}
+        return name, ({} if parts.lower() == "argument" else {"spans": parts.lower()})  # arguments are the default
     return spec, {}
 
 
@@ -275,16 +275,10 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         locale = params["locale"]
         identity = {"dataset": f"rtplx:{locale}", "files": {rel: data.manifest.get(rel).sha256}, **params}
         return Dataset(f"rtplx:{locale}" + (f":{params['seed']}" if params["seed"] != RTPLX_DEFAULT_SEED else ""), samples, identity, "RTP-LX, seeded balanced sample")
-    if name in REGISTRY and params.get("spans", "argument") != "argument":  # STATE ToxiCN with targets
-        drops = SpanDrops()
-        samples = state_samples(data, name.split(":")[1], drops, params["spans"])
-        note = drops.summary()
-        return Dataset(f"{name}:{params['spans']}", samples, {**REGISTRY[name].identity(data), **params}, REGISTRY[name].description,
-                       (note,) if note else ())
     if name in REGISTRY:
         info = REGISTRY[name]
-        samples, notes = info.samples(data)
-        return Dataset(name, samples, info.identity(data), info.description, notes)
+        samples, notes = info.samples(data, params)
+        return Dataset(":".join([name, *params.values()]), samples, info.identity(data, params), info.description, notes)
     if is_path_spec(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -292,8 +286,7 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         drops = SpanDrops()
         samples = read_samples(path, columns, default_lang=default_lang, drops=drops)
         identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
-        note = drops.summary()
-        return Dataset(str(spec), samples, identity, f"user file {path.name}", (note,) if note else ())
+        return Dataset(str(spec), samples, identity, f"user file {path.name}", drops.notes())
     raise DataError(f"unknown dataset {spec!r}; known: {', '.join(dataset_names())}, or a path to a CSV/JSONL file")
 
 
@@ -301,25 +294,20 @@ def dataset_names() -> list[str]:
     return [*REGISTRY, "rtplx:<LOCALE>", "state-toxicn:<SPLIT>:target+argument"]
 
 
-def texts_by_id(spec: str, data: DataDir) -> dict[str, str]:
-    """Sample texts by id when the dataset can be loaded, else nothing: tables of disagreements and
+def samples_by_id(spec: str, data: DataDir) -> dict[str, Sample]:
+    """The dataset's samples by id when it can be loaded, else nothing: tables of disagreements and
     the report still show the ids."""
     from toxbench.errors import ToxbenchError
 
     try:
-        return {s.id: s.text for s in load_dataset(spec, data).samples}
+        return {s.id: s for s in load_dataset(spec, data).samples}
     except (ToxbenchError, OSError):
         return {}
 
 
-def spans_by_id(spec: str, data: DataDir) -> dict[str, list]:
-    """Gold spans by sample id for a dataset that has them (ranges as lists), else nothing."""
-    from toxbench.errors import ToxbenchError
-
-    try:
-        return {s.id: [list(r) for r in s.spans] for s in load_dataset(spec, data).samples if s.spans}
-    except (ToxbenchError, OSError):
-        return {}
+def texts_by_id(spec: str, data: DataDir) -> dict[str, str]:
+    """Sample texts by id (see samples_by_id)."""
+    return {sid: s.text for sid, s in samples_by_id(spec, data).items()}
 
 
 def listed_files(data: DataDir) -> list[tuple[str, str, str, str]]:

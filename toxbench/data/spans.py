@@ -52,12 +52,13 @@ class SpanDrops:
         if len(self.rows) < 5:
             self.rows.append(where)
 
-    def summary(self) -> str | None:
+    def notes(self) -> tuple[str, ...]:
+        """One line saying what was dropped, or nothing (a Dataset's `notes`)."""
         if not (self.outside or self.not_found):
-            return None
+            return ()
         parts = [f"{self.outside} span offsets outside their text"] if self.outside else []
         parts += [f"{self.not_found} span substrings not in their text"] if self.not_found else []
-        return " and ".join(parts) + f" dropped (first at {', '.join(self.rows)})"
+        return (" and ".join(parts) + f" dropped (first at {', '.join(self.rows)})",)
 
 
 def parse_spans(value, text: str, where: str, drops: SpanDrops) -> tuple[Span, ...] | None:

@@ -71,8 +71,9 @@ def span_trainer_class():
     from toxbench.finetune.span_objectives import span_loss
 
     class SpanTrainer(Trainer):
-        objective = None
-        args_max_length = 512
+        def __init__(self, *args, objective, max_length: int, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.objective, self.rationale_max_length = objective, max_length
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             warming_up = (self.state.epoch or 0.0) < self.objective.warmup_epochs
@@ -82,7 +83,7 @@ def span_trainer_class():
         def encode(self, model, texts: list[str]):
             """[CLS] vectors of rationales from the encoder being trained (gradients flow)."""
             inner = getattr(model, "module", model)
-            batch = self.processing_class(texts, padding=True, truncation=True, max_length=self.args_max_length, return_tensors="pt")
+            batch = self.processing_class(texts, padding=True, truncation=True, max_length=self.rationale_max_length, return_tensors="pt")
             return inner.base_model(**batch.to(inner.device)).last_hidden_state[:, 0]
 
     return SpanTrainer
@@ -128,11 +129,10 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=job.checkpoint == "best", metric_for_best_model=job.metric,
                 greater_is_better=True)
     if job.spans is not None:
-        cls = span_trainer_class()
-        cls.objective, cls.args_max_length = job.objective, job.train.max_length
         args["remove_unused_columns"] = False  # the token roles reach compute_loss
-        trainer = cls(model=model, args=TrainingArguments(**args), train_dataset=encode_spans(train), eval_dataset=encode_spans(validation),
-                      processing_class=tokenizer, data_collator=SpanCollator(tokenizer), compute_metrics=validation_metrics)
+        trainer = span_trainer_class()(model=model, args=TrainingArguments(**args), train_dataset=encode_spans(train),
+                                       eval_dataset=encode_spans(validation), processing_class=tokenizer, data_collator=SpanCollator(tokenizer),
+                                       compute_metrics=validation_metrics, objective=job.objective, max_length=job.train.max_length)
     else:
         trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
                           processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)

@@ -33,7 +33,7 @@ def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample],
     """(sample id -> the model's text, for the samples it answered; the run directory)."""
     from toxbench.run.cache import ResponseCache
     from toxbench.run.pricing import cost_usd, price_table
-    from toxbench.run.runner import drive
+    from toxbench.run.runner import drive, settle
 
     adapter = create(model, model_args, data)
     if adapter.kind != "chat" or adapter.renders_own_prompt:
@@ -61,7 +61,4 @@ def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample],
     finally:
         cache.close()
     texts = {r.sample_id: answer_text(r.raw) for r in writer.records() if r.status == "ok"}
-    run_dir = writer.finish() if len(writer.recorded) >= len(samples) else writer.dir
-    if len(writer.recorded) < len(samples):
-        writer.close()
-    return texts, run_dir
+    return texts, settle(writer, len(samples))

@@ -27,7 +27,7 @@ from toxbench.errors import ToxbenchError
 from toxbench.explain.extraction import Extraction, extract, tune
 from toxbench.explain.faithfulness import AOPC_FRACTIONS, measures, variants
 from toxbench.explanations import ExplanationWriter, read_explanations
-from toxbench.records import Run
+from toxbench.records import Run, RunSpec
 from toxbench.run.engine import ExecutionSettings
 from toxbench.types import Answer, Record, Request
 
@@ -166,12 +166,11 @@ class _LineWriter:
         self.writer.append(line)
 
 
-def rebuild_adapter(run: Run, data: DataDir) -> tuple[str, dict, Adapter]:
+def rebuild_adapter(run_dir: Path, spec: RunSpec, data: DataDir) -> tuple[str, dict, Adapter]:
     """(model option, model args, adapter) that recreate a recorded encoder run's model; refused
     when the rebuilt model's identity differs from the recorded one (other weights, threshold...)."""
     from toxbench.adapters.registry import create
 
-    spec = run.spec
     params = dict(spec.adapter_params)
     if spec.adapter == "encoder":
         model = f"encoder:{params['model']}"
@@ -179,11 +178,12 @@ def rebuild_adapter(run: Run, data: DataDir) -> tuple[str, dict, Adapter]:
                     **({"head_seed": params["head_seed"]} if params.get("head_seed") is not None else {})}
         # the arguments a user would have given: those that differ from the defaults (the run label shows them)
         defaults = {"threshold": 0.5, "max_length": 512, "head_seed": 0}
-        tries = [{k: v for k, v in recorded.items() if k in defaults and defaults[k] != v}, recorded]
+        given = {k: v for k, v in recorded.items() if k in defaults and defaults[k] != v}
+        tries = [given, recorded] if given != recorded else [recorded]
     elif spec.adapter == "finetuned" and params.get("kind") == "encoder":
         model, tries = f"finetuned:{params['name']}", [{}]
     else:
-        raise ToxbenchError(f"{run.dir}: a {spec.adapter} run ({spec.model}); explanations need an encoder run "
+        raise ToxbenchError(f"{run_dir}: a {spec.adapter} run ({spec.model}); explanations need an encoder run "
                             "(--model encoder:PATH or a finetuned encoder)")
     for args in tries:
         adapter = create(model, args, data)
@@ -191,7 +191,7 @@ def rebuild_adapter(run: Run, data: DataDir) -> tuple[str, dict, Adapter]:
             break
     else:
         changed = sorted(k for k in {*params, *adapter.identity()} if params.get(k) != adapter.identity().get(k))
-        raise ToxbenchError(f"{run.dir}: its model cannot be rebuilt as recorded ({', '.join(changed)} differ: other weights or settings); "
+        raise ToxbenchError(f"{run_dir}: its model cannot be rebuilt as recorded ({', '.join(changed)} differ: other weights or settings); "
                             "explain a new run of the model instead (toxbench explain --model ...)")
     return model, args, adapter
 
@@ -203,7 +203,7 @@ def explain_run(run_dir: Path, settings: ExplainSettings, data: DataDir, executi
 
     run = Run.load(run_dir)
     if adapter is None:
-        _, _, adapter = rebuild_adapter(run, data)
+        _, _, adapter = rebuild_adapter(run.dir, run.spec, data)
     dataset = load_dataset(run.spec.dataset, data)
     if dataset.sha256 != run.spec.dataset_sha256:
         raise ToxbenchError(f"{run_dir}: its dataset {run.spec.dataset} has changed since the run (other checksum); explain a new run")

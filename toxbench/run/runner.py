@@ -142,20 +142,25 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     finally:
         if cache:
             cache.close()
+    run_dir = settle(writer, len(samples))
+    counts = {k: v for k, v in writer.manifest.counts.items() if v}
+    priced = priced_as in table
+    return RunResult(run_dir, len(writer.recorded), counts, (writer.manifest.cost_usd or 0.0) if priced else None,
+                     stats.requests_sent, stats.cache_hits, len(writer.retrying))
+
+
+def settle(writer: RunWriter, n_samples: int) -> Path:
+    """End a run after the engine: complete when every sample is recorded, else closed for resume;
+    a run in which no sample got an answer is never complete (a one-line error says so)."""
     records = writer.records()
     if records and all(r.status == "error" for r in records):  # no answer at all: never a complete run
         writer.close()
         raise ToxbenchError(f"{writer.dir}: no sample got an answer ({len(records)} errors; the first: {records[0].raw}); "
                             "fix the cause and run the same command again (error samples are asked again)")
-    if len(writer.recorded) >= len(samples):
-        run_dir = writer.finish()
-    else:
-        writer.close()
-        run_dir = writer.dir
-    counts = {k: v for k, v in writer.manifest.counts.items() if v}
-    priced = priced_as in table
-    return RunResult(run_dir, len(writer.recorded), counts, (writer.manifest.cost_usd or 0.0) if priced else None,
-                     stats.requests_sent, stats.cache_hits, len(writer.retrying))
+    if len(writer.recorded) >= n_samples:
+        return writer.finish()
+    writer.close()
+    return writer.dir
 
 
 async def drive(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress, description: str | None = None) -> EngineStats:
