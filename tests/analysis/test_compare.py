@@ -85,7 +85,7 @@ def test_kappa_matrix_is_symmetric_with_unit_diagonal(tmp_path):
 
 
 def test_compare_command_prints_the_test_and_writes_json(tmp_path, cli):
-    a, b = write_run(tmp_path, "model-a", PRED_A), write_run(tmp_path, "model-b", PRED_B)
+    _, b = write_run(tmp_path, "model-a", PRED_A), write_run(tmp_path, "model-b", PRED_B)
     out_json = tmp_path / "cmp.json"
     code, out, err = cli("compare", "model-a", b.dir.name[:30], "--runs", tmp_path, "--json", out_json, "--data-dir", tmp_path / "none")
     assert code == 0, err

@@ -30,6 +30,7 @@ class FakeProvider:
         self.requests: list[dict] = []
         self.attempts: Counter = Counter()
         self.healed = False  # True: the [down] outage is over
+        self.responder = None  # body -> the answer's text, in place of the scripted verdict (a replay of recorded answers)
         self.lock = threading.Lock()
         provider = self
 
@@ -88,7 +89,7 @@ class FakeProvider:
             time.sleep(self.slow_s)
         if "badjson" in markers and attempt == 1:
             return self.send_raw(h, 200, b'{"id": "x", "choices": [', "application/json")
-        verdict = "toxique" if "TOX" in text else "non-toxique"
+        verdict = self.responder(body) if self.responder else "toxique" if "TOX" in text else "non-toxique"
         self.from_mistral = "mistral" in h.headers.get("user-agent", "")
         if self.from_mistral and h.path.endswith("/chat/completions"):
             # Mistral has no refusal field: a guardrail blocks the request with an error, and a

@@ -122,7 +122,7 @@ def test_runs_list_and_leaderboard_show_live_runs(tmp_path, dataset, data, data_
     fake = FakeProvider()
     try:
         opts = RunOptions(model="openai:gpt-4o-mini", dataset=str(dataset), model_args={"base_url": fake.url + "/v1"}, runs_dir=tmp_path / "runs", use_cache=False)
-        result = execute(opts, data, ExecutionSettings(), show_progress=False)
+        execute(opts, data, ExecutionSettings(), show_progress=False)
     finally:
         fake.close()
     code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")

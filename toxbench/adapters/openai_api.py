@@ -83,7 +83,9 @@ class OpenAIChat(Adapter):
                 "max_tokens": self.max_tokens, "reasoning": self.reasoning,
                 **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {})}
 
-    async def answer(self, request: Request) -> Answer:
+    def request_body(self, request: Request) -> tuple[str, dict]:
+        """(endpoint path, JSON body) of one request: what `answer` posts, and what a Batch API
+        input line holds."""
         if self.prompt_template is not None:  # the bare training prompt, no chat template: the completions endpoint
             path, params = "/completions", {"model": self.model, "prompt": self.prompt_template.format(text=request.text)}
         else:
@@ -95,18 +97,12 @@ class OpenAIChat(Adapter):
             params["temperature"] = self.temperature
             if self.max_tokens:
                 params["max_tokens"] = self.max_tokens
-        try:
-            # The SDK's documented route for any endpoint: auth, headers, errors and transport as
-            # `chat.completions.create`, without its per-request typed transform of the messages
-            # and response models (together ~45% of the client's CPU per request), and the raw
-            # body is what the record keeps.
-            response = await self.client.post(path, body=params, cast_to=self.response_type)
-        except Exception as exc:  # noqa: BLE001 - translated for the engine
-            if (body := blocked_by_filter(exc)) is not None:
-                return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
-            raise _translate(exc) from None
+        return path, params
+
+    @staticmethod
+    def answer_from_body(body: bytes, path: str = "/chat/completions") -> Answer:
+        """The answer in a response body (the server's bytes, kept as the record's raw)."""
         with reading_response():
-            body = response.content
             data = orjson.loads(body)
             choice = data["choices"][0]
             message = choice["message"] if path == "/chat/completions" else {"content": choice["text"]}
@@ -118,6 +114,20 @@ class OpenAIChat(Adapter):
                 tokens_in=usage.get("prompt_tokens"),
                 tokens_out=usage.get("completion_tokens"),
             )
+
+    async def answer(self, request: Request) -> Answer:
+        path, params = self.request_body(request)
+        try:
+            # The SDK's documented route for any endpoint: auth, headers, errors and transport as
+            # `chat.completions.create`, without its per-request typed transform of the messages
+            # and response models (together ~45% of the client's CPU per request), and the raw
+            # body is what the record keeps.
+            response = await self.client.post(path, body=params, cast_to=self.response_type)
+        except Exception as exc:  # noqa: BLE001 - translated for the engine
+            if (body := blocked_by_filter(exc)) is not None:
+                return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
+            raise _translate(exc) from None
+        return self.answer_from_body(response.content, path)
 
     async def aclose(self) -> None:
         await self.client.close()

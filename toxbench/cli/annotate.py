@@ -1,6 +1,7 @@
-"""`toxbench annotate`: agreement statistics and the high-confidence rule on annotation tables
-(the ToxiFrench paper's Section 3). `toxifrench-agreement` names the release's 500-comment
-agreement file in the data directory; any CSV/JSONL with the named columns works too."""
+"""`toxbench annotate`: the chain-of-thought annotation pipeline, the high-confidence rule, the
+human labelling queue and its merge, and agreement statistics (the ToxiFrench paper's Section 3).
+A TABLE is an annotation directory (written by `annotate run`), any CSV/JSONL in the release's
+layout, or `toxifrench-agreement` (the release's 500-comment agreement file in the data directory)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ import typer
 from toxbench.cli._options import DataDirOption, console, data_dir
 from toxbench.errors import DataError
 
-app = typer.Typer(help="Annotation: agreement statistics (Table 2) and the high-confidence rule.", no_args_is_help=True)
+app = typer.Typer(help="Annotation: the CoT pipeline, the high-confidence rule, the human queue, agreement statistics (Table 2).",
+                  no_args_is_help=True)
 RELEASE_AGREEMENT = "toxifrench/cot/agreement_checking.csv"
-TableArgument = Annotated[str, typer.Argument(help="A CSV/JSONL annotation table, or toxifrench-agreement (the release's 500 comments).")]
+TableArgument = Annotated[str, typer.Argument(help="An annotation directory, a CSV/JSONL annotation table, or toxifrench-agreement (the release's 500 comments).")]
+ThresholdOption = Annotated[float, typer.Option("--threshold", help="Auto-label non-toxic below this 0-10 score (the paper does not print its own; 4 fits its rubric).")]
+
+
+def _table(table: str, data_dir_) -> Path:
+    from toxbench.analysis.annotation_queue import table_path
+
+    return data_dir(data_dir_).path(RELEASE_AGREEMENT) if table == "toxifrench-agreement" else table_path(table)
 
 
 def _column(table: str, column: str, data_dir_, allowed=None) -> list[float]:
     from toxbench.data.tables import iter_rows
 
-    path = data_dir(data_dir_).path(RELEASE_AGREEMENT) if table == "toxifrench-agreement" else Path(table)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; give an annotation table (CSV/JSONL) or toxifrench-agreement")
+    path = _table(table, data_dir_)
     values = []
     for line, row in iter_rows(path):
         if column not in row:
@@ -76,7 +83,7 @@ def annotate_agreement(
 @app.command("rule")
 def annotate_rule(
     table: TableArgument,
-    threshold: Annotated[float, typer.Option("--threshold", help="Auto-label non-toxic below this 0-10 score (the paper does not print its own; 4 fits its rubric).")] = 4.0,
+    threshold: ThresholdOption = 4.0,
     conclusion: Annotated[str, typer.Option("--conclusion-col", help="The model's 0/1 conclusion.")] = "conclusion",
     score: Annotated[str, typer.Option("--score-col", help="The model's 0-10 toxicity score.")] = "note",
     human: Annotated[Optional[str], typer.Option("--human-col", help="Human 0/1 labels, to measure the rule against (optional).")] = None,
@@ -84,14 +91,125 @@ def annotate_rule(
 ) -> None:
     """The high-confidence rule: which comments are auto-labelled non-toxic (the model concluded
     non-toxic, or scored below the threshold); with human labels, how often humans agree."""
-    from toxbench.analysis.agreement import high_confidence, rule_report
+    from toxbench.analysis.agreement import rule_report
+    from toxbench.analysis.annotation_queue import decide
 
-    conclusions = [int(v) for v in _column(table, conclusion, data_dir_, {0.0, 1.0})]
-    scores = _column(table, score, data_dir_)
-    humans = [int(v) for v in _column(table, human, data_dir_, {0.0, 1.0})] if human else None
-    report = rule_report(high_confidence(conclusions, scores, threshold), humans)
+    path = _table(table, data_dir_)
+    decisions = decide(path, threshold, conclusion, score)
+    finished = [d for d in decisions if not d.unfinished]
+    humans = None
+    if human:
+        humans = [int(v) for v in _column(table, human, data_dir_, {0.0, 1.0})]
+        humans = [h for h, d in zip(humans, decisions) if not d.unfinished]
+    report = rule_report([d.covered for d in finished], humans)
     out = console()
     out.print(f"high-confidence rule (concluded non-toxic, or score < {threshold:g}): covers {report['coverage'].text()} comments; "
               f"the other {report['coverage'].n - report['coverage'].k} go to human annotators", markup=False)
+    unread = sum(d.unread for d in finished)
+    if unread:
+        out.print(f"{unread} of them had neither a readable conclusion nor a readable score (never covered)", markup=False)
+    late = len(decisions) - len(finished)
+    if late:
+        out.print(f"{late} comments are not finished (a block pending, an error or a refusal) and are left out; "
+                  "run `toxbench annotate run` again to finish them", markup=False)
     if "agreement" in report:
         out.print(f"humans call non-toxic {report['agreement'].text()} of the covered comments", markup=False)
+
+
+@app.command("run")
+def annotate_run(
+    comments: Annotated[Path, typer.Argument(help="A CSV/JSONL of comments: a text column (text or content), optionally an id column (id or msg_id) and metadata such as deleted, banned.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="A chat model, e.g. openai:gpt-4o-mini (the release's), mistral:..., hf:...")],
+    out: Annotated[Path, typer.Option("--out", help="The annotation directory (resumed when it holds this same annotation).")],
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
+    certainty: Annotated[bool, typer.Option("--certainty", help="Also run the release's optional certainty step (after the score).")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N comments.")] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight (default: the adapter's).", show_default=False)] = None,
+    rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
+    tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    batch_api: Annotated[bool, typer.Option("--batch-api", help="openai: models only: one Batch API job per step (half price, within 24 h); the same command resumes polling.")] = False,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls of a batch.")] = 30.0,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: text or content).")] = None,
+    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column (default: id or msg_id; else a hash of the text).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """Annotate comments with the release's chain-of-thought steps (explanation, tone, intention,
+    category, labels, score, [certainty], conclusion), one run per step; the same command resumes."""
+    from toxbench.adapters.registry import parse_model_args
+    from toxbench.run.annotate import TABLE_FILE, AnnotateOptions, annotate
+    from toxbench.run.engine import ExecutionSettings
+
+    options = AnnotateOptions(comments, model, out, parse_model_args(model_arg or []), text_col, id_col, certainty, limit, not no_cache, batch_api, poll)
+    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries)
+    try:
+        result = annotate(options, data_dir(data_dir_), settings, show_progress=not as_json)
+    except KeyboardInterrupt:
+        console(stderr=True).print("interrupted: what was recorded is kept; run the same command again to resume")
+        raise typer.Exit(130) from None
+    summary = {"out": str(result.out), "comments": result.n, "state": result.statuses, "blocks": result.blocks,
+               "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6), "requests_sent": result.requests_sent,
+               "cache_hits": result.cache_hits}
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    printer = console()
+    states = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items(), key=lambda kv: -kv[1]))
+    printer.print(f"{result.n} comments: {states}; " + ("through the Batch API" if batch_api else f"{result.requests_sent} requests sent, {result.cache_hits} from the cache")
+                  + ("" if result.cost_usd is None else f", ${result.cost_usd:.4f}"), markup=False)
+    for step, counts in result.blocks.items():
+        if set(counts) != {"ok"}:
+            printer.print(f"  {step}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
+    printer.print(f"table: {result.out / TABLE_FILE} (status and problems per comment)", markup=False)
+
+
+@app.command("queue")
+def annotate_queue(
+    table: TableArgument,
+    out: Annotated[Path, typer.Option("--out", help="The CSV to write: the comments humans must label, most urgent first, with an empty label column.")],
+    threshold: ThresholdOption = 4.0,
+    data_dir_: DataDirOption = None,
+) -> None:
+    """The comments the high-confidence rule does not cover, prioritised by moderation metadata
+    (banned author, deleted message) where the table has it, then by the model's score."""
+    from toxbench._util import write_atomic
+    from toxbench.analysis.annotation_queue import decide, queue, queue_table
+
+    decisions = decide(_table(table, data_dir_), threshold)
+    todo = queue(decisions)
+    write_atomic(out, queue_table(todo))
+    late = sum(d.unfinished for d in decisions)
+    printer = console()
+    printer.print(f"{len(todo)} of {len(decisions)} comments to label -> {out} (the rule covers {sum(d.covered for d in decisions)}"
+                  f" at score < {threshold:g})", markup=False)
+    if late:
+        printer.print(f"{late} comments are not finished and are not queued; run `toxbench annotate run` again first", markup=False)
+
+
+@app.command("merge")
+def annotate_merge(
+    directory: Annotated[Path, typer.Argument(help="The annotation directory the queue came from.")],
+    labelled: Annotated[Path, typer.Argument(help="The labelled queue: msg_id and a 0/1 label per comment (empty: not labelled yet).")],
+    threshold: ThresholdOption = 4.0,
+    label_col: Annotated[str, typer.Option("--label-col", help="The human label column.")] = "label",
+) -> None:
+    """Write DIRECTORY/labels.csv: the rule's non-toxic labels and the human labels, by msg_id;
+    `toxbench finetune data --annotated DIRECTORY` reads it."""
+    from toxbench._util import write_atomic
+    from toxbench.analysis.annotation_queue import LABELS_FILE, decide, labels_csv, merged_labels, read_human_labels, table_path
+
+    if not directory.is_dir():
+        raise DataError(f"{directory}: not a directory; give the annotation directory written by `toxbench annotate run`")
+    decisions = decide(table_path(directory), threshold)
+    human, blank = read_human_labels(labelled, {d.id for d in decisions}, label_col)
+    merged = merged_labels(decisions, human)
+    write_atomic(directory / LABELS_FILE, labels_csv(merged))
+    write_atomic(directory / "labels.json", json.dumps({"threshold": threshold, "human_labels": str(labelled), "rule": sum(s == "rule" for *_, s in merged),
+                                                        "human": len(human), "unlabelled_in_queue": blank}, indent=2) + "\n")
+    overridden = sum(d.covered and d.id in human for d in decisions)
+    still = len(decisions) - len(merged)
+    console().print(f"{directory / LABELS_FILE}: {len(merged)} labelled comments ({sum(s == 'rule' for *_, s in merged)} by the rule, {len(human)} by humans"
+                    + (f", {overridden} of them overriding the rule" if overridden else "") + f"); {still} still to label", markup=False)

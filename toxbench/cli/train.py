@@ -24,18 +24,24 @@ def finetune_data(
     max_examples: Annotated[Optional[int], typer.Option("--max-examples", help="A seeded, stratified subset of the training split.")] = None,
     no_oversample: Annotated[bool, typer.Option("--no-oversample", help="Keep the training split's class balance as it is.")] = False,
     drop_disagreeing: Annotated[bool, typer.Option("--drop-disagreeing", help="Leave out rows whose annotated CoT concluded against the gold label.")] = False,
+    annotated: Annotated[Optional[list[Path]], typer.Option("--annotated", help="An annotation directory (`toxbench annotate run`, then `annotate merge`) read as one more source; repeatable.")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
-    """CoT SFT examples (prompt, completion) from the annotated files that are in no benchmark."""
+    """CoT SFT examples (prompt, completion) from the annotated files that are in no benchmark
+    (the release's, and any annotation directory given)."""
     from toxbench.finetune.cot_data import CotDataSettings, build_splits, write_splits
 
     settings = CotDataSettings(seed=seed, validation_fraction=validation_fraction, max_examples=max_examples, oversample=not no_oversample,
-                               drop_disagreeing=drop_disagreeing, **({"blocks": [b.strip() for b in blocks.split(",") if b.strip()]} if blocks else {}))
+                               drop_disagreeing=drop_disagreeing, annotated=[str(p) for p in annotated or []], **({"blocks": [b.strip() for b in blocks.split(",") if b.strip()]} if blocks else {}))
     train, validation, stats = build_splits(data_dir(data_dir_), settings)
     write_splits(out, train, validation, settings, stats)
     console().print(f"{out}: {len(train)} training examples {stats['train']} (before oversampling {stats['train_before_oversampling']}), "
                     f"{len(validation)} validation {stats['validation']}; {stats['disagreeing_cot']} rows whose annotated CoT concluded otherwise "
                     f"({'left out' if drop_disagreeing else 'kept, with the gold conclusion'})")
+    if annotated:
+        balance = stats["selection"]["balance"]["annotated"]
+        console().print(f"annotated directories: {balance[1] + balance[0]} labelled comments kept ({balance[1]} toxic, {balance[0]} non-toxic) "
+                        f"after benchmark exclusion; {stats['annotated_incomplete']} left out for an empty CoT block")
 
 
 @finetune_app.command("sft")

@@ -37,7 +37,7 @@ class AnnotatedRow:
     id: str
     text: str
     label: int
-    source: str  # "agreement" or "jigsaw"
+    source: str  # "agreement", "jigsaw", or "annotated" (an annotation directory)
     fields: dict = field(repr=False, compare=False)  # the file's whole row (CoT blocks included)
 
 
@@ -65,7 +65,7 @@ class Selection:
     removed: dict[str, int]  # reason -> rows: benchmark_id, benchmark_text, near_copy, repeated
     near_copies: list[NearCopy]
 
-    def balance(self, sources: tuple[str, ...] = ("agreement", "jigsaw")) -> dict[str, dict[int, int]]:
+    def balance(self, sources: tuple[str, ...] = ("agreement", "jigsaw", "annotated")) -> dict[str, dict[int, int]]:
         """source -> {label: rows kept}."""
         return {src: {c: sum(r.label == c and r.source == src for r in self.rows) for c in (1, 0)} for src in sources}
 
@@ -74,8 +74,34 @@ class Selection:
                 "near_copies": [vars(n) for n in self.near_copies], "balance": self.balance()}
 
 
-def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD) -> Selection:
-    """The annotated rows in file order, without benchmark ids, texts or near copies, each text once."""
+ANNOTATION_TABLE, ANNOTATION_LABELS = "annotations.csv", "labels.csv"  # written by `toxbench annotate run` and `annotate merge`
+
+
+def directory_rows(directory: Path) -> tuple[list[AnnotatedRow], dict[str, int]]:
+    """(rows, counts) of an annotation directory: each comment that has a label in its labels.csv
+    (the rule's or a human's) with its table row as `fields`; counts say how many had no label."""
+    from toxbench.errors import DataError
+
+    directory = Path(directory)
+    table, labels = directory / ANNOTATION_TABLE, directory / ANNOTATION_LABELS
+    for path, made_by in ((table, "toxbench annotate run"), (labels, "toxbench annotate merge")):
+        if not path.is_file():
+            raise DataError(f"--annotated {directory}: no {path.name}; it is written by `{made_by}`")
+    from toxbench.data.tables import parse_label
+
+    label_of = {}
+    for line, r in enumerate(read_rows(labels), 2):
+        label = parse_label(r.get("label"))
+        if label is None or not r.get("msg_id"):
+            raise DataError(f"{labels}: line {line}: needs a msg_id and a 0/1 label; write it again with `toxbench annotate merge`")
+        label_of[r["msg_id"]] = label
+    rows = [AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r) for r in read_rows(table) if r["msg_id"] in label_of]
+    return rows, {"labelled": len(rows), "unlabelled": sum(1 for _ in read_rows(table)) - len(rows)}
+
+
+def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD, directories: tuple[Path, ...] = ()) -> Selection:
+    """The annotated rows in file order (the release's files, then each annotation directory),
+    without benchmark ids, texts or near copies, each text once."""
     from toxbench.data.datasets import load_dataset
     from toxbench.data.near_duplicates import near_duplicates
 
@@ -84,6 +110,8 @@ def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD) -> Selecti
     excluded_texts = {s.text.strip() for _, s in benchmark}
     candidates = [AnnotatedRow(r["msg_id"], r["content"], int(float(r["annotator's conclusion"])), "agreement", r) for r in read_rows(data.path(AGREEMENT))]
     candidates += [AnnotatedRow(r["msg_id"], r["content"], int(any(r[c] == "1" for c in JIGSAW_LABELS)), "jigsaw", r) for r in read_rows(data.path(JIGSAW_COT))]
+    for directory in directories:
+        candidates += directory_rows(directory)[0]
     removed = {"benchmark_id": 0, "benchmark_text": 0, "near_copy": 0, "repeated": 0}
     kept, seen = [], set()
     for row in candidates:

@@ -177,3 +177,43 @@ def read_samples(
     for line, row in rows:
         take(line, row)
     return samples
+
+
+COMMENT_ID_COLUMNS = ("id", "msg_id")
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One unlabelled text to annotate, with the whole row it came from (moderation metadata
+    such as `deleted` or `banned`, any labels) for the queue and the annotated table."""
+
+    id: str
+    text: str
+    line: int
+    row: dict
+
+
+def read_comments(path: Path, text_col: str | None = None, id_col: str | None = None) -> tuple[list[Comment], str | None]:
+    """(comments, the id column or None) from a CSV/JSONL table, checked like labelled tables: a
+    missing text column, an empty text or a repeated id is a one-line error naming the line. Without
+    an id column, a comment's id is its text's hash (`text_id`), so the same text is refused twice."""
+    rows = iter_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"{path}: no rows; the file needs a header row and at least one comment")
+    names = list(first[1].keys())
+    text_col = _pick(names, text_col, TEXT_COLUMNS, True, "text", "--text-col", path)
+    id_col = _pick(names, id_col, COMMENT_ID_COLUMNS, False, "id", "--id-col", path)
+    comments: list[Comment] = []
+    seen: dict[str, int] = {}
+    for line, row in [first, *rows]:
+        text = row.get(text_col)
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}: line {line}: empty text in column {text_col!r}; remove the row or fill it")
+        cid = str(row[id_col]).strip() if id_col and row.get(id_col) not in (None, "") else text_id(text)
+        if cid in seen:
+            what = f"id {cid!r}" if id_col else "the same text"
+            raise DataError(f"{path}: line {line}: {what} already on line {seen[cid]}; each comment must appear once")
+        seen[cid] = line
+        comments.append(Comment(cid, text, line, row))
+    return comments, id_col

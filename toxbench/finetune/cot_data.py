@@ -52,6 +52,7 @@ class CotDataSettings(BaseModel):
     oversample: bool = True
     drop_disagreeing: bool = False
     max_examples: int | None = None  # a seeded, stratified subset of the training split (small CPU runs)
+    annotated: list[str] = Field(default_factory=list)  # annotation directories (`toxbench annotate`), read as the source "annotated"
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,12 @@ def build_splits(data, settings: CotDataSettings) -> tuple[list[CotExample], lis
     unknown = [b for b in settings.blocks if b not in BLOCKS]
     if unknown:
         raise ToxbenchError(f"unknown CoT block(s) {unknown}: choose from {', '.join(BLOCKS)}")
-    selection = annotated_selection(data)
-    rows = [r for r in selection.rows if r.source in settings.sources]
+    selection = annotated_selection(data, directories=tuple(Path(d) for d in settings.annotated))
+    sources = set(settings.sources) | ({"annotated"} if settings.annotated else set())
+    rows = [r for r in selection.rows if r.source in sources]
+    needed = [BLOCKS[b][0] for b in settings.blocks]
+    incomplete = [r for r in rows if r.source == "annotated" and not all((r.fields.get(c) or "").strip() for c in needed)]
+    rows = [r for r in rows if r not in incomplete]  # a comment whose pipeline left a block empty teaches no reasoning
     disagreeing = [r for r in rows if annotated_conclusion(r) not in (None, r.label)]
     if settings.drop_disagreeing:
         rows = [r for r in rows if r not in disagreeing]
@@ -125,7 +130,7 @@ def build_splits(data, settings: CotDataSettings) -> tuple[list[CotExample], lis
     if settings.oversample:
         train = oversample(train, [e.label for e in train])
         random.Random(settings.seed).shuffle(train)
-    stats = {"rows": len(rows), "disagreeing_cot": len(disagreeing), "dropped_disagreeing": settings.drop_disagreeing,
+    stats = {"rows": len(rows), "annotated_incomplete": len(incomplete), "disagreeing_cot": len(disagreeing), "dropped_disagreeing": settings.drop_disagreeing,
              "train_before_oversampling": before, "train": {c: sum(e.label == c for e in train) for c in (0, 1)},
              "validation": {c: sum(e.label == c for e in validation) for c in (0, 1)}, "balance_note": balance_note(before),
              "selection": selection.summary()}

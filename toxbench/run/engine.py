@@ -207,7 +207,7 @@ async def run_requests(
                 answer = adapter.decide(answer)
             except (ValueError, KeyError, IndexError, TypeError) as exc:  # a response the policy cannot read
                 answer, error = None, _redact(f"malformed response: {type(exc).__name__}: {exc}", secrets)
-        record = _to_record(request, answer, error, parser, golds[request.sample_id], attempts=attempts, cached=cached,
+        record = to_record(request, answer, error, parser, golds[request.sample_id], attempts=attempts, cached=cached,
                             latency_s=None if cached or latency is None else round(latency, 4),
                             cost_usd=None if cached or answer is None else cost(answer.tokens_in, answer.tokens_out))
         stats.cost_usd += record.cost_usd or 0.0
@@ -317,7 +317,7 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
             finish(request, answer, None, 1, False, each)
 
 
-def _to_record(request: Request, answer: Answer | None, error: str | None, parser, gold: int, **how) -> Record:
+def to_record(request: Request, answer: Answer | None, error: str | None, parser, gold: int, **how) -> Record:
     """The record of one sample: an error, a provider refusal, the adapter's own label, or the
     parser's reading of the text. `how` holds attempts, cached, latency and cost."""
     if answer is None:

@@ -163,8 +163,11 @@ def settle(writer: RunWriter, n_samples: int) -> Path:
     return writer.dir
 
 
-async def drive(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress, description: str | None = None) -> EngineStats:
-    """The engine under a progress bar and Ctrl-C handling: shared by runs and explanations."""
+async def drive(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress, description: str | None = None,
+                close: bool = True) -> EngineStats:
+    """The engine under a progress bar and Ctrl-C handling: shared by runs, explanations and the
+    annotation steps. `close`: close the adapter's client after (not between the steps of one
+    event loop)."""
     from toxbench.run.progress import sample_progress
 
     stop = threading.Event()
@@ -198,7 +201,8 @@ async def drive(adapter, requests, golds, writer, parser, settings, cache, cost,
     finally:
         if handling:
             loop.remove_signal_handler(signal.SIGINT)
-        await adapter.aclose()
+        if close:
+            await adapter.aclose()
     if stop.is_set():
         raise KeyboardInterrupt
     return stats
