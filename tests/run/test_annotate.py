@@ -241,3 +241,25 @@ def test_batch_api_is_refused_for_other_adapters(tmp_path, data_root, cli, monke
     code, _, err = cli("annotate", "run", comments, "--model", "mistral:mistral-small-latest", "--out", tmp_path / "annot", "--batch-api", "--data-dir", data_root)
     assert code == 2 and "--batch-api: 'mistral' has no Batch API here" in err
     assert not (tmp_path / "annot").exists()
+
+
+def test_annotated_directories_leave_benchmark_texts_out(tmp_path, data):
+    """An annotation directory is one more training source, with the same exclusions as the
+    release's files: a comment whose text is a ToxiFrench benchmark text is left out."""
+    from toxbench.data.annotated import annotated_selection
+    from toxbench.data.datasets import load_dataset
+
+    bench = load_dataset("toxifrench", data).samples[0]
+    out = tmp_path / "annot"
+    out.mkdir()
+    with open(out / "annotations.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["msg_id", "content", "explication", "conclusion"])
+        writer.writerows([["x1", bench.text, "E1", "1"], ["x2", "un message tout neuf pour le corpus", "E2", "0"], ["x3", "pas encore étiqueté", "E3", "1"]])
+    (out / "labels.csv").write_text("msg_id,label,source\nx1,1,human\nx2,0,rule\n", encoding="utf-8")
+    selection = annotated_selection(data, directories=(out,))
+    assert [(r.id, r.label, r.fields["explication"]) for r in selection.rows if r.source == "annotated"] == [("x2", 0, "E2")]
+    assert selection.removed["benchmark_text"] == 8  # the release's files' 7, and x1
+    (out / "labels.csv").write_text("msg_id,label,source\nx1,maybe,human\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"labels.csv: line 2: needs a msg_id and a 0/1 label"):
+        annotated_selection(data, directories=(out,))

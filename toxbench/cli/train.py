@@ -39,7 +39,7 @@ def finetune_data(
                     f"{len(validation)} validation {stats['validation']}; {stats['disagreeing_cot']} rows whose annotated CoT concluded otherwise "
                     f"({'left out' if drop_disagreeing else 'kept, with the gold conclusion'})")
     if annotated:
-        balance = stats["selection"]["balance"]["annotated"]
+        balance = stats["selection"]["balance"].get("annotated", {1: 0, 0: 0})
         console().print(f"annotated directories: {balance[1] + balance[0]} labelled comments kept ({balance[1]} toxic, {balance[0]} non-toxic) "
                         f"after benchmark exclusion; {stats['annotated_incomplete']} left out for an empty CoT block")
 

@@ -65,8 +65,11 @@ class Selection:
     removed: dict[str, int]  # reason -> rows: benchmark_id, benchmark_text, near_copy, repeated
     near_copies: list[NearCopy]
 
-    def balance(self, sources: tuple[str, ...] = ("agreement", "jigsaw", "annotated")) -> dict[str, dict[int, int]]:
-        """source -> {label: rows kept}."""
+    def balance(self, sources: tuple[str, ...] | None = None) -> dict[str, dict[int, int]]:
+        """source -> {label: rows kept}; by default the release's two files, and annotation
+        directories when any row came from one."""
+        if sources is None:
+            sources = ("agreement", "jigsaw") + (("annotated",) if any(r.source == "annotated" for r in self.rows) else ())
         return {src: {c: sum(r.label == c and r.source == src for r in self.rows) for c in (1, 0)} for src in sources}
 
     def summary(self) -> dict:
