@@ -156,3 +156,32 @@ def test_a_cot_model_behind_a_completions_endpoint(tmp_path, fake, dataset, data
         code, out, err = cli("run", "--model", "openai:my-sft", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
                              "--model-arg", f"prompt_template={bad}", "--data-dir", data_root)
         assert code == 2 and "prompt_template must hold {text}" in err and "Traceback" not in err
+
+
+def test_openai_score_mode_reads_p_toxic_from_the_first_tokens_logprobs(tmp_path, fake, data, key, fast):
+    """mode=score asks for logprobs and top_logprobs through the SDK and records P(toxic) =
+    p(tox) / (p(tox) + p(non)) from the first token's top list; a list that begins neither answer
+    word gives a label and no score."""
+    from toxbench.analysis.metrics import run_metrics
+    from toxbench.records import read_records
+
+    path = tmp_path / "scored.csv"
+    path.write_text("id,text,label\n1,tu es un TOX idiot,1\n2,merci pour tout,0\n3,TOX [nolp] dégage,1\n4,à demain,0\n", encoding="utf-8")
+    opts = RunOptions(model="openai:gpt-4o-mini", dataset=str(path), model_args={"base_url": fake.url + "/v1", "mode": "score"},
+                      runs_dir=tmp_path / "runs", use_cache=False)
+    result = execute(opts, data, fast, show_progress=False)
+    records = {r.sample_id: r for r in read_records(result.run_dir / "predictions.jsonl")}
+    assert records["1"].score == pytest.approx(0.8 / 0.95) and records["2"].score == pytest.approx(0.15 / 0.95)
+    assert records["3"].score is None and records["3"].pred == 1  # no score, still a label
+    assert all(r["body"]["logprobs"] is True and r["body"]["top_logprobs"] == 20 for r in fake.requests)
+    assert run_metrics(list(records.values())).roc_auc == 1.0  # over the scored samples
+
+
+def test_openai_score_mode_is_refused_where_there_are_no_first_token_logprobs(key):
+    from toxbench.adapters.registry import create
+    from toxbench.errors import ToxbenchError
+
+    with pytest.raises(ToxbenchError, match="reasoning model, which returns no log-probabilities"):
+        create("openai:o4-mini", {"mode": "score"}, None)
+    with pytest.raises(ToxbenchError, match="use label .* or score"):
+        create("openai:gpt-4o-mini", {"mode": "scores"}, None)

@@ -3,7 +3,7 @@
 Markers in a text choose what happens: `[429]` a rate limit with Retry-After on the first
 attempt, `[500]` a server error once, `[slow]` a reply slower than the client's timeout once,
 `[badjson]` a malformed body once, `[down]` a 500 every time, `[filter]` a content-filter finish,
-`[refuse]` a refusal. Otherwise the answer is "toxique" when the text contains "TOX", else
+`[refuse]` a refusal, `[nolp]` log-probabilities whose top list begins neither answer word. Otherwise the answer is "toxique" when the text contains "TOX", else
 "non-toxique". Every request is counted and its headers kept, so tests can check what was sent.
 """
 
@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter)\]")
+MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter|nolp)\]")
 
 
 class _Server(ThreadingHTTPServer):
@@ -133,6 +133,19 @@ class FakeProvider:
         return ""
 
     @staticmethod
+    def first_token(verdict: str, top: int, neither: bool) -> dict:
+        """The first token's entry: `tox` at 0.8 and `non` at 0.15 for a toxic verdict (swapped
+        otherwise), then other tokens; with `neither`, only tokens that begin no answer word."""
+        import math
+
+        def entry(token: str, p: float) -> dict:
+            return {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
+
+        first, second = ("tox", "non") if verdict == "toxique" else ("non", "tox")
+        ranked = [entry("**", 0.7), entry("Le", 0.2), entry("La", 0.05)] if neither else [entry(first, 0.8), entry(second, 0.15), entry(" ", 0.03)]
+        return {**ranked[0], "top_logprobs": ranked[:top]}
+
+    @staticmethod
     def error_body(message: str) -> dict:
         # OpenAI's and Google's envelope; Anthropic adds {"type": "error"} around the same shape
         return {"type": "error", "error": {"message": message, "type": "api_error", "code": 500, "status": "INTERNAL"}}
@@ -143,8 +156,11 @@ class FakeProvider:
             message = {"role": "assistant", "content": None if "refuse" in markers else verdict}
             if "refuse" in markers:
                 message["refusal"] = "I can't help with that."
+            choice = {"index": 0, "message": message, "finish_reason": finish}
+            if body.get("logprobs"):  # the chat completions logprobs shape: per generated token, its top alternatives
+                choice["logprobs"] = {"content": [self.first_token(verdict, body.get("top_logprobs") or 0, "nolp" in markers)], "refusal": None}
             return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "choices": [choice],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}}
         if path.endswith("/completions"):  # OpenAI completions: a CoT answer ending in its conclusion
             text = f"<think>analyse</think>\nQuestion : ce message est-il toxique ?\nConclusion : {'oui' if verdict == 'toxique' else 'non'}"

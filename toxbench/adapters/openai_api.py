@@ -12,6 +12,7 @@ response body as it came, not the SDK's re-serialisation of it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import orjson
@@ -22,6 +23,29 @@ from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+TOP_LOGPROBS = 20  # the most the chat completions API returns per position
+
+
+def first_token_score(data: dict, labels: tuple[str, ...]) -> float | None:
+    """P(toxic) from the first generated token's `top_logprobs`: the probability of the tokens
+    that begin only the toxic answer word, over those that begin only one of the two words
+    (`non` begins only non-toxique, `tox` only toxique; a token that begins both, or neither,
+    counts for neither). None when no listed token begins either word (the answer began with
+    something else, e.g. `**`): the sample then has a label and no score."""
+    if len(labels) != 2:
+        return None
+    content = ((data["choices"][0].get("logprobs") or {}).get("content")) or []
+    if not content:
+        return None
+    words = [w.strip().lower() for w in labels]  # (non-toxic, toxic)
+    mass = [0.0, 0.0]
+    for entry in content[0].get("top_logprobs") or []:
+        token = entry["token"].strip().lower()
+        begins = [i for i, word in enumerate(words) if token and word.startswith(token)]
+        if len(begins) == 1:
+            mass[begins[0]] += math.exp(entry["logprob"])
+    total = mass[0] + mass[1]
+    return mass[1] / total if total > 0 else None
 
 
 def _client(api_key: str, base_url: str | None, who: str):
@@ -53,14 +77,19 @@ def _translate(exc: Exception) -> Exception:
 class OpenAIChat(Adapter):
     kind = "chat"
     capabilities = Capabilities(concurrency=16)
+    varies = "mode=score gives scores (P(toxic) from the first token's log-probabilities)"
     required_env = ("OPENAI_API_KEY",)
     description = "OpenAI chat completions, or any OpenAI-compatible server via base_url"
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 reasoning: bool | None = None, api_key_env: str | None = None, prompt_template: str | None = None) -> None:
+                 reasoning: bool | None = None, api_key_env: str | None = None, prompt_template: str | None = None,
+                 mode: str = "label") -> None:
         from toxbench.errors import ToxbenchError
 
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        if mode not in ("label", "score"):
+            raise ToxbenchError(f"--model-arg mode={mode}: use label (the answer's word) or score (also P(toxic) from log-probabilities)")
+        self.mode = mode
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
             try:
@@ -72,6 +101,11 @@ class OpenAIChat(Adapter):
                                     "e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'")
             self.renders_own_prompt, self.default_parser = True, "cot"
         self.reasoning = reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
+        if mode == "score" and (self.reasoning or prompt_template is not None):
+            raise ToxbenchError(f"--model-arg mode=score: {model} " + ("is a reasoning model, which returns no log-probabilities" if self.reasoning
+                                else "is read through prompt_template (a CoT model), whose answer is not its first token") + "; leave mode out")
+        if mode == "score":
+            self.capabilities = Capabilities(concurrency=16, scores=True)
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
@@ -81,7 +115,8 @@ class OpenAIChat(Adapter):
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
                 "max_tokens": self.max_tokens, "reasoning": self.reasoning,
-                **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {})}
+                **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {}),
+                **({"mode": "score", "top_logprobs": TOP_LOGPROBS} if self.mode == "score" else {})}
 
     def request_body(self, request: Request) -> tuple[str, dict]:
         """(endpoint path, JSON body) of one request: what `answer` posts, and what a Batch API
@@ -97,11 +132,13 @@ class OpenAIChat(Adapter):
             params["temperature"] = self.temperature
             if self.max_tokens:
                 params["max_tokens"] = self.max_tokens
+        if self.mode == "score":
+            params["logprobs"], params["top_logprobs"] = True, TOP_LOGPROBS
         return path, params
 
-    @staticmethod
-    def answer_from_body(body: bytes, path: str = "/chat/completions") -> Answer:
-        """The answer in a response body (the server's bytes, kept as the record's raw)."""
+    def answer_from_body(self, body: bytes, path: str = "/chat/completions", labels: tuple[str, ...] = ()) -> Answer:
+        """The answer in a response body (the server's bytes, kept as the record's raw); in score
+        mode, with P(toxic) for the prompt's answer words `labels`."""
         with reading_response():
             data = orjson.loads(body)
             choice = data["choices"][0]
@@ -109,6 +146,7 @@ class OpenAIChat(Adapter):
             usage = data.get("usage") or {}
             return Answer(
                 text=message.get("content"),
+                score=first_token_score(data, labels) if self.mode == "score" else None,
                 refused=bool(message.get("refusal")) or choice.get("finish_reason") == "content_filter",
                 raw=body.decode("utf-8"),
                 tokens_in=usage.get("prompt_tokens"),
@@ -127,7 +165,7 @@ class OpenAIChat(Adapter):
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None
-        return self.answer_from_body(response.content, path)
+        return self.answer_from_body(response.content, path, request.labels)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -125,7 +125,7 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
         answer, error = None, None
         if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
             try:
-                answer = adapter.answer_from_body(json.dumps(response["body"], ensure_ascii=False).encode("utf-8"))
+                answer = adapter.answer_from_body(json.dumps(response["body"], ensure_ascii=False).encode("utf-8"), "/chat/completions", request.labels)
             except AdapterError as exc:
                 error = f"{type(exc).__name__}: {exc}"
         else:
