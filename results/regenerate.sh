@@ -15,5 +15,6 @@ mkdir -p "$OUT/annotation"
 $TOXBENCH annotate agreement toxifrench-agreement --out "$OUT/annotation" > /dev/null
 $TOXBENCH annotate rule toxifrench-agreement --threshold 4 --human-col "annotator's conclusion" > "$OUT/annotation/high-confidence-rule.txt"
 $TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
+$TOXBENCH ensemble --dataset toxifrench --runs "$RUNS" --best-k 10 --in-sample --out "$OUT/ensembles" > /dev/null
 $TOXBENCH sweep experiments/icl-table5.toml --source published --runs "$RUNS" --out "$OUT/icl-table5"
 $TOXBENCH sweep experiments/icl-smollm2.toml --recorded --runs results/runs --out "$OUT/icl-smollm2"
