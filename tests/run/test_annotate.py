@@ -263,3 +263,15 @@ def test_annotated_directories_leave_benchmark_texts_out(tmp_path, data):
     (out / "labels.csv").write_text("msg_id,label,source\nx1,maybe,human\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"labels.csv: line 2: needs a msg_id and a 0/1 label"):
         annotated_selection(data, directories=(out,))
+
+
+def test_missing_labels_file_and_unreadable_scores_are_one_line_errors(tmp_path, cli):
+    out = tmp_path / "annot"
+    out.mkdir()
+    (out / "annotations.csv").write_text("msg_id,content,conclusion,note,status\na,x,1,beaucoup,ok\nb,y,0,,ok\n", encoding="utf-8")
+    code, _, err = cli("annotate", "merge", out, tmp_path / "missing.csv")
+    assert code == 2 and "missing.csv: no such file" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("annotate", "rule", out)
+    assert code == 2 and "line 2: note = 'beaucoup' is not a number" in err
+    code, _, err = cli("annotate", "agreement", "toxifrench-agreement", "--out", "/proc/none")
+    assert code == 2 and "give --out a writable directory" in err

@@ -47,11 +47,15 @@ def table_path(source: str | Path) -> Path:
     return path
 
 
-def _number(value) -> float | None:
+def _number(value, path: Path, line: int, column: str) -> float | None:
+    """A cell as a number; an empty cell is None (a block not read), anything else not a number
+    is a one-line error naming the line."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None
+        raise DataError(f"{path}: line {line}: {column} = {value!r} is not a number; fix it, or empty it if the model gave none") from None
     return None if math.isnan(number) else number
 
 
@@ -86,11 +90,11 @@ def decide(path: Path, threshold: float = DEFAULT_THRESHOLD, conclusion_col: str
         if cid in seen:
             raise DataError(f"{path}: line {line}: msg_id {cid!r} already on line {seen[cid]}; each comment must appear once")
         seen[cid] = line
-        conclusion, score = _number(row[conclusion_col]), _number(row[score_col])
+        conclusion, score = _number(row[conclusion_col], path, line, conclusion_col), _number(row[score_col], path, line, score_col)
         if conclusion not in (None, 0.0, 1.0):
             raise DataError(f"{path}: line {line}: {conclusion_col} = {row[conclusion_col]!r} is not 0 or 1; fix or empty it")
         covered = conclusion == 0.0 or (score is not None and score < threshold)
-        weight = math.prod(1 + w * (_number(row.get(c)) or 0.0) for c, w in WEAK_SIGNALS.items())
+        weight = math.prod(1 + w * (_number(row.get(c), path, line, c) or 0.0) for c, w in WEAK_SIGNALS.items())
         late = unfinished(row)
         decisions.append(Decision(cid, row, line, covered and not late, late, not late and conclusion is None and score is None, score, weight))
     return decisions

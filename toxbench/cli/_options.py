@@ -24,6 +24,13 @@ IdColOption = Annotated[Optional[str], typer.Option("--id-col", help="Id column 
 LangColOption = Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
 SpansColOption = Annotated[Optional[str], typer.Option("--spans-col", help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).")]
 # How a chat prompt is rendered (`run`, `prompt show`)
+ModelArgOption = Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")]
+ConcurrencyOption = Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)]
+RpmOption = Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")]
+TpmOption = Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds per request.")]
+MaxRetriesOption = Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")]
 ShotsOption = Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")]
 ShotPoolOption = Annotated[str, typer.Option("--shot-pool", help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.")]

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import DataDirOption, console, data_dir
+from toxbench.cli._options import (ConcurrencyOption, DataDirOption, MaxRetriesOption, ModelArgOption, NoCacheOption, RpmOption, TimeoutOption,
+                                    TpmOption, console, data_dir)
 from toxbench.errors import DataError
 
 app = typer.Typer(help="Annotation: the CoT pipeline, the high-confidence rule, the human queue, agreement statistics (Table 2).",
@@ -27,12 +28,11 @@ def _table(table: str, data_dir_) -> Path:
     return data_dir(data_dir_).path(RELEASE_AGREEMENT) if table == "toxifrench-agreement" else table_path(table)
 
 
-def _column(table: str, column: str, data_dir_, allowed=None) -> list[float]:
-    from toxbench.data.tables import iter_rows
-
-    path = _table(table, data_dir_)
+def _column(path: Path, rows: list[tuple[int, dict]], column: str, allowed=None) -> list[float]:
+    """One column of rows already read (line, row), as numbers; a missing column or a value
+    outside `allowed` is a one-line error naming the line."""
     values = []
-    for line, row in iter_rows(path):
+    for line, row in rows:
         if column not in row:
             raise DataError(f"{path}: no column {column!r} (columns: {', '.join(row)}); name the right one")
         try:
@@ -55,11 +55,16 @@ def annotate_agreement(
 ) -> None:
     """Percent agreement (Wilson 95%), Cohen's kappa and the Table 2 breakdown of two label columns;
     on the release's file, the differences from the paper's printed Table 2."""
-    from toxbench._util import write_atomic
+    from toxbench._util import writable_dir, write_atomic
     from toxbench.analysis.agreement import ROW_NAMES, agreement, paper_differences, validation_table
+    from toxbench.data.tables import iter_rows
 
-    a = [int(v) for v in _column(table, first, data_dir_, {0.0, 1.0})]
-    b = _column(table, second, data_dir_, {0.0, 0.25, 0.75, 1.0})
+    if out is not None:
+        writable_dir(out, "--out")
+    path = _table(table, data_dir_)
+    rows = list(iter_rows(path))
+    a = [int(v) for v in _column(path, rows, first, {0.0, 1.0})]
+    b = _column(path, rows, second, {0.0, 0.25, 0.75, 1.0})
     overall = agreement(a, [int(v > 0.5) for v in b])
     breakdown = validation_table(a, b)
     notes = paper_differences(breakdown) if table == "toxifrench-agreement" else []
@@ -72,7 +77,6 @@ def annotate_agreement(
     text = "\n".join(lines) + "\n"
     console().print(text, markup=False)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "agreement.md", text)
         payload = {"table": table, "first": first, "second": second, "n": len(a), "agreement": overall["agreement"].as_dict(),
                    "kappa": overall["kappa"], "breakdown": {("toxic" if c else "non_toxic"): {r: p.as_dict() for r, p in rows.items()}
@@ -97,10 +101,7 @@ def annotate_rule(
     path = _table(table, data_dir_)
     decisions = decide(path, threshold, conclusion, score)
     finished = [d for d in decisions if not d.unfinished]
-    humans = None
-    if human:
-        humans = [int(v) for v in _column(table, human, data_dir_, {0.0, 1.0})]
-        humans = [h for h, d in zip(humans, decisions) if not d.unfinished]
+    humans = [int(v) for v in _column(path, [(d.line, d.row) for d in finished], human, {0.0, 1.0})] if human else None
     report = rule_report([d.covered for d in finished], humans)
     out = console()
     out.print(f"high-confidence rule (concluded non-toxic, or score < {threshold:g}): covers {report['coverage'].text()} comments; "
@@ -121,15 +122,15 @@ def annotate_run(
     comments: Annotated[Path, typer.Argument(help="A CSV/JSONL of comments: a text column (text or content), optionally an id column (id or msg_id) and metadata such as deleted, banned.")],
     model: Annotated[str, typer.Option("--model", "-m", help="A chat model, e.g. openai:gpt-4o-mini (the release's), mistral:..., hf:...")],
     out: Annotated[Path, typer.Option("--out", help="The annotation directory (resumed when it holds this same annotation).")],
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
+    model_arg: ModelArgOption = None,
     certainty: Annotated[bool, typer.Option("--certainty", help="Also run the release's optional certainty step (after the score).")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N comments.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight (default: the adapter's).", show_default=False)] = None,
-    rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
-    tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
-    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    concurrency: ConcurrencyOption = None,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
+    no_cache: NoCacheOption = False,
     batch_api: Annotated[bool, typer.Option("--batch-api", help="openai: models only: one Batch API job per step (half price, within 24 h); the same command resumes polling.")] = False,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between polls of a batch.")] = 30.0,
     text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: text or content).")] = None,
@@ -203,6 +204,8 @@ def annotate_merge(
 
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory; give the annotation directory written by `toxbench annotate run`")
+    if not labelled.is_file():
+        raise DataError(f"{labelled}: no such file; give the queue written by `toxbench annotate queue`, with its label column filled")
     decisions = decide(table_path(directory), threshold)
     human, blank = read_human_labels(labelled, {d.id for d in decisions}, label_col)
     merged = merged_labels(decisions, human)

@@ -26,7 +26,7 @@ def ensemble(
 ) -> None:
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
     majority vote, and logistic-regression stacking cross-fitted over folds and seeds."""
-    from toxbench._util import write_atomic
+    from toxbench._util import writable_dir, write_atomic
     from toxbench.analysis.ensemble import markdown, members, report
     from toxbench.data.datasets import is_path_spec, load_dataset
 
@@ -35,6 +35,8 @@ def ensemble(
     for option, value, least in (("--folds", folds, 2), ("--seeds", seeds, 1), ("--best-k", best_k, 1)):
         if value is not None and value < least:
             raise ToxbenchError(f"{option} {value}: give a whole number of at least {least}")
+    if out is not None:
+        writable_dir(out, "--out")
     found, notes = members(runs or [Path("runs")], dataset, member or ())
     if len(found) < 2:
         raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) found in {', '.join(map(str, runs or ['runs']))}; "
@@ -46,7 +48,6 @@ def ensemble(
     text = markdown(dataset, result)
     console().print(text, markup=False)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^\w.-]", "-", Path(dataset).stem if is_path_spec(dataset) else dataset)  # never a path outside --out
         write_atomic(out / f"{name}.md", text)
         write_atomic(out / f"{name}.json", json.dumps(result, indent=2) + "\n")

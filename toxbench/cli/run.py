@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from toxbench.cli._options import (Columns, DataDirOption, IdColOption, LabelColOption, LangColOption, RunsOption, SeedOption, ShotPoolOption,
+from toxbench.cli._options import (Columns, ConcurrencyOption, DataDirOption, MaxRetriesOption, ModelArgOption, NoCacheOption, RpmOption,
+                                   TimeoutOption, TpmOption, IdColOption, LabelColOption, LangColOption, RunsOption, SeedOption, ShotPoolOption,
                                    ShotsOption, TextColOption, WideOption, console, data_dir)
 from toxbench.errors import ToxbenchError
 
@@ -20,18 +21,18 @@ def run(
     shots: ShotsOption = "0",
     seed: SeedOption = 0,
     shot_pool: ShotPoolOption = "first",
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")] = None,
+    model_arg: ModelArgOption = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
     sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of --sample.")] = 0,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)] = None,
-    rpm: Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")] = None,
-    tpm: Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request.")] = 60.0,
-    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")] = 5,
+    concurrency: ConcurrencyOption = None,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    timeout: TimeoutOption = 60.0,
+    max_retries: MaxRetriesOption = 5,
     out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    no_cache: NoCacheOption = False,
     prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--no-retry-errors", help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).")] = True,

@@ -98,8 +98,9 @@ def directory_rows(directory: Path) -> tuple[list[AnnotatedRow], dict[str, int]]
         if label is None or not r.get("msg_id"):
             raise DataError(f"{labels}: line {line}: needs a msg_id and a 0/1 label; write it again with `toxbench annotate merge`")
         label_of[r["msg_id"]] = label
-    rows = [AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r) for r in read_rows(table) if r["msg_id"] in label_of]
-    return rows, {"labelled": len(rows), "unlabelled": sum(1 for _ in read_rows(table)) - len(rows)}
+    table_rows = read_rows(table)
+    rows = [AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r) for r in table_rows if r["msg_id"] in label_of]
+    return rows, {"labelled": len(rows), "unlabelled": len(table_rows) - len(rows)}
 
 
 def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD, directories: tuple[Path, ...] = ()) -> Selection:

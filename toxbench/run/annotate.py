@@ -118,6 +118,8 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
         raise ToxbenchError(f"{path}: no such file; give a CSV/JSONL of comments (a text column, optionally an id column)")
     if opts.limit is not None and (not isinstance(opts.limit, int) or opts.limit < 1):
         raise ToxbenchError(f"--limit {opts.limit}: give a whole number of comments, at least 1 (leave it out for the whole file)")
+    if opts.poll_s is None or not opts.poll_s > 0:
+        raise ToxbenchError(f"--poll {opts.poll_s}: give a number of seconds above 0")
     comments, id_col = read_comments(path, opts.text_col, opts.id_col)
     subset = None
     if opts.limit is not None and opts.limit < len(comments):
@@ -133,8 +135,6 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
 
         check_batchable(adapter)
     input_sha256 = sha256_file(path)
-    if opts.poll_s is None or not opts.poll_s > 0:
-        raise ToxbenchError(f"--poll {opts.poll_s}: give a number of seconds above 0")
     pipeline = {"input": str(path), "input_sha256": input_sha256, "columns": {"text": opts.text_col, "id": id_col}, "model": opts.model,
                 "adapter": adapter.identity(), "steps": [{"key": s.key, "identity": s.identity()} for s in steps], "n": len(comments)}
     _claim(opts.out, pipeline)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from toxbench._util import write_atomic
@@ -27,15 +26,6 @@ from toxbench.types import Request
 BATCHES_DIR = "batches"
 ENDED = ("completed", "failed", "expired", "cancelled")
 BATCH_DISCOUNT = 0.5  # the Batch API's price against live requests
-
-
-@dataclass
-class BatchOutcome:
-    batch_id: str
-    status: str
-    answered: int
-    failed: int
-    resumed: bool  # polled a batch an earlier command submitted
 
 
 def check_batchable(adapter) -> None:
@@ -55,18 +45,17 @@ def _error_of(item: dict | None, status: str) -> str:
 
 
 async def run_step_batch(adapter, step: str, requests: list[Request], writer, parser, golds: dict, out: Path, poll_s: float, cost,
-                         say=print, max_retries: int = 5) -> BatchOutcome | None:
-    """Submit (or resume) the step's batch, wait for it, and record its results; None when there
-    was nothing to send. A failed poll is tried again after `poll_s`, up to `max_retries` times in
+                         say=print, max_retries: int = 5) -> None:
+    """Submit (or resume) the step's batch, wait for it, and record its results (`say` reports
+    each stage). A failed poll is tried again after `poll_s`, up to `max_retries` times in
     a row, before the command stops (the batch stays checkpointed)."""
     checkpoint = out / BATCHES_DIR / f"{step}.json"
     state = json.loads(checkpoint.read_text("utf-8")) if checkpoint.exists() else None
     client = adapter.client
-    resumed = state is not None
     try:
         if state is None:
             if not requests:
-                return None
+                return
             lines = []
             for request in requests:
                 path, body = adapter.request_body(request)
@@ -136,4 +125,4 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
         answered += error is None
     writer.extend(records)
     checkpoint.unlink()
-    return BatchOutcome(state["batch_id"], batch.status, answered, len(records) - answered, resumed)
+    say(f"{step}: batch {state['batch_id']} {batch.status}: {answered} answered, {len(records) - answered} recorded as errors")
