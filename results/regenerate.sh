@@ -9,12 +9,19 @@ cd "$(dirname "$0")/.."
 TOXBENCH=${TOXBENCH:-toxbench}
 RUNS=${RUNS:-runs}
 OUT=${OUT:-results}
+# The paper's tables first: it replays the release's files into $RUNS, which the ensembles combine.
+$TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
+# Every stacking recipe tried (none recorded), on all published ToxiFrench runs and on the API-free ones;
+# then the vote and the nested-C stack recorded as runs, so that the leaderboard below ranks them.
+ensemble() { $TOXBENCH ensemble --dataset toxifrench --runs "$RUNS" "$@" > /dev/null; }
+ensemble --c 1 --c auto --features votes --features scores --best-k 10 --in-sample --no-record --out "$OUT/ensembles"
+ensemble 'camembert*' 'distilbert*' 'french-tox*' 'llama-guard*' 'mistral-7b*' 'polyguard*' 'qwen*' 'rec_soap*' 'shield-gemma*' 'toxic-bert*' \
+  --c 1 --c auto --features votes --features scores --best-k 10 --no-record --name toxifrench-api-free --out "$OUT/ensembles"
+ensemble --c auto
 $TOXBENCH leaderboard --runs "$RUNS" --include-runs results/runs --out "$OUT" --quiet
 $TOXBENCH leaderboard --dataset toxicspans-en:test --runs "$RUNS" --include-runs results/runs --no-published --out "$OUT/toxicspans-en" --quiet
 mkdir -p "$OUT/annotation"
 $TOXBENCH annotate agreement toxifrench-agreement --out "$OUT/annotation" > /dev/null
 $TOXBENCH annotate rule toxifrench-agreement --threshold 4 --human-col "annotator's conclusion" > "$OUT/annotation/high-confidence-rule.txt"
-$TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
-$TOXBENCH ensemble --dataset toxifrench --runs "$RUNS" --best-k 10 --in-sample --out "$OUT/ensembles" > /dev/null
 $TOXBENCH sweep experiments/icl-table5.toml --source published --runs "$RUNS" --out "$OUT/icl-table5"
 $TOXBENCH sweep experiments/icl-smollm2.toml --recorded --runs results/runs --out "$OUT/icl-smollm2"

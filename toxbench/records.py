@@ -239,6 +239,18 @@ class RunWriter:
             self._lock.release()
 
 
+def write_run(runs_dir: Path, spec: RunSpec, records: list[Record], notes: list[str]) -> Path:
+    """Record a run computed from other runs (an ensemble, a calibrated threshold) in one go; the
+    same specification again finds the complete run and changes nothing."""
+    writer = RunWriter(runs_dir, spec, n_expected=len(records))
+    try:
+        writer.extend(records)
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish(notes)
+
+
 @dataclass
 class Run:
     """A run read back from disk."""

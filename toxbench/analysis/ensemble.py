@@ -5,19 +5,30 @@ on: pure functions of the members' labels (and scores).
   member with a label, gives no label (counted as the run's policy counts a missing label).
 - `cross_fitted_stack`: logistic regression on the members' votes (a missing label is 0.5) or
   scores. Cross-fitted: K stratified folds, each fold predicted by a model fitted on the other
-  folds only, repeated over seeds; member selection (the best k members by accuracy) happens on
-  the training folds too. `in_sample` fits and predicts on everything: the optimistic number,
-  only ever shown labelled as such.
+  folds only, repeated over seeds; member selection (the best k members by accuracy) and the
+  regularisation (`c="auto"`: inner cross-validation on log-loss) are chosen on the training folds
+  too. `in_sample` fits and predicts on everything: the optimistic number, only ever shown
+  labelled as such.
+- `build` computes every requested method over a set of members and returns, besides the table
+  rows, each ensemble's per-sample labels and scores, which the CLI writes as an ordinary run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from toxbench.records import RunSpec
+from toxbench.types import Record
+
 MISSING_VOTE = 0.5
+C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 6))
+"""The regularisation strengths `c="auto"` chooses among, on each training part."""
+INNER_FOLDS = 5
+Features = Literal["votes", "scores"]
 
 
 def vote_matrix(members: Sequence[dict[str, int | None]], sample_ids: Sequence[str]) -> np.ndarray:
@@ -38,8 +49,10 @@ def majority_vote(votes: np.ndarray) -> list[int | None]:
     return [1 if t > c else 0 if c > t else None for t, c in zip(toxic.tolist(), clean.tolist())]
 
 
-def stack_features(votes: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(votes), MISSING_VOTE, votes)
+def stack_features(votes: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    """The stack's inputs: a member's score where it recorded one, else its vote, else 0.5."""
+    filled = np.where(np.isnan(votes), MISSING_VOTE, votes)
+    return filled if scores is None else np.where(np.isnan(scores), filled, scores)
 
 
 def member_accuracy(votes: np.ndarray, gold: np.ndarray) -> np.ndarray:
@@ -52,6 +65,7 @@ class StackResult:
     """Out-of-fold predictions: one row per seed."""
 
     oof: np.ndarray  # seeds x samples, 0/1
+    proba: np.ndarray  # seeds x samples, out-of-fold P(toxic)
     accuracy: list[float]  # per seed
     splits: list[list[tuple[np.ndarray, np.ndarray]]] = field(repr=False, default_factory=list)  # per seed: (train, test) indices
 
@@ -67,23 +81,34 @@ class StackResult:
     def high(self) -> float:
         return float(np.max(self.accuracy))
 
+    @property
+    def seed_mean_proba(self) -> np.ndarray:
+        """Each sample's out-of-fold P(toxic) averaged over the seeds: no model behind it saw the
+        sample's label, so it is as honest as each seed's, and it is what the recorded run holds."""
+        return self.proba.mean(axis=0)
 
-def _logistic(c: float):
-    from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, max_iter=1000)
+def _logistic(c: float | str, seed: int = 0):
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    if c == "auto":
+        return LogisticRegressionCV(Cs=list(C_GRID), cv=StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed), scoring="neg_log_loss",
+                                    l1_ratios=(0.0,), use_legacy_attributes=False, max_iter=1000)
+    return LogisticRegression(C=float(c), max_iter=1000)
 
 
 def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, seeds: Sequence[int] = range(10), best_k: int | None = None,
-                       votes: np.ndarray | None = None, c: float = 1.0, model: Callable[[], object] | None = None) -> StackResult:
+                       votes: np.ndarray | None = None, c: float | str = 1.0, model: Callable[[], object] | None = None) -> StackResult:
     """Out-of-fold stacked predictions for each seed. `best_k` keeps the k members most accurate
-    on the training folds (`votes` say how accurate; default: the features)."""
+    on the training folds (`votes` say how accurate; default: the features); `c="auto"` chooses
+    the regularisation by inner cross-validation on the training folds."""
     from sklearn.model_selection import StratifiedKFold
 
     gold = np.asarray(gold)
     votes = features if votes is None else votes
-    make = model or (lambda: _logistic(c))
     oof = np.zeros((len(seeds), len(gold)), dtype=int)
+    proba = np.zeros((len(seeds), len(gold)))
     all_splits = []
     for row, seed in enumerate(seeds):
         splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(features, gold))
@@ -91,96 +116,215 @@ def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, s
             columns = np.arange(features.shape[1])
             if best_k is not None:
                 columns = np.argsort(-member_accuracy(votes[train], gold[train]), kind="stable")[:best_k]
-            fitted = make().fit(features[np.ix_(train, columns)], gold[train])
-            oof[row, test] = fitted.predict(features[np.ix_(test, columns)])
+            fitted = (model() if model else _logistic(c, seed)).fit(features[np.ix_(train, columns)], gold[train])
+            held = features[np.ix_(test, columns)]
+            oof[row, test] = fitted.predict(held)
+            proba[row, test] = fitted.predict_proba(held)[:, 1] if hasattr(fitted, "predict_proba") else oof[row, test]
         all_splits.append(splits)
     accuracy = [float(np.mean(oof[r] == gold)) for r in range(len(seeds))]
-    return StackResult(oof, accuracy, all_splits)
+    return StackResult(oof, proba, accuracy, all_splits)
 
 
-def in_sample_stack(features: np.ndarray, gold: np.ndarray, c: float = 1.0) -> float:
+def in_sample_stack(features: np.ndarray, gold: np.ndarray, c: float | str = 1.0) -> float:
     """Accuracy of a model fitted and scored on the same labels: optimistic, never the result."""
     fitted = _logistic(c).fit(features, gold)
     return float(np.mean(fitted.predict(features) == gold))
 
 
+@dataclass(frozen=True)
+class StackConfig:
+    """One stacking recipe: its inputs, its regularisation and its member selection."""
+
+    features: Features = "votes"
+    c: float | str = 1.0  # "auto": chosen on each training part by inner cross-validation (log-loss)
+    best_k: int | None = None  # keep the k members most accurate on each training part
+
+    def describe(self) -> str:
+        inputs = "votes" if self.features == "votes" else "scores where recorded, else votes"
+        reg = f"C chosen by inner {INNER_FOLDS}-fold CV on log-loss" if self.c == "auto" else f"C={self.c:g}"
+        pick = f"; the best {self.best_k} runs chosen inside each fold" if self.best_k else ""
+        return f"logistic regression on {inputs}, {reg}{pick}"
+
+    def tag(self) -> str:
+        c = "auto" if self.c == "auto" else f"{self.c:g}"
+        return f"stack-{self.features}-c{c}" + (f"-best{self.best_k}" if self.best_k else "")
+
+    def params(self) -> dict:
+        return {"features": self.features, "c": self.c, "best_k": self.best_k}
+
+
 @dataclass
 class Member:
     name: str
-    run_dir: object
+    run_dir: Path
     labels: dict  # sample id -> 0/1/None
+    scores: dict  # sample id -> P(toxic), only where the run recorded one
 
 
-def members(runs_dirs: Sequence, dataset: str, patterns: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
-    """(members, notes): every complete, whole-dataset run of `dataset` (published replays and live
+def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], dataset_sha256: str | None = None,
+            patterns: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
+    """(members, notes): every complete run of the whole of `dataset` (published replays and live
     runs alike), or those whose label or run id matches one of `patterns` (fnmatch globs). Subset
-    runs and earlier ensembles are left out and the notes say so."""
+    runs, runs that hold records for fewer than all the dataset's samples (a partial published
+    file), runs of another version of the dataset and earlier ensembles are left out, and the notes
+    say so."""
     from fnmatch import fnmatch
 
-    from toxbench.records import distinct_labels, read_records, readable_runs
+    from toxbench.records import PREDICTIONS, distinct_labels, read_records, readable_runs
 
-    found, notes = [], []
+    found, notes, seen = [], [], set()
+    wanted = set(sample_ids)
     for runs_dir in runs_dirs:
         runs, broken = readable_runs(runs_dir)
         notes += broken
         for run_dir, manifest in runs:
             spec = manifest.spec
-            if spec.dataset != dataset or manifest.status != "complete":
+            if spec.dataset != dataset or manifest.status != "complete" or run_dir.name in seen:
                 continue
             name = spec.label or run_dir.name
             if patterns and not any(fnmatch(name, p) or fnmatch(run_dir.name, p) for p in patterns):
                 continue
+            seen.add(run_dir.name)
             if spec.subset or spec.adapter == "ensemble":
-                notes.append(f"{name}: left out ({'a subset run' if spec.subset else 'an ensemble'})")
+                notes.append(f"{name}: {'a subset run' if spec.subset else 'an ensemble'}")
                 continue
-            found.append((run_dir, manifest, {r.sample_id: r.pred for r in read_records(run_dir / "predictions.jsonl")}))
-    names = distinct_labels({d.name: m.spec for d, m, _ in found})
-    return [Member(names[d.name], d, labels) for d, _, labels in found], notes
+            if dataset_sha256 and spec.dataset_sha256 != dataset_sha256:
+                notes.append(f"{name}: recorded on another version of the dataset's files")
+                continue
+            records = [r for r in read_records(run_dir / PREDICTIONS) if r.sample_id in wanted]
+            if len(records) < len(wanted):
+                notes.append(f"{name}: holds records for {len(records)} of {len(wanted)} samples")
+                continue
+            found.append((run_dir, manifest, {r.sample_id: r.pred for r in records},
+                          {r.sample_id: r.score for r in records if r.score is not None}))
+    names = distinct_labels({d.name: m.spec for d, m, _, _ in found})
+    return [Member(names[d.name], d, labels, scores) for d, _, labels, scores in found], notes
 
 
-def report(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds: int = 5, seeds: int = 10, best_k: int | None = None,
-           show_in_sample: bool = False) -> dict:
-    """Every method's out-of-fold accuracy (mean and range over seeds, Wilson 95% at the mean)
-    beside the best single member, which is chosen on the very labels it is scored on and is
-    labelled so."""
+def score_matrix(members_: Sequence[Member], sample_ids: Sequence[str]) -> np.ndarray:
+    """samples x members: each member's recorded P(toxic), nan where it has none."""
+    return vote_matrix([m.scores for m in members_], sample_ids)
+
+
+@dataclass
+class Derived:
+    """One ensemble's per-sample output, to be written as a run."""
+
+    method: Literal["vote", "stack"]
+    config: StackConfig | None
+    labels: list[int | None]
+    scores: list[float | None]
+    raws: list[str]
+    accuracy: float
+    row: dict = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Ensembles:
+    n: int
+    members: list[Member]
+    missing_votes: int
+    members_with_scores: list[str]
+    folds: int
+    seeds: int
+    rows: list[dict]
+    derived: list[Derived]
+
+    def as_dict(self) -> dict:
+        return {"n": self.n, "members": [m.name for m in self.members], "missing_votes": self.missing_votes,
+                "members_with_scores": self.members_with_scores, "folds": self.folds, "seeds": self.seeds, "rows": self.rows}
+
+
+def _row(method: str, members_: str, accuracy: float, n: int, low: float | None = None, high: float | None = None, **extra) -> dict:
     from toxbench.analysis.agreement import proportion
 
+    return {"method": method, "members": members_, "accuracy": accuracy, "low": low, "high": high,
+            "ci": proportion(int(round(accuracy * n)), n).as_dict(), **extra}
+
+
+def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds: int = 5, seeds: int = 10, vote: bool = True,
+          stacks: Sequence[StackConfig] = (StackConfig(),), show_in_sample: bool = False) -> Ensembles:
+    """Every requested method's out-of-fold accuracy (mean and range over seeds, Wilson 95% at the
+    mean) beside the best single member, which is chosen on the very labels it is scored on and is
+    labelled so; and each method's per-sample output."""
     votes = vote_matrix([m.labels for m in members_], sample_ids)
-    n = len(gold)
+    scores = score_matrix(members_, sample_ids)
+    n, count = len(gold), f"{len(members_)} runs"
     singles = member_accuracy(votes, gold)
     best = int(np.argmax(singles))
-    rows = [{"method": "best single run (chosen on these labels: optimistic)", "members": members_[best].name, "accuracy": float(singles[best]),
-             "low": None, "high": None, "ci": proportion(int(round(singles[best] * n)), n).as_dict()}]
-    voted = majority_vote(votes)
-    ties = sum(v is None for v in voted)
-    vote_accuracy = float(np.mean([v == g for v, g in zip(voted, gold.tolist())]))
-    rows.append({"method": f"majority vote ({ties} ties or no votes, counted wrong)", "members": f"{len(members_)} runs", "accuracy": vote_accuracy,
-                 "low": None, "high": None, "ci": proportion(int(round(vote_accuracy * n)), n).as_dict()})
-    features = stack_features(votes)
-    stacked = cross_fitted_stack(features, gold, folds, range(seeds))
-    rows.append({"method": f"stack: logistic regression on votes, {folds}-fold cross-fitted, {seeds} seeds", "members": f"{len(members_)} runs",
-                 "accuracy": stacked.mean, "low": stacked.low, "high": stacked.high, "ci": proportion(int(round(stacked.mean * n)), n).as_dict()})
-    if best_k:
-        picked = cross_fitted_stack(features, gold, folds, range(seeds), best_k=best_k, votes=votes)
-        rows.append({"method": f"stack of the best {best_k} runs (chosen inside each fold), {folds}-fold, {seeds} seeds",
-                     "members": f"{best_k} of {len(members_)} runs", "accuracy": picked.mean, "low": picked.low, "high": picked.high,
-                     "ci": proportion(int(round(picked.mean * n)), n).as_dict()})
+    rows = [_row("best single run (chosen on these labels: optimistic)", members_[best].name, float(singles[best]), n)]
+    derived: list[Derived] = []
+    if vote:
+        voted = majority_vote(votes)
+        toxic, clean = np.nansum(votes == 1, axis=1), np.nansum(votes == 0, axis=1)
+        share = [float(t / (t + c)) if t + c else None for t, c in zip(toxic.tolist(), clean.tolist())]
+        raws = [f"votes: {t} toxic, {c} non-toxic, {len(members_) - t - c} no label" for t, c in zip(toxic.tolist(), clean.tolist())]
+        ties = sum(v is None for v in voted)
+        accuracy = float(np.mean([v == g for v, g in zip(voted, gold.tolist())]))
+        rows.append(_row(f"majority vote ({ties} ties or no votes, counted wrong)", count, accuracy, n, recorded=accuracy))
+        derived.append(Derived("vote", None, voted, share, raws, accuracy, rows[-1]))
+    for config in stacks:
+        features = stack_features(votes, scores if config.features == "scores" else None)
+        result = cross_fitted_stack(features, gold, folds, range(seeds), best_k=config.best_k, votes=votes, c=config.c)
+        averaged = result.seed_mean_proba
+        labels = [int(p >= 0.5) for p in averaged.tolist()]
+        recorded = float(np.mean(np.array(labels) == gold))
+        used = f"{config.best_k} of {len(members_)} runs" if config.best_k else count
+        rows.append(_row(f"stack: {config.describe()}; {folds}-fold cross-fitted, {seeds} seeds", used, result.mean, n, result.low, result.high,
+                         recorded=recorded))
+        raws = [f"out-of-fold P(toxic) {p:.4f}, the mean over {seeds} seeds ({int(k)} of them said toxic)"
+                for p, k in zip(averaged.tolist(), result.oof.sum(axis=0).tolist())]
+        derived.append(Derived("stack", config, labels, averaged.tolist(), raws, recorded, rows[-1]))
     if show_in_sample:
-        inside = in_sample_stack(features, gold)
-        rows.append({"method": "stack fitted and scored on the same labels (in-sample: optimistic, not a result)", "members": f"{len(members_)} runs",
-                     "accuracy": inside, "low": None, "high": None, "ci": None})
-    missing = int(np.isnan(votes).sum())
-    return {"n": n, "members": [m.name for m in members_], "missing_votes": missing, "folds": folds, "seeds": seeds, "rows": rows}
+        config = stacks[0] if stacks else StackConfig()
+        features = stack_features(votes, scores if config.features == "scores" else None)
+        rows.append({"method": f"stack fitted and scored on the same labels ({config.describe()}; in-sample: optimistic, not a result)",
+                     "members": count, "accuracy": in_sample_stack(features, gold, config.c), "low": None, "high": None, "ci": None})
+    with_scores = [m.name for j, m in enumerate(members_) if not np.isnan(scores[:, j]).all()]
+    return Ensembles(n, members_, int(np.isnan(votes).sum()), with_scores, folds, seeds, rows, derived)
+
+
+def run_spec(derived: Derived, members_: Sequence[Member], dataset: str, dataset_sha256: str, lang: str | None, folds: int, seeds: int) -> RunSpec:
+    """The ensemble as a run: its identity names every member run, the method and its settings."""
+    params: dict = {"members": sorted(m.run_dir.name for m in members_)}
+    if derived.method == "stack":
+        params |= {"folds": folds, "seeds": seeds, **derived.config.params()}
+    tag = "vote" if derived.method == "vote" else derived.config.tag()
+    return RunSpec(adapter="ensemble", model=derived.method, adapter_params=params, dataset=dataset, dataset_sha256=dataset_sha256, lang=lang,
+                   label=f"ensemble-{tag}-of-{len(members_)}")
+
+
+def run_notes(derived: Derived, members_: Sequence[Member], folds: int, seeds: int) -> list[str]:
+    if derived.method == "vote":
+        how = "majority vote (a tie or no vote is no label)"
+    else:
+        how = (f"stacking: {derived.config.describe()}; each label is out of fold ({folds} stratified folds), from P(toxic) averaged over "
+               f"{seeds} seeds' fold assignments")
+    return [f"an ensemble of {len(members_)} recorded runs (named in the spec): {how}"]
+
+
+def records(derived: Derived, sample_ids: Sequence[str], gold: np.ndarray) -> list[Record]:
+    return [Record(sample_id=sid, pred=label, status="ok" if label is not None else "unparseable", score=score, raw=raw, attempts=0, gold=int(g))
+            for sid, label, score, raw, g in zip(sample_ids, derived.labels, derived.scores, derived.raws, gold.tolist())]
 
 
 def markdown(dataset: str, result: dict) -> str:
+    scored = result.get("members_with_scores") or []
     lines = [f"# Ensembles on {dataset}", "",
              f"{len(result['members'])} complete runs of {result['n']} samples ({result['missing_votes']} missing votes: 0.5 for stacking, "
-             "ignored by the vote). Accuracy counts a missing label as wrong. Intervals are Wilson 95%; a stack's range is over its seeds.", "",
-             "| method | members | accuracy | range over seeds | Wilson 95% |", "|---|---|---|---|---|"]
+             f"ignored by the vote; {len(scored)} runs recorded scores{': ' + ', '.join(scored) if scored else ''}). "
+             "Accuracy counts a missing label as wrong. Intervals are Wilson 95%; a stack's accuracy is the mean over its seeds, "
+             "with the range over seeds. *Recorded run*: the accuracy of the run written for the method (a stack's out-of-fold "
+             "P(toxic) averaged over the seeds, thresholded at 0.5).", "",
+             "| method | members | accuracy | range over seeds | Wilson 95% | recorded run |", "|---|---|---|---|---|---|"]
     for row in result["rows"]:
         spread = f"{row['low']:.3f}–{row['high']:.3f}" if row["low"] is not None else ""
         ci = f"[{row['ci']['low']:.3f}, {row['ci']['high']:.3f}]" if row["ci"] else ""
-        lines.append(f"| {row['method']} | {row['members']} | {row['accuracy']:.3f} | {spread} | {ci} |")
+        recorded = f"{row['recorded']:.3f}" if row.get("recorded") is not None else ""
+        if row.get("run"):
+            recorded += f" `{row['run']}`"
+        lines.append(f"| {row['method']} | {row['members']} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |")
     lines += ["", "Members: " + ", ".join(result["members"])]
+    if result.get("notes"):
+        lines += ["", "Not members:", "", *(f"- {note}" for note in result["notes"])]
     return "\n".join(lines) + "\n"

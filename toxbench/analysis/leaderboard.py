@@ -102,7 +102,7 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
         rows.append(
             Row(
                 run=spec.label or run_dir.name,
-                model=spec.model,
+                model=f"ensemble:{spec.model}" if spec.adapter == "ensemble" else spec.model,
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
                 metrics=metrics,

@@ -1,9 +1,11 @@
-"""`toxbench ensemble`: majority vote and cross-fitted stacking of a dataset's recorded runs."""
+"""`toxbench ensemble`: majority vote and cross-fitted stacking of a dataset's recorded runs, each
+ensemble written as an ordinary run."""
 
 from __future__ import annotations
 
 import json
 import re
+from itertools import product
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,42 +14,89 @@ import typer
 from toxbench.cli._options import DataDirOption, console, data_dir
 from toxbench.errors import ToxbenchError
 
+METHODS = ("all", "vote", "stack")
+FEATURES = ("votes", "scores")
+
+
+def _c_values(values: list[str]) -> list[float | str]:
+    out: list[float | str] = []
+    for value in values:
+        if value == "auto":
+            out.append("auto")
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not number > 0 or number == float("inf"):
+            raise ToxbenchError(f"--c {value}: give a positive number (the inverse regularisation strength) or auto")
+        out.append(number)
+    return out
+
 
 def ensemble(
+    member: Annotated[Optional[list[str]], typer.Argument(help="Runs to combine: labels, run ids or globs (default: every complete run of the dataset).", show_default=False)] = None,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose complete runs are the members.")] = "toxifrench",
-    runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="Runs directories to take members from (repeatable; default: runs).")] = None,
-    member: Annotated[Optional[list[str]], typer.Option("--member", help="Only runs whose label or id matches this glob (repeatable; default: every complete run).")] = None,
+    method: Annotated[str, typer.Option("--method", help="vote, stack, or all (both).")] = "all",
+    features: Annotated[Optional[list[str]], typer.Option("--features", help="The stack's inputs: votes, or scores (a run's P(toxic) where it recorded one, else its vote). Repeatable: one stack per value.", show_default=False)] = None,
+    c: Annotated[Optional[list[str]], typer.Option("--c", help="The stack's inverse regularisation C, or auto (chosen on each training part by inner 5-fold CV on log-loss). Repeatable. Default: 1.", show_default=False)] = None,
     folds: Annotated[int, typer.Option("--folds", help="Stratified folds of the cross-fitted stack.")] = 5,
     seeds: Annotated[int, typer.Option("--seeds", help="Fold assignments to repeat over (seeds 0..N-1).")] = 10,
     best_k: Annotated[Optional[int], typer.Option("--best-k", help="Also stack only the K runs most accurate on each fold's training part.")] = None,
     in_sample: Annotated[bool, typer.Option("--in-sample", help="Also show the optimistic in-sample stack, labelled as such.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write DATASET.md and DATASET.json here.")] = None,
+    runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="Runs directory to take members from (repeatable; default: runs); each ensemble is recorded in the first.", show_default=False)] = None,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Write each ensemble as a run (on the leaderboard, usable by compare).")] = True,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write NAME.md and NAME.json here.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False)] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
     majority vote, and logistic-regression stacking cross-fitted over folds and seeds."""
     from toxbench._util import writable_dir, write_atomic
-    from toxbench.analysis.ensemble import markdown, members, report
+    from toxbench.analysis.ensemble import StackConfig, build, markdown, members, records, run_notes, run_spec
     from toxbench.data.datasets import is_path_spec, load_dataset
+    from toxbench.records import write_run
 
     import numpy as np
 
-    for option, value, least in (("--folds", folds, 2), ("--seeds", seeds, 1), ("--best-k", best_k, 1)):
-        if value is not None and value < least:
-            raise ToxbenchError(f"{option} {value}: give a whole number of at least {least}")
+    if method not in METHODS:
+        raise ToxbenchError(f"--method {method}: choose one of {', '.join(METHODS)}")
+    for value in features or ():
+        if value not in FEATURES:
+            raise ToxbenchError(f"--features {value}: choose votes or scores")
+    for option, number, least in (("--folds", folds, 2), ("--seeds", seeds, 1), ("--best-k", best_k, 1)):
+        if number is not None and number < least:
+            raise ToxbenchError(f"{option} {number}: give a whole number of at least {least}")
+    c_values = _c_values(c or ["1"])
+    runs_dirs = runs or [Path("runs")]
     if out is not None:
         writable_dir(out, "--out")
-    found, notes = members(runs or [Path("runs")], dataset, member or ())
+    if record:
+        writable_dir(runs_dirs[0], "--runs")
+    loaded = load_dataset(dataset, data_dir(data_dir_))
+    samples = loaded.samples
+    ids, gold = [s.id for s in samples], np.array([s.label for s in samples])
+    if any(g is None for g in gold.tolist()):
+        raise ToxbenchError(f"--dataset {dataset}: some samples have no gold label; an ensemble is fitted and scored on gold labels")
+    found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or ())
     if len(found) < 2:
-        raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) found in {', '.join(map(str, runs or ['runs']))}; "
-                            "an ensemble needs at least 2 (run or replay more, or check --member)")
-    samples = load_dataset(dataset, data_dir(data_dir_)).samples
-    gold = np.array([s.label for s in samples])
-    result = report(found, [s.id for s in samples], gold, folds, seeds, best_k, in_sample)
-    result["notes"] = notes
-    text = markdown(dataset, result)
+        raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) of the whole dataset found in {', '.join(map(str, runs_dirs))}; "
+                            "an ensemble needs at least 2 (run or replay more, or check the run names given)")
+    stacks = [StackConfig(f, value) for f, value in product(features or ["votes"], c_values)] if method != "vote" else []
+    if best_k and stacks:
+        stacks.append(StackConfig(stacks[0].features, stacks[0].c, min(best_k, len(found))))
+    result = build(found, ids, gold, folds, seeds, vote=method != "stack", stacks=stacks, show_in_sample=in_sample)
+    summary = result.as_dict() | {"notes": notes}
+    if record:
+        lang = samples[0].lang if len({s.lang for s in samples}) == 1 else None
+        for derived in result.derived:
+            spec = run_spec(derived, found, loaded.name, loaded.sha256, lang, folds, seeds)
+            run_dir = write_run(runs_dirs[0], spec, records(derived, ids, gold), run_notes(derived, found, folds, seeds))
+            derived.row["run"] = spec.label
+            derived.row["run_id"] = run_dir.name
+    text = markdown(f"{dataset} ({name})" if name else dataset, summary)
     console().print(text, markup=False)
     if out is not None:
-        name = re.sub(r"[^\w.-]", "-", Path(dataset).stem if is_path_spec(dataset) else dataset)  # never a path outside --out
-        write_atomic(out / f"{name}.md", text)
-        write_atomic(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
+        stem = re.sub(r"[^\w.-]", "-", name or (Path(dataset).stem if is_path_spec(dataset) else dataset))  # never a path outside --out
+        write_atomic(out / f"{stem}.md", text)
+        write_atomic(out / f"{stem}.json", json.dumps(summary, indent=2) + "\n")
