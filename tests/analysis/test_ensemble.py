@@ -137,11 +137,13 @@ def test_ensemble_command_records_each_ensemble_as_a_run(tmp_path, cli):
     assert code == 0, err
     assert "accuracy (common samples)" in out and "1.0000" in out
 
-    # the same command again finds the same runs and changes nothing; ensembles are never members
-    before = sorted(p.name for p in runs.iterdir())
-    code, out, err = cli("ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3", "--method", "vote")
-    assert code == 0, err and sorted(p.name for p in runs.iterdir()) == before
-    assert "| 3 runs |" in out
+    # the same command again finds the same runs and changes nothing; ensembles are never members, nor listed
+    before = {p.name: (p / "predictions.jsonl").read_bytes() for p in runs.iterdir()}
+    code, out, err = cli("ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3", "--method", "vote",
+                         "--out", tmp_path / "again")
+    assert code == 0, err
+    assert {p.name: (p / "predictions.jsonl").read_bytes() for p in runs.iterdir()} == before
+    assert "| 3 runs |" in out and json.loads((tmp_path / "again" / "d.json").read_text())["notes"] == result["notes"]
 
 
 def test_ensemble_members_by_name_and_stacks_on_scores(tmp_path, cli):

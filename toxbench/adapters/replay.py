@@ -152,6 +152,13 @@ def _file_scores(values: list[str]) -> list[float | None] | None:
     return None
 
 
+def score_decides_label(records: list[Record]) -> bool:
+    """Whether a replayed file's labels could come from its recorded score alone. Not for the
+    release's Perspective files: their label is any attribute at 0.5 (the release's rule), their
+    recorded score TOXICITY alone, so a cut on it says nothing about how the label was set."""
+    return not any(PERSPECTIVE_TOXICITY.search(r.raw or "") for r in records[:1])
+
+
 @register("replay")
 class ReplayAdapter(Adapter):
     """Predictions read from a file instead of asked of a model."""

@@ -166,8 +166,8 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
     """(members, notes): every complete run of the whole of `dataset` (published replays and live
     runs alike), or those whose label or run id matches one of `patterns` (fnmatch globs). Subset
     runs, runs that hold records for fewer than all the dataset's samples (a partial published
-    file), runs of another version of the dataset and earlier ensembles are left out, and the notes
-    say so."""
+    file) and runs of another version of the dataset are left out, and the notes say so; earlier
+    ensembles are never members."""
     from fnmatch import fnmatch
 
     from toxbench.records import PREDICTIONS, distinct_labels, read_records, readable_runs
@@ -185,8 +185,10 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
             if patterns and not any(fnmatch(name, p) or fnmatch(run_dir.name, p) for p in patterns):
                 continue
             seen.add(run_dir.name)
-            if spec.subset or spec.adapter == "ensemble":
-                notes.append(f"{name}: {'a subset run' if spec.subset else 'an ensemble'}")
+            if spec.adapter == "ensemble":  # made from members, never one
+                continue
+            if spec.subset:
+                notes.append(f"{name}: a subset run")
                 continue
             if dataset_sha256 and spec.dataset_sha256 != dataset_sha256:
                 notes.append(f"{name}: recorded on another version of the dataset's files")

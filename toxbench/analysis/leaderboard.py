@@ -99,14 +99,17 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
         except ToxbenchError as exc:
             broken.append(damaged(run_dir, exc))
             continue
+        notes = list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else [])
+        if spec.adapter == "replay" and metrics.roc_auc is not None:
+            notes += _tuned(run_dir)
         rows.append(
             Row(
                 run=spec.label or run_dir.name,
-                model=f"ensemble:{spec.model}" if spec.adapter == "ensemble" else spec.model,
+                model=f"{spec.adapter}:{spec.model}" if spec.adapter in ("ensemble", "calibrated") else spec.model,
                 prompt=spec.prompt or "",
                 shots=spec.shots or "",
                 metrics=metrics,
-                notes=list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else []),
+                notes=notes,
                 run_dir=run_dir,
                 lang=spec.lang or "",
                 seed="" if spec.shots_seed is None else str(spec.shots_seed),
@@ -123,6 +126,17 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
         group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
         _compare_neighbours(group, policy)
     return Leaderboard(dataset, policy, full, skipped, broken, subsets, explanation_rows(full + subsets, broken))
+
+
+def _tuned(run_dir: Path) -> list[str]:
+    """The note of a published file whose labels follow a threshold other than 0.5 on its scores."""
+    from toxbench.adapters.replay import score_decides_label
+    from toxbench.analysis.calibration import tuned_note
+    from toxbench.records import read_records
+
+    records = read_records(run_dir / PREDICTIONS)
+    note = tuned_note(records) if score_decides_label(records) else None
+    return [note] if note else []
 
 
 SPAN_COLUMNS = ("run", "explainer", "method", "rule", "tuned_on", "n", "span_f1", "char_precision", "char_recall", "char_iou", "overlap_f1",

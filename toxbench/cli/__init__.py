@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from toxbench import __version__
-from toxbench.cli import annotate, data, ensemble, explain, prompt, run, runs, train
+from toxbench.cli import annotate, calibrate, data, ensemble, explain, prompt, run, runs, train
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
@@ -33,6 +33,7 @@ app.command("paper")(runs.paper)
 app.command("explain")(explain.explain)
 app.command("spans")(explain.spans)
 app.command("ensemble")(ensemble.ensemble)
+app.command("calibrate")(calibrate.calibrate)
 
 
 def _version(value: bool) -> None:
