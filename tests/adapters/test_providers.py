@@ -65,3 +65,47 @@ def test_perspective_threshold_and_language(tmp_path, fake, dataset, data, monke
     assert records["0"].pred == 0 and records["0"].score == pytest.approx(0.82)  # 0.82 < 0.9
     body = fake.requests[0]["body"]
     assert set(body["requestedAttributes"]) == {"TOXICITY", "INSULT"} and body["languages"] == ["und"]
+
+
+@pytest.mark.parametrize("provider", ["mistral", "gemini"])
+def test_score_mode_reads_p_toxic_from_the_first_tokens_logprobs(provider, tmp_path, fake, data, monkeypatch, fast):
+    """mode=score through Mistral's and Gemini's SDKs: the request asks for the top 20
+    log-probabilities (Mistral's `logprobs`/`top_logprobs`, Gemini's `responseLogprobs`/`logprobs`),
+    and P(toxic) = p(tox) / (p(tox) + p(non)) is read from the first step's list in each wire
+    format; a list that begins neither answer word gives a label and no score."""
+    from toxbench.analysis.metrics import run_metrics
+
+    model, env, url_arg, _, _ = PROVIDERS[provider]
+    monkeypatch.setenv(env, CANARY)
+    path = tmp_path / "scored.csv"
+    path.write_text("id,text,label\n1,tu es un TOX idiot,1\n2,merci pour tout,0\n3,TOX [nolp] dégage,1\n4,à demain,0\n", encoding="utf-8")
+    opts = RunOptions(model=model, dataset=str(path), model_args={url_arg: fake.url, "mode": "score"}, runs_dir=tmp_path / "runs", use_cache=False)
+    result = execute(opts, data, fast, show_progress=False)
+    run = Run.load(result.run_dir)
+    records = {r.sample_id: r for r in run.records}
+    assert records["1"].score == pytest.approx(0.8 / 0.95) and records["2"].score == pytest.approx(0.15 / 0.95)
+    assert records["3"].score is None and records["3"].pred == 1  # no score, still a label
+    assert run_metrics(list(records.values())).roc_auc == 1.0
+    assert run.spec.adapter_params["mode"] == "score" and run.spec.adapter_params["top_logprobs"] == 20
+    for sent in (r["body"] for r in fake.requests):
+        if provider == "mistral":
+            assert sent["logprobs"] is True and sent["top_logprobs"] == 20
+        else:
+            assert sent["generationConfig"]["responseLogprobs"] is True and sent["generationConfig"]["logprobs"] == 20
+
+
+@pytest.mark.parametrize("model", ["mistral:mistral-large-latest", "gemini:gemini-2.0-flash", "openai:gpt-4o-mini"])
+def test_score_mode_arguments_are_checked(model, monkeypatch):
+    from toxbench.adapters.registry import create
+    from toxbench.errors import ToxbenchError
+
+    for env in ("MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.setenv(env, CANARY)
+    with pytest.raises(ToxbenchError, match="use label .* or score"):
+        create(model, {"mode": "scores"}, None)
+    if not model.startswith("openai"):
+        with pytest.raises(ToxbenchError, match="top_logprobs=0: give a whole number from 1 to 20"):
+            create(model, {"mode": "score", "top_logprobs": 0}, None)
+        assert create(model, {"mode": "score", "top_logprobs": 5}, None).identity()["top_logprobs"] == 5
+    label_only = create(model, {}, None)
+    assert "mode" not in label_only.identity() and not label_only.capabilities.scores  # run ids of label runs are unchanged

@@ -138,8 +138,8 @@ class FakeProvider:
         otherwise), then other tokens; with `neither`, only tokens that begin no answer word."""
         import math
 
-        def entry(token: str, p: float) -> dict:
-            return {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
+        def entry(token: str, p: float) -> dict:  # Mistral's SDK also requires token_id
+            return {"token": token, "logprob": math.log(p), "bytes": list(token.encode()), "token_id": sum(token.encode())}
 
         first, second = ("tox", "non") if verdict == "toxique" else ("non", "tox")
         ranked = [entry("**", 0.7), entry("Le", 0.2), entry("La", 0.05)] if neither else [entry(first, 0.8), entry(second, 0.15), entry(" ", 0.03)]
@@ -190,8 +190,14 @@ class FakeProvider:
                 return {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": usage}
             finish = "SAFETY" if "filter" in markers else "STOP"
             parts = [] if "filter" in markers else [{"text": verdict}]
-            return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
-                    "usageMetadata": usage, "modelVersion": "gemini-fake"}
+            candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+            config = body.get("generationConfig") or {}
+            if config.get("responseLogprobs"):  # Gemini's shape: per decoding step, the top candidates and the chosen one
+                first = self.first_token(verdict, config.get("logprobs") or 0, "nolp" in markers)
+                gemini = [{"token": e["token"], "tokenId": e["token_id"], "logProbability": e["logprob"]} for e in first["top_logprobs"]]
+                candidate["logprobsResult"] = {"topCandidates": [{"candidates": gemini}], "chosenCandidates": gemini[:1]}
+                candidate["avgLogprobs"] = first["logprob"]
+            return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-fake"}
         if path.startswith("/v1alpha1/comments:analyze"):  # Perspective
             base = 0.82 if verdict == "toxique" else 0.12
             attrs = body.get("requestedAttributes", {})

@@ -3,6 +3,7 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 
 from __future__ import annotations
 
+from toxbench.adapters._logprobs import answer_word_score, check_mode
 from toxbench.adapters._sdk import error_for_status, reading_response, require, split_system
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
@@ -26,12 +27,17 @@ def _translate(exc: Exception) -> Exception:
 class GeminiChat(Adapter):
     kind = "chat"
     capabilities = Capabilities(concurrency=8)
+    varies = "mode=score gives scores (P(toxic) from the first token's log-probabilities)"
     required_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     description = "Google Gemini (google-genai SDK)"
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 api_key_env: str | None = None) -> None:
+                 api_key_env: str | None = None, mode: str = "label", top_logprobs: int = 20) -> None:
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        check_mode(mode, top_logprobs)
+        self.mode, self.top_logprobs = mode, top_logprobs
+        if mode == "score":
+            self.capabilities = Capabilities(concurrency=8, scores=True)
         key = self.key_from_env(api_key_env)
         require("google.genai", "api", f"adapter {self.name!r}")
         from google import genai
@@ -42,14 +48,16 @@ class GeminiChat(Adapter):
         self.client = genai.Client(api_key=key, http_options=options)
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
 
     async def answer(self, request: Request) -> Answer:
         from google.genai import types
 
         system, messages = split_system(request.messages)
         user = "\n\n".join(m["content"] for m in messages if m["role"] == "user")
-        config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens)
+        scored = {"response_logprobs": True, "logprobs": self.top_logprobs} if self.mode == "score" else {}
+        config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens, **scored)
         try:
             response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
         except Exception as exc:  # noqa: BLE001
@@ -64,8 +72,11 @@ class GeminiChat(Adapter):
             text = "".join(p.text for p in parts if getattr(p, "text", None)) or None
             if not blocked and candidate is None:
                 raise TransientError("malformed response: no candidates and no block reason")
+            steps = candidate.logprobs_result.top_candidates if self.mode == "score" and candidate and candidate.logprobs_result else None
+            first = (steps[0].candidates or []) if steps else []
             return Answer(
                 text=text,
+                score=answer_word_score(((c.token, c.log_probability) for c in first), request.labels) if first else None,
                 refused=blocked or finish in BLOCKING_FINISH,
                 raw=raw,
                 tokens_in=usage.prompt_token_count if usage else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from toxbench.adapters._logprobs import answer_word_score, check_mode
 from toxbench.adapters._sdk import error_for_status, reading_response, require
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
@@ -56,23 +57,31 @@ def _translate(exc: Exception) -> Exception:
 class MistralChat(Adapter):
     kind = "chat"
     capabilities = Capabilities(concurrency=8)
+    varies = "mode=score gives scores (P(toxic) from the first token's log-probabilities)"
     required_env = ("MISTRAL_API_KEY",)
     description = "Mistral chat completions"
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 api_key_env: str | None = None, server_url: str | None = None) -> None:
+                 api_key_env: str | None = None, server_url: str | None = None, mode: str = "label", top_logprobs: int = 20) -> None:
         self.model, self.base_url, self.temperature, self.max_tokens = model, _base_url(base_url, server_url), temperature, max_tokens
+        check_mode(mode, top_logprobs)
+        self.mode, self.top_logprobs = mode, top_logprobs
+        if mode == "score":
+            self.capabilities = Capabilities(concurrency=8, scores=True)
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
         self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
 
     async def answer(self, request: Request) -> Answer:
         params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}
         if self.max_tokens:
             params["max_tokens"] = self.max_tokens
+        if self.mode == "score":
+            params["logprobs"], params["top_logprobs"] = True, self.top_logprobs
         from mistralai.client import errors
 
         try:
@@ -91,8 +100,10 @@ class MistralChat(Adapter):
             text = content if isinstance(content, str) or content is None else "".join(getattr(c, "text", "") for c in content)
             finish = str(choice.finish_reason or "stop")
             usage = response.usage
+            first = choice.logprobs.content[:1] if self.mode == "score" and choice.logprobs else []
             return Answer(
                 text=text,
+                score=answer_word_score(((t.token, t.logprob) for t in first[0].top_logprobs or []), request.labels) if first else None,
                 refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
                 raw=response.model_dump_json(),
                 tokens_in=usage.prompt_tokens if usage else None,

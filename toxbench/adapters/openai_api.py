@@ -12,11 +12,11 @@ response body as it came, not the SDK's re-serialisation of it.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 import orjson
 
+from toxbench.adapters._logprobs import answer_word_score, check_mode
 from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
@@ -27,25 +27,11 @@ TOP_LOGPROBS = 20  # the most the chat completions API returns per position
 
 
 def first_token_score(data: dict, labels: tuple[str, ...]) -> float | None:
-    """P(toxic) from the first generated token's `top_logprobs`: the probability of the tokens
-    that begin only the toxic answer word, over those that begin only one of the two words
-    (`non` begins only non-toxique, `tox` only toxique; a token that begins both, or neither,
-    counts for neither). None when no listed token begins either word (the answer began with
-    something else, e.g. `**`): the sample then has a label and no score."""
-    if len(labels) != 2:
-        return None
+    """P(toxic) from the first generated token's `top_logprobs` (see `answer_word_score`)."""
     content = ((data["choices"][0].get("logprobs") or {}).get("content")) or []
     if not content:
         return None
-    words = [w.strip().lower() for w in labels]  # (non-toxic, toxic)
-    mass = [0.0, 0.0]
-    for entry in content[0].get("top_logprobs") or []:
-        token = entry["token"].strip().lower()
-        begins = [i for i, word in enumerate(words) if token and word.startswith(token)]
-        if len(begins) == 1:
-            mass[begins[0]] += math.exp(entry["logprob"])
-    total = mass[0] + mass[1]
-    return mass[1] / total if total > 0 else None
+    return answer_word_score(((e["token"], e["logprob"]) for e in content[0].get("top_logprobs") or []), labels)
 
 
 def _client(api_key: str, base_url: str | None, who: str):
@@ -87,8 +73,7 @@ class OpenAIChat(Adapter):
         from toxbench.errors import ToxbenchError
 
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        if mode not in ("label", "score"):
-            raise ToxbenchError(f"--model-arg mode={mode}: use label (the answer's word) or score (also P(toxic) from log-probabilities)")
+        check_mode(mode)
         self.mode = mode
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
