@@ -153,16 +153,19 @@ def test_ensemble_members_by_name_and_stacks_on_scores(tmp_path, cli):
     assert code == 0, err
     assert "majority vote" not in out
     assert "| stack: logistic regression on scores where recorded, else votes, C=1; 2-fold cross-fitted, 2 seeds | 2 runs | 1.000 |" in out
-    assert not any("--ensemble-" in p.name for p in runs.iterdir())
+    assert not any("--ensemble-" in p.name for p in runs.iterdir()) and not (tmp_path / "right").exists()
     code, _, err = cli("ensemble", "right", "--dataset", str(data), "--runs", runs)
     assert code == 2 and "1 complete run(s) of the whole dataset found" in err
+    code, _, err = cli("ensemble", "right", "flipped", "rigth", "--dataset", str(data), "--runs", runs)
+    assert code == 2 and "rigth: no complete run of" in err  # a name that matches nothing is never silently dropped
 
 
 def test_ensemble_refuses_bad_options(tmp_path, cli):
     data, runs, _ = _user_runs(tmp_path)
     for args, message in ((["--c", "zero"], "--c zero: give a positive number"), (["--c", "-1"], "--c -1"),
                           (["--method", "mean"], "--method mean: choose one of all, vote, stack"),
-                          (["--features", "logits"], "--features logits: choose votes or scores"), (["--folds", "1"], "--folds 1")):
+                          (["--features", "logits"], "--features logits: choose votes or scores"), (["--folds", "1"], "--folds 1"),
+                          (["--runs", tmp_path / "right"], "no such runs directory; --runs is where runs are recorded")):
         code, _, err = cli("ensemble", "--dataset", str(data), "--runs", runs, *args)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
     assert not any("--ensemble-" in p.name for p in runs.iterdir())

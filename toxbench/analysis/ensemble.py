@@ -21,6 +21,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from toxbench.errors import ToxbenchError
 from toxbench.records import RunSpec
 from toxbench.types import Record
 
@@ -172,7 +173,7 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
 
     from toxbench.records import PREDICTIONS, distinct_labels, read_records, readable_runs
 
-    found, notes, seen = [], [], set()
+    found, notes, seen, matched = [], [], set(), set()
     wanted = set(sample_ids)
     for runs_dir in runs_dirs:
         runs, broken = readable_runs(runs_dir)
@@ -182,8 +183,10 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
             if spec.dataset != dataset or manifest.status != "complete" or run_dir.name in seen:
                 continue
             name = spec.label or run_dir.name
-            if patterns and not any(fnmatch(name, p) or fnmatch(run_dir.name, p) for p in patterns):
+            matching = {p for p in patterns if fnmatch(name, p) or fnmatch(run_dir.name, p)}
+            if patterns and not matching:
                 continue
+            matched |= matching
             seen.add(run_dir.name)
             if spec.adapter == "ensemble":  # made from members, never one
                 continue
@@ -199,6 +202,9 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
                 continue
             found.append((run_dir, manifest, {r.sample_id: r.pred for r in records},
                           {r.sample_id: r.score for r in records if r.score is not None}))
+    if unmatched := [p for p in patterns if p not in matched]:
+        raise ToxbenchError(f"{', '.join(unmatched)}: no complete run of {dataset} by that label, id or glob in "
+                            f"{', '.join(map(str, runs_dirs))} (`toxbench runs list` shows them)")
     names = distinct_labels({d.name: m.spec for d, m, _, _ in found})
     return [Member(names[d.name], d, labels, scores) for d, _, labels, scores in found], notes
 

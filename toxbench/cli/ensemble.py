@@ -69,6 +69,10 @@ def ensemble(
             raise ToxbenchError(f"{option} {number}: give a whole number of at least {least}")
     c_values = _c_values(c or ["1"])
     runs_dirs = runs or [Path("runs")]
+    for directory in runs_dirs:
+        if not directory.is_dir():
+            raise ToxbenchError(f"--runs {directory}: no such runs directory; --runs is where runs are recorded, and member runs are "
+                                "named as arguments (toxbench ensemble RUN_A RUN_B ...)")
     if out is not None:
         writable_dir(out, "--out")
     if record:
