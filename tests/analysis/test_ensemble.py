@@ -165,7 +165,9 @@ def test_ensemble_refuses_bad_options(tmp_path, cli):
     for args, message in ((["--c", "zero"], "--c zero: give a positive number"), (["--c", "-1"], "--c -1"),
                           (["--method", "mean"], "--method mean: choose one of all, vote, stack"),
                           (["--features", "logits"], "--features logits: choose votes or scores"), (["--folds", "1"], "--folds 1"),
-                          (["--runs", tmp_path / "right"], "no such runs directory; --runs is where runs are recorded")):
+                          (["--runs", tmp_path / "right"], "no such runs directory; --runs is where runs are recorded"),
+                          (["--folds", "11"], "--folds 11: the dataset has 10 sample(s) of its smaller class"),
+                          (["--method", "vote", "--best-k", "2"], "--method vote takes none of them")):
         code, _, err = cli("ensemble", "--dataset", str(data), "--runs", runs, *args)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
     assert not any("--ensemble-" in p.name for p in runs.iterdir())

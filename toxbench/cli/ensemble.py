@@ -53,7 +53,7 @@ def ensemble(
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
     majority vote, and logistic-regression stacking cross-fitted over folds and seeds."""
     from toxbench._util import writable_dir, write_atomic
-    from toxbench.analysis.ensemble import StackConfig, build, markdown, members, records, run_notes, run_spec
+    from toxbench.analysis.ensemble import INNER_FOLDS, StackConfig, build, markdown, members, records, run_notes, run_spec
     from toxbench.data.datasets import is_path_spec, load_dataset
     from toxbench.records import write_run
 
@@ -67,6 +67,8 @@ def ensemble(
     for option, number, least in (("--folds", folds, 2), ("--seeds", seeds, 1), ("--best-k", best_k, 1)):
         if number is not None and number < least:
             raise ToxbenchError(f"{option} {number}: give a whole number of at least {least}")
+    if method == "vote" and (best_k or c or features):
+        raise ToxbenchError("--best-k, --c and --features set up stacking; --method vote takes none of them")
     c_values = _c_values(c or ["1"])
     runs_dirs = runs or [Path("runs")]
     for directory in runs_dirs:
@@ -82,6 +84,12 @@ def ensemble(
     ids, gold = [s.id for s in samples], np.array([s.label for s in samples])
     if any(g is None for g in gold.tolist()):
         raise ToxbenchError(f"--dataset {dataset}: some samples have no gold label; an ensemble is fitted and scored on gold labels")
+    smallest = min(int((gold == 1).sum()), int((gold == 0).sum()))
+    if method != "vote" and smallest < folds:
+        raise ToxbenchError(f"--folds {folds}: the dataset has {smallest} sample(s) of its smaller class; give at most {smallest} folds")
+    if "auto" in c_values and method != "vote" and smallest * (folds - 1) // folds < INNER_FOLDS:
+        raise ToxbenchError(f"--c auto: each training part holds fewer than {INNER_FOLDS} samples of the smaller class for the inner "
+                            "cross-validation; give a number for --c")
     found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or ())
     if len(found) < 2:
         raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) of the whole dataset found in {', '.join(map(str, runs_dirs))}; "
