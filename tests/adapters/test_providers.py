@@ -103,9 +103,8 @@ def test_score_mode_arguments_are_checked(model, monkeypatch):
         monkeypatch.setenv(env, CANARY)
     with pytest.raises(ToxbenchError, match="use label .* or score"):
         create(model, {"mode": "scores"}, None)
-    if not model.startswith("openai"):
-        with pytest.raises(ToxbenchError, match="top_logprobs=0: give a whole number from 1 to 20"):
-            create(model, {"mode": "score", "top_logprobs": 0}, None)
-        assert create(model, {"mode": "score", "top_logprobs": 5}, None).identity()["top_logprobs"] == 5
+    with pytest.raises(ToxbenchError, match="top_logprobs=0: give a whole number from 1 to 20"):
+        create(model, {"mode": "score", "top_logprobs": 0}, None)
+    assert create(model, {"mode": "score", "top_logprobs": 5}, None).identity()["top_logprobs"] == 5
     label_only = create(model, {}, None)
     assert "mode" not in label_only.identity() and not label_only.capabilities.scores  # run ids of label runs are unchanged

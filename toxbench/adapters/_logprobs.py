@@ -8,14 +8,15 @@ import math
 from typing import Iterable
 
 MODES = ("label", "score")
+TOP_LOGPROBS = 20  # the most alternatives per position the chat completions API returns (and the default everywhere)
 
 
-def check_mode(mode: str, top_logprobs: int = 20) -> None:
+def check_mode(mode: str, top_logprobs: int = TOP_LOGPROBS) -> None:
     from toxbench.errors import ToxbenchError
 
     if mode not in MODES:
         raise ToxbenchError(f"--model-arg mode={mode}: use label (the answer's word) or score (also P(toxic) from log-probabilities)")
-    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 1 <= top_logprobs <= 20:
+    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 1 <= top_logprobs <= TOP_LOGPROBS:
         raise ToxbenchError(f"--model-arg top_logprobs={top_logprobs}: give a whole number from 1 to 20 (how many alternatives of the first "
                             "token the API returns; a model that allows fewer needs a smaller number)")
 

@@ -3,7 +3,9 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 
 from __future__ import annotations
 
-from toxbench.adapters._logprobs import answer_word_score, check_mode
+from dataclasses import replace
+
+from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, check_mode
 from toxbench.adapters._sdk import error_for_status, reading_response, require, split_system
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
@@ -32,12 +34,12 @@ class GeminiChat(Adapter):
     description = "Google Gemini (google-genai SDK)"
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 api_key_env: str | None = None, mode: str = "label", top_logprobs: int = 20) -> None:
+                 api_key_env: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
         check_mode(mode, top_logprobs)
         self.mode, self.top_logprobs = mode, top_logprobs
         if mode == "score":
-            self.capabilities = Capabilities(concurrency=8, scores=True)
+            self.capabilities = replace(type(self).capabilities, scores=True)
         key = self.key_from_env(api_key_env)
         require("google.genai", "api", f"adapter {self.name!r}")
         from google import genai

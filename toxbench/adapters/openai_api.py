@@ -16,14 +16,13 @@ from dataclasses import replace
 
 import orjson
 
-from toxbench.adapters._logprobs import answer_word_score, check_mode
+from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, check_mode
 from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-TOP_LOGPROBS = 20  # the most the chat completions API returns per position
 
 
 def first_token_score(data: dict, labels: tuple[str, ...]) -> float | None:
@@ -69,12 +68,12 @@ class OpenAIChat(Adapter):
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                  reasoning: bool | None = None, api_key_env: str | None = None, prompt_template: str | None = None,
-                 mode: str = "label") -> None:
+                 mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
         from toxbench.errors import ToxbenchError
 
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        check_mode(mode)
-        self.mode = mode
+        check_mode(mode, top_logprobs)
+        self.mode, self.top_logprobs = mode, top_logprobs
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
             try:
@@ -90,7 +89,7 @@ class OpenAIChat(Adapter):
             raise ToxbenchError(f"--model-arg mode=score: {model} " + ("is a reasoning model, which returns no log-probabilities" if self.reasoning
                                 else "is read through prompt_template (a CoT model), whose answer is not its first token") + "; leave mode out")
         if mode == "score":
-            self.capabilities = Capabilities(concurrency=16, scores=True)
+            self.capabilities = replace(type(self).capabilities, scores=True)
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
@@ -101,7 +100,7 @@ class OpenAIChat(Adapter):
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
                 "max_tokens": self.max_tokens, "reasoning": self.reasoning,
                 **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {}),
-                **({"mode": "score", "top_logprobs": TOP_LOGPROBS} if self.mode == "score" else {})}
+                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
 
     def request_body(self, request: Request) -> tuple[str, dict]:
         """(endpoint path, JSON body) of one request: what `answer` posts, and what a Batch API
@@ -118,7 +117,7 @@ class OpenAIChat(Adapter):
             if self.max_tokens:
                 params["max_tokens"] = self.max_tokens
         if self.mode == "score":
-            params["logprobs"], params["top_logprobs"] = True, TOP_LOGPROBS
+            params["logprobs"], params["top_logprobs"] = True, self.top_logprobs
         return path, params
 
     def answer_from_body(self, body: bytes, path: str = "/chat/completions", labels: tuple[str, ...] = ()) -> Answer:

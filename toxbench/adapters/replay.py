@@ -156,7 +156,7 @@ def score_decides_label(records: list[Record]) -> bool:
     """Whether a replayed file's labels could come from its recorded score alone. Not for the
     release's Perspective files: their label is any attribute at 0.5 (the release's rule), their
     recorded score TOXICITY alone, so a cut on it says nothing about how the label was set."""
-    return not any(PERSPECTIVE_TOXICITY.search(r.raw or "") for r in records[:1])
+    return not (records and PERSPECTIVE_TOXICITY.search(records[0].raw or ""))
 
 
 @register("replay")

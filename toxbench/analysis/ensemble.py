@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -43,11 +43,14 @@ def vote_matrix(members: Sequence[dict[str, int | None]], sample_ids: Sequence[s
     return matrix
 
 
+def vote_counts(votes: np.ndarray) -> tuple[list[int], list[int]]:
+    """Per row: (toxic votes, non-toxic votes); a missing vote is neither."""
+    return (votes == 1).sum(axis=1).tolist(), (votes == 0).sum(axis=1).tolist()
+
+
 def majority_vote(votes: np.ndarray) -> list[int | None]:
     """The majority label of each row, ignoring missing votes; None on a tie or with no votes."""
-    toxic = np.nansum(votes == 1, axis=1)
-    clean = np.nansum(votes == 0, axis=1)
-    return [1 if t > c else 0 if c > t else None for t, c in zip(toxic.tolist(), clean.tolist())]
+    return [1 if t > c else 0 if c > t else None for t, c in zip(*vote_counts(votes))]
 
 
 def stack_features(votes: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
@@ -58,7 +61,7 @@ def stack_features(votes: np.ndarray, scores: np.ndarray | None = None) -> np.nd
 
 def member_accuracy(votes: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """Per member: correct labels over all samples (a missing label is wrong)."""
-    return np.nanmean(np.where(np.isnan(votes), 0.0, votes == gold[:, None]), axis=0)
+    return (votes == gold[:, None]).mean(axis=0)  # nan == anything is False
 
 
 @dataclass
@@ -100,7 +103,7 @@ def _logistic(c: float | str, seed: int = 0):
 
 
 def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, seeds: Sequence[int] = range(10), best_k: int | None = None,
-                       votes: np.ndarray | None = None, c: float | str = 1.0, model: Callable[[], object] | None = None) -> StackResult:
+                       votes: np.ndarray | None = None, c: float | str = 1.0) -> StackResult:
     """Out-of-fold stacked predictions for each seed. `best_k` keeps the k members most accurate
     on the training folds (`votes` say how accurate; default: the features); `c="auto"` chooses
     the regularisation by inner cross-validation on the training folds."""
@@ -117,10 +120,10 @@ def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, s
             columns = np.arange(features.shape[1])
             if best_k is not None:
                 columns = np.argsort(-member_accuracy(votes[train], gold[train]), kind="stable")[:best_k]
-            fitted = (model() if model else _logistic(c, seed)).fit(features[np.ix_(train, columns)], gold[train])
+            fitted = _logistic(c, seed).fit(features[np.ix_(train, columns)], gold[train])
             held = features[np.ix_(test, columns)]
             oof[row, test] = fitted.predict(held)
-            proba[row, test] = fitted.predict_proba(held)[:, 1] if hasattr(fitted, "predict_proba") else oof[row, test]
+            proba[row, test] = fitted.predict_proba(held)[:, 1]
         all_splits.append(splits)
     accuracy = [float(np.mean(oof[r] == gold)) for r in range(len(seeds))]
     return StackResult(oof, proba, accuracy, all_splits)
@@ -264,9 +267,9 @@ def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds
     derived: list[Derived] = []
     if vote:
         voted = majority_vote(votes)
-        toxic, clean = np.nansum(votes == 1, axis=1), np.nansum(votes == 0, axis=1)
-        share = [float(t / (t + c)) if t + c else None for t, c in zip(toxic.tolist(), clean.tolist())]
-        raws = [f"votes: {t} toxic, {c} non-toxic, {len(members_) - t - c} no label" for t, c in zip(toxic.tolist(), clean.tolist())]
+        toxic, clean = vote_counts(votes)
+        share = [t / (t + c) if t + c else None for t, c in zip(toxic, clean)]
+        raws = [f"votes: {t} toxic, {c} non-toxic, {len(members_) - t - c} no label" for t, c in zip(toxic, clean)]
         ties = sum(v is None for v in voted)
         accuracy = float(np.mean([v == g for v, g in zip(voted, gold.tolist())]))
         rows.append(_row(f"majority vote ({ties} ties or no votes, counted wrong)", count, accuracy, n, recorded=accuracy))

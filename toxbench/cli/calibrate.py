@@ -32,6 +32,8 @@ def calibrate(
 
     if objective not in OBJECTIVES:
         raise ToxbenchError(f"--objective {objective}: choose accuracy or macro-f1")
+    if seed < 0:
+        raise ToxbenchError(f"--seed {seed}: give a whole number of at least 0")
     if not 0 < dev_fraction < 1:
         raise ToxbenchError(f"--dev-fraction {dev_fraction}: give a fraction between 0 and 1 (e.g. 0.2)")
     if json_out:
