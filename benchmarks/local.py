@@ -15,15 +15,27 @@ Targets: scoring >= 10x naive generation; encoder batching >= 3x one at a time.
 batches), then the batches; earlier versions rendered and tokenised each prompt again per batch.
 
 With --device cuda (or any other torch device) an accelerator section follows: a model of the
-shape --shape (default qwen3-4b: 36 layers, hidden 2560; `tiny` checks the code path anywhere)
-with random weights and SmolLM2's real tokenizer, in bfloat16, scores all 1388 ToxiFrench samples
-as the engine calls it (batch 32), and generates --gen-tokens new tokens for --n-gen-samples
-samples at batch 32 and 64 with the dynamic and the static (compiled) key/value cache: decode
-tokens per second, and the static cache's one-off compile time. Timings synchronise the device.
-Prints tables and writes benchmarks/local.json.
+shape --shape (default qwen3-4b: 36 layers, hidden 2560, Qwen3's 151 936-word vocabulary; `tiny`
+checks the code path anywhere) with random weights and a real tokenizer (--tokenizer: SmolLM2's by
+default, or any tokenizer directory, e.g. Qwen3's; ids past its vocabulary decode to nothing), in
+bfloat16, scores all 1388 ToxiFrench samples as the engine calls it (batch 32), and generates
+--gen-tokens new tokens for --n-gen-samples samples at batch 32 and 64 with the dynamic and the
+static (compiled) key/value cache: decode tokens per second, and the static cache's one-off compile
+time. Timings synchronise the device. `--cases none` skips the CPU cases (and loading their models).
+
+Before and after a change, on the same machine: run this script with the older tree first on the
+path and `--out` elsewhere, then with this tree and `--baseline` pointing at that file; it prints
+each accelerator figure's speed-up (targets: scoring and decode >= 3x). A tree whose `hf` adapter
+has no `cache` argument gets the dynamic cache only:
+
+    git worktree add /tmp/before 84b2430
+    PYTHONPATH=/tmp/before python benchmarks/local.py --device cuda --cases none --out /tmp/local-before.json
+    python benchmarks/local.py --device cuda --cases none --baseline /tmp/local-before.json
+
+Prints tables and writes benchmarks/local.json (or --out).
 
     python benchmarks/local.py [--data-dir DIR] [--n-generate 8] [--n-score 48] [--n-encoder N] [--passes 3] [--cases score]
-    python benchmarks/local.py --device cuda [--shape qwen3-4b] [--gen-tokens 128] [--cases none]
+    python benchmarks/local.py --device cuda [--shape qwen3-4b] [--tokenizer DIR] [--gen-tokens 128] [--cases none] [--baseline F]
 """
 
 from __future__ import annotations
@@ -50,7 +62,7 @@ def gemm_peak_gflops(n: int = 2048, repeat: int = 10) -> float:
 
 
 SHAPES = {  # Qwen3 configurations: the issue's 4B model, and a tiny one to check the code path on any machine
-    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+    "qwen3-4b": dict(vocab_size=151_936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
                      head_dim=128, tie_word_embeddings=True, rope_theta=1_000_000.0),
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16),
 }
@@ -66,12 +78,15 @@ def as_the_engine(adapter, items) -> int:
 
 def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
     """A Qwen3 model of `shape` with random weights (seeded) and a real tokenizer, saved to `out`:
-    its speed is the real model's, its answers are noise."""
+    its speed is the real model's, its answers are noise. The shape's vocabulary, when it names one
+    larger than the tokenizer's, is kept, so the output layer costs what the real model's does."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    config = Qwen3Config(vocab_size=len(tokenizer), max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    settings = {**SHAPES[shape]}
+    settings["vocab_size"] = max(settings.get("vocab_size", 0), len(tokenizer))
+    config = Qwen3Config(max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, **settings)
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen3ForCausalLM(config).to(torch.bfloat16)
@@ -81,13 +96,30 @@ def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
     return str(out)
 
 
+def load_tokenizer(name: str):
+    """A tokenizer by short name (the SmolLM2 package's, read from its GGUF file or the converted copy
+    toxbench keeps), directory or hub id; only the tokenizer, so no CPU model loads."""
+    from transformers import AutoTokenizer
+
+    from toxbench.adapters._local import _converted_dir, resolve
+
+    path, gguf = resolve(name)
+    if gguf is None:
+        return AutoTokenizer.from_pretrained(path)
+    converted = _converted_dir(path, gguf)
+    return AutoTokenizer.from_pretrained(converted) if (converted / "tokenizer_config.json").is_file() else AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+
+
 def accelerator_section(args, requests, tokenizer) -> dict:
     """Scoring every sample and generating on `args.device`, as a run there would."""
+    import inspect
     import tempfile
 
     import torch
 
     from toxbench.adapters.hf import HFCausalLM
+
+    caches = ("dynamic", "static") if "cache" in inspect.signature(HFCausalLM).parameters else ("dynamic",)  # older trees: dynamic only
 
     def sync() -> None:
         if args.device.startswith("cuda"):
@@ -101,7 +133,8 @@ def accelerator_section(args, requests, tokenizer) -> dict:
         sync()
         return time.perf_counter() - start, tokens
 
-    result: dict = {"device": args.device, "shape": args.shape, "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
+    result: dict = {"device": args.device, "shape": args.shape, "tokenizer": args.tokenizer, "adapter": inspect.getsourcefile(HFCausalLM),
+                    "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
     with tempfile.TemporaryDirectory() as tmp:
         path = synthetic_model(args.shape, tokenizer, args.device, Path(tmp) / args.shape)
         scorer = HFCausalLM(path, mode="score", batch_size=32, device=args.device, dtype="bfloat16")
@@ -111,17 +144,18 @@ def accelerator_section(args, requests, tokenizer) -> dict:
         del scorer
         result["generate"] = []
         items = requests[: args.n_gen_samples]
-        for cache in ("dynamic", "static"):
+        for cache in caches:
             for batch in (32, 64):
                 gen = HFCausalLM(path, mode="generate", max_new_tokens=args.gen_tokens, batch_size=batch, device=args.device,
-                                 dtype="bfloat16", cache=cache)
+                                 dtype="bfloat16", **({"cache": cache} if len(caches) > 1 else {}))
                 # random weights rarely write the end token, so every row decodes --gen-tokens tokens
                 first, _ = engine_timed(gen, items[:batch])  # includes compiling, for the static cache
                 wall, tokens = engine_timed(gen, items)
                 result["generate"].append({"cache": cache, "batch": batch, "samples": len(items), "new_tokens": tokens, "wall_s": wall,
                                            "decode_tokens_per_s": tokens / wall, "first_batch_s": first})
                 del gen
-    print(f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16), {len(requests)} ToxiFrench samples")
+    print(f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16, {args.tokenizer}'s tokenizer), {len(requests)} "
+          f"ToxiFrench samples; the hf adapter from {result['adapter']}")
     print(f"score, as the engine calls it, batches of 32: {result['score_all_s']:.2f} s ({result['score_samples_per_s']:.0f} samples/s)")
     print(f"{'generate':24} {'batch':>5} {'tokens/s':>9} {'wall s':>7} {'first batch s':>13}")
     for g in result["generate"]:
@@ -129,40 +163,28 @@ def accelerator_section(args, requests, tokenizer) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
-    parser.add_argument("--n-generate", type=int, default=8)
-    parser.add_argument("--n-score", type=int, default=48)
-    parser.add_argument("--n-encoder", type=int, default=None, help="encoder texts (default: the whole benchmark)")
-    parser.add_argument("--passes", type=int, default=3, help="rounds of every case; medians are reported")
-    parser.add_argument("--cases", default="", help="run only the CPU cases whose name holds this text ('none': no CPU case)")
-    parser.add_argument("--device", default=None, help="also run the accelerator section on this torch device (cuda)")
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-4b", help="the accelerator section's model shape")
-    parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens per sample in the accelerator's generate cases")
-    parser.add_argument("--n-gen-samples", type=int, default=128)
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def speedups(after: dict, before: dict) -> dict[str, float]:
+    """Each accelerator figure of `after` over the same figure of `before` (two runs of this script),
+    and the best decode of each over the other's best: what a user gets from upgrading."""
+    out = {"score": before["score_all_s"] / after["score_all_s"]}
+    best = {}
+    for name, section in (("after", after), ("before", before)):
+        best[name] = max(g["decode_tokens_per_s"] for g in section["generate"])
+    for g in after["generate"]:
+        match = [b for b in before["generate"] if b["cache"] == g["cache"] and b["batch"] == g["batch"]]
+        if match:
+            out[f"decode, cache {g['cache']}, batch {g['batch']}"] = g["decode_tokens_per_s"] / match[0]["decode_tokens_per_s"]
+    out["decode, best of each"] = best["after"] / best["before"]
+    return out
 
+
+def cpu_section(args, requests, texts) -> dict:
+    """The CPU cases: SmolLM2 generating and scoring, the MiniLM encoder one at a time and batched."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from toxbench.types import Request
     from toxbench.adapters.encoder import EncoderClassifier
     from toxbench.adapters.hf import HFCausalLM
-    from toxbench.data.datadir import DataDir
-    from toxbench.data.datasets import load_dataset
-    from toxbench.data.sampling import balanced_sample
-    from toxbench.run.prompts import make_renderer
-
-    data = DataDir(args.data_dir)
-    renderer = make_renderer("detailed", "fr", "0", 0, data)
-    benchmark = load_dataset("toxifrench", data).samples
-
-    def requests_for(samples) -> list[Request]:
-        return [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
-
-    requests = requests_for(balanced_sample(benchmark, max(args.n_score, 256), 0))  # the same draw as earlier versions
 
     def answer_all(fn, items, batch: int) -> None:
         for i in range(0, len(items), batch):
@@ -186,7 +208,6 @@ def main() -> None:
         "score, shared prefix reused, batches of 8": (score.answer_batch, sorted(requests[: args.n_score], key=score.batch_length), 8),
         "score, as the engine calls it, batches of 8": (lambda items: as_the_engine(score, items), requests[: args.n_score], args.n_score),
     }
-    texts = requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)
     for dtype in ("float32", "bfloat16"):
         enc = EncoderClassifier("minilm-l6", dtype=dtype)
         by_length = sorted(texts, key=enc.batch_length)
@@ -226,13 +247,60 @@ def main() -> None:
     print(f"{'':44} {'GFLOP/s':>10}")
     for name, value in gflops.items():
         print(f"{name:44} {value:10.1f}")
-    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "rounds": args.passes,
-           "samples_per_second": rows, "samples_per_second_by_round": per_round, "gflops_per_second": gflops, "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+    return {"rounds": args.passes, "samples_per_second": rows, "samples_per_second_by_round": per_round, "gflops_per_second": gflops,
+            "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
+    parser.add_argument("--n-generate", type=int, default=8)
+    parser.add_argument("--n-score", type=int, default=48)
+    parser.add_argument("--n-encoder", type=int, default=None, help="encoder texts (default: the whole benchmark)")
+    parser.add_argument("--passes", type=int, default=3, help="rounds of every case; medians are reported")
+    parser.add_argument("--cases", default="", help="run only the CPU cases whose name holds this text ('none': no CPU case)")
+    parser.add_argument("--device", default=None, help="also run the accelerator section on this torch device (cuda)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-4b", help="the accelerator section's model shape")
+    parser.add_argument("--tokenizer", default="smollm2-135m-instruct", help="the accelerator model's tokenizer: short name, directory or hub id")
+    parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens per sample in the accelerator's generate cases")
+    parser.add_argument("--n-gen-samples", type=int, default=128)
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"), help="where the JSON goes")
+    parser.add_argument("--baseline", type=Path, default=None, help="an earlier --out of this script (--device): print speed-ups against it")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:  # fail before the work, not after it
+        baseline = json.loads(args.baseline.read_text())["accelerator"] if args.baseline else None
+    except (OSError, ValueError, KeyError) as exc:
+        parser.error(f"--baseline {args.baseline}: not an earlier --out of this script with --device ({exc})")
+
+    import torch
+
+    from toxbench.types import Request
+    from toxbench.data.datadir import DataDir
+    from toxbench.data.datasets import load_dataset
+    from toxbench.data.sampling import balanced_sample
+    from toxbench.run.prompts import make_renderer
+
+    data = DataDir(args.data_dir)
+    renderer = make_renderer("detailed", "fr", "0", 0, data)
+    benchmark = load_dataset("toxifrench", data).samples
+
+    def requests_for(samples) -> list[Request]:
+        return [Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)), renderer.labels) for s in samples]
+
+    out: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}
+    if args.cases != "none":
+        requests = requests_for(balanced_sample(benchmark, max(args.n_score, 256), 0))  # the same draw as earlier versions
+        out.update(cpu_section(args, requests, requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)))
     if args.device:
-        out["accelerator"] = accelerator_section(args, requests_for(benchmark), score.tokenizer)
-    path = Path(__file__).with_suffix(".json")
-    path.write_text(json.dumps(out, indent=2))
-    print(f"wrote {path}")
+        out["accelerator"] = accelerator_section(args, requests_for(benchmark), load_tokenizer(args.tokenizer))
+        if baseline:
+            out["speedups"] = speedups(out["accelerator"], baseline)
+            print(f"\nagainst {args.baseline} ({baseline.get('adapter', 'an earlier tree')}); targets: score and decode >= 3x")
+            for name, value in out["speedups"].items():
+                print(f"{name:44} {value:6.2f}x")
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
