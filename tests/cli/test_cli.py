@@ -20,6 +20,35 @@ def test_help_imports_no_heavy_library():
     assert out.strip() == "[]"
 
 
+def _commands(command, path=("toxbench",)):
+    """(path, click command) for every command and group under `command`."""
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_help_texts_show_as_written(cli):
+    """Command listings give each command's first paragraph as one line (rich kept a docstring's
+    line breaks there, breaking sentences mid-line), and no help text holds something rich would
+    take for markup and swallow (a "[certainty]" once vanished from `annotate --help`)."""
+    from rich.markup import render
+    from typer.main import get_command
+
+    from toxbench.cli import app
+
+    checked = 0
+    for path, command in _commands(get_command(app)):
+        texts = [command.help or "", command.short_help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for text in texts:
+            assert render(text).plain == text, f"{' '.join(path)}: rich would print {render(text).plain!r} for {text!r}"
+        if len(path) > 1 and not getattr(command, "commands", None):
+            assert command.short_help and "\n" not in command.short_help, f"{' '.join(path)}: listing {command.short_help!r}"
+            checked += 1
+    assert checked >= 30
+    code, out, _ = cli("annotate", "--help")
+    assert code == 0 and "(explanation, tone, intention, category, labels, score, certainty with --certainty, conclusion)" in out
+
+
 def test_version(cli):
     code, out, _ = cli("--version")
     assert code == 0 and out.strip() == "toxbench 0.1.0"

@@ -5,6 +5,7 @@ Every `ToxbenchError` is printed as one line with exit code 2."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated
 
@@ -34,6 +35,18 @@ app.command("explain")(explain.explain)
 app.command("spans")(explain.spans)
 app.command("ensemble")(ensemble.ensemble)
 app.command("calibrate")(calibrate.calibrate)
+
+
+def _one_line_listings(*apps: typer.Typer) -> None:
+    """Rich keeps a docstring's line breaks in the command listings (`toxbench --help`), so a wrapped
+    first paragraph broke mid-sentence there; each listing gets that paragraph as one line."""
+    for each in apps:
+        for info in each.registered_commands:
+            if info.short_help is None and info.callback is not None and info.callback.__doc__:
+                info.short_help = " ".join(inspect.cleandoc(info.callback.__doc__).split("\n\n")[0].split())
+
+
+_one_line_listings(app, data.app, runs.app, prompt.app, train.finetune_app, train.models_app, annotate.app)
 
 
 def _version(value: bool) -> None:

@@ -139,7 +139,7 @@ def annotate_run(
     data_dir_: DataDirOption = None,
 ) -> None:
     """Annotate comments with the release's chain-of-thought steps (explanation, tone, intention,
-    category, labels, score, [certainty], conclusion), one run per step; the same command resumes."""
+    category, labels, score, certainty with --certainty, conclusion), one run per step; the same command resumes."""
     from toxbench.adapters.registry import parse_model_args
     from toxbench.run.annotate import TABLE_FILE, AnnotateOptions, annotate
     from toxbench.run.engine import ExecutionSettings
