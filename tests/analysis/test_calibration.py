@@ -126,7 +126,7 @@ def test_calibrate_command_records_the_rest_as_a_subset_run(tmp_path, cli):
     code, out, err = cli("leaderboard", "--dataset", str(data), "--runs", runs, "--no-published", "--out", tmp_path / "board")
     assert code == 0, err
     board = (tmp_path / "board" / "leaderboard.md").read_text()
-    subsets = board.split("## Runs on a subset of the dataset")[1]
+    subsets = board.split("## Runs on part of the dataset")[1]
     assert "`clf-calibrated-accuracy`" in subsets and "calibrated:clf" in subsets
     assert "threshold tuned on the test set: its labels are its scores cut between" in board
     assert board.count("threshold tuned on the test set") == 1  # the published file only, not the live run

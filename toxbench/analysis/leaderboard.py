@@ -1,6 +1,7 @@
-"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy. Runs on a
-subset of the dataset (`--sample`, `--limit`) are ranked apart, among themselves: their accuracy is
-about other samples, so they never stand among the runs of the whole dataset.
+"""A dataset's leaderboard: every complete run recorded for it, ranked by accuracy. Runs on part of
+the dataset are ranked apart, among themselves: subset runs (`--sample`, `--limit`) and runs holding
+records for fewer samples than they expected (published files that cover only part of it). Their
+accuracy is about other samples, so they never stand among the runs of the whole dataset.
 
 A pure function of the records in the runs directory (published files are replayed into records
 first); it never calls a model. Each row is compared with the next one by the exact McNemar test
@@ -63,7 +64,7 @@ class Leaderboard:
     rows: list[Row]
     skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
     damaged: list[str] = field(default_factory=list)  # runs that could not be read, with how to repair them
-    subset_rows: list[Row] = field(default_factory=list)  # runs on a subset of the dataset, ranked apart
+    subset_rows: list[Row] = field(default_factory=list)  # runs on part of the dataset (subset or partial), ranked apart
     span_rows: list[dict] = field(default_factory=list)  # one per (ranked run, explainer) with explanations: span agreement, faithfulness
     span_floors: dict | None = None  # SemEval's reference predictions on the whole dataset, when it has gold spans
 
@@ -100,6 +101,10 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
             broken.append(damaged(run_dir, exc))
             continue
         notes = list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else [])
+        held = sum(manifest.counts.values())
+        part = spec.subset or (f"partial: {held} of {manifest.n_expected}" if manifest.n_expected and held < manifest.n_expected else "")
+        if part and not spec.subset and not any("partial run" in note for note in notes):
+            notes.append(f"covers {held} of {manifest.n_expected} samples (partial run)")
         if spec.adapter == "replay" and metrics.roc_auc is not None:
             notes += _tuned(run_dir)
         rows.append(
@@ -113,7 +118,7 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
                 run_dir=run_dir,
                 lang=spec.lang or "",
                 seed="" if spec.shots_seed is None else str(spec.shots_seed),
-                subset=spec.subset or "",
+                subset=part,
                 paper=paper_links(spec.label, dataset, metrics) if spec.adapter == "replay" and spec.label else [],
             )
         )
@@ -284,9 +289,10 @@ def markdown(board: Leaderboard) -> str:
     notes: list[str] = []
     lines += _table(board.rows, notes)
     if board.subset_rows:
-        lines += ["", "## Runs on a subset of the dataset", "",
-                  f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`), ranked among themselves only: "
-                  "their accuracy is about other samples than the runs above.", "", *_table(board.subset_rows, notes)]
+        lines += ["", "## Runs on part of the dataset", "",
+                  f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`, or a published file that covers "
+                  "only part of it), ranked among themselves only: their accuracy is about other samples than the runs above.", "",
+                  *_table(board.subset_rows, notes)]
     if board.span_rows:
         lines += ["", "## Explanations", "",
                   "Runs with explanations (`toxbench explain`), one row per explainer. Span F1 is SemEval-2021's character F1 against the gold "
@@ -306,8 +312,8 @@ def markdown(board: Leaderboard) -> str:
 
 
 def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
-    """leaderboard.csv (the whole-dataset runs), leaderboard-subsets.csv (when there are subset
-    runs), leaderboard-spans.csv (when runs have explanations) and leaderboard.md (all), each
+    """leaderboard.csv (the whole-dataset runs), leaderboard-subsets.csv (when there are runs on
+    part of the dataset), leaderboard-spans.csv (when runs have explanations) and leaderboard.md (all), each
     written atomically."""
     csv_path, md_path, subsets_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "leaderboard-subsets.csv"
     spans_path = out_dir / "leaderboard-spans.csv"

@@ -62,8 +62,8 @@ def leaderboard(
         if not quiet:
             _print_board(board.rows, board, wide, board.dataset)
             if board.subset_rows:
-                _print_board(board.subset_rows, board, wide, f"{board.dataset}: runs on a subset (ranked apart)")
-        subsets = f" (+{len(board.subset_rows)} on a subset, ranked apart)" if board.subset_rows else ""
+                _print_board(board.subset_rows, board, wide, f"{board.dataset}: runs on part of the dataset (ranked apart)")
+        subsets = f" (+{len(board.subset_rows)} on part of it, ranked apart)" if board.subset_rows else ""
         console().print(f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}")
 
 
