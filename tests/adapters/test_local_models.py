@@ -68,6 +68,19 @@ def test_generation_settings_are_checked_before_the_model_loads():
             HFCausalLM("no/such-model", mode="generate", **bad)  # would fail to load, after the check
 
 
+def test_a_model_path_that_does_not_exist_is_named_as_such(tmp_path):
+    """Not transformers' complaint about repo ids: a path is never a hub id."""
+    from toxbench.adapters._local import resolve
+    from toxbench.errors import ToxbenchError
+
+    for name in ("/no/such/model", "./model", "~/no-such-model-dir", "weights.gguf"):
+        with pytest.raises(ToxbenchError, match=re.escape(f"model {name!r}: no such file or directory")):
+            resolve(name)
+    (tmp_path / "m").mkdir()
+    assert resolve(str(tmp_path / "m")) == (str(tmp_path / "m"), None)
+    assert resolve("Qwen/Qwen3-4B") == ("Qwen/Qwen3-4B", None)  # a hub id goes on to the Hugging Face cache
+
+
 @pytest.mark.slow
 def test_generate_static_cache_and_stop_strings(requests_fr):
     """A static key/value cache decodes the same tokens greedily; a stop string ends each row right

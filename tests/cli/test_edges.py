@@ -248,3 +248,41 @@ def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root,
     assert code == 0 and err.startswith("preparing baseline: loading the model, or training it on first use")
     code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
     assert code == 0 and err == ""  # --json: nothing but the summary
+
+
+@pytest.mark.parametrize("option,value,needle", [("--prompt", "weird", "unknown prompt 'weird'"), ("--prompt", "nope.toml", "nope.toml: no such prompt file"),
+                                                 ("-d", "nope", "unknown dataset 'nope'"), ("--lang-col", "langue", "langue")])
+def test_prompt_and_dataset_are_checked_before_a_model_loads(option, value, needle, cli, data_root, tmp_path, monkeypatch):
+    """A typo in the prompt or the dataset costs no model loading (minutes for a 7B model)."""
+    loaded = []
+
+    def create(*args, **kwargs):
+        loaded.append(args)
+        raise RuntimeError("a model was loaded")
+
+    monkeypatch.setattr("toxbench.run.runner.create", create)
+    extra = ("-d", write_csv(tmp_path / "posts.csv", ["un", "deux"])) if option == "--lang-col" else ()
+    code, out, err = cli("run", "-m", "hf:smollm2-135m-instruct", "--out", tmp_path / "runs", "--data-dir", data_root, *extra, option, value)
+    one_line_error(code, out, err, needle)
+    assert loaded == [] and not (tmp_path / "runs").exists()
+
+
+def test_prompt_options_given_to_a_model_that_reads_no_prompt_are_said_not_to_apply(cli, data_root, tmp_path):
+    code, _, err = cli("run", "-m", "baseline", "--limit", "2", "--shots", "4", "--lang", "en", "--out", tmp_path / "runs", "--data-dir", data_root)
+    assert code == 0 and "note baseline reads no prompt: --prompt, --lang and --shots do not apply to it" in err
+    (manifest,) = (tmp_path / "runs").glob("*/manifest.json")
+    spec = json.loads(manifest.read_text())["spec"]
+    assert (spec["prompt"], spec["lang"], spec["shots"]) == (None, None, None)
+    code, _, err = cli("run", "-m", "baseline", "--limit", "2", "--out", tmp_path / "runs", "--data-dir", data_root)
+    assert code == 0 and "note" not in err  # the defaults say nothing
+
+
+def test_a_subset_as_large_as_the_dataset_is_said_to_be_the_whole_dataset_run(cli, data_root, tmp_path):
+    posts = write_csv(tmp_path / "posts.csv", ["un TOX", "deux", "trois TOX", "quatre"])
+    code, out, err = cli("run", "-m", "baseline", "-d", posts, "--sample", "10", "--limit", "4", "--out", tmp_path / "runs",
+                         "--data-dir", data_root, "--json")
+    assert code == 0 and json.loads(out)["n"] == 4
+    assert f"note --sample 10: {posts} has 4 samples, so this is the whole-dataset run" in err
+    assert f"note --limit 4: {posts} has 4 samples" in err
+    (manifest,) = (tmp_path / "runs").glob("*/manifest.json")
+    assert json.loads(manifest.read_text())["spec"]["subset"] is None

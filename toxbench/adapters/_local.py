@@ -44,6 +44,10 @@ def resolve(name: str) -> tuple[str, str | None]:
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.name
+    if not path.exists() and (name.startswith(("/", "./", "../", "~")) or name.endswith(".gguf")):
+        # a hub id is never written so: without this, transformers' complaint about repo ids is all a user sees
+        raise ToxbenchError(f"model {name!r}: no such file or directory; give a model directory, a .gguf file, a short name "
+                            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
     return (str(path) if path.exists() else name), None
 
 

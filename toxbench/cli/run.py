@@ -59,6 +59,8 @@ def run(
         raise typer.Exit(130) from None
     from toxbench.analysis.summary import summary_json, summary_line  # numpy: only once the answers are in
 
+    for note in result.notes:
+        console(stderr=True).print(f"[yellow]note[/] {note}", highlight=False)
     if as_json:
         typer.echo(summary_json(result))
     else:

@@ -70,18 +70,27 @@ def _read(ref: str, data: DataDir, base: Path | None) -> str:
         raise ToxbenchError(f"{path}: cannot read prompt file ({exc.strerror}); fix the path in the prompt's TOML") from None
 
 
+def check_prompt(name: str) -> None:
+    """Refuse a prompt that is neither shipped nor a readable TOML file: called before a model loads,
+    so a typo costs no loading time."""
+    if name.endswith(".toml"):
+        if not Path(name).is_file():
+            raise ToxbenchError(f"{name}: no such prompt file")
+    elif name not in prompt_names():
+        raise ToxbenchError(f"unknown prompt {name!r}; known: {', '.join(prompt_names())}, or a path to a .toml prompt file")
+
+
 def load_prompt_set(name: str, data: DataDir) -> PromptSet:
     """A shipped prompt set by name (`simple`, `detailed`) or a user's TOML file by path."""
+    check_prompt(name)
     if name.endswith(".toml"):
         path = Path(name)
         try:
             text, base = path.read_text("utf-8"), path.parent
-        except OSError:
-            raise ToxbenchError(f"{path}: no such prompt file") from None
-    elif name in prompt_names():
-        text, base = resources.files("toxbench.prompts").joinpath(f"{name}.toml").read_text("utf-8"), None
+        except OSError as exc:
+            raise ToxbenchError(f"{path}: cannot read the prompt file ({exc.strerror})") from None
     else:
-        raise ToxbenchError(f"unknown prompt {name!r}; known: {', '.join(prompt_names())}, or a path to a .toml prompt file")
+        text, base = resources.files("toxbench.prompts").joinpath(f"{name}.toml").read_text("utf-8"), None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -47,9 +47,10 @@ class RunOptions:
     retry_errors: bool = True  # ask again for samples recorded as `error` by an earlier attempt
 
     def __post_init__(self) -> None:
-        from toxbench.run.prompts import SHOT_POOLS, SHOTS
+        from toxbench.run.prompts import SHOT_POOLS, SHOTS, check_prompt
 
-        if self.shots not in SHOTS:  # checked before a model loads
+        check_prompt(self.prompt)  # these checks run before a model loads
+        if self.shots not in SHOTS:
             raise ToxbenchError(f"--shots {self.shots!r}: use one of {', '.join(SHOTS)}")
         if self.shot_pool not in SHOT_POOLS:
             raise ToxbenchError(f"--shot-pool {self.shot_pool!r}: use first (the release's examples) or random (drawn with --seed)")
@@ -69,6 +70,7 @@ class RunResult:
     requests_sent: int
     cache_hits: int
     retried_errors: int = 0  # error records of an earlier attempt asked again
+    notes: list[str] = field(default_factory=list)  # options that did not apply, said once the run is done
 
     def as_dict(self) -> dict:
         return {"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses,
@@ -83,13 +85,17 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     from toxbench.run.pricing import cost_usd, price_table
     from toxbench.run.progress import preparing
 
-    table = price_table(opts.prices)  # a bad price file is found before a model loads
+    table = price_table(opts.prices)  # a bad price file, dataset or subset is found before a model loads
+    dataset = load_dataset(opts.dataset, data, opts.columns)
+    samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     if adapter is None:
         with preparing(opts.model, enabled=show_progress):
             adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
-    dataset = load_dataset(opts.dataset, data, opts.columns)
-    samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
+    notes = [f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
+             for option, value in (("--sample", opts.sample), ("--limit", opts.limit)) if value and value >= len(dataset.samples)]
+    if not chat and (opts.prompt, opts.lang, opts.shots) != ("detailed", None, "0"):
+        notes.append(f"{adapter.name} reads no prompt: --prompt, --lang and --shots do not apply to it, and the run records none of them")
     renderer = None
     lang = None
     if chat:
@@ -146,7 +152,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     counts = {k: v for k, v in writer.manifest.counts.items() if v}
     priced = priced_as in table
     return RunResult(run_dir, len(writer.recorded), counts, (writer.manifest.cost_usd or 0.0) if priced else None,
-                     stats.requests_sent, stats.cache_hits, len(writer.retrying))
+                     stats.requests_sent, stats.cache_hits, len(writer.retrying), notes)
 
 
 def settle(writer: RunWriter, n_samples: int) -> Path:
