@@ -91,3 +91,28 @@ def test_a_sweep_names_the_columns_of_its_dataset_files(tmp_path, data):
     sweep_file.write_text(f'name = "s"\ndatasets = ["{texts}"]\ncolumns = {{ txt = "comment" }}\n[[models]]\nmodel = "baseline"\n')
     with pytest.raises(ToxbenchError, match="columns.txt"):
         load_sweep(sweep_file)
+
+
+def test_prompt_languages_are_rows_apart_never_seeds_of_one_row(tmp_path, fake, dataset, data, monkeypatch):
+    """A sweep over French and English prompts gives a row per language (it once averaged the two
+    as if they were two seeds, and printed their spread as the seed range)."""
+    from toxbench.analysis.sensitivity import plot, write_table
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
+    sweep = Sweep(name="langs", models=[{"model": "openai:gpt-4o-mini", "args": {"base_url": fake.url + "/v1"}, "name": "fake"}],
+                  datasets=[str(dataset)], langs=["fr", "en"], configs=[{"prompt": "detailed", "shots": "0"}])
+    cells = expand(sweep, data, "live")
+    assert [c.lang for c in cells] == ["fr", "en"]
+    runs = [run_cell(c, sweep, data, tmp_path / "runs", FAST, show_progress=False) for c in cells]
+    assert len(set(runs)) == 2
+    sent = [m["content"] for r in fake.requests for m in r["body"]["messages"] if m["role"] == "system"]
+    assert len(set(sent)) == 2  # the French and the English instructions were both sent
+    rows = sensitivity(list(zip(cells, runs)))
+    assert [(r.lang, r.config, r.seeds) for r in rows] == [("fr", "detailed 0-shot", 1), ("en", "detailed 0-shot", 1)]
+    csv_path, md_path = write_table(rows, sweep, tmp_path / "out")
+    assert [(r["lang"], r["seeds"]) for r in csv.DictReader(open(csv_path, encoding="utf-8"))] == [("fr", "1"), ("en", "1")]
+    md = md_path.read_text("utf-8")
+    assert "| model | dataset | lang | configuration |" in md and "| fake | " in md and " | fr | detailed 0-shot | " in md
+    svg = plot(rows, tmp_path / "out" / "sensitivity.svg").read_text("utf-8")
+    assert "fake (fr)" in svg and "fake (en)" in svg

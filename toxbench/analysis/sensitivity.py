@@ -39,6 +39,7 @@ def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source
 class SensitivityRow:
     model: str
     dataset: str
+    lang: str  # the prompt's language: French and English prompts are rows apart, never "seeds" of one row
     config: str
     prompt: str
     shots: str
@@ -56,22 +57,24 @@ class SensitivityRow:
 
 
 def sensitivity(cells_and_runs: list[tuple[Cell, Path]]) -> list[SensitivityRow]:
-    """One row per (model, dataset, prompt configuration): accuracy mean and range over seeds."""
+    """One row per (model, dataset, prompt language, prompt configuration): accuracy mean and range
+    over seeds."""
     groups: dict[tuple, list[tuple[Cell, object]]] = {}
     for cell, run_dir in cells_and_runs:
-        groups.setdefault((cell.model.display, cell.dataset, cell.prompt, cell.shots), []).append((cell, metrics_for(run_dir, "count_as_wrong")))
+        key = (cell.model.display, cell.dataset, cell.lang, cell.prompt, cell.shots)
+        groups.setdefault(key, []).append((cell, metrics_for(run_dir, "count_as_wrong")))
     rows = []
-    for (model, dataset, prompt, shots), items in groups.items():
+    for (model, dataset, lang, prompt, shots), items in groups.items():
         cell, first = items[0]
         accs = [m.accuracy for _, m in items]
-        rows.append(SensitivityRow(model, dataset, cell.config, prompt, shots, cell.source, first.n, len(items), statistics.fmean(accs),
+        rows.append(SensitivityRow(model, dataset, lang, cell.config, prompt, shots, cell.source, first.n, len(items), statistics.fmean(accs),
                                    min(accs), max(accs), first.accuracy_ci_low, first.accuracy_ci_high,
                                    statistics.fmean(m.f1_0 for _, m in items), statistics.fmean(m.f1_1 for _, m in items),
                                    statistics.fmean(m.coverage for _, m in items)))
     return rows
 
 
-COLUMNS = ("model", "dataset", "config", "prompt", "shots", "source", "n", "seeds", "accuracy", "accuracy_min", "accuracy_max",
+COLUMNS = ("model", "dataset", "lang", "config", "prompt", "shots", "source", "n", "seeds", "accuracy", "accuracy_min", "accuracy_max",
            "ci_low", "ci_high", "f1_0", "f1_1", "coverage")
 
 
@@ -87,19 +90,19 @@ def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tupl
              "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over seeds "
              f"({SEED_MEANING[sweep.shot_pool]}). "
              "F1 per class (0 non-toxic, 1 toxic). Source: `published` replays the release's prediction file; `live` is a run made here.", "",
-             "| model | dataset | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
-             "|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
+             "| model | dataset | lang | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
+             "|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
     for r in rows:
         spread = f"{100 * r.accuracy_min:.1f}–{100 * r.accuracy_max:.1f}" if r.seeds > 1 else "–"
-        lines.append(f"| {r.model} | {r.dataset} | {r.config} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
+        lines.append(f"| {r.model} | {r.dataset} | {r.lang} | {r.config} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
                      f"| {spread} | {100 * r.f1_0:.1f} | {100 * r.f1_1:.1f} | {100 * r.coverage:.1f} | {r.source} |")
     md_path.write_text("\n".join(lines) + "\n", "utf-8")
     return csv_path, md_path
 
 
 def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
-    """Accuracy per configuration, one line per model and dataset, Wilson intervals as error bars and
-    the seed range as a band; SVG so it needs nothing at view time."""
+    """Accuracy per configuration, one line per model, dataset and prompt language, Wilson intervals
+    as error bars and the seed range as a band; SVG so it needs nothing at view time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,12 +110,14 @@ def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
 
     configs = list(dict.fromkeys(r.config for r in rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(configs)), 4.0))
-    for key in dict.fromkeys((r.model, r.dataset) for r in rows):
-        series = [r for r in rows if (r.model, r.dataset) == key]
+    several = {"dataset": len({r.dataset for r in rows}) > 1, "lang": len({r.lang for r in rows}) > 1}
+    for key in dict.fromkeys((r.model, r.dataset, r.lang) for r in rows):
+        series = [r for r in rows if (r.model, r.dataset, r.lang) == key]
         x = [configs.index(r.config) for r in series]
         y = [100 * r.accuracy for r in series]
         err = [[100 * (r.accuracy - r.ci_low) for r in series], [100 * (r.ci_high - r.accuracy) for r in series]]
-        label = key[0] if len({r.dataset for r in rows}) == 1 else f"{key[0]} ({key[1]})"
+        apart = [part for part, shown in ((key[1], several["dataset"]), (key[2], several["lang"])) if shown]
+        label = f"{key[0]} ({', '.join(apart)})" if apart else key[0]
         line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
         if any(r.seeds > 1 for r in series):
             ax.fill_between(x, [100 * r.accuracy_min for r in series], [100 * r.accuracy_max for r in series], alpha=0.2,

@@ -92,7 +92,7 @@ def sweep(
     from toxbench.analysis.sensitivity import run_sweep
 
     out = writable_dir(out or Path("results") / spec.name, "--out")
-    cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.config}"  # noqa: E731
+    cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}"  # noqa: E731
                                                 + (f" seed {c.seed}" if c.seed is not None else "") + f" ({c.source})")
     paths = run_sweep(spec, data, runs, out, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
                       source, on_cell=cell_line, recorded_only=recorded)  # type: ignore[arg-type]
