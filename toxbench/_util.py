@@ -120,9 +120,35 @@ def validate(model: type[Model], raw: dict, where: str) -> Model:
         return model.model_validate(raw)  # type: ignore[attr-defined]
     except ValidationError as exc:
         # a model-level check has no field: its message alone, without pydantic's "Value error, " prefix
-        problems = "; ".join((f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
-                             for e in exc.errors())
+        problems = "; ".join((f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + _message(model, e) for e in exc.errors())
         raise ToxbenchError(f"{where}: {problems}") from None
+
+
+def _message(model, error: dict) -> str:
+    """pydantic's message, said for a user: an unknown key lists the keys its section takes
+    (pydantic's own is "Extra inputs are not permitted")."""
+    if error["type"] == "extra_forbidden":
+        section = _section(model, error["loc"][:-1])
+        return f"unknown key; known: {', '.join(section.model_fields)}" if section else "unknown key"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _section(model, loc: tuple):
+    """The pydantic model that holds the key at `loc` (list indices skipped), or None."""
+    from typing import get_args
+
+    def model_in(annotation):
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            return annotation
+        return next((found for arg in get_args(annotation) if (found := model_in(arg))), None)
+
+    current = model if hasattr(model, "model_fields") else None
+    for part in loc:
+        if current is None or isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        current = model_in(field.annotation) if field else None
+    return current
 
 
 def load_toml_model(path: Path, model: type[Model], what: str) -> Model:

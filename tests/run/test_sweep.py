@@ -116,3 +116,12 @@ def test_prompt_languages_are_rows_apart_never_seeds_of_one_row(tmp_path, fake, 
     assert "| model | dataset | lang | configuration |" in md and "| fake | " in md and " | fr | detailed 0-shot | " in md
     svg = plot(rows, tmp_path / "out" / "sensitivity.svg").read_text("utf-8")
     assert "fake (fr)" in svg and "fake (en)" in svg
+
+
+def test_an_unknown_key_in_a_sweep_file_is_named_with_the_keys_its_section_takes(tmp_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text('name = "s"\nlimit = 6\n[[models]]\nmodel = "baseline"\nfoo = 1\n')
+    with pytest.raises(ToxbenchError) as caught:
+        load_sweep(sweep_file)
+    assert str(caught.value) == (f"{sweep_file}: models.0.foo: unknown key; known: model, args, published, name; limit: unknown key; known: "
+                                 "name, description, models, datasets, langs, prompts, shots, configs, seeds, shot_pool, sample, sample_seed, columns")
