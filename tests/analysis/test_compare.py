@@ -53,6 +53,12 @@ def test_only_samples_both_runs_labelled_are_compared(tmp_path):
     assert c.n_common == 9 and (c.n_a, c.n_b) == (10, 10)
 
 
+def test_runs_that_label_no_sample_in_common_are_refused(tmp_path):
+    """Not a table of nan and "McNemar p = 1 (not significant)"."""
+    with pytest.raises(ToxbenchError, match=r"label no sample in common \(A labelled 10 of 10 records, B 0 of 10\): there is nothing to compare"):
+        compare_runs(write_run(tmp_path, "a", PRED_A), write_run(tmp_path, "b", [None] * 10))
+
+
 def test_runs_of_different_datasets_are_refused(tmp_path):
     with pytest.raises(ToxbenchError, match="one dataset"):
         compare_runs(write_run(tmp_path, "a", PRED_A), write_run(tmp_path, "b", PRED_B, dataset="jigsaw-fr"))

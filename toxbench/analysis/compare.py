@@ -125,6 +125,9 @@ def compare_runs(a: Run, b: Run, *, confidence: float = 0.95, seed: int = 0, n_r
         raise ToxbenchError(f"{a.dir.name} is on {a.spec.dataset} and {b.dir.name} on {b.spec.dataset}: compare runs of one dataset")
     la, lb = _labelled(a), _labelled(b)
     common = [sid for sid in la if sid in lb]
+    if not common:  # every figure would be nan, and McNemar's p = 1 would read as "no difference"
+        raise ToxbenchError(f"{a.dir.name} and {b.dir.name} label no sample in common (A labelled {len(la)} of {len(a.records)} records, "
+                            f"B {len(lb)} of {len(b.records)}): there is nothing to compare")
     gold = np.array([la[s][0] for s in common], dtype=int)
     pa = np.array([la[s][1] for s in common], dtype=int)
     pb = np.array([lb[s][1] for s in common], dtype=int)
