@@ -286,3 +286,7 @@ def test_a_subset_as_large_as_the_dataset_is_said_to_be_the_whole_dataset_run(cl
     assert f"note --limit 4: {posts} has 4 samples" in err
     (manifest,) = (tmp_path / "runs").glob("*/manifest.json")
     assert json.loads(manifest.read_text())["spec"]["subset"] is None
+    # 3 toxic and 1 not: a balanced sample of 4 holds 1 + 2 of them, a subset, so no such note
+    uneven = write_csv(tmp_path / "uneven.csv", ["un TOX", "deux", "trois TOX", "quatre TOX"])
+    code, out, err = cli("run", "-m", "baseline", "-d", uneven, "--sample", "4", "--out", tmp_path / "runs", "--data-dir", data_root, "--json")
+    assert code == 0 and json.loads(out)["n"] == 3 and "note" not in err

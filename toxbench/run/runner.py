@@ -93,7 +93,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
             adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     notes = [f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
-             for option, value in (("--sample", opts.sample), ("--limit", opts.limit)) if value and value >= len(dataset.samples)]
+             for option, value in (("--sample", opts.sample), ("--limit", opts.limit)) if value and subset is None]
     if not chat and (opts.prompt, opts.lang, opts.shots) != ("detailed", None, "0"):
         notes.append(f"{adapter.name} reads no prompt: --prompt, --lang and --shots do not apply to it, and the run records none of them")
     renderer = None
