@@ -68,3 +68,19 @@ def test_a_corrupt_line_is_reported_with_its_number(tmp_path):
         fh.write(b"not json\n")
     with pytest.raises(ToxbenchError, match=r"predictions.jsonl: line 2 is not a valid record"):
         Run.load(writer.dir)
+
+
+def test_files_written_atomically_get_an_ordinary_mode(tmp_path, monkeypatch):
+    """mkstemp makes 0600 files; renamed into place, a report or a leaderboard was unreadable to
+    the rest of a team. A new file gets what the umask allows, a rewritten one keeps its mode."""
+    import toxbench._util as util
+
+    monkeypatch.setattr(util, "_UMASK", 0o022)
+    new = util.write_atomic(tmp_path / "leaderboard.md", "a")
+    assert new.stat().st_mode & 0o777 == 0o644
+    monkeypatch.setattr(util, "_UMASK", 0o077)
+    assert util.write_atomic(tmp_path / "private.md", "a").stat().st_mode & 0o777 == 0o600
+    new.chmod(0o640)
+    util.write_atomic(new, "b")
+    assert new.read_text() == "b" and new.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left

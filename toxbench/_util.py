@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -53,9 +54,29 @@ def registry_dir() -> Path:
     return Path(os.environ.get(REGISTRY_ENV) or Path(platformdirs.user_data_dir("toxbench")) / "models" / "registry")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: setting it back and forth later would race with other threads
+
+
+def ordinary_mode(path: Path) -> int:
+    """The permissions an ordinary write of `path` would leave: the existing file's, else what the
+    umask allows. Temporary files are made 0600, and renaming one into place would keep that."""
+    try:
+        return stat.S_IMODE(Path(path).stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 def write_atomic(path: Path, data: bytes | str) -> Path:
     """Write `data` to `path` through a temporary file in the same directory: fsync, then rename.
-    Readers and a crash see the old file or the new one, never a partial one."""
+    Readers and a crash see the old file or the new one, never a partial one. The file gets the
+    mode an ordinary write would give it (the old file's, else the umask's), not the temporary
+    file's 0600: a report or a leaderboard is shared with a team or a web server."""
     path = Path(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     try:
@@ -68,6 +89,7 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
             fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, ordinary_mode(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -57,8 +57,18 @@ def test_fetch_places_verified_files(tmp_path, cli, serve, data_root):
     for rel in FILES:
         assert (dest / rel).read_bytes() == (data_root / rel).read_bytes()
     assert not list(dest.rglob("*.part"))
+    # readable as any file the user writes (umask 022 here), not the temporary file's 0600
+    assert {oct((dest / rel).stat().st_mode & 0o777) for rel in FILES} == {oct(0o666 & ~_umask())}
     code, out, _ = cli("data", "fetch", *FILES, "--data-dir", dest, "--mirror", url)
     assert code == 0 and "0 fetched, 3 already present" in out
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_fetch_refuses_a_corrupted_file(tmp_path, cli, serve, corrupted_mirror):
