@@ -125,3 +125,22 @@ def test_an_unknown_key_in_a_sweep_file_is_named_with_the_keys_its_section_takes
         load_sweep(sweep_file)
     assert str(caught.value) == (f"{sweep_file}: models.0.foo: unknown key; known: model, args, published, name; limit: unknown key; known: "
                                  "name, description, models, datasets, langs, prompts, shots, configs, seeds, shot_pool, sample, sample_seed, columns")
+
+
+def test_recorded_finds_the_run_of_a_model_that_reads_no_prompt(tmp_path, data):
+    """`baseline` is recorded as `baseline:tfidf-char-lr` with no prompt, language or shots: --recorded
+    once looked for `baseline:baseline` with the cell's prompt, and found nothing."""
+    texts = tmp_path / "comments.csv"
+    texts.write_text("text,label\nmerci,0\nquel idiot,1\n", encoding="utf-8")
+    sweep = Sweep(name="s", datasets=[str(texts)], langs=["fr", "en"], models=[{"model": "baseline"}],
+                  configs=[{"prompt": "simple", "shots": "0"}, {"prompt": "detailed", "shots": "4"}], seeds=[0, 1])
+    cells = expand(sweep, data, "live")
+    assert len(cells) == 2 * (1 + 2)
+    made = {run_cell(c, sweep, data, tmp_path / "runs", FAST, show_progress=False) for c in cells}
+    assert len(made) == 1  # the same run for every prompt cell
+    found = {run_cell(c, sweep, data, tmp_path / "runs", FAST, recorded_only=True) for c in cells}
+    assert found == made
+    # a sample as large as the dataset is the whole dataset, as the run named it; a smaller one was never run
+    assert run_cell(cells[0], sweep.model_copy(update={"sample": 2}), data, tmp_path / "runs", FAST, recorded_only=True) in made
+    with pytest.raises(ToxbenchError, match="no complete recorded run of baseline"):
+        run_cell(cells[0], sweep.model_copy(update={"sample": 1}), data, tmp_path / "runs", FAST, recorded_only=True)

@@ -192,20 +192,32 @@ def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
     return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
 
 
-def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path) -> Path:
+def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
     """The complete recorded run of a live cell, found by what identifies it, without loading the
     model; an error naming the cell when there is none, or several."""
     from toxbench.adapters.registry import parse_model
-    from toxbench.data.sampling import subset_name
+    from toxbench.data.datasets import load_dataset
+    from toxbench.data.sampling import select
+    from toxbench.data.tables import Columns
     from toxbench.records import readable_runs, run_label
 
     name, model_id = parse_model(cell.model.model)
     k_shot = cell.shots != "0"
-    wanted = {"label": run_label(name, model_id or name, cell.model.args), "dataset": cell.dataset, "prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots,
-              "shots_seed": (cell.seed or 0) if k_shot else None, "shot_pool": sweep.shot_pool if k_shot else None,
-              "subset": subset_name(sweep.sample, sweep.sample_seed) if sweep.sample else None}
-    found = [d for d, m in readable_runs(runs_dir)[0]
-             if m.status == "complete" and all(getattr(m.spec, k) == v for k, v in wanted.items())]
+    # the subset as a run names it: a sample as large as the dataset is the whole dataset
+    dataset = load_dataset(cell.dataset, data, Columns(**sweep.columns.model_dump()))
+    wanted = {"dataset": dataset.name, "subset": select(dataset.samples, sweep.sample, sweep.sample_seed, None)[1]}
+    prompted = {"prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots, "shots_seed": (cell.seed or 0) if k_shot else None,
+                "shot_pool": sweep.shot_pool if k_shot else None}
+
+    def matches(spec) -> bool:
+        # a bare adapter name (`baseline`) was recorded under the adapter's own model id
+        label = run_label(name, model_id or spec.model, cell.model.args)
+        if spec.label != label or any(getattr(spec, k) != v for k, v in wanted.items()):
+            return False
+        # a model that reads no prompt recorded none: its one run stands for every prompt cell, as when run live
+        return spec.prompt is None or all(getattr(spec, k) == v for k, v in prompted.items())
+
+    found = [d for d, m in readable_runs(runs_dir)[0] if m.status == "complete" and matches(m.spec)]
     what = f"{cell.model.display} on {cell.dataset}, {cell.config}" + (f" seed {cell.seed}" if cell.seed is not None else "")
     if not found:
         raise ToxbenchError(f"{runs_dir}: no complete recorded run of {what}; run the sweep without --recorded to make it")
@@ -218,7 +230,7 @@ def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_prog
              recorded_only: bool = False) -> Path:
     """The cell's run directory, running (or resuming, or finding) it first."""
     if recorded_only and cell.source == "live":
-        return find_recorded(cell, sweep, runs_dir)
+        return find_recorded(cell, sweep, runs_dir, data)
     if cell.source == "published":
         from toxbench.run.replay import import_published
 
