@@ -19,6 +19,10 @@ def test_table5_expands_to_published_files_or_live_cells(data):
     sweep = load_sweep(ROOT / "experiments" / "icl-table5.toml")
     published = expand(sweep, data, "published")
     assert len(published) == 12 and all(c.seed is None and c.source == "published" for c in published)
+    # a release file is one run, in its dataset's language: asking for English prompts too neither
+    # doubles it nor labels its French-prompt answers English
+    assert expand(sweep.model_copy(update={"langs": ["fr", "en"]}), data, "published") == published
+    assert {c.lang for c in expand(sweep.model_copy(update={"langs": ["en"]}), data, "published")} == {"fr"}
     assert published[2].published_file.endswith("qwen-3-4b-1shot-t-tf-fr.csv") and published[6].published_file.endswith("deepseek-v3-simple-tf-fr.csv")
     live = expand(sweep, data, "live")
     # zero-shot cells once; one-example cells once (the release's example: a seed changes nothing); 4 and 10 once per seed

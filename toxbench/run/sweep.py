@@ -112,7 +112,10 @@ def published_index(data) -> dict[tuple[str, str, str, str], str]:
 
 
 def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
-    """Every cell of the sweep, in table order."""
+    """Every cell of the sweep, in table order. A published cell's language is the one its replay
+    records (the dataset's), whatever `langs` says, and it comes once: one file is one run."""
+    from toxbench.data.datasets import REGISTRY
+
     index = published_index(data) if source != "live" else {}
     cells = []
     for model in sweep.models:
@@ -125,7 +128,9 @@ def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
                         if rel is None:
                             raise ToxbenchError(f"no published file for {model.published or model.model} on {dataset}, {pc.prompt} {pc.shots}-shot; "
                                                 "give the model's `published` name or use --source live")
-                        cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, None, "published", rel))
+                        cell = Cell(model, dataset, REGISTRY[dataset].lang, pc.prompt, pc.shots, None, "published", rel)
+                        if cell not in cells:
+                            cells.append(cell)
                         continue
                     for seed in _seeds(sweep, pc.shots):
                         cells.append(Cell(model, dataset, lang, pc.prompt, pc.shots, seed, "live"))
