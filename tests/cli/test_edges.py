@@ -290,3 +290,18 @@ def test_a_subset_as_large_as_the_dataset_is_said_to_be_the_whole_dataset_run(cl
     uneven = write_csv(tmp_path / "uneven.csv", ["un TOX", "deux", "trois TOX", "quatre TOX"])
     code, out, err = cli("run", "-m", "baseline", "-d", uneven, "--sample", "4", "--out", tmp_path / "runs", "--data-dir", data_root, "--json")
     assert code == 0 and json.loads(out)["n"] == 3 and "note" not in err
+
+
+def test_runs_list_says_of_how_many_samples_when_a_run_holds_fewer(cli, tmp_path, monkeypatch):
+    from toxbench.records import RunSpec, RunWriter
+    from toxbench.types import Record
+
+    for label, recorded in (("halfway", 2), ("done", 4)):
+        writer = RunWriter(tmp_path / "runs", RunSpec(adapter="replay", model=label, dataset="d", dataset_sha256="x", label=label), n_expected=4)
+        for i in range(recorded):
+            writer.append(Record(sample_id=f"s{i}", pred=1, status="ok", gold=1))
+        writer.finish() if recorded == 4 else writer.close()
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.count("│") > 2)}
+    assert code == 0 and rows["halfway"][2:4] == ["running", "2 of 4"] and rows["done"][2:4] == ["complete", "4"]

@@ -23,7 +23,7 @@ def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None
     table = Columns("run", "dataset", "status", "n", "accuracy", "cost", wide=("model", "prompt", "lang", "shots", "seed", "subset", "coverage"))
     for row in rows:
         m, spec = row.metrics, row.spec
-        table.add(run=row.run, dataset=spec.dataset, status=row.status, n=str(m.n if m else 0),
+        table.add(run=row.run, dataset=spec.dataset, status=row.status, n=row.size(),
                   accuracy=f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", cost=money(row.cost_usd),
                   model=f"{spec.adapter}:{spec.model}", prompt=spec.prompt or "–", lang=spec.lang or "–", shots=spec.shots or "–",
                   seed="–" if spec.shots_seed is None else str(spec.shots_seed), subset=spec.subset or "–",
