@@ -148,12 +148,13 @@ def test_ctrl_c_during_a_local_run_stops_after_the_current_batch(tmp_path, data,
 
         def answer_batch(self, requests):
             type(self).started += 1
+            if type(self).started == 2:  # Ctrl-C in the middle of the second batch, however long setting up took
+                threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
             time.sleep(0.4)
             return [Answer(pred=1) for _ in requests]
 
     texts = tmp_path / "t.csv"
     texts.write_text("id,text,label\n" + "".join(f"{i},text {i},{i % 2}\n" for i in range(40)), encoding="utf-8")
-    threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT)).start()  # during the second batch
     with pytest.raises(KeyboardInterrupt):
         execute(RunOptions(model="test-slow-batches", dataset=str(texts), runs_dir=tmp_path / "runs", use_cache=False), data,
                 ExecutionSettings(), show_progress=False)
