@@ -156,6 +156,8 @@ def test_ensemble_members_by_name_and_stacks_on_scores(tmp_path, cli):
     assert not any("--ensemble-" in p.name for p in runs.iterdir()) and not (tmp_path / "right").exists()
     code, _, err = cli("ensemble", "right", "--dataset", str(data), "--runs", runs)
     assert code == 2 and "1 complete run(s) of the whole dataset found" in err
+    code, _, err = cli("ensemble", "right", "short", "part", "--dataset", str(data), "--runs", runs)  # says why the others are out
+    assert code == 2 and err.count("\n") == 1 and err.rstrip().endswith("; left out: part: a subset run; short: holds records for 5 of 20 samples"), err
     code, _, err = cli("ensemble", "right", "flipped", "rigth", "--dataset", str(data), "--runs", runs)
     assert code == 2 and "rigth: no complete run of" in err  # a name that matches nothing is never silently dropped
 

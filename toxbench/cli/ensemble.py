@@ -92,8 +92,9 @@ def ensemble(
                             "cross-validation; give a number for --c")
     found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or ())
     if len(found) < 2:
+        left_out = f"; left out: {'; '.join(notes[:3])}{f' (and {len(notes) - 3} more)' if len(notes) > 3 else ''}" if notes else ""
         raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) of the whole dataset found in {', '.join(map(str, runs_dirs))}; "
-                            "an ensemble needs at least 2 (run or replay more, or check the run names given)")
+                            f"an ensemble needs at least 2 (run or replay more, or check the run names given){left_out}")
     stacks = [StackConfig(f, value) for f, value in product(features or ["votes"], c_values)] if method != "vote" else []
     if best_k and stacks:
         stacks.append(StackConfig(stacks[0].features, stacks[0].c, min(best_k, len(found))))
