@@ -368,10 +368,11 @@ def readable_runs(runs_dir: Path) -> tuple[list[tuple[Path, RunManifest]], list[
     return runs, warnings
 
 
-def require_runs_dir(runs_dir: Path) -> Path:
-    """A runs directory that exists; else a one-line error (an empty listing would look like no runs)."""
+def require_runs_dir(runs_dir: Path, option: str = "--runs") -> Path:
+    """A runs directory that exists; else a one-line error naming the option that gave it (an empty
+    listing would look like no runs)."""
     if not Path(runs_dir).is_dir():
-        raise ToxbenchError(f"{runs_dir}: no such runs directory; give --runs the directory `toxbench run --out` wrote to")
+        raise ToxbenchError(f"{runs_dir}: no such runs directory; give {option} the directory `toxbench run --out` wrote to")
     return Path(runs_dir)
 
 

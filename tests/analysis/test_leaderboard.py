@@ -169,7 +169,7 @@ def test_included_run_directories_are_ranked_and_a_run_counts_once(data_root, tm
     assert sorted(r["run"] for r in rows(tmp_path, "", "out")) == ["baseline:b", "baseline:c"]
     code, _, err = cli("leaderboard", "-d", "hateday-fr", "--runs", tmp_path / "runs", "--include-runs", tmp_path / "nowhere",
                        "--out", tmp_path / "out2", "--data-dir", data_root, "--no-published", "-q")
-    assert code == 2 and "nowhere: no such runs directory" in err and not (tmp_path / "out2").exists()
+    assert code == 2 and "nowhere: no such runs directory; give --include-runs the directory" in err and not (tmp_path / "out2").exists()
 
 
 def test_labelled_only_policy(board):

@@ -87,6 +87,9 @@ def test_explaining_a_chat_run_is_refused(cli, tmp_path, data_root):
     assert code == 2 and "use them with --model" in err
     code, _, err = cli("spans", run_dir, "--runs", runs, "--data-dir", data_root)
     assert code == 2 and "no explanations; write them with `toxbench explain --run" in err
+    code, _, err = cli("explain", "--model", "baseline", "--dataset", "toxifrench", "--limit", "2", "--out", runs, "--data-dir", data_root)
+    assert code == 2 and err.splitlines()[-1] == ("error: baseline: explanations need an encoder classifier's token saliency "
+                                                  "(--model encoder:PATH or a finetuned encoder); this model has none")
 
 
 def test_integrated_gradients_complete_on_minilm():

@@ -356,7 +356,7 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     if not published:
         require_runs_dir(runs_dir)
     for directory in include:
-        require_runs_dir(directory)
+        require_runs_dir(directory, "--include-runs")
     _check_datasets(names, [runs_dir, *include], data)
     writable_dir(out_dir, "--out")  # created only once the inputs are known good
     notes: list[str] = []

@@ -55,8 +55,8 @@ def encoder_of(adapter: Adapter):
 
     inner = getattr(adapter, "inner", adapter)
     if not isinstance(inner, EncoderClassifier):
-        raise ToxbenchError(f"{adapter.name}: explanations need an encoder classifier (--model encoder:PATH or a finetuned encoder); "
-                            "chat models have no token saliency here")
+        raise ToxbenchError(f"{adapter.name}: explanations need an encoder classifier's token saliency (--model encoder:PATH or a "
+                            "finetuned encoder); this model has none")
     return inner
 
 
