@@ -5,6 +5,7 @@ Anthropic's API returns none)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Iterable
 
 MODES = ("label", "score")
@@ -19,6 +20,20 @@ def check_mode(mode: str, top_logprobs: int = TOP_LOGPROBS) -> None:
     if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 1 <= top_logprobs <= TOP_LOGPROBS:
         raise ToxbenchError(f"--model-arg top_logprobs={top_logprobs}: give a whole number from 1 to 20 (how many alternatives of the first "
                             "token the API returns; a model that allows fewer needs a smaller number)")
+
+
+def use_mode(adapter, mode: str, top_logprobs: int) -> None:
+    """Check `mode` and `top_logprobs` and set them on a chat adapter; score mode adds scores to the
+    capabilities of the adapter's class."""
+    check_mode(mode, top_logprobs)
+    adapter.mode, adapter.top_logprobs = mode, top_logprobs
+    if mode == "score":
+        adapter.capabilities = replace(type(adapter).capabilities, scores=True)
+
+
+def mode_identity(adapter) -> dict:
+    """What score mode adds to a run's identity: nothing in label mode, so label runs keep their ids."""
+    return {"mode": "score", "top_logprobs": adapter.top_logprobs} if adapter.mode == "score" else {}
 
 
 def answer_word_score(top: Iterable[tuple[str, float]], labels: tuple[str, ...]) -> float | None:

@@ -3,9 +3,7 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, check_mode
+from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
 from toxbench.adapters._sdk import error_for_status, reading_response, require, split_system
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
@@ -36,10 +34,7 @@ class GeminiChat(Adapter):
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                  api_key_env: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        check_mode(mode, top_logprobs)
-        self.mode, self.top_logprobs = mode, top_logprobs
-        if mode == "score":
-            self.capabilities = replace(type(self).capabilities, scores=True)
+        use_mode(self, mode, top_logprobs)
         key = self.key_from_env(api_key_env)
         require("google.genai", "api", f"adapter {self.name!r}")
         from google import genai
@@ -51,7 +46,7 @@ class GeminiChat(Adapter):
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
+                **mode_identity(self)}
 
     async def answer(self, request: Request) -> Answer:
         from google.genai import types

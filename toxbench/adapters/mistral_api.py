@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, check_mode
+from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
 from toxbench.adapters._sdk import error_for_status, reading_response, require
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
@@ -64,17 +64,14 @@ class MistralChat(Adapter):
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                  api_key_env: str | None = None, server_url: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
         self.model, self.base_url, self.temperature, self.max_tokens = model, _base_url(base_url, server_url), temperature, max_tokens
-        check_mode(mode, top_logprobs)
-        self.mode, self.top_logprobs = mode, top_logprobs
-        if mode == "score":
-            self.capabilities = replace(type(self).capabilities, scores=True)
+        use_mode(self, mode, top_logprobs)
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
         self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
+                **mode_identity(self)}
 
     async def answer(self, request: Request) -> Answer:
         params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import orjson
 
-from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, check_mode
+from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
 from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
@@ -72,8 +72,7 @@ class OpenAIChat(Adapter):
         from toxbench.errors import ToxbenchError
 
         self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
-        check_mode(mode, top_logprobs)
-        self.mode, self.top_logprobs = mode, top_logprobs
+        use_mode(self, mode, top_logprobs)
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
             try:
@@ -88,8 +87,6 @@ class OpenAIChat(Adapter):
         if mode == "score" and (self.reasoning or prompt_template is not None):
             raise ToxbenchError(f"--model-arg mode=score: {model} " + ("is a reasoning model, which returns no log-probabilities" if self.reasoning
                                 else "is read through prompt_template (a CoT model), whose answer is not its first token") + "; leave mode out")
-        if mode == "score":
-            self.capabilities = replace(type(self).capabilities, scores=True)
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
@@ -100,7 +97,7 @@ class OpenAIChat(Adapter):
         return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
                 "max_tokens": self.max_tokens, "reasoning": self.reasoning,
                 **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {}),
-                **({"mode": "score", "top_logprobs": self.top_logprobs} if self.mode == "score" else {})}
+                **mode_identity(self)}
 
     def request_body(self, request: Request) -> tuple[str, dict]:
         """(endpoint path, JSON body) of one request: what `answer` posts, and what a Batch API
