@@ -1,7 +1,7 @@
 """Small helpers every layer shares, each in one place: where toxbench keeps things (user
 directories and the environment variables that move them), writing a file so a crash leaves the
-old one or the new one and never half of either, a file's sha256, and reading a TOML file into a
-pydantic model with a one-line error."""
+old one or the new one and never half of either, a file's sha256, reading a TOML file into a
+pydantic model with a one-line error, and the one wording of a partial run."""
 
 from __future__ import annotations
 
@@ -176,3 +176,10 @@ def _section(model, loc: tuple):
 def load_toml_model(path: Path, model: type[Model], what: str) -> Model:
     """A TOML file validated into a pydantic model, or a one-line error naming the file."""
     return validate(model, read_toml(path, what), str(path))
+
+
+def partial_note(recorded: int, expected: int) -> str:
+    """The note of a run holding records for fewer samples than it set out to (a published file
+    that covers part of a dataset): one wording, so the replay that finds it and the leaderboard
+    that ranks the run apart say it once."""
+    return f"covers {recorded} of {expected} samples (partial run)"

@@ -81,6 +81,16 @@ class RunManifest(BaseModel):
     notes: list[str] = Field(default_factory=list)
     retried_errors: int = 0  # error records superseded by a new attempt on a later run
 
+    @property
+    def recorded(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def partial(self) -> bool:
+        """Fewer records than the samples the run set out to record: a run in progress, or a
+        complete published file that covers part of its dataset."""
+        return bool(self.n_expected) and self.recorded < self.n_expected
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

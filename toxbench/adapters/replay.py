@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from toxbench._util import partial_note
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.data.tables import iter_rows, parse_label
@@ -74,7 +75,7 @@ class ImportReport:
         if self.gold_mismatches:
             out.append(f"{len(self.gold_mismatches)} rows carry a gold label that differs from the dataset's (ids {', '.join(self.gold_mismatches[:5])})")
         if self.missing_samples:
-            out.append(f"covers {self.recorded} of {self.recorded + self.missing_samples} samples (partial run)")
+            out.append(partial_note(self.recorded, self.recorded + self.missing_samples))
         return out
 
 

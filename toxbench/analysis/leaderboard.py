@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from toxbench._util import write_atomic
+from toxbench._util import partial_note, write_atomic
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.analysis.paper import PaperLink, paper_links
@@ -101,10 +101,9 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
             broken.append(damaged(run_dir, exc))
             continue
         notes = list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else [])
-        held = sum(manifest.counts.values())
-        part = spec.subset or (f"partial: {held} of {manifest.n_expected}" if manifest.n_expected and held < manifest.n_expected else "")
-        if part and not spec.subset and not any("partial run" in note for note in notes):
-            notes.append(f"covers {held} of {manifest.n_expected} samples (partial run)")
+        part = spec.subset or (f"partial: {manifest.recorded} of {manifest.n_expected}" if manifest.partial else "")
+        if manifest.partial and (note := partial_note(manifest.recorded, manifest.n_expected)) not in notes:  # a replay said it already
+            notes.append(note)
         if spec.adapter == "replay" and metrics.roc_auc is not None:
             notes += _tuned(run_dir)
         rows.append(

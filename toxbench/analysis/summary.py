@@ -52,12 +52,12 @@ class RunRow:
     status: str
     cost_usd: float | None
     metrics: Metrics | None  # None: nothing recorded yet
-    expected: int | None = None  # samples the run set out to record (None: not said by older runs)
+    expected: int | None = None  # samples the run set out to record, when it holds fewer (manifest.partial)
 
     def size(self) -> str:
         """The samples recorded, and of how many when fewer: a run in progress, or a partial published file."""
         n = self.metrics.n if self.metrics else 0
-        return f"{n} of {self.expected}" if self.expected and n < self.expected else str(n)
+        return f"{n} of {self.expected}" if self.expected else str(n)
 
 
 def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
@@ -72,5 +72,6 @@ def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
         except ToxbenchError as exc:
             warnings.append(damaged(run_dir, exc))
             continue
-        rows.append(RunRow(names[run_dir.name], run_dir.name, manifest.spec, manifest.status, manifest.cost_usd, metrics, manifest.n_expected))
+        rows.append(RunRow(names[run_dir.name], run_dir.name, manifest.spec, manifest.status, manifest.cost_usd, metrics,
+                           manifest.n_expected if manifest.partial else None))
     return rows, warnings
