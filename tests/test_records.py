@@ -84,3 +84,14 @@ def test_files_written_atomically_get_an_ordinary_mode(tmp_path, monkeypatch):
     util.write_atomic(new, "b")
     assert new.read_text() == "b" and new.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_a_file_system_that_refuses_chmod_still_gets_the_file(tmp_path, monkeypatch):
+    import toxbench._util as util
+
+    def refuse(*_args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(util.os, "chmod", refuse)
+    path = util.write_atomic(tmp_path / "leaderboard.md", "a")
+    assert path.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["leaderboard.md"]

@@ -63,13 +63,19 @@ def _umask() -> int:
 _UMASK = _umask()  # read once, at import: setting it back and forth later would race with other threads
 
 
-def ordinary_mode(path: Path) -> int:
-    """The permissions an ordinary write of `path` would leave: the existing file's, else what the
-    umask allows. Temporary files are made 0600, and renaming one into place would keep that."""
+def give_ordinary_mode(tmp: Path | str, target: Path) -> None:
+    """Give a temporary file about to replace `target` the permissions an ordinary write of `target`
+    would leave: the existing file's, else what the umask allows. Temporary files are made 0600,
+    and renaming one into place would keep that. Best effort: a file system that refuses chmod
+    keeps the file as it is rather than failing the write."""
     try:
-        return stat.S_IMODE(Path(path).stat().st_mode)
+        mode = stat.S_IMODE(Path(target).stat().st_mode)
     except OSError:
-        return 0o666 & ~_UMASK
+        mode = 0o666 & ~_UMASK
+    try:
+        os.chmod(tmp, mode)
+    except OSError:
+        pass
 
 
 def write_atomic(path: Path, data: bytes | str) -> Path:
@@ -89,7 +95,7 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
             fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, ordinary_mode(path))
+        give_ordinary_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

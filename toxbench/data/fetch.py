@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from toxbench._util import ordinary_mode
+from toxbench._util import give_ordinary_mode
 from toxbench.data.datadir import ManifestFile
 
 TIMEOUT_S = 30.0
@@ -71,7 +71,7 @@ def fetch_file(entry: ManifestFile, url: str, target: Path) -> None:
                 f"bytes with sha256 {entry.sha256[:12]}… (the upstream file changed or the download "
                 "was corrupted)"
             )
-        os.chmod(tmp, ordinary_mode(target))  # not the temporary file's 0600: a data directory is often shared
+        give_ordinary_mode(tmp, target)  # not the temporary file's 0600: a data directory is often shared
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
