@@ -95,3 +95,15 @@ def test_a_file_system_that_refuses_chmod_still_gets_the_file(tmp_path, monkeypa
     monkeypatch.setattr(util.os, "chmod", refuse)
     path = util.write_atomic(tmp_path / "leaderboard.md", "a")
     assert path.read_text() == "a" and [p.name for p in tmp_path.iterdir()] == ["leaderboard.md"]
+
+
+def test_writing_onto_a_directory_is_a_one_line_error_and_leaves_nothing(tmp_path):
+    import pytest
+
+    import toxbench._util as util
+    from toxbench.errors import ToxbenchError
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ToxbenchError, match=r"out: cannot write it \(Is a directory\); choose a writable file path"):
+        util.write_atomic(tmp_path / "out", "a")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and list((tmp_path / "out").iterdir()) == []

@@ -97,6 +97,9 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
             os.fsync(fh.fileno())
         give_ordinary_mode(tmp, path)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ToxbenchError(f"{path}: cannot write it ({exc.strerror}); choose a writable file path") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -114,6 +117,16 @@ def writable_dir(path: Path, option: str) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise ToxbenchError(f"{path}: cannot write there ({exc.strerror}); give {option} a writable directory") from None
+    return path
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """`path` as a file this process can write (its directory created if needed, and not itself a
+    directory), checked before any work; else a one-line error naming the option."""
+    path = Path(path)
+    if path.is_dir():
+        raise ToxbenchError(f"{path}: a directory; give {option} a file path, e.g. {path / 'result.json'}")
+    writable_dir(path.parent, option)
     return path
 
 

@@ -145,7 +145,8 @@ def test_calibrate_refuses_what_it_cannot_do(tmp_path, cli):
                           (["clf", "--dev-fraction", "0.01"], "clf: --dev-fraction 0.01: cannot split 40 samples by label"),
                           (["clf", "--objective", "f1"], "--objective f1: choose accuracy or macro-f1"),
                           (["clf", "--seed", "-1"], "--seed -1: give a whole number of at least 0"),
-                          (["nope"], "no run 'nope'")):
+                          (["nope"], "no run 'nope'"),
+                          (["clf", "--json", tmp_path], f"{tmp_path}: a directory; give --json a file path")):
         code, _, err = cli("calibrate", *args, "--runs", runs)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
     assert sorted(p.name for p in runs.iterdir()) == before

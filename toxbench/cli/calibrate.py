@@ -26,7 +26,7 @@ def calibrate(
     samples."""
     from rich.table import Table
 
-    from toxbench._util import writable_dir, write_atomic
+    from toxbench._util import writable_file, write_atomic
     from toxbench.analysis.calibration import OBJECTIVES, calibrate as calibrate_run
     from toxbench.records import Run, RunSpec, find_run, write_run
 
@@ -37,7 +37,7 @@ def calibrate(
     if not 0 < dev_fraction < 1:
         raise ToxbenchError(f"--dev-fraction {dev_fraction}: give a fraction between 0 and 1 (e.g. 0.2)")
     if json_out:
-        writable_dir(json_out.parent, "--json")
+        writable_file(json_out, "--json")
     base = Run.load(find_run(run, runs))
     if base.manifest.status != "complete":
         raise ToxbenchError(f"{base.dir}: the run is not finished; run it again to resume, then calibrate it")

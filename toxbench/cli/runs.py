@@ -95,13 +95,13 @@ def compare(
     from rich.markup import escape
     from rich.table import Table
 
-    from toxbench._util import writable_dir
+    from toxbench._util import writable_file
     from toxbench.analysis.compare import compare_refs, write_comparison
     from toxbench.data.datasets import texts_by_id
     from toxbench.records import distinct_labels
 
     if json_out:
-        writable_dir(json_out.parent, "--json")
+        writable_file(json_out, "--json")
     a, b, c = compare_refs(run_a, run_b, runs, seed=seed)
     out = console()
     labels = distinct_labels({a.dir.name: a.spec, b.dir.name: b.spec})
