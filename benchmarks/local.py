@@ -268,6 +268,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="an earlier --out of this script (--device): print speed-ups against it")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.out.is_dir() or not args.out.parent.is_dir():
+        parser.error(f"--out {args.out}: give a file path in an existing directory")
     try:  # fail before the work, not after it
         baseline = json.loads(args.baseline.read_text())["accelerator"] if args.baseline else None
     except (OSError, ValueError, KeyError) as exc:
