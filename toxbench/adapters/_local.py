@@ -98,30 +98,43 @@ def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto
     return settings
 
 
+def model_path(name: str) -> str:
+    """A directory (or hub id) in Hugging Face format for a short name, a path, a .gguf file or a hub
+    id; a GGUF file is converted once (de-quantised) into the models directory. vLLM loads the same
+    converted copy the `hf` adapter does, so both engines run the same weights."""
+    transformers = import_transformers()
+    path, gguf = resolve(name)
+    if not gguf:
+        return path
+    converted = _converted_dir(path, gguf)
+    if not (converted / "config.json").is_file():
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf)
+        except OSError as exc:
+            raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
+                                f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
+        tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
+        # the tensors are de-quantised already; drop the GGUF marker so transformers saves them
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, converted) if not converted.exists() else None
+    return str(converted)
+
+
 def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
     """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
     transformers = import_transformers()
 
-    path, gguf = resolve(name)
+    path = model_path(name)
     device = pick_device(device)
     cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
     kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     try:
-        if gguf:
-            converted = _converted_dir(path, gguf)
-            if not (converted / "config.json").is_file():
-                tokenizer = transformers.AutoTokenizer.from_pretrained(path, gguf_file=gguf)
-                model = cls.from_pretrained(path, gguf_file=gguf)
-                tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
-                # the tensors are de-quantised already; drop the GGUF marker so transformers saves them
-                model.hf_quantizer = None
-                model.is_quantized = False
-                if hasattr(model.config, "quantization_config"):
-                    del model.config.quantization_config
-                model.save_pretrained(tmp)
-                tokenizer.save_pretrained(tmp)
-                os.replace(tmp, converted) if not converted.exists() else None
-            path = str(converted)
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         model = cls.from_pretrained(path, **kwargs)
     except OSError as exc:

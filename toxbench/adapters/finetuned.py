@@ -9,6 +9,11 @@
   at the first conclusion line (what the model was trained to end with; a model that would write
   a second one is read at its first), `cache=static` compiles decoding on CUDA; both are recorded
   in the identity when set.
+- `engine=vllm` runs a `causal-cot` card on vLLM's engine instead (the `vllm` adapter): the base
+  model with the LoRA adapter applied unmerged by vLLM, the same training prompt, greedy decoding,
+  `stop_at_conclusion` as stop strings kept in the text; vLLM's engine arguments (`max_model_len`,
+  `gpu_memory_utilization`, `tensor_parallel_size`, `data_parallel_size`, `enforce_eager`, `dtype`)
+  pass through. The identity then records the engine, vLLM's version and what it resolved.
 - `encoder` cards: the fine-tuned sequence classifier through the `encoder` adapter (class 1 toxic).
 The run identity holds the checksum of the trained weights, so a retrained model makes new runs.
 """
@@ -23,6 +28,24 @@ from toxbench.types import Answer, Request
 
 
 CONCLUSION_LINES = ("Conclusion : oui", "Conclusion : non")  # how the training completions end (finetune.cot_data)
+
+
+ENGINES = ("hf", "vllm")
+VLLM_ONLY = {"max_model_len": None, "gpu_memory_utilization": 0.9, "tensor_parallel_size": 1, "data_parallel_size": 1, "enforce_eager": False}
+
+
+def cot_on_vllm(base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int, dtype: str,
+                repetition_penalty: float | None, stop_at_conclusion: bool, engine_args: dict) -> Adapter:
+    """The CoT model on vLLM: the base model with the LoRA adapter, prompted the way it was trained."""
+    from toxbench.adapters.vllm_engine import VLLMEngine
+
+    class CotOnVLLM(VLLMEngine):
+        def prompt_text(self, request: Request) -> str:
+            return prompt_template.format(text=request.text)
+
+    return CotOnVLLM(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype,
+                     repetition_penalty=repetition_penalty, stop_strings=CONCLUSION_LINES if stop_at_conclusion else (),
+                     lora=adapter_dir, **engine_args)
 
 
 class CotGenerator(HFCausalLM):
@@ -54,26 +77,47 @@ class Finetuned(Adapter):
     varies = "kind and scores follow the model's card: an encoder card is a classifier with scores"
     renders_own_prompt = True
 
-    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int = 8, device: str = "auto", dtype: str = "auto",
-                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False) -> None:
+    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int | None = None, device: str = "auto", dtype: str = "auto",
+                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False, engine: str = "hf",
+                 max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1,
+                 data_parallel_size: int = 1, enforce_eager: bool = False) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.errors import ToxbenchError
         from toxbench.model_registry import lookup
 
         if not isinstance(stop_at_conclusion, bool):
             raise ToxbenchError(f"--model-arg stop_at_conclusion={stop_at_conclusion}: give true or false")
+        if engine not in ENGINES:
+            raise ToxbenchError(f"--model-arg engine={engine}: give one of {', '.join(ENGINES)}")
+        engine_args = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
+                       "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "enforce_eager": enforce_eager}
+        if engine == "hf":
+            given = [key for key, default in VLLM_ONLY.items() if engine_args[key] != default]
+            if given:
+                raise ToxbenchError(f"--model-arg {given[0]} is vLLM's: add --model-arg engine=vllm, or leave it out")
+        elif cache != "dynamic" or device != "auto":
+            raise ToxbenchError(f"--model-arg {'cache' if cache != 'dynamic' else 'device'} is the hf engine's; vLLM manages its own "
+                                "cache and devices (tensor_parallel_size, data_parallel_size)")
         self.model = model
         entry, card = lookup(model)
         self.card_kind = card["kind"]
         self._identity = {"name": model, "kind": card["kind"], "base_model": card.get("base_model"), "weights_sha256": entry["weights_sha256"]}
         if card["kind"] == "encoder":
-            self.inner: Adapter = EncoderClassifier(entry["path"], label_policy="index:1", batch_size=batch_size, device=device, dtype=dtype)
+            if engine != "hf":
+                raise ToxbenchError(f"finetuned:{model} is an encoder; --model-arg engine=vllm runs CoT language models only")
+            self.inner: Adapter = EncoderClassifier(entry["path"], label_policy="index:1", batch_size=batch_size or 8, device=device, dtype=dtype)
             self.kind, self.default_parser = "classifier", None
         else:
             tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
             penalty = repetition_penalty if repetition_penalty is not None else card.get("repetition_penalty")
-            self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size, device, dtype, penalty,
-                                      cache, stop_at_conclusion)
+            if engine == "vllm":
+                self.inner = cot_on_vllm(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size or 256, dtype, penalty,
+                                         stop_at_conclusion, engine_args)
+                self._identity.update(engine="vllm", **{key: value for key, value in self.inner.identity().items()
+                                                         if key in ("vllm", "dtype", "max_model_len", "enforce_eager")})
+            else:
+                self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size or 8, device, dtype,
+                                          penalty, cache, stop_at_conclusion)
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
         self.capabilities = self.inner.capabilities

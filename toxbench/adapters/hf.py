@@ -60,12 +60,8 @@ class HFCausalLM(Adapter):
             raise ToxbenchError(f"hf mode must be generate or score, not {mode!r}")
         if cache not in CACHES:
             raise ToxbenchError(f"--model-arg cache={cache}: give one of {', '.join(CACHES)}")
-        self.cache = cache  # generate mode, as are the stop strings (a JSON list on the command line, or one string)
-        strings = [stop_strings] if isinstance(stop_strings, str) else stop_strings
-        if not isinstance(strings, (list, tuple)) or not all(isinstance(x, str) and x for x in strings):
-            raise ToxbenchError(f"--model-arg stop_strings={stop_strings!r}: give a string or a JSON list of strings, e.g. "
-                                "'stop_strings=[\"Conclusion : oui\", \"Conclusion : non\"]'")
-        self.stop_strings = tuple(strings)
+        self.cache = cache  # generate mode, as are the stop strings
+        self.stop_strings = stop_strings_arg(stop_strings)
         self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
         self.repetition_penalty = float(repetition_penalty) if repetition_penalty is not None else None  # generate mode
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")
@@ -112,7 +108,7 @@ class HFCausalLM(Adapter):
 
     def _answer_ids(self, request: Request) -> list[list[int]]:
         """Token ids of the two answer words, tokenised once per label pair."""
-        labels = tuple(request.labels or DEFAULT_LABELS.get(request.lang, DEFAULT_LABELS["fr"]))
+        labels = answer_words(request)
         if labels not in self._label_ids:
             self._label_ids[labels] = [self._ids(w) for w in labels]
         return self._label_ids[labels]
@@ -236,11 +232,31 @@ class HFCausalLM(Adapter):
         return ids, cache
 
     def _score(self, requests: list[Request]) -> list[Answer]:
-        import math
+        return [verdict_answer(lp0, lp1) for lp0, lp1 in self.verdict_log_likelihoods(requests)]
 
-        answers = []
-        for (lp0, lp1), request in zip(self.verdict_log_likelihoods(requests), requests):
-            top = max(lp0, lp1)
-            p1 = math.exp(lp1 - top) / (math.exp(lp0 - top) + math.exp(lp1 - top))
-            answers.append(Answer(pred=int(p1 >= 0.5), score=p1, raw=json.dumps({"logp_non_toxic": lp0, "logp_toxic": lp1, "p_toxic": p1})))
-        return answers
+
+def stop_strings_arg(value: object) -> tuple[str, ...]:
+    """generate mode's stop strings: a JSON list on the command line, or one string."""
+    from toxbench.errors import ToxbenchError
+
+    strings = [value] if isinstance(value, str) else value
+    if not isinstance(strings, (list, tuple)) or not all(isinstance(x, str) and x for x in strings):
+        raise ToxbenchError(f"--model-arg stop_strings={value!r}: give a string or a JSON list of strings, e.g. "
+                            "'stop_strings=[\"Conclusion : oui\", \"Conclusion : non\"]'")
+    return tuple(strings)
+
+
+def answer_words(request: Request) -> tuple[str, ...]:
+    """The two answer words a scored prompt is read for: the prompt's own labels, else the language's."""
+    return tuple(request.labels or DEFAULT_LABELS.get(request.lang, DEFAULT_LABELS["fr"]))
+
+
+def verdict_answer(lp0: float, lp1: float) -> Answer:
+    """score mode's answer from log P(non-toxic words | prompt) and log P(toxic words | prompt):
+    P(toxic) normalised between the two words, labelled toxic at 0.5. Every engine (hf, vllm) reads
+    its likelihoods through this one definition, so their scores compare."""
+    import math
+
+    top = max(lp0, lp1)
+    p1 = math.exp(lp1 - top) / (math.exp(lp0 - top) + math.exp(lp1 - top))
+    return Answer(pred=int(p1 >= 0.5), score=p1, raw=json.dumps({"logp_non_toxic": lp0, "logp_toxic": lp1, "p_toxic": p1}))

@@ -22,6 +22,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "replay": "toxbench.adapters.replay",
     "baseline": "toxbench.adapters.baseline",
     "hf": "toxbench.adapters.hf",
+    "vllm": "toxbench.adapters.vllm_engine",
     "encoder": "toxbench.adapters.encoder",
     "llamaguard": "toxbench.adapters.guards",
     "shieldgemma": "toxbench.adapters.guards",
