@@ -163,6 +163,52 @@ def accelerator_section(args, requests, tokenizer) -> dict:
     return result
 
 
+def engines_section(args, requests, model: str, dtype: str) -> dict:
+    """The same model on each engine of --engine (hf, vllm), as a run calls it: generation with 16 and
+    with --long-tokens new tokens, and scoring, over `requests`. Wall time after loading (a
+    warm-up batch first), new tokens per second, samples per second; vLLM's speed-up over hf."""
+    import gc
+
+    def load(engine: str, mode: str, tokens: int):
+        if engine == "hf":
+            from toxbench.adapters.hf import HFCausalLM
+
+            return HFCausalLM(model, mode=mode, max_new_tokens=tokens, dtype=dtype, **({"device": args.device} if args.device else {}))
+        from toxbench.adapters.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model, mode=mode, max_new_tokens=tokens, dtype=dtype, max_model_len=args.max_model_len,
+                          gpu_memory_utilization=args.gpu_memory_utilization, enforce_eager=not args.device)
+
+    cases = [("generate", 16), ("generate", args.long_tokens), ("score", 0)]
+    result: dict = {"model": model, "dtype": dtype, "samples": len(requests), "cases": []}
+    for engine in args.engine.split(","):
+        start = time.perf_counter()
+        for mode, tokens in cases:
+            adapter = load(engine, mode, tokens or 8)
+            loaded = time.perf_counter() - start
+            if engine == "vllm":  # the engine is shared by the cases: no case reads the prompts an earlier one cached
+                adapter.engine.reset_prefix_cache()
+            as_the_engine(adapter, requests[:8])  # warm-up: kernels, hf's shared prefix; on vLLM these 8 prompts' blocks
+            began = time.perf_counter()
+            new = as_the_engine(adapter, requests)
+            wall = time.perf_counter() - began
+            row = {"engine": engine, "mode": mode, "new_tokens_per_sample": tokens, "wall_s": wall, "samples_per_s": len(requests) / wall,
+                   "new_tokens": new, "tokens_per_s": new / wall if new else None, "load_s": loaded}
+            result["cases"].append(row)
+            print(f"{engine:5} {mode:9} {tokens or '-':>5} {wall:8.1f} s {row['samples_per_s']:8.2f} samples/s "
+                  f"{(row['tokens_per_s'] or 0):9.1f} new tokens/s", flush=True)
+            del adapter
+            gc.collect()
+            start = time.perf_counter()
+    by = {(r["engine"], r["mode"], r["new_tokens_per_sample"]): r for r in result["cases"]}
+    result["vllm_over_hf"] = {f"{mode} {tokens}": by[("vllm", mode, tokens)]["samples_per_s"] / by[("hf", mode, tokens)]["samples_per_s"]
+                              for mode, tokens in cases if ("vllm", mode, tokens) in by and ("hf", mode, tokens) in by}
+    if result["vllm_over_hf"]:
+        print("vLLM over hf, samples per second (targets: generation >= 3x, scoring >= 1x): "
+              + ", ".join(f"{k}: {v:.2f}x" for k, v in result["vllm_over_hf"].items()))
+    return result
+
+
 def speedups(after: dict, before: dict) -> dict[str, float]:
     """Each accelerator figure of `after` over the same figure of `before` (two runs of this script),
     and the best decode of each over the other's best: what a user gets from upgrading."""
@@ -266,6 +312,11 @@ def main() -> None:
     parser.add_argument("--n-gen-samples", type=int, default=128)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"), help="where the JSON goes")
     parser.add_argument("--baseline", type=Path, default=None, help="an earlier --out of this script (--device): print speed-ups against it")
+    parser.add_argument("--engine", default=None, help="hf,vllm: the engines section, each engine on the same model and samples")
+    parser.add_argument("--n-engine", type=int, default=None, help="the engines section's samples (default: the whole benchmark)")
+    parser.add_argument("--long-tokens", type=int, default=256, help="the engines section's long generation (600 for a CoT evaluation)")
+    parser.add_argument("--max-model-len", type=int, default=2048, help="vLLM's context in the engines section")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3, help="vLLM's share of device memory (of RAM on a CPU)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.out.is_dir() or not args.out.parent.is_dir():
@@ -294,7 +345,20 @@ def main() -> None:
     if args.cases != "none":
         requests = requests_for(balanced_sample(benchmark, max(args.n_score, 256), 0))  # the same draw as earlier versions
         out.update(cpu_section(args, requests, requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)))
-    if args.device:
+    if args.engine:
+        if any(e not in ("hf", "vllm") for e in args.engine.split(",")):
+            parser.error(f"--engine {args.engine}: give hf, vllm or hf,vllm")
+        chosen = requests_for(balanced_sample(benchmark, args.n_engine, 0) if args.n_engine else benchmark)
+        print(f"\nengines: {len(chosen)} ToxiFrench samples, detailed French prompt", flush=True)
+        if args.device:  # the --shape model (random weights, bfloat16) on the accelerator
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = synthetic_model(args.shape, load_tokenizer(args.tokenizer), "cpu", Path(tmp) / args.shape)
+                out["engines"] = engines_section(args, chosen, path, "bfloat16")
+        else:  # SmolLM2-135M-Instruct in float32, as hf runs it on a CPU
+            out["engines"] = engines_section(args, chosen, "smollm2-135m-instruct", "float32")
+    if args.device and not args.engine:
         out["accelerator"] = accelerator_section(args, requests_for(benchmark), load_tokenizer(args.tokenizer))
         if baseline:
             out["speedups"] = speedups(out["accelerator"], baseline)

@@ -14,6 +14,16 @@ from toxbench.types import Request
 ENGINE = {"dtype": "float32", "enforce_eager": True, "gpu_memory_utilization": 0.15, "max_model_len": 2048}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def engines_released():
+    """The engines this module loaded are shut down after it, so later tests get their memory."""
+    yield
+    if "vllm" in sys.modules and sys.modules["vllm"] is not None:
+        from toxbench.adapters.vllm_engine import release_engines
+
+        release_engines()
+
+
 def requests_for(data, lang: str, n: int) -> list[Request]:
     from toxbench.data.datasets import load_dataset
     from toxbench.data.sampling import balanced_sample

@@ -94,6 +94,13 @@ def load_engine(settings: dict):
     return engine
 
 
+def release_engines() -> None:
+    """Shut down the engine this process holds (a notebook or a test suite done with vLLM gets its
+    memory back; the next `vllm:` adapter loads one again)."""
+    for key in list(_LOADED):
+        shutdown(_LOADED.pop(key))
+
+
 def shutdown(engine) -> None:
     """Stop an engine's core and free its memory now, not at garbage collection."""
     import gc
