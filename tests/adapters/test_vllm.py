@@ -138,6 +138,23 @@ def test_vllm_runs_are_recorded_parsed_and_resumed(vllm_score, cli, data_root, t
 
 
 @pytest.mark.slow
+def test_data_parallel_replicas_answer_as_one_engine_and_make_the_same_run(vllm_score, data):
+    """Two replicas in worker processes, a core each: the batch is split between them and put back in order."""
+    from toxbench.adapters.vllm_engine import VLLMEngine
+
+    requests = requests_for(data, "fr", 8)
+    replicated = VLLMEngine("smollm2-135m-instruct", mode="score", data_parallel_size=2, **{**ENGINE, "gpu_memory_utilization": 0.3})  # on a CPU the replicas split it
+    try:
+        assert len(replicated.engine.workers) == 2 and all(w.is_alive() for w in replicated.engine.workers)
+        assert replicated.identity() == vllm_score.identity()  # parallelism is not part of the run
+        together, alone = replicated.answer_batch(requests), vllm_score.answer_batch(requests)
+        assert [a.score for a in together] == pytest.approx([a.score for a in alone], abs=1e-4)
+    finally:
+        replicated.engine.close()
+    assert not replicated.engine.workers
+
+
+@pytest.mark.slow
 def test_a_model_that_does_not_fit_is_one_line_with_the_argument_to_change(vllm_score):
     """Runs last in this module: loading another engine shuts the shared one down."""
     from toxbench.adapters.vllm_engine import VLLMEngine
