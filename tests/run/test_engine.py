@@ -130,6 +130,35 @@ def test_local_batches_follow_the_adapters_own_length(tmp_path):
     assert adapter.batches == [["tiny", "long-few"], ["short-many", "mid-many"]]
 
 
+def test_a_request_a_batch_cannot_take_is_that_samples_error_alone(tmp_path):
+    """An AdapterError in a sample's place: that sample is an error (not cached, so a re-run asks
+    again); the rest of the batch is answered and cached; one request alone raises it."""
+    from toxbench.adapters.base import FatalError
+    from toxbench.run.cache import ResponseCache
+
+    class RefusesLong(Adapter):
+        name, kind = "refuses-long", "classifier"
+        capabilities = Capabilities(batching=True, batch_size=8)
+
+        def answer_batch(self, requests):
+            return [FatalError("too long for the context", stops_run=False) if len(r.text) > 10 else Answer(pred=1) for r in requests]
+
+    requests = [Request("a", "short", "fr"), Request("b", "far too long a text", "fr"), Request("c", "tiny", "fr")]
+    writer = RunWriter(tmp_path / "run", RunSpec(adapter="refuses-long", model="m", dataset="d", dataset_sha256="0"))
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    asyncio.run(run_requests(RefusesLong(), requests, {"a": 1, "b": 0, "c": 1}, writer, parser=None, settings=ExecutionSettings(), cache=cache))
+    writer.finish()
+    records = {r.sample_id: r for r in Run.load(writer.dir).records}
+    assert {k: r.status for k, r in records.items()} == {"a": "ok", "b": "error", "c": "ok"}
+    assert records["b"].raw == "FatalError: too long for the context"
+    again = RunWriter(tmp_path / "again", RunSpec(adapter="refuses-long", model="m", dataset="d", dataset_sha256="0"))
+    stats = asyncio.run(run_requests(RefusesLong(), requests, {"a": 1, "b": 0, "c": 1}, again, parser=None, settings=ExecutionSettings(), cache=cache))
+    again.finish()
+    assert (stats.cache_hits, stats.requests_sent) == (2, 1)  # the error was not cached: it is asked again
+    with pytest.raises(FatalError, match="too long"):
+        asyncio.run(RefusesLong().answer(requests[1]))
+
+
 def test_ctrl_c_during_a_local_run_stops_after_the_current_batch(tmp_path, data, capsys):
     """The first Ctrl-C is answered at once and the batch in progress is recorded; nothing after it runs."""
     import os

@@ -102,10 +102,16 @@ class Adapter:
         """One request. Default: `answer_batch([request])` in a worker thread."""
         if type(self).answer_batch is Adapter.answer_batch:
             raise NotImplementedError(f"{type(self).__name__} implements neither answer nor answer_batch")
-        return (await asyncio.to_thread(self.answer_batch, [request]))[0]
+        answer = (await asyncio.to_thread(self.answer_batch, [request]))[0]
+        if isinstance(answer, AdapterError):
+            raise answer
+        return answer
 
-    def answer_batch(self, requests: list[Request]) -> list[Answer]:
-        """Several requests at once, in order (local models); called in a worker thread."""
+    def answer_batch(self, requests: list[Request]) -> list[Answer | AdapterError]:
+        """Several requests at once, in order (local models); called in a worker thread. An
+        `AdapterError` in a request's place records that sample as an error (a request the backend
+        cannot take, such as a prompt longer than the model's context) and the batch's other answers
+        as usual; an exception raised ends the whole batch as errors."""
         raise NotImplementedError(f"{type(self).__name__} answers one request at a time")
 
     def decide(self, answer: Answer) -> Answer:

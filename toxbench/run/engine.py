@@ -312,6 +312,9 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
             continue
         each = (time.perf_counter() - started) / len(todo)
         for request, answer in zip(todo, answers):
+            if isinstance(answer, AdapterError):  # a request the backend cannot take; the rest of the batch was answered
+                finish(request, None, _redact(f"{type(answer).__name__}: {answer}", secrets), 1, False, None)
+                continue
             if cache:
                 cache.put(keys[request.sample_id], answer)
             finish(request, answer, None, 1, False, each)
