@@ -52,6 +52,25 @@ def test_a_missing_vllm_is_one_line_naming_what_to_install(cli, data_root, tmp_p
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-written
 
 
+def test_files_that_hold_no_model_are_one_line_on_every_local_adapter(cli, data_root, tmp_path):
+    """A directory without config.json, a hub id that is not cached (offline here), a LoRA adapter
+    without its configuration: one line and exit 2, never transformers' traceback."""
+    from toxbench.adapters.finetuned import Finetuned
+    from toxbench.adapters.vllm_engine import lora_rank
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for model in ("vllm:" + str(empty), "hf:" + str(empty), "encoder:" + str(empty), "vllm:nobody/no-such-model"):
+        code, out, err = cli("run", "--model", model, "--sample", "2", "--runs", tmp_path / "runs", "--data-dir", data_root)
+        last = err.strip().splitlines()[-1]  # after the "preparing" line of the load spinner
+        assert code == 2 and last.startswith("error:") and "Traceback" not in err, (model, err)
+        assert ("holds no config.json" in last) if str(empty) in model else ("cannot load model 'nobody/no-such-model'" in last)
+    with pytest.raises(ToxbenchError, match="adapter_config.json: not a readable LoRA adapter configuration"):
+        lora_rank(str(empty))
+    with pytest.raises(ToxbenchError, match="max_model_len is vLLM's: add --model-arg engine=vllm"):
+        Finetuned("any-name", max_model_len=2048)  # refused before the registry is read
+
+
 def test_fit_hint_names_the_arguments_to_change():
     from toxbench.adapters.vllm_engine import fit_hint
 
@@ -135,6 +154,18 @@ def test_vllm_runs_are_recorded_parsed_and_resumed(vllm_score, cli, data_root, t
     code, out, err = cli(*base, "--model-arg", "mode=score", "--json")
     assert code == 0, err
     assert json.loads(out)["requests_sent"] == 0  # complete: nothing sent again
+
+
+@pytest.mark.slow
+def test_a_prompt_longer_than_the_context_is_its_samples_error_alone(vllm_score, data):
+    """vLLM refuses a whole batch for one prompt longer than max_model_len; the adapter answers the rest."""
+    from toxbench.adapters.base import FatalError
+
+    normal = requests_for(data, "fr", 2)
+    long = Request("long", "mot " * 3000, "fr", ({"role": "user", "content": "mot " * 3000},), normal[0].labels)
+    answers = vllm_score.answer_batch([normal[0], long, normal[1]])
+    assert isinstance(answers[1], FatalError) and not answers[1].stops_run and "max_model_len is 2048" in str(answers[1])
+    assert [a.score for a in (answers[0], answers[2])] == pytest.approx([a.score for a in vllm_score.answer_batch(normal)], abs=1e-4)
 
 
 @pytest.mark.slow

@@ -98,6 +98,22 @@ def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto
     return settings
 
 
+def load_error(name: str, path: str, exc: Exception) -> ToxbenchError:
+    """The one line for model files transformers could not read (no network for a hub id, a directory
+    that holds no model, a damaged file)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ToxbenchError(f"cannot load model {name!r} from {path} ({first}); give a model directory (with config.json), a .gguf file, "
+                         f"a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
+
+
+def load_tokenizer(name: str, path: str):
+    """The tokenizer of a model `model_path` returned, or one line saying why it cannot be read."""
+    try:
+        return import_transformers().AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise load_error(name, path, exc) from None
+
+
 def model_path(name: str) -> str:
     """A directory (or hub id) in Hugging Face format for a short name, a path, a .gguf file or a hub
     id; a GGUF file is converted once (de-quantised) into the models directory. vLLM loads the same
@@ -105,15 +121,17 @@ def model_path(name: str) -> str:
     transformers = import_transformers()
     path, gguf = resolve(name)
     if not gguf:
+        if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
+            raise ToxbenchError(f"model {name!r}: {path} holds no config.json, so it is not a Hugging Face model directory; give one, "
+                                f"a .gguf file, a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
         return path
     converted = _converted_dir(path, gguf)
     if not (converted / "config.json").is_file():
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(path, gguf_file=gguf)
             model = transformers.AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf)
-        except OSError as exc:
-            raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
-                                f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
+        except (OSError, ValueError) as exc:
+            raise load_error(name, path, exc) from None
         tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
         # the tensors are de-quantised already; drop the GGUF marker so transformers saves them
         model.hf_quantizer = None
@@ -134,12 +152,11 @@ def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", 
     device = pick_device(device)
     cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
     kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
+    tokenizer = load_tokenizer(name, path)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         model = cls.from_pretrained(path, **kwargs)
-    except OSError as exc:
-        raise ToxbenchError(f"cannot load model {name!r} from {path} ({str(exc).splitlines()[0]}); give a local path, a short name "
-                            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache") from None
+    except (OSError, ValueError) as exc:  # ValueError: weights transformers cannot read as this model class
+        raise load_error(name, path, exc) from None
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()

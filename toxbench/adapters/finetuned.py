@@ -31,7 +31,6 @@ CONCLUSION_LINES = ("Conclusion : oui", "Conclusion : non")  # how the training 
 
 
 ENGINES = ("hf", "vllm")
-VLLM_ONLY = {"max_model_len": None, "gpu_memory_utilization": 0.9, "tensor_parallel_size": 1, "data_parallel_size": 1, "enforce_eager": False}
 
 
 def cot_on_vllm(base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int, dtype: str,
@@ -79,8 +78,8 @@ class Finetuned(Adapter):
 
     def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int | None = None, device: str = "auto", dtype: str = "auto",
                  repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False, engine: str = "hf",
-                 max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1,
-                 data_parallel_size: int = 1, enforce_eager: bool = False) -> None:
+                 max_model_len: int | None = None, gpu_memory_utilization: float | None = None, tensor_parallel_size: int | None = None,
+                 data_parallel_size: int | None = None, enforce_eager: bool | None = None) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.errors import ToxbenchError
         from toxbench.model_registry import lookup
@@ -89,12 +88,12 @@ class Finetuned(Adapter):
             raise ToxbenchError(f"--model-arg stop_at_conclusion={stop_at_conclusion}: give true or false")
         if engine not in ENGINES:
             raise ToxbenchError(f"--model-arg engine={engine}: give one of {', '.join(ENGINES)}")
-        engine_args = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
-                       "tensor_parallel_size": tensor_parallel_size, "data_parallel_size": data_parallel_size, "enforce_eager": enforce_eager}
+        given = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization, "tensor_parallel_size": tensor_parallel_size,
+                 "data_parallel_size": data_parallel_size, "enforce_eager": enforce_eager}
+        engine_args = {key: value for key, value in given.items() if value is not None}  # the vllm adapter's defaults for the rest
         if engine == "hf":
-            given = [key for key, default in VLLM_ONLY.items() if engine_args[key] != default]
-            if given:
-                raise ToxbenchError(f"--model-arg {given[0]} is vLLM's: add --model-arg engine=vllm, or leave it out")
+            if engine_args:
+                raise ToxbenchError(f"--model-arg {next(iter(engine_args))} is vLLM's: add --model-arg engine=vllm, or leave it out")
         elif cache != "dynamic" or device != "auto":
             raise ToxbenchError(f"--model-arg {'cache' if cache != 'dynamic' else 'device'} is the hf engine's; vLLM manages its own "
                                 "cache and devices (tensor_parallel_size, data_parallel_size)")

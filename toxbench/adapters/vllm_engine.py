@@ -28,7 +28,7 @@ import json
 import os
 from collections.abc import Sequence
 
-from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters.base import Adapter, AdapterError, Capabilities, FatalError
 from toxbench.adapters.hf import answer_words, stop_strings_arg, verdict_answer
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
@@ -57,8 +57,13 @@ def import_vllm():
 
 def lora_rank(adapter_dir: str) -> int:
     """The smallest max_lora_rank vLLM accepts that holds the adapter's rank."""
-    with open(os.path.join(adapter_dir, "adapter_config.json"), encoding="utf-8") as f:
-        rank = int(json.load(f).get("r", 8))
+    config = os.path.join(adapter_dir, "adapter_config.json")
+    try:
+        with open(config, encoding="utf-8") as f:
+            rank = int(json.load(f).get("r", 8))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ToxbenchError(f"{config}: not a readable LoRA adapter configuration ({type(exc).__name__}: {exc}); "
+                            "register the output directory of `toxbench finetune` again") from None
     return next((r for r in LORA_RANKS if r >= rank), rank)
 
 
@@ -85,8 +90,8 @@ def load_engine(settings: dict):
     extra = {"block_size": CPU_BLOCK} if current_platform.is_cpu() else {}
     try:
         engine = vllm.LLM(**settings, **extra, enable_prefix_caching=True, seed=0)
-    except (ValueError, RuntimeError, MemoryError) as exc:
-        message = " ".join(str(exc).split())
+    except Exception as exc:  # noqa: BLE001 - whatever stops the engine from starting (settings, files, memory) is one line
+        message = " ".join(str(exc).split()) or type(exc).__name__
         hint = fit_hint(message)
         raise ToxbenchError(f"vllm: {settings['model']}: {hint} (vLLM: {message[:300]})" if hint
                             else f"vllm: cannot start the engine for {settings['model']}: {message[:300]}") from None
@@ -123,7 +128,7 @@ class VLLMEngine(Adapter):
                  max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1,
                  data_parallel_size: int = 1, enforce_eager: bool = False, thinking: bool | None = None,
                  repetition_penalty: float | None = None, stop_strings: str | Sequence[str] = (), lora: str | None = None) -> None:
-        from toxbench.adapters._local import import_transformers, model_path
+        from toxbench.adapters._local import load_tokenizer, model_path
 
         if mode not in ("generate", "score"):
             raise ToxbenchError(f"--model-arg mode={mode}: give generate or score")
@@ -141,7 +146,7 @@ class VLLMEngine(Adapter):
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=batch_size, scores=mode == "score")
         vllm = import_vllm()
         path = model_path(model)
-        self.tokenizer = import_transformers().AutoTokenizer.from_pretrained(path)
+        self.tokenizer = load_tokenizer(model, path)
         settings = {"model": path, "dtype": dtype, "max_model_len": max_model_len, "gpu_memory_utilization": float(gpu_memory_utilization),
                     "tensor_parallel_size": tensor_parallel_size, "enforce_eager": enforce_eager}
         self.lora = None
@@ -152,7 +157,7 @@ class VLLMEngine(Adapter):
             self.lora = LoRARequest("toxbench-lora", 1, lora)
         settings = {k: v for k, v in settings.items() if v is not None}
         self.engine = Replicas(settings, data_parallel_size, lora) if data_parallel_size > 1 else load_engine(settings)
-        config = self.engine.summary if data_parallel_size > 1 else summary(self.engine)
+        config = self.engine.summary if isinstance(self.engine, Replicas) else summary(self.engine)
         self._identity = {"model": model, "mode": mode, "max_new_tokens": max_new_tokens if mode == "generate" else None,
                           "thinking": thinking, "dtype": config["dtype"], "max_model_len": config["max_model_len"],
                           **({"enforce_eager": True} if enforce_eager else {}), "vllm": vllm.__version__,
@@ -170,13 +175,30 @@ class VLLMEngine(Adapter):
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def answer_batch(self, requests: list[Request]) -> list[Answer]:
+    def answer_batch(self, requests: list[Request]) -> list[Answer | AdapterError]:
+        """The batch's answers; a prompt the context cannot hold (vLLM would refuse the whole batch
+        for it) is that sample's error, naming the argument to raise."""
         prompts = [self._ids(self.prompt_text(r)) for r in requests]
-        return self._generate(prompts) if self.mode == "generate" else self._score(prompts, [answer_words(r) for r in requests])
+        pairs = [tuple(self._ids(w) for w in answer_words(r)) for r in requests]
+        # the longest sequence vLLM sees: the prompt (+ one new token), or the prompt + all but the last token of the longer word
+        lengths = [len(p) + (max(len(w) for w in pair) - 1 if self.mode == "score" else 0) for p, pair in zip(prompts, pairs)]
+        limit = self._identity["max_model_len"]
+        fits = [i for i, n in enumerate(lengths) if n < limit]
+        kept = [prompts[i] for i in fits]
+        answered = iter(self._generate(kept) if self.mode == "generate" else self._score(kept, [pairs[i] for i in fits]))
+        return [next(answered) if n < limit else
+                FatalError(f"the prompt needs {n + 1} tokens of context and max_model_len is {limit}: raise --model-arg max_model_len "
+                           "(up to the model's own length)", stops_run=False)
+                for n in lengths]
 
     def _run(self, prompts: list[list[int]], params: list[dict]) -> list:
-        """vLLM's outputs for token-id prompts, one SamplingParams each (greedy)."""
-        return run_engine(self.engine, prompts, params, self.lora)
+        """vLLM's outputs for token-id prompts, one SamplingParams each (greedy), from this process's
+        engine or split between the replicas."""
+        if not prompts:
+            return []
+        if isinstance(self.engine, Replicas):
+            return self.engine.run(prompts, params)
+        return run_local(self.engine, prompts, params, self.lora)
 
     # -- generate -------------------------------------------------------------------------------
     def _generate(self, prompts: list[list[int]]) -> list[Answer]:
@@ -189,13 +211,12 @@ class VLLMEngine(Adapter):
         return answers
 
     # -- score ----------------------------------------------------------------------------------
-    def _score(self, prompts: list[list[int]], words: list[tuple[str, ...]]) -> list[Answer]:
+    def _score(self, prompts: list[list[int]], pairs: list[tuple[list[int], list[int]]]) -> list[Answer]:
         """Each answer word's log-likelihood, read token by token: log P(w[t] | prompt + w[:t]) from
         vLLM's log-probabilities of named next tokens. The prompts go first (both words' first
         tokens), so their blocks sit in the prefix cache when the extensions by each word's first
         tokens follow. (Prompt log-probabilities of prompt + word would read a word in one request,
         but vLLM then skips the prefix cache and computes logits on every row: slower, measured.)"""
-        pairs = [(self._ids(a), self._ids(b)) for a, b in words]
         asks: list[dict[tuple[int, ...], set[int]]] = [{}, {}]  # wave -> context -> next tokens to read
         for prompt, pair in zip(prompts, pairs):
             for word in pair:
@@ -219,15 +240,9 @@ def summary(engine) -> dict:
     return {"dtype": str(config.dtype).removeprefix("torch."), "max_model_len": int(config.max_model_len)}
 
 
-def run_engine(engine, prompts: list[list[int]], params: list[dict], lora=None) -> list:
+def run_local(engine, prompts: list[list[int]], params: list[dict], lora=None) -> list:
     """For generation params, (text, new tokens) per prompt; for scoring params (max_tokens 1 with
     logprob_token_ids), {token: log-probability} of the next token per prompt."""
-    if hasattr(engine, "run"):  # replicas in worker processes
-        return engine.run(prompts, params, lora)
-    return run_local(engine, prompts, params, lora)
-
-
-def run_local(engine, prompts: list[list[int]], params: list[dict], lora=None) -> list:
     from vllm import SamplingParams
 
     sampling = [SamplingParams(**p) for p in params]
@@ -260,8 +275,7 @@ class Replicas:
             worker.start()
             self.pipes.append(ours)
             self.workers.append(worker)
-        summaries = [self._receive(pipe) for pipe in self.pipes]
-        self.summary = summaries[0]
+        self.summary = [self._receive(pipe) for pipe in self.pipes][0]  # every replica answers that it started; they resolve alike
 
     def _receive(self, pipe):
         try:
@@ -274,7 +288,7 @@ class Replicas:
             raise ToxbenchError(value)
         return value
 
-    def run(self, prompts: list[list[int]], params: list[dict], lora=None) -> list:
+    def run(self, prompts: list[list[int]], params: list[dict]) -> list:
         n = len(self.pipes)
         share = -(-len(prompts) // n)
         parts = [(prompts[i * share : (i + 1) * share], params[i * share : (i + 1) * share]) for i in range(n)]
@@ -323,7 +337,6 @@ def _replica(pipe, settings: dict, environment: dict, replicas: int, lora: str |
     if "VLLM_CPU_OMP_THREADS_BIND" in environment:  # on a CPU the replicas share the RAM too
         settings = {**settings, "gpu_memory_utilization": settings.get("gpu_memory_utilization", 0.9) / replicas}
     try:
-        vllm = import_vllm()
         engine = load_engine(settings)
         from vllm.lora.request import LoRARequest
 

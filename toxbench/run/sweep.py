@@ -162,7 +162,7 @@ def _runnable(model: SweepModel) -> bool:
         return False
     if cls.required_env:
         return any(os.environ.get(v) for v in cls.required_env) or bool(model.args.get("api_key_env") and os.environ.get(model.args["api_key_env"]))
-    if name in ("hf", "encoder", "llamaguard", "shieldgemma") and model_id:
+    if name in ("hf", "vllm", "encoder", "llamaguard", "shieldgemma") and model_id:
         from toxbench.adapters._local import resolve
 
         try:
