@@ -179,7 +179,7 @@ def engines_section(args, requests, model: str, dtype: str) -> dict:
         return VLLMEngine(model, mode=mode, max_new_tokens=tokens, dtype=dtype, max_model_len=args.max_model_len,
                           gpu_memory_utilization=args.gpu_memory_utilization, enforce_eager=not args.device)
 
-    cases = [("generate", 16), ("generate", args.long_tokens), ("score", 0)]
+    cases = [case for case in [("generate", 16), ("generate", args.long_tokens), ("score", 0)] if case[0] in args.engine_modes.split(",")]
     result: dict = {"model": model, "dtype": dtype, "samples": len(requests), "cases": []}
     for engine in args.engine.split(","):
         start = time.perf_counter()
@@ -314,6 +314,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="an earlier --out of this script (--device): print speed-ups against it")
     parser.add_argument("--engine", default=None, help="hf,vllm: the engines section, each engine on the same model and samples")
     parser.add_argument("--n-engine", type=int, default=None, help="the engines section's samples (default: the whole benchmark)")
+    parser.add_argument("--engine-modes", default="generate,score", help="the engines section's cases: generate, score or both")
     parser.add_argument("--long-tokens", type=int, default=256, help="the engines section's long generation (600 for a CoT evaluation)")
     parser.add_argument("--max-model-len", type=int, default=2048, help="vLLM's context in the engines section")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.3, help="vLLM's share of device memory (of RAM on a CPU)")

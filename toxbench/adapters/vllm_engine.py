@@ -212,21 +212,36 @@ class VLLMEngine(Adapter):
 
     # -- score ----------------------------------------------------------------------------------
     def _score(self, prompts: list[list[int]], pairs: list[tuple[list[int], list[int]]]) -> list[Answer]:
-        """Each answer word's log-likelihood, read token by token: log P(w[t] | prompt + w[:t]) from
-        vLLM's log-probabilities of named next tokens. The prompts go first (both words' first
-        tokens), so their blocks sit in the prefix cache when the extensions by each word's first
-        tokens follow. (Prompt log-probabilities of prompt + word would read a word in one request,
-        but vLLM then skips the prefix cache and computes logits on every row: slower, measured.)"""
-        asks: list[dict[tuple[int, ...], set[int]]] = [{}, {}]  # wave -> context -> next tokens to read
-        for prompt, pair in zip(prompts, pairs):
-            for word in pair:
-                for t, token in enumerate(word):
-                    asks[t > 0].setdefault(tuple(prompt + word[:t]), set()).add(token)
-        read: dict[tuple[int, ...], dict[int, float]] = {}
-        for wave in asks:
-            contexts = list(wave)
-            params = [{"temperature": 0.0, "max_tokens": 1, "logprob_token_ids": sorted(wave[c]), "detokenize": False} for c in contexts]
-            read.update(zip(contexts, self._run([list(c) for c in contexts], params)))
+        """Each answer word's log-likelihood, log P(w[t] | prompt + w[:t]) summed over its tokens, from
+        vLLM's log-probabilities of named tokens (`logprob_token_ids`) at each step of a greedy
+        continuation. First each prompt alone, one step: both words' first tokens. Then each word
+        from its first unread position (prompt + the word's tokens so far), whose prompt blocks are
+        now in the prefix cache, continued greedily among the words' tokens for the rest of the
+        word: a step is read while the tokens generated so far are the word's; a word the
+        continuation left is asked again from where it left (at most one round per token). The
+        decode steps of one request cost far less than one request per token, each recomputing the
+        prompt's last partial block (measured: 10.2 s against 13.5 s for 64 ToxiFrench samples).
+        (Prompt log-probabilities of prompt + word read a word in one request, but vLLM then skips the
+        prefix cache and computes logits on every row: slower, measured.)"""
+        read: dict[tuple[int, ...], dict[int, float]] = {}  # context -> {token: log P(token | context)}
+        words = [(tuple(prompt), word) for prompt, pair in zip(prompts, pairs) for word in pair]
+        while True:
+            asks: dict[tuple[int, ...], tuple[int, set[int]]] = {}  # context -> (steps, tokens to read)
+            for prompt, word in words:
+                t = next((t for t in range(len(word)) if word[t] not in read.get(prompt + tuple(word[:t]), {})), None)
+                if t is not None:  # from the bare prompt one step: a chat model's own first word is rarely an answer word
+                    steps, tokens = asks.get(prompt + tuple(word[:t]), (0, set()))
+                    asks[prompt + tuple(word[:t])] = (max(steps, len(word) - t if t else 1), tokens | set(word))
+            if not asks:
+                break
+            contexts = list(asks)
+            # the continuation may only take the words' tokens, so it follows one of them (log-probabilities are vLLM's raw ones,
+            # read before this restriction); a step off every word's path is simply not read
+            params = [{"temperature": 0.0, "max_tokens": asks[c][0], "logprob_token_ids": sorted(asks[c][1]),
+                       "allowed_token_ids": sorted(asks[c][1]), "detokenize": False} for c in contexts]
+            for context, (steps, generated) in zip(contexts, self._run([list(c) for c in contexts], params)):
+                for t, step in enumerate(steps):  # step t follows the context and the first t greedy tokens
+                    read.setdefault(context + tuple(generated[:t]), {}).update(step)
         answers = []
         for prompt, pair in zip(prompts, pairs):
             lp = [sum(read[tuple(prompt + word[:t])][token] for t, token in enumerate(word)) for word in pair]
@@ -241,8 +256,8 @@ def summary(engine) -> dict:
 
 
 def run_local(engine, prompts: list[list[int]], params: list[dict], lora=None) -> list:
-    """For generation params, (text, new tokens) per prompt; for scoring params (max_tokens 1 with
-    logprob_token_ids), {token: log-probability} of the next token per prompt."""
+    """For generation params, (text, new tokens) per prompt; for scoring params (logprob_token_ids),
+    ({token: log-probability} at each step, the greedy tokens generated) per prompt."""
     from vllm import SamplingParams
 
     sampling = [SamplingParams(**p) for p in params]
@@ -251,8 +266,8 @@ def run_local(engine, prompts: list[list[int]], params: list[dict], lora=None) -
     for out, p in zip(outputs, params):
         first = out.outputs[0]
         if "logprob_token_ids" in p:
-            step = first.logprobs[0]
-            results.append({token: float(step[token].logprob) for token in p["logprob_token_ids"]})
+            steps = [{token: float(step[token].logprob) for token in p["logprob_token_ids"]} for step in first.logprobs]
+            results.append((steps, list(first.token_ids)))
         else:
             results.append((first.text, len(first.token_ids)))
     return results
