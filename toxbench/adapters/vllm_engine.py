@@ -6,9 +6,10 @@
   kept in the text, as on `hf:`).
 - score: P(toxic) from the likelihoods of the prompt's two answer words, `hf:`'s definition
   (`hf.verdict_answer`). vLLM returns the log-probability of named next tokens
-  (`logprob_token_ids`), so each word is read token by token: first the prompt alone (both words'
-  first tokens), then the prompt extended by each word's first tokens. Prefix caching is on, so
-  the instructions every prompt shares, and each sample's own tokens, are computed once.
+  (`logprob_token_ids`): first the prompt alone (both words' first tokens), then each word from
+  its first token on, whose greedy continuation's decode steps read the rest (`_score`). Prefix
+  caching is on, so the instructions every prompt shares, and each sample's own tokens, are
+  computed once.
 - The engine runs in this process (vLLM's `VLLM_ENABLE_V1_MULTIPROCESSING=0`, unless the user set
   it): measured 1.7x the decode throughput of the engine-core subprocess on a 2-core CPU, errors
   reach toxbench as exceptions (a model that does not fit is one line), and a script or notebook
