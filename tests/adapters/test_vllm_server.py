@@ -68,13 +68,16 @@ def sft(tmp_path_factory, data_root):
     (work / "sft.toml").write_text("\n".join(lines) + "\n")
     old = {name: os.environ.get(name) for name in ("TOXBENCH_REGISTRY", "TOXBENCH_CACHE")}
     os.environ.update(TOXBENCH_REGISTRY=str(work / "registry"), TOXBENCH_CACHE=str(work / "cache.sqlite"))
-    for argv in (["finetune", "sft", "--config", str(work / "sft.toml"), "--data-dir", str(data_root)],
+    argv = sys.argv
+    for args in (["finetune", "sft", "--config", str(work / "sft.toml"), "--data-dir", str(data_root)],
                  ["models", "register", str(work / "sft"), "--name", "ci-vllm"]):
-        sys.argv = ["toxbench", *argv]
+        sys.argv = ["toxbench", *args]
         try:
             main()
         except SystemExit as exc:
-            assert not exc.code, argv
+            assert not exc.code, args
+        finally:
+            sys.argv = argv
     yield work
     for name, value in old.items():
         os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
