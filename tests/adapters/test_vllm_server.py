@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ pytest.importorskip("vllm")
 pytest.importorskip("peft")
 pytest.importorskip("trl")
 
+from fakes.ports import free_port  # noqa: E402
 from toxbench.records import Run, iter_run_dirs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,12 +106,6 @@ def test_finetuned_cot_on_vllm_reads_as_on_hf(sft, cli, data_root):
     for text in vllm_texts.values():
         found = re.search(r"Conclusion : (oui|non)", text)
         assert found is None or text.endswith(found.group(0))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

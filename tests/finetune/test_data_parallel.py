@@ -7,11 +7,11 @@ MPI is set up: accelerate hands CPU ranks to mpirun.)"""
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+from fakes.ports import free_port
 
 pytest.importorskip("trl")
 pytest.importorskip("peft")
@@ -36,12 +36,6 @@ warmup_steps = 0
 logging_steps = 1
 save_steps = 100
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
