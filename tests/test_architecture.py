@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "toxbench"
 
 # (rank, parts): a module may import modules of its own rank or lower, never higher.
 RANKS = {
-    "types": 0, "errors": 0, "_util": 0, "": 0,  # "" is toxbench/__init__.py (the version)
+    "types": 0, "errors": 0, "_util": 0, "redaction": 0, "": 0,  # "" is toxbench/__init__.py (the version)
     "data": 1,
     "model_registry": 2,  # cards of trained models: read by the finetuned adapter, written by finetune/
     "adapters": 3, "explain": 3,  # explain/: span metrics, saliency, extraction; needs no adapter

@@ -3,7 +3,8 @@
 Markers in a text choose what happens: `[429]` a rate limit with Retry-After on the first
 attempt, `[500]` a server error once, `[slow]` a reply slower than the client's timeout once,
 `[badjson]` a malformed body once, `[down]` a 500 every time, `[filter]` a content-filter finish,
-`[refuse]` a refusal, `[nolp]` log-probabilities whose top list begins neither answer word. Otherwise the answer is "toxique" when the text contains "TOX", else
+`[refuse]` a refusal, `[nolp]` log-probabilities whose top list begins neither answer word, `[echo]` an answer that echoes the
+request's credentials, `[echo400]` a 400 whose long body ends with them. Otherwise the answer is "toxique" when the text contains "TOX", else
 "non-toxique". Every request is counted and its headers kept, so tests can check what was sent.
 """
 
@@ -16,7 +17,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter|nolp)\]")
+MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter|nolp|echo|echo400)\]")
 
 
 class _Server(ThreadingHTTPServer):
@@ -85,6 +86,9 @@ class FakeProvider:
                                                 "code": "content_filter", "status": 400,
                                                 "innererror": {"code": "ResponsibleAIPolicyViolation",
                                                                "content_filter_result": {"hate": {"filtered": True, "severity": "high"}}}}})
+        credentials = h.headers.get("authorization") or h.headers.get("x-api-key") or h.headers.get("x-goog-api-key") or ""
+        if "echo400" in markers:  # a careless server: the credentials at the end of a long error body
+            return self.send(h, 400, {"error": {"message": "invalid request " + "." * 230 + f" (you sent {credentials})", "type": "invalid"}})
         if "slow" in markers and attempt == 1:
             time.sleep(self.slow_s)
         if "badjson" in markers and attempt == 1:
@@ -99,7 +103,10 @@ class FakeProvider:
                                           "type": "guardrail_error", "param": None, "code": "guardrail_blocked"})
             if "refuse" in markers:
                 verdict, markers = "Je ne peux pas répondre à cette demande.", markers - {"refuse"}
-        return self.send(h, 200, self.reply(h.path, body, verdict, markers))
+        reply = self.reply(h.path, body, verdict, markers)
+        if "echo" in markers:
+            reply["debug"] = {"headers_received": credentials}
+        return self.send(h, 200, reply)
 
     def send(self, h, status: int, payload: dict, headers: dict | None = None) -> None:
         self.send_raw(h, status, json.dumps(payload).encode(), "application/json", headers)

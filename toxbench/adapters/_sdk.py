@@ -5,6 +5,7 @@ system message from the rest for providers that take it apart."""
 from __future__ import annotations
 
 import json
+import os
 from contextlib import contextmanager
 from importlib import import_module
 from types import ModuleType
@@ -12,6 +13,7 @@ from typing import Iterator
 
 from toxbench.adapters.base import AdapterError, FatalError, RateLimited, TransientError
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import clip
 
 EXTRAS = {"api": "the provider SDKs", "local": "torch and transformers", "quant": "bitsandbytes", "train": "TRL and peft"}
 
@@ -24,6 +26,21 @@ def require(module: str, extra: str, who: str) -> ModuleType:
         missing = getattr(exc, "name", None) or module
         raise ToxbenchError(f"{who} needs the Python package {missing!r}, which is not installed: "
                             f"pip install 'toxbench[{extra}]' ({EXTRAS.get(extra, extra)})") from None
+
+
+def routed_base_url(base_url: str | None, env_name: str) -> str | None:
+    """Where requests go: the `base_url` given, else the server the SDK's own environment variable
+    names (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`...), else None (the provider's own). It is part of
+    the run's identity and the cache key: answers from server B are never server A's."""
+    return base_url or os.environ.get(env_name) or None
+
+
+def sdk_environment(names: tuple[str, ...]) -> dict:
+    """The SDK's environment variables that are set and change where or how requests go (Gemini's
+    Vertex AI switch, project and location), for an identity: empty when none is set, so the
+    identity of a run that sets none stays what it was."""
+    found = {name: os.environ[name] for name in names if os.environ.get(name)}
+    return {"sdk_environment": found} if found else {}
 
 
 def parse_retry_after(value: object) -> float | None:
@@ -56,15 +73,15 @@ def error_for_status(status: int | None, message: str, retry_after: object = Non
 def translate_sdk_error(exc: Exception, sdk) -> Exception:
     """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
     APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
-    The key never appears in these messages: they carry the status and the response body."""
+    A body that echoes the key is redacted before it is cut to length."""
     if isinstance(exc, sdk.APIStatusError):
         body = exc.body
-        message = json.dumps(body)[:300] if isinstance(body, dict) else str(exc)[:300]
+        message = clip(json.dumps(body, ensure_ascii=False) if isinstance(body, dict) else str(exc), 300)
         return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
     if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
-        return TransientError(f"{type(exc).__name__}: {exc}")
+        return TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}")
     if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
-        return TransientError(f"malformed response: {str(exc)[:200]}")
+        return TransientError(f"malformed response: {clip(str(exc), 200)}")
     return exc
 
 
@@ -83,7 +100,7 @@ def reading_response() -> Iterator[None]:
     try:
         yield
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-        raise TransientError(f"malformed response: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise TransientError(f"malformed response: {type(exc).__name__}: {clip(str(exc), 200)}") from None
 
 
 def blocked_by_filter(exc: Exception) -> dict | None:

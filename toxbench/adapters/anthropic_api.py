@@ -6,7 +6,7 @@ refuse it."""
 
 from __future__ import annotations
 
-from toxbench.adapters._sdk import reading_response, require, split_system, translate_sdk_error
+from toxbench.adapters._sdk import reading_response, require, routed_base_url, split_system, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -29,11 +29,12 @@ class AnthropicChat(Adapter):
                  api_key_env: str | None = None) -> None:
         import inspect
 
-        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+        self.base_url = routed_base_url(base_url, "ANTHROPIC_BASE_URL")
         key = self.key_from_env(api_key_env)
         anthropic = require("anthropic", "api", f"adapter {self.name!r}")
         self.secrets = (key,)
-        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, max_retries=0, timeout=None)
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=None)
         self._takes_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
 
     def identity(self) -> dict:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import ClassVar
 
+from toxbench.redaction import remember
 from toxbench.types import Answer, Kind, Request
 
 
@@ -138,5 +139,6 @@ class Adapter:
         names = (override,) if override else cls.required_env
         for name in names:
             if os.environ.get(name):
+                remember(os.environ[name])  # redacted from every record, cache value and message from now on
                 return os.environ[name]
         raise MissingKey(f"adapter {cls.name!r} needs an API key: set {' or '.join(names)}")

@@ -4,11 +4,15 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 from __future__ import annotations
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import error_for_status, reading_response, require, split_system
+from toxbench.adapters._sdk import error_for_status, reading_response, require, routed_base_url, sdk_environment, split_system
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
+from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
+# The SDK's variables that send requests to Vertex AI instead, or to another API version.
+VERTEX_ENVIRONMENT = ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_VERTEX_BASE_URL",
+                      "GOOGLE_GENAI_API_VERSION")
 BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 
 
@@ -17,9 +21,9 @@ def _translate(exc: Exception) -> Exception:
 
     if isinstance(exc, errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-        return error_for_status(exc.code, str(exc.message or exc)[:300], headers.get("retry-after"))
+        return error_for_status(exc.code, clip(str(exc.message or exc), 300), headers.get("retry-after"))
     if type(exc).__module__.startswith(("httpx", "httpcore", "aiohttp")) or isinstance(exc, ValueError):
-        return TransientError(f"{type(exc).__name__}: {str(exc)[:200]}")
+        return TransientError(f"{type(exc).__name__}: {clip(str(exc), 200)}")
     return exc
 
 
@@ -33,7 +37,8 @@ class GeminiChat(Adapter):
 
     def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                  api_key_env: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
-        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+        self.base_url = routed_base_url(base_url, "GOOGLE_GEMINI_BASE_URL")
         use_mode(self, mode, top_logprobs)
         key = self.key_from_env(api_key_env)
         require("google.genai", "api", f"adapter {self.name!r}")
@@ -41,12 +46,12 @@ class GeminiChat(Adapter):
         from google.genai import types
 
         self.secrets = (key,)
-        options = types.HttpOptions(base_url=base_url, retry_options=types.HttpRetryOptions(attempts=1))
+        options = types.HttpOptions(base_url=self.base_url, retry_options=types.HttpRetryOptions(attempts=1))
         self.client = genai.Client(api_key=key, http_options=options)
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                **mode_identity(self)}
+                **mode_identity(self), **sdk_environment(VERTEX_ENVIRONMENT)}
 
     async def answer(self, request: Request) -> Answer:
         from google.genai import types

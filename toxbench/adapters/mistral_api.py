@@ -16,6 +16,7 @@ from toxbench.adapters._sdk import error_for_status, reading_response, require
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 # The release's rule: toxic when any of these moderation flags is raised.
@@ -43,13 +44,13 @@ def _translate(exc: Exception) -> Exception:
     from mistralai.client import errors
 
     if isinstance(exc, errors.NoResponseError):
-        return TransientError(f"no response: {exc}")
+        return TransientError(f"no response: {clip(str(exc), 200)}")
     if isinstance(exc, errors.ResponseValidationError):
-        return TransientError(f"malformed response: {str(exc)[:200]}")
+        return TransientError(f"malformed response: {clip(str(exc), 200)}")
     if isinstance(exc, errors.MistralError):
-        return error_for_status(exc.status_code, (exc.body or "")[:300], exc.headers.get("retry-after"))
+        return error_for_status(exc.status_code, clip(exc.body, 300), exc.headers.get("retry-after"))
     if type(exc).__module__.startswith(("httpx", "httpcore")) or isinstance(exc, ValueError):
-        return TransientError(f"{type(exc).__name__}: {str(exc)[:200]}")
+        return TransientError(f"{type(exc).__name__}: {clip(str(exc), 200)}")
     return exc
 
 

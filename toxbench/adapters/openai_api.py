@@ -17,7 +17,7 @@ from dataclasses import replace
 import orjson
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, translate_sdk_error
+from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, routed_base_url, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -71,7 +71,8 @@ class OpenAIChat(Adapter):
                  mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
         from toxbench.errors import ToxbenchError
 
-        self.model, self.base_url, self.temperature, self.max_tokens = model, base_url, temperature, max_tokens
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+        self.base_url = routed_base_url(base_url, "OPENAI_BASE_URL")
         use_mode(self, mode, top_logprobs)
         self.prompt_template = prompt_template
         if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
@@ -90,7 +91,7 @@ class OpenAIChat(Adapter):
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, base_url, self.name)
+        self.client = _client(key, self.base_url, self.name)
         self.response_type = _http_response_type()
 
     def identity(self) -> dict:
@@ -162,10 +163,10 @@ class OpenAIModeration(Adapter):
     description = "OpenAI moderation endpoint (omni-moderation-latest)"
 
     def __init__(self, model: str = "omni-moderation-latest", base_url: str | None = None, api_key_env: str | None = None) -> None:
-        self.model, self.base_url = model, base_url
+        self.model, self.base_url = model, routed_base_url(base_url, "OPENAI_BASE_URL")
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
-        self.client = _client(key, base_url, self.name)
+        self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
         return {"model": self.model, "base_url": self.base_url}

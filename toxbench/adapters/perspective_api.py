@@ -13,6 +13,7 @@ import httpx
 from toxbench.adapters._sdk import error_for_status
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
+from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 DEFAULT_URL = "https://commentanalyzer.googleapis.com"
@@ -48,9 +49,9 @@ class Perspective(Adapter):
         try:
             response = await self.client.post("/v1alpha1/comments:analyze", json=body)
         except httpx.HTTPError as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}") from None
+            raise TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}") from None
         if response.status_code != 200:
-            raise error_for_status(response.status_code, response.text[:300], response.headers.get("retry-after"))
+            raise error_for_status(response.status_code, clip(response.text, 300), response.headers.get("retry-after"))
         try:
             _scores(response.text)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

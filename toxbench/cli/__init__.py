@@ -14,6 +14,7 @@ import typer
 from toxbench import __version__
 from toxbench.cli import annotate, calibrate, data, ensemble, explain, prompt, run, runs, train
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import redact
 
 app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -66,7 +67,7 @@ def main() -> None:
     try:
         app()
     except ToxbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted; what was recorded is kept, run the same command again to resume", file=sys.stderr)

@@ -4,7 +4,7 @@ The key is a hash of everything that determines a backend's raw answer (adapter 
 `cache_identity`, the rendered messages or text); a hit sends no request. What is stored is the
 backend's answer before any label policy (HELM keys its cache by the raw request and applies no
 decision rule in the client). Only answers are cached, never errors, and never anything secret:
-keys are not part of requests.
+keys are not part of requests, and an answer that echoes one is redacted before it is stored.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
 from toxbench._util import CACHE_ENV
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import redact
 from toxbench.types import Answer, Request
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer BLOB NOT NULL, created INTEGER DEFAULT (strftime('%s', 'now')))"
@@ -49,7 +51,7 @@ class ResponseCache:
         return Answer(**orjson.loads(row[0])) if row else None
 
     def put(self, key: str, answer: Answer) -> None:
-        blob = orjson.dumps(answer)
+        blob = orjson.dumps(replace(answer, raw=redact(answer.raw), text=redact(answer.text)))  # a server may echo the key
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO answers (key, answer) VALUES (?, ?)", (key, blob))
 

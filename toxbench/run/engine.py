@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from toxbench.adapters.base import Adapter, AdapterError, FatalError, RateLimited, TransientError
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunWriter
+from toxbench.redaction import clip, redact
 from toxbench.run.cache import ResponseCache, cache_key
 from toxbench.run.parsing import Parsed
 from toxbench.types import Answer, Record, Request
@@ -136,11 +137,12 @@ async def _within(awaitable, seconds: float | None):
     return await asyncio.wait_for(awaitable, seconds)
 
 
+ERROR_CHARS = 2000  # what a recorded error message keeps, after redaction
+
+
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """An error message as it may be recorded and printed: every secret out, then cut to length."""
+    return clip(redact(text, tuple(secrets)), ERROR_CHARS)
 
 
 def _wait(settings: ExecutionSettings):
@@ -324,8 +326,8 @@ def to_record(request: Request, answer: Answer | None, error: str | None, parser
     """The record of one sample: an error, a provider refusal, the adapter's own label, or the
     parser's reading of the text. `how` holds attempts, cached, latency and cost."""
     if answer is None:
-        return Record(sample_id=request.sample_id, gold=gold, pred=None, status="error", raw=error, **how)
-    raw = answer.raw if answer.raw is not None else answer.text
+        return Record(sample_id=request.sample_id, gold=gold, pred=None, status="error", raw=redact(error), **how)
+    raw = redact(answer.raw if answer.raw is not None else answer.text)  # a server may echo the key in any answer
     if answer.refused:
         pred, status = None, "refused"
     elif answer.pred is not None or parser is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from toxbench._util import write_atomic
 from toxbench.adapters.base import AdapterError
 from toxbench.errors import ToxbenchError
+from toxbench.redaction import clip, redact
 from toxbench.run.engine import to_record
 from toxbench.types import Request
 
@@ -41,7 +42,7 @@ def _error_of(item: dict | None, status: str) -> str:
     message = (error or {}).get("message") if isinstance(error, dict) else None
     if message is None and isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = body["error"].get("message")
-    return f"batch request failed (HTTP {response.get('status_code', '?')}): {message or json.dumps(item)[:200]}"
+    return f"batch request failed (HTTP {response.get('status_code', '?')}): {message or clip(json.dumps(item, ensure_ascii=False), 200)}"
 
 
 async def run_step_batch(adapter, step: str, requests: list[Request], writer, parser, golds: dict, out: Path, poll_s: float, cost,
@@ -98,10 +99,8 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
                         item = json.loads(line)
                         results[item["custom_id"]] = item
     except Exception as exc:  # noqa: BLE001 - an SDK or HTTP failure: one line; the checkpoint stays
-        problem = f"{type(exc).__name__}: {exc}"
-        for secret in getattr(adapter, "secrets", ()):
-            problem = problem.replace(secret, "[redacted]") if secret else problem
-        raise ToxbenchError(f"--batch-api, step {step}: {problem[:300]}; run the same command again to resume"
+        problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
+        raise ToxbenchError(f"--batch-api, step {step}: {problem}; run the same command again to resume"
                             + (f" (batch {state['batch_id']} is checkpointed)" if state else "")) from None
     by_id = {r.sample_id: r for r in requests}
     records, answered = [], 0
