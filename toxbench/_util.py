@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -130,6 +131,67 @@ def writable_file(path: Path, option: str) -> Path:
     return path
 
 
+CONFIG_BYTES = 16 << 20  # a TOML, JSON or prompt file: far above any real one
+TABLE_BYTES = 4 << 30  # a dataset or a run's records
+
+
+def read_user_bytes(path: Path | str, what: str, limit: int = CONFIG_BYTES) -> bytes:
+    """A file's bytes, refusing in one line what is not a regular file (a FIFO would block forever,
+    /dev/zero never ends) and what is larger than `limit`. The file is opened without blocking and
+    checked on the open descriptor, so what is read is what was checked."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ToxbenchError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise ToxbenchError(f"{path}: a directory; give a {what}") from None
+    except OSError as exc:
+        raise ToxbenchError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ToxbenchError(f"{path}: a directory; give a {what}" if stat.S_ISDIR(info.st_mode)
+                            else f"{path}: not a regular file (a pipe or a device); give a {what} saved on disk")
+    if info.st_size > limit:
+        os.close(fd)
+        raise ToxbenchError(f"{path}: {info.st_size:,} bytes, more than a {what} may hold ({limit:,}); check the path")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise ToxbenchError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if len(data) > limit:  # it grew while read
+        raise ToxbenchError(f"{path}: more than a {what} may hold ({limit:,} bytes); check the path")
+    return data
+
+
+def read_user_text(path: Path | str, what: str, limit: int = CONFIG_BYTES) -> str:
+    """`read_user_bytes` decoded as UTF-8 (a byte-order mark dropped); a bad byte is one line naming the file and its line."""
+    data = read_user_bytes(path, what, limit)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ToxbenchError(f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8") from None
+
+
+def confined(base: Path, ref: str, what: str) -> Path:
+    """`base / ref` when it stays inside `base` (after resolving `..` and links), else a one-line
+    refusal: a file named inside a shared config must not read, or write, anywhere else."""
+    base = Path(base).resolve()
+    target = (base / ref).resolve()
+    if Path(ref).is_absolute() or not target.is_relative_to(base):
+        raise ToxbenchError(f"{what} {ref!r} points outside {base}; name a file inside that folder")
+    return target
+
+
+def folder_name(text: str) -> str:
+    """`text` as one file or folder name that stays where it is put: every character but letters,
+    digits, '.', '_' and '-' becomes '-', and no leading dot (so never `..`)."""
+    return re.sub(r"[^\w.-]", "-", text).lstrip(".") or "-"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -140,13 +202,10 @@ def sha256_file(path: Path) -> str:
 
 def read_toml(path: Path, what: str) -> dict:
     """A TOML file as a dict; a missing or malformed file is a one-line error naming it."""
+    text = read_user_text(path, what)
     try:
-        return tomllib.loads(Path(path).read_text("utf-8"))
-    except FileNotFoundError:
-        raise ToxbenchError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise ToxbenchError(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ToxbenchError(f"{path}: not valid TOML ({exc})") from None
 
 

@@ -17,7 +17,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from toxbench._util import registry_dir, write_atomic
+from toxbench._util import read_user_text, registry_dir, write_atomic
 from toxbench.errors import ToxbenchError
 
 CARD = "toxbench-model.json"
@@ -31,12 +31,14 @@ def write_card(model_dir: Path, card: dict) -> Path:
 
 def read_card(model_dir: Path) -> dict:
     path = Path(model_dir) / CARD
+    if not path.exists():
+        raise ToxbenchError(f"{model_dir}: no {CARD}; register a directory written by `toxbench finetune sft|dpo|encoder`")
     try:
-        card = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise ToxbenchError(f"{model_dir}: no {CARD}; register a directory written by `toxbench finetune sft|dpo|encoder`") from None
+        card = json.loads(read_user_text(path, "model card"))
     except ValueError as exc:
         raise ToxbenchError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(card, dict):
+        raise ToxbenchError(f"{path}: not a model card (a JSON object); write the directory again with `toxbench finetune`")
     if card.get("kind") not in KINDS:
         raise ToxbenchError(f"{path}: kind {card.get('kind')!r} is not one of {', '.join(KINDS)}")
     return card
@@ -68,10 +70,20 @@ def register(model_dir: Path, name: str) -> Path:
 
 def lookup(name: str) -> tuple[dict, dict]:
     """(registry entry, card) of a registered model."""
+    if not _NAME.match(name):  # a name, never a path: finetuned:../x must not read outside the registry
+        raise ToxbenchError(f"model name {name!r}: registered names use letters, digits, '.', '_' or '-' (up to 64); "
+                            "see `toxbench models list`")
     path = registry_dir() / f"{name}.json"
     try:
-        entry = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+        entry = json.loads(read_user_text(path, "registry entry"))
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise ValueError("no model path")
+    except ValueError as exc:
+        raise ToxbenchError(f"{path}: a damaged registry entry ({exc}); register the model again with "
+                            f"`toxbench models register DIR --name {name}`") from None
+    except ToxbenchError:
+        if path.exists():
+            raise
         known = ", ".join(sorted(p.stem for p in registry_dir().glob("*.json"))) or "none"
         raise ToxbenchError(f"no registered model {name!r} in {registry_dir()} (registered: {known}); "
                             f"run `toxbench models register DIR --name {name}`") from None

@@ -346,7 +346,7 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     several)."""
     import os
 
-    from toxbench._util import writable_dir
+    from toxbench._util import folder_name, writable_dir
     from toxbench.analysis.metrics_cache import remember_metrics
     from toxbench.run.progress import item_progress
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
@@ -370,7 +370,7 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
         board = collect([runs_dir, *include], name, policy)
         if board.span_rows:
             board.span_floors = _span_floors(name, data)
-        boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / name)))
+        boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / folder_name(name))))
         notes += [w for w in board.damaged if w not in notes]
     return Regenerated(boards, notes)
 

@@ -4,7 +4,6 @@ ensemble written as an ordinary run."""
 from __future__ import annotations
 
 import json
-import re
 from itertools import product
 from pathlib import Path
 from typing import Annotated, Optional
@@ -52,7 +51,7 @@ def ensemble(
 ) -> None:
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
     majority vote, and logistic-regression stacking cross-fitted over folds and seeds."""
-    from toxbench._util import writable_dir, write_atomic
+    from toxbench._util import folder_name, writable_dir, write_atomic
     from toxbench.analysis.ensemble import INNER_FOLDS, StackConfig, build, markdown, members, records, run_notes, run_spec
     from toxbench.data.datasets import is_path_spec, load_dataset
     from toxbench.records import write_run
@@ -110,6 +109,6 @@ def ensemble(
     text = markdown(f"{dataset} ({name})" if name else dataset, summary)
     console().print(text, markup=False)
     if out is not None:
-        stem = re.sub(r"[^\w.-]", "-", name or (Path(dataset).stem if is_path_spec(dataset) else dataset))  # never a path outside --out
+        stem = folder_name(name or (Path(dataset).stem if is_path_spec(dataset) else dataset))  # never a path outside --out
         write_atomic(out / f"{stem}.md", text)
         write_atomic(out / f"{stem}.json", json.dumps(summary, indent=2) + "\n")

@@ -20,6 +20,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toxbench._util import TABLE_BYTES, read_user_text
+
 AGREEMENT = "toxifrench/cot/agreement_checking.csv"
 JIGSAW_COT = "toxifrench/cot/subset_jigsaw_annotated.csv"
 JIGSAW_BENCHMARK = "toxifrench/benchmark/JigsawBilingualBalanced.csv"
@@ -42,7 +44,7 @@ class AnnotatedRow:
 
 
 def read_rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(Path(path).read_text("utf-8"), newline="")))
+    return list(csv.DictReader(io.StringIO(read_user_text(path, "CSV file", TABLE_BYTES), newline="")))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 from toxbench.data.spans import SpanDrops, parse_spans
-from toxbench.errors import DataError
+from toxbench._util import TABLE_BYTES, read_user_bytes
+from toxbench.errors import DataError, ToxbenchError
 from toxbench.types import Sample
 
 csv.field_size_limit(1 << 30)
@@ -52,7 +53,10 @@ def text_id(text: str, prefix: str = "") -> str:
 
 def decode(path: Path) -> str:
     """The file as text; a bad byte is reported with its line number."""
-    data = path.read_bytes()
+    try:
+        data = read_user_bytes(path, "data file (.csv, .tsv or .jsonl)", TABLE_BYTES)
+    except ToxbenchError as exc:
+        raise DataError(str(exc)) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

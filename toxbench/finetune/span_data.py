@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toxbench._util import TABLE_BYTES, read_user_text
 from toxbench.data.datasets import load_dataset
 from toxbench.errors import ToxbenchError
 from toxbench.explain.faithfulness import without
@@ -52,9 +53,9 @@ def read_pairs(path: Path) -> dict[str, tuple[str, str]]:
     """Text -> (toxic rationale, non-toxic rationale) from a pairs file; a bad line is a one-line error."""
     pairs = {}
     try:
-        lines = Path(path).read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise ToxbenchError(f"[spans] arcl_pairs = {str(path)!r}: {exc.strerror}; write it with `toxbench finetune arcl-pairs`") from None
+        lines = read_user_text(path, "pairs file", TABLE_BYTES).splitlines()
+    except ToxbenchError as exc:
+        raise ToxbenchError(f"[spans] arcl_pairs: {exc}; write it with `toxbench finetune arcl-pairs`") from None
     for number, line in enumerate(lines, start=1):
         try:
             row = json.loads(line)

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from toxbench._util import confined, read_toml, read_user_text, validate
 from toxbench.data.datadir import DataDir
 from toxbench.errors import ToxbenchError
 
@@ -58,23 +61,38 @@ def prompt_names() -> list[str]:
     return sorted(f.name[:-5] for f in resources.files("toxbench.prompts").iterdir() if f.name.endswith(".toml"))
 
 
-def _read(ref: str, data: DataDir, base: Path | None) -> str:
+class LanguageSection(BaseModel):
+    """One language's table of a prompt TOML, checked before any file it names is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: StrictStr
+    template: StrictStr
+    fewshot_template: StrictStr | None = None
+    question: StrictStr
+    message_label: StrictStr
+    labels: tuple[StrictStr, StrictStr]
+
+
+def _read(ref: str, data: DataDir, base: Path | None, where: str) -> str:
+    """The text a prompt TOML names: `data:` a pinned file of the data directory, `package:` a file
+    shipped with toxbench, else a file inside the TOML's own folder. An absolute path or `..` is
+    refused: a prompt file someone shared must not send ~/.ssh/... to an API."""
     if ref.startswith("data:"):
-        return data.path(ref[5:]).read_text("utf-8")
+        return read_user_text(data.path(ref[5:]), "prompt file")
     if ref.startswith("package:"):
-        return resources.files("toxbench.prompts").joinpath(ref[8:]).read_text("utf-8")
-    path = (base / ref) if base else Path(ref)
-    try:
-        return path.read_text("utf-8")
-    except OSError as exc:
-        raise ToxbenchError(f"{path}: cannot read prompt file ({exc.strerror}); fix the path in the prompt's TOML") from None
+        package = Path(str(resources.files("toxbench.prompts")))
+        return read_user_text(confined(package, ref[8:], f"{where}: package file"), "prompt file")
+    if base is None:
+        raise ToxbenchError(f"{where}: {ref!r}: a shipped prompt names data: or package: files only")
+    return read_user_text(confined(base, ref, f"{where}: file"), "prompt file")
 
 
 def check_prompt(name: str) -> None:
     """Refuse a prompt that is neither shipped nor a readable TOML file: called before a model loads,
     so a typo costs no loading time."""
     if name.endswith(".toml"):
-        if not Path(name).is_file():
+        if not Path(name).exists():
             raise ToxbenchError(f"{name}: no such prompt file")
     elif name not in prompt_names():
         raise ToxbenchError(f"unknown prompt {name!r}; known: {', '.join(prompt_names())}, or a path to a .toml prompt file")
@@ -84,33 +102,27 @@ def load_prompt_set(name: str, data: DataDir) -> PromptSet:
     """A shipped prompt set by name (`simple`, `detailed`) or a user's TOML file by path."""
     check_prompt(name)
     if name.endswith(".toml"):
-        path = Path(name)
-        try:
-            text, base = path.read_text("utf-8"), path.parent
-        except OSError as exc:
-            raise ToxbenchError(f"{path}: cannot read the prompt file ({exc.strerror})") from None
+        raw, base = read_toml(Path(name), "prompt file"), Path(name).resolve().parent
     else:
-        text, base = resources.files("toxbench.prompts").joinpath(f"{name}.toml").read_text("utf-8"), None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ToxbenchError(f"{name}: not valid TOML ({exc})") from None
+        raw, base = tomllib.loads(resources.files("toxbench.prompts").joinpath(f"{name}.toml").read_text("utf-8")), None
+    description = raw.pop("description", "")
+    if not isinstance(description, str):
+        raise ToxbenchError(f"{name}: description: give a text (see toxbench/prompts/detailed.toml for the shape)")
     languages = {}
     for lang, spec in raw.items():
         if not isinstance(spec, dict):
-            continue
-        try:
-            languages[lang] = LanguagePrompt(
-                system=_read(spec["system"], data, base),
-                template=_read(spec["template"], data, base),
-                fewshot_template=_read(spec["fewshot_template"], data, base) if spec.get("fewshot_template") else None,
-                question=spec["question"],
-                message_label=spec["message_label"],
-                labels=tuple(spec["labels"]),
-            )
-        except KeyError as exc:
-            raise ToxbenchError(f"{name}: language [{lang}] lacks {exc.args[0]!r}; see toxbench/prompts/detailed.toml for the shape") from None
-    return PromptSet(Path(name).stem, raw.get("description", ""), languages)
+            raise ToxbenchError(f"{name}: {lang}: not a language table like [fr]; see toxbench/prompts/detailed.toml for the shape")
+        section = validate(LanguageSection, spec, f"{name}: [{lang}]")
+        where = f"{name}: [{lang}]"
+        languages[lang] = LanguagePrompt(
+            system=_read(section.system, data, base, where),
+            template=_read(section.template, data, base, where),
+            fewshot_template=_read(section.fewshot_template, data, base, where) if section.fewshot_template else None,
+            question=section.question,
+            message_label=section.message_label,
+            labels=section.labels,
+        )
+    return PromptSet(Path(name).stem, description, languages)
 
 
 def run_language(prompt: str, requested: str | None, sample_langs: list[str], data: DataDir) -> str:

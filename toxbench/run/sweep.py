@@ -61,7 +61,7 @@ class PromptConfig(BaseModel):
 class Sweep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the folder results/<name>: never a path
     description: str = ""
     models: list[SweepModel]
     datasets: list[str] = Field(default_factory=lambda: ["toxifrench"])
