@@ -12,7 +12,7 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import TypeVar
+from typing import Iterable, Sequence, TypeVar
 
 from toxbench.errors import ToxbenchError
 
@@ -184,6 +184,45 @@ def confined(base: Path, ref: str, what: str) -> Path:
     if Path(ref).is_absolute() or not target.is_relative_to(base):
         raise ToxbenchError(f"{what} {ref!r} points outside {base}; name a file inside that folder")
     return target
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
+def _formula_like(text: str) -> bool:
+    body = text.lstrip("'")
+    if not body.startswith(FORMULA_START):
+        return False
+    try:
+        float(body)
+        return False  # a number such as -0.25 is a number, not a formula
+    except ValueError:
+        return True
+
+
+def csv_cell(value: object) -> object:
+    """A value for a CSV that people open in a spreadsheet: a text that would start a formula
+    (`=`, `+`, `-`, `@`, tab, carriage return) gets a leading `'`, OWASP's rule, so a comment like
+    `=HYPERLINK(...)` stays text. `csv_uncell` takes the quote off again, exactly."""
+    return "'" + value if isinstance(value, str) and _formula_like(value) else value
+
+
+def csv_uncell(value: str) -> str:
+    """The text `csv_cell` was given."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and _formula_like(value[1:]) else value
+
+
+def csv_for_people(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A CSV (header, then rows) with every cell through `csv_cell`: the one writer of every CSV
+    toxbench writes for people (leaderboards, annotation tables and queues, matrices)."""
+    import csv
+    import io
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_cell(c) for c in header])
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
 
 
 def folder_name(text: str) -> str:

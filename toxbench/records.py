@@ -107,6 +107,41 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+_LABELS = (None, 0, 1)
+_COUNTS = ("latency_s", "tokens_in", "tokens_out", "cost_usd")
+
+
+def record_from_line(line: bytes) -> Record:
+    """A record from one JSONL line, checked by value as well as by key: a `status` of "OK" or a
+    `pred` of 2 would otherwise be scored silently. ValueError names the field at fault."""
+    row = orjson.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    record = Record(**row)  # TypeError: a key missing or unknown
+    if not isinstance(record.sample_id, str) or not record.sample_id:
+        raise ValueError(f"sample_id {record.sample_id!r} is not an id")
+    if record.status not in STATUSES:
+        raise ValueError(f"status {record.status!r} is not one of {', '.join(STATUSES)}")
+    for name in ("pred", "gold"):
+        value = getattr(record, name)
+        if isinstance(value, bool) or value not in _LABELS:
+            raise ValueError(f"{name} {value!r} is not 0, 1 or null")
+    if record.pred is not None and record.status != "ok":
+        raise ValueError(f"status {record.status!r} with pred {record.pred!r} (only an ok record has a label)")
+    score = record.score
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0):
+        raise ValueError(f"score {score!r} is not a probability")
+    if record.raw is not None and not isinstance(record.raw, str):
+        raise ValueError("raw is not a text")
+    for name in _COUNTS:
+        value = getattr(record, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            raise ValueError(f"{name} {value!r} is not a number of at least 0")
+    if isinstance(record.attempts, bool) or not isinstance(record.attempts, int) or record.attempts < 0 or not isinstance(record.cached, bool):
+        raise ValueError("attempts or cached of the wrong type")
+    return record
+
+
 def read_records(path: Path, *, repair: bool = False) -> list[Record]:
     """One record per sample, the last line written for it (a retried error is superseded by its
     new answer), in the order samples were first recorded. A torn last line (a crash mid-write) is
@@ -117,12 +152,11 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
         return []
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline, else a torn line
-    loads = orjson.loads
     records: dict[str, Record] = {}
     for number, line in enumerate(lines, start=1):
         try:
-            record = Record(**loads(line))
-        except (orjson.JSONDecodeError, TypeError) as exc:
+            record = record_from_line(line)
+        except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
             raise ToxbenchError(f"{path}: line {number} is not a valid record ({exc}); remove that line, or run "
                                 f"`toxbench runs repair {path.parent}` to drop it") from None
         records[record.sample_id] = record
@@ -310,8 +344,8 @@ def repair_run(run_dir: Path) -> str:
             if not line:
                 continue
             try:
-                record = Record(**orjson.loads(line))
-            except (orjson.JSONDecodeError, TypeError):
+                record = record_from_line(line)
+            except (ValueError, TypeError):
                 dropped.append(number)
                 continue
             records[record.sample_id] = record

@@ -6,14 +6,9 @@ import threading
 
 import pytest
 
+from hostile_helpers import one_line_refusal
+
 KEY = "sk-files-canary-0123456789abcdefghijkl"
-
-
-def one_line_refusal(result) -> str:
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def prompt_file(folder, **overrides) -> str:

@@ -19,12 +19,11 @@ ToxiFrench paper's Section 3.2).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from toxbench._util import csv_for_people, csv_uncell
 from toxbench.analysis.agreement import DEFAULT_THRESHOLD
 from toxbench.errors import DataError
 
@@ -82,7 +81,10 @@ def decide(path: Path, threshold: float = DEFAULT_THRESHOLD, conclusion_col: str
     from toxbench.data.tables import iter_rows
 
     decisions, seen = [], {}
+    ours = path.name == TABLE_FILE  # written by `annotate run` for people: formula-like texts carry a leading quote
     for line, row in iter_rows(path):
+        if ours:
+            row = {k: csv_uncell(v) if isinstance(v, str) else v for k, v in row.items()}
         for column in (conclusion_col, score_col):
             if column not in row:
                 raise DataError(f"{path}: no column {column!r} (columns: {', '.join(row)}); name the model's columns (--conclusion-col, --score-col)")
@@ -115,13 +117,10 @@ def reason(decision: Decision) -> str:
 
 def queue_table(decisions: list[Decision], extra: tuple[str, ...] = ("deleted", "banned")) -> str:
     """The queue as CSV: an empty `label` column for humans, then why each comment is there."""
-    buffer = io.StringIO(newline="")
     present = [c for c in extra if any(c in d.row for d in decisions)]
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["msg_id", "content", "label", "rank", "priority", "reason", *present])
-    for rank, d in enumerate(decisions, 1):
-        writer.writerow([d.id, d.row.get("content", ""), "", rank, f"{d.priority:g}", reason(d), *[d.row.get(c, "") for c in present]])
-    return buffer.getvalue()
+    return csv_for_people(["msg_id", "content", "label", "rank", "priority", "reason", *present],
+                          ([d.id, d.row.get("content", ""), "", rank, f"{d.priority:g}", reason(d), *[d.row.get(c, "") for c in present]]
+                           for rank, d in enumerate(decisions, 1)))
 
 
 def read_human_labels(path: Path, known: set[str], label_col: str = "label") -> tuple[dict[str, int], int]:
@@ -134,7 +133,7 @@ def read_human_labels(path: Path, known: set[str], label_col: str = "label") -> 
         for column in ("msg_id", label_col):
             if column not in row:
                 raise DataError(f"{path}: no column {column!r} (columns: {', '.join(row)}); label the queue's `label` column (or name it with --label-col)")
-        cid = str(row["msg_id"])
+        cid = csv_uncell(str(row["msg_id"]))  # as the queue wrote it, or as a spreadsheet saved it
         if cid not in known:
             raise DataError(f"{path}: line {line}: msg_id {cid!r} is not in the annotation table; merge labels into the directory they came from")
         if cid in seen:
@@ -164,8 +163,4 @@ def merged_labels(decisions: list[Decision], human: dict[str, int]) -> list[tupl
 
 
 def labels_csv(merged: list[tuple[str, int, str]]) -> str:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["msg_id", "label", "source"])
-    writer.writerows(merged)
-    return buffer.getvalue()
+    return csv_for_people(["msg_id", "label", "source"], merged)

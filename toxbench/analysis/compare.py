@@ -9,8 +9,6 @@ reproducible; the F1 difference resamples the same samples for both runs (paired
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toxbench._util import write_atomic
+from toxbench._util import csv_for_people, write_atomic
 from toxbench.errors import ToxbenchError
 from toxbench.records import Run, find_run
 
@@ -182,8 +180,4 @@ def agreement(runs_dir: Path, dataset: str) -> tuple[list[str], np.ndarray]:
 
 
 def write_kappa_csv(names: list[str], matrix: np.ndarray, path: Path) -> Path:
-    lines = io.StringIO()
-    writer = csv.writer(lines, lineterminator="\n")
-    writer.writerow(["run", *names])
-    writer.writerows([name, *(f"{k:.4f}" for k in row)] for name, row in zip(names, matrix))
-    return write_atomic(path, lines.getvalue())
+    return write_atomic(path, csv_for_people(["run", *names], ([name, *(f"{k:.4f}" for k in row)] for name, row in zip(names, matrix))))

@@ -21,6 +21,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from toxbench.analysis.markdown_cells import cell
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunSpec
 from toxbench.types import Record
@@ -334,7 +335,7 @@ def markdown(dataset: str, result: dict) -> str:
         recorded = f"{row['recorded']:.3f}" if row.get("recorded") is not None else ""
         if row.get("run"):
             recorded += f" `{row['run']}`"
-        lines.append(f"| {row['method']} | {row['members']} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |")
+        lines.append(f"| {cell(row['method'])} | {cell(row['members'])} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |")
     lines += ["", "Members: " + ", ".join(result["members"])]
     if result.get("notes"):
         lines += ["", "Not members:", "", *(f"- {note}" for note in result["notes"])]

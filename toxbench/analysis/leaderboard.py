@@ -11,14 +11,13 @@ that are not significantly better than the next (p >= 0.05). The CSV keeps its f
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from toxbench._util import partial_note, write_atomic
+from toxbench._util import csv_for_people, partial_note, write_atomic
+from toxbench.analysis.markdown_cells import cell, code
 from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.analysis.paper import PaperLink, paper_links
@@ -177,19 +176,15 @@ def span_table(span_rows: list[dict]) -> list[str]:
     lines = ["| Run | Explainer | Method | Spans by | Tuned on | n | Span F1 | Char P | Char R | Char IoU | Overlap F1 | Compr. | Suff. | AOPC |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in span_rows:
-        lines.append(f"| `{r['run']}` | {r['explainer']} | {r['method']} | {r['rule']} | {r['tuned_on'] or '–'} | {r['n']} | **{_f(r['span_f1'])}** | "
+        lines.append(f"| {code(r['run'])} | {cell(r['explainer'])} | {cell(r['method'])} | {cell(r['rule'])} | {cell(r['tuned_on'] or '–')} | {r['n']} | **{_f(r['span_f1'])}** | "
                      f"{_f(r['char_precision'])} | {_f(r['char_recall'])} | {_f(r['char_iou'])} | {_f(r['overlap_f1'])} | "
                      f"{_f(r['comprehensiveness'])} | {_f(r['sufficiency'])} | {_f(r['aopc'])} |")
     return lines
 
 
 def span_csv_text(span_rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=SPAN_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in span_rows:
-        writer.writerow({k: ("" if v is None else round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
-    return out.getvalue()
+    return csv_for_people(SPAN_COLUMNS, ([("" if (v := r.get(k)) is None else round(v, 6) if isinstance(v, float) else v) for k in SPAN_COLUMNS]
+                                         for r in span_rows))
 
 
 SIGNIFICANCE = 0.05
@@ -226,12 +221,7 @@ def _num(x: float) -> float:
 
 
 def csv_text(rows: list[Row]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row.csv_values())
-    return out.getvalue()
+    return csv_for_people(CSV_COLUMNS, ([values.get(k, "") for k in CSV_COLUMNS] for values in (row.csv_values() for row in rows)))
 
 
 def _pct(x: float | None) -> str:
@@ -262,10 +252,10 @@ def _table(rows: list[Row], notes: list[str]) -> list[str]:
         m = row.metrics
         mark = ""
         if row.notes:
-            notes.append(f"{len(notes) + 1}. `{row.name or row.run}`: " + "; ".join(row.notes))
+            notes.append(f"{len(notes) + 1}. {code(row.name or row.run)}: " + cell("; ".join(row.notes)))
             mark = f" [{len(notes)}]"
         lines.append(
-            f"| {rank} | `{row.name or row.run}`{mark} | {row.model} | {row.prompt or '–'} | {row.shots or '–'} | {m.n} | {_pct(m.coverage)} | "
+            f"| {rank} | {code(row.name or row.run)}{mark} | {cell(row.model)} | {cell(row.prompt or '–')} | {cell(row.shots or '–')} | {m.n} | {_pct(m.coverage)} | "
             f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
             f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} | "
             f"{_paper_cell(row.paper)} |"
@@ -275,7 +265,7 @@ def _table(rows: list[Row], notes: list[str]) -> list[str]:
 
 def markdown(board: Leaderboard) -> str:
     lines = [
-        f"# Leaderboard: {board.dataset}",
+        f"# Leaderboard: {cell(board.dataset)}",
         "",
         f"{len(board.rows)} runs, sorted by accuracy. Values are percentages. Policy: {POLICY_TEXT[board.policy]}.",
         "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
@@ -306,7 +296,7 @@ def markdown(board: Leaderboard) -> str:
     if notes:
         lines += ["", "## Notes", "", *notes]
     if board.skipped:
-        lines += ["", "## Not ranked", "", *[f"- {s}" for s in board.skipped]]
+        lines += ["", "## Not ranked", "", *[f"- {cell(s)}" for s in board.skipped]]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,6 @@ Markdown and an SVG plot. Rows are computed from each cell's records only."""
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import statistics
@@ -12,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from toxbench._util import write_atomic
+from toxbench._util import csv_for_people, write_atomic
+from toxbench.analysis.markdown_cells import cell as md_cell
 from toxbench.analysis.metrics_cache import metrics_for, remember_metrics
 from toxbench.run.sweep import Cell, Source, Sweep, expand, run_cell
 
@@ -81,11 +81,8 @@ COLUMNS = ("model", "dataset", "lang", "config", "prompt", "shots", "source", "n
 def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "sensitivity.csv", out_dir / "sensitivity.md"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for r in rows:
-            writer.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)])
+    write_atomic(csv_path, csv_for_people(COLUMNS, ([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)]
+                                                    for r in rows)))
     lines = [f"# {sweep.name}: prompt sensitivity", "", sweep.description.strip(), "",
              "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over seeds "
              f"({SEED_MEANING[sweep.shot_pool]}). "
@@ -94,7 +91,7 @@ def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tupl
              "|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
     for r in rows:
         spread = f"{100 * r.accuracy_min:.1f}–{100 * r.accuracy_max:.1f}" if r.seeds > 1 else "–"
-        lines.append(f"| {r.model} | {r.dataset} | {r.lang} | {r.config} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
+        lines.append(f"| {md_cell(r.model)} | {md_cell(r.dataset)} | {md_cell(r.lang)} | {md_cell(r.config)} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
                      f"| {spread} | {100 * r.f1_0:.1f} | {100 * r.f1_1:.1f} | {100 * r.coverage:.1f} | {r.source} |")
     md_path.write_text("\n".join(lines) + "\n", "utf-8")
     return csv_path, md_path

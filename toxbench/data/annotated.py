@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toxbench._util import TABLE_BYTES, read_user_text
+from toxbench._util import TABLE_BYTES, csv_uncell, read_user_text
 
 AGREEMENT = "toxifrench/cot/agreement_checking.csv"
 JIGSAW_COT = "toxifrench/cot/subset_jigsaw_annotated.csv"
@@ -43,8 +43,13 @@ class AnnotatedRow:
     fields: dict = field(repr=False, compare=False)  # the file's whole row (CoT blocks included)
 
 
-def read_rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(read_user_text(path, "CSV file", TABLE_BYTES), newline="")))
+def read_rows(path: Path, written_for_people: bool = False) -> list[dict]:
+    """A CSV's rows; `written_for_people`: a table toxbench wrote with `csv_for_people`, whose
+    formula-like texts get their leading quote back off."""
+    rows = list(csv.DictReader(io.StringIO(read_user_text(path, "CSV file", TABLE_BYTES), newline="")))
+    if written_for_people:
+        rows = [{k: csv_uncell(v) for k, v in row.items()} for row in rows]
+    return rows
 
 
 @dataclass(frozen=True)
@@ -95,12 +100,12 @@ def directory_rows(directory: Path) -> tuple[list[AnnotatedRow], dict[str, int]]
     from toxbench.data.tables import parse_label
 
     label_of = {}
-    for line, r in enumerate(read_rows(labels), 2):
+    for line, r in enumerate(read_rows(labels, written_for_people=True), 2):
         label = parse_label(r.get("label"))
         if label is None or not r.get("msg_id"):
             raise DataError(f"{labels}: line {line}: needs a msg_id and a 0/1 label; write it again with `toxbench annotate merge`")
         label_of[r["msg_id"]] = label
-    table_rows = read_rows(table)
+    table_rows = read_rows(table, written_for_people=True)
     rows = [AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r) for r in table_rows if r["msg_id"] in label_of]
     return rows, {"labelled": len(rows), "unlabelled": len(table_rows) - len(rows)}
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -44,6 +45,9 @@ class Columns:
         """The column choices for a dataset identity; `spans` only when named, so files read before
         spans existed keep their identity (the file's checksum already covers its contents)."""
         return {k: v for k, v in self.__dict__.items() if k != "spans" or v}
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON may escape one; UTF-8 cannot encode it
 
 
 def text_id(text: str, prefix: str = "") -> str:
@@ -81,6 +85,10 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
                 raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}); fix or remove that line") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}: line {number} is not a JSON object; write one object per line")
+            for key, value in row.items():
+                if isinstance(value, str) and LONE_SURROGATE.search(value) or LONE_SURROGATE.search(str(key)):
+                    raise DataError(f"{path}: line {number}, field {key!r} holds a lone surrogate escape (\\ud800-\\udfff), which no UTF-8 "
+                                    "text can hold; fix the escape or remove that line")
             yield number, row
     elif suffix in (".csv", ".tsv"):
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")

@@ -16,14 +16,12 @@ command, with a status per comment that names every block not read (`categorie: 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toxbench._util import response_cache_path, sha256_file, write_atomic
+from toxbench._util import csv_for_people, response_cache_path, sha256_file, write_atomic
 from toxbench.adapters.registry import create
 from toxbench.data.tables import Comment, read_comments
 from toxbench.errors import ToxbenchError
@@ -243,8 +241,4 @@ def annotated_rows(comments: list[Comment], steps: list[Step], records: dict[str
 
 def write_table(path: Path, rows: list[dict]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, csv_for_people(columns, ([row.get(c, "") for c in columns] for row in rows)))

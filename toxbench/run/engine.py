@@ -24,6 +24,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from toxbench.adapters.base import Adapter, AdapterError, FatalError, RateLimited, TransientError
+from toxbench.data.tables import LONE_SURROGATE
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunWriter
 from toxbench.redaction import clip, redact
@@ -328,6 +329,8 @@ def to_record(request: Request, answer: Answer | None, error: str | None, parser
     if answer is None:
         return Record(sample_id=request.sample_id, gold=gold, pred=None, status="error", raw=redact(error), **how)
     raw = redact(answer.raw if answer.raw is not None else answer.text)  # a server may echo the key in any answer
+    if raw and LONE_SURROGATE.search(raw):  # a JSON escape no UTF-8 file can hold: kept visible, never a crash
+        raw = LONE_SURROGATE.sub("\ufffd", raw)
     if answer.refused:
         pred, status = None, "refused"
     elif answer.pred is not None or parser is None:
