@@ -4,7 +4,8 @@ Markers in a text choose what happens: `[429]` a rate limit with Retry-After on 
 attempt, `[500]` a server error once, `[slow]` a reply slower than the client's timeout once,
 `[badjson]` a malformed body once, `[down]` a 500 every time, `[filter]` a content-filter finish,
 `[refuse]` a refusal, `[nolp]` log-probabilities whose top list begins neither answer word, `[echo]` an answer that echoes the
-request's credentials, `[echo400]` a 400 whose long body ends with them. Otherwise the answer is "toxique" when the text contains "TOX", else
+request's credentials, `[echo400]` a 400 whose long body ends with them, `[quota]` and `[quotadate]` a 429
+whose Retry-After is years away (seconds or an HTTP date), `[huge]` 20 KB of gzip inflating to a 20 MB answer. Otherwise the answer is "toxique" when the text contains "TOX", else
 "non-toxique". Every request is counted and its headers kept, so tests can check what was sent.
 """
 
@@ -17,7 +18,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter|nolp|echo|echo400)\]")
+MARKERS = re.compile(r"\[(429|500|slow|badjson|down|filter|refuse|nullmsg|nullbody|emptyjson|cfilter|nolp|echo|echo400|quota|quotadate|huge)\]")
 
 
 class _Server(ThreadingHTTPServer):
@@ -89,6 +90,9 @@ class FakeProvider:
         credentials = h.headers.get("authorization") or h.headers.get("x-api-key") or h.headers.get("x-goog-api-key") or ""
         if "echo400" in markers:  # a careless server: the credentials at the end of a long error body
             return self.send(h, 400, {"error": {"message": "invalid request " + "." * 230 + f" (you sent {credentials})", "type": "invalid"}})
+        if markers & {"quota", "quotadate"}:
+            later = "1000000000" if "quota" in markers else "Fri, 31 Dec 2100 23:59:59 GMT"
+            return self.send(h, 429, self.error_body("daily quota exceeded"), {"Retry-After": later})
         if "slow" in markers and attempt == 1:
             time.sleep(self.slow_s)
         if "badjson" in markers and attempt == 1:
@@ -104,6 +108,11 @@ class FakeProvider:
             if "refuse" in markers:
                 verdict, markers = "Je ne peux pas répondre à cette demande.", markers - {"refuse"}
         reply = self.reply(h.path, body, verdict, markers)
+        if "huge" in markers:
+            import gzip
+
+            reply["choices"][0]["message"]["content"] = verdict + " " + "x" * (20 << 20)
+            return self.send_raw(h, 200, gzip.compress(json.dumps(reply).encode()), "application/json", {"content-encoding": "gzip"})
         if "echo" in markers:
             reply["debug"] = {"headers_received": credentials}
         return self.send(h, 200, reply)

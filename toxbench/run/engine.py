@@ -45,6 +45,7 @@ class ExecutionSettings:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     batch_size: int | None = None  # for batching (local) adapters; default: the adapter's own
+    max_retry_after_s: float = 300.0  # a provider asking to wait longer (a daily quota) ends the sample as an error
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""
@@ -139,6 +140,27 @@ async def _within(awaitable, seconds: float | None):
 
 
 ERROR_CHARS = 2000  # what a recorded error message keeps, after redaction
+ANSWER_CHARS = 1_000_000  # what an answer may hold (text and raw body): a record is a line, not a download
+
+
+def _bounded(answer: Answer) -> Answer:
+    """`answer`, or a per-sample error when it is larger than any answer toxbench keeps (a body that
+    inflated to megabytes): records and the cache never hold it."""
+    size = len(answer.raw or "") + len(answer.text or "")
+    if size > ANSWER_CHARS:
+        raise FatalError(f"an answer of {size:,} characters, more than the {ANSWER_CHARS:,} toxbench keeps; the server sent an "
+                         "unbounded body", stops_run=False)
+    return answer
+
+
+def _too_long_to_wait(exc: AdapterError, cap: float) -> FatalError | None:
+    """The sample's error when the provider asks to wait longer than toxbench waits (a daily or
+    monthly quota, an HTTP date years away): the run goes on rather than hanging."""
+    if exc.retry_after is None or exc.retry_after <= cap:
+        return None
+    wait = f"{exc.retry_after / 86400:,.0f} days" if exc.retry_after >= 86400 else f"{exc.retry_after:,.0f} s"
+    return FatalError(f"{type(exc).__name__}: the provider asks to wait {wait} before retrying, more than the {cap:g} s toxbench waits "
+                      f"(a daily or monthly quota?); run the same command later to ask again ({exc})", stops_run=False)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -194,12 +216,15 @@ async def run_requests(
             stats.requests_sent += 1
             sent = time.perf_counter()
             try:
-                return await _within(adapter.answer(request), settings.timeout_s)
+                return _bounded(await _within(adapter.answer(request), settings.timeout_s))
             except asyncio.TimeoutError:
                 raise TransientError(f"timed out after {settings.timeout_s:g} s") from None
-            except RateLimited as exc:
-                limit.rate_limited(exc.retry_after)
-                stats.min_limit = min(stats.min_limit, limit.limit)
+            except AdapterError as exc:
+                if (refusal := _too_long_to_wait(exc, settings.max_retry_after_s)) is not None:
+                    raise refusal from None
+                if isinstance(exc, RateLimited):
+                    limit.rate_limited(exc.retry_after)
+                    stats.min_limit = min(stats.min_limit, limit.limit)
                 raise
             finally:
                 latency[:] = [time.perf_counter() - sent]
@@ -315,6 +340,11 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
             continue
         each = (time.perf_counter() - started) / len(todo)
         for request, answer in zip(todo, answers):
+            if not isinstance(answer, AdapterError):
+                try:
+                    answer = _bounded(answer)
+                except FatalError as exc:
+                    answer = exc
             if isinstance(answer, AdapterError):  # a request the backend cannot take; the rest of the batch was answered
                 finish(request, None, _redact(f"{type(answer).__name__}: {answer}", secrets), 1, False, None)
                 continue

@@ -1,0 +1,129 @@
+"""Issue 28, hangs and unbounded growth: a download stops at the manifest's size and has a
+deadline; a huge Retry-After ends samples as errors instead of holding the run; an unbounded
+answer is not kept; a large sweep's dry run answers at once, a gigantic one is refused."""
+
+import gzip
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hostile_helpers import one_line_refusal
+
+SMALL = "toxifrench/prompts/system_prompt_english.txt"  # 136 bytes
+
+
+class HostileMirror:
+    """A mirror that answers every file with `mode`: endless (a body that never ends), gzip (20 KB on the
+    wire inflating to 20 MB), trickle (a byte a second, each read within the per-read timeout)."""
+
+    def __init__(self, mode: str) -> None:
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                try:
+                    if mode == "gzip":
+                        body = gzip.compress(b"a" * (20 << 20))
+                        self.send_header("content-encoding", "gzip")
+                        self.send_header("content-length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                    self.end_headers()  # no length: the body ends when the connection does
+                    while not mirror.stopped.is_set():
+                        self.wfile.write(b"x" * (1 << 16) if mode == "endless" else b"x")
+                        self.wfile.flush()
+                        if mode == "trickle":
+                            time.sleep(0.5)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.stopped = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.stopped.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["endless", "gzip"])
+def test_a_download_stops_at_the_manifests_size(tmp_path, cli, mode):
+    mirror = HostileMirror(mode)
+    try:
+        started = time.monotonic()
+        code, out, err = cli("data", "fetch", SMALL, "--data-dir", tmp_path / "data", "--mirror", mirror.url)
+        assert time.monotonic() - started < 20
+    finally:
+        mirror.close()
+    assert "0 fetched" in out and "more than the 136 bytes the manifest pins" in out, (out, err)
+    assert sum(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file()) == 0  # nothing left behind
+
+
+def test_a_download_has_a_total_deadline_and_stale_parts_go(tmp_path, cli, monkeypatch):
+    from toxbench.data import fetch
+
+    monkeypatch.setattr(fetch, "DEADLINE_S", 2.0)
+    folder = tmp_path / "data" / "toxifrench" / "prompts"
+    folder.mkdir(parents=True)
+    stale = folder / ".system_prompt_english.txt.abc123.part"
+    stale.write_bytes(b"x" * 1000)
+    old = time.time() - 2 * fetch.STALE_PART_S
+    import os
+
+    os.utime(stale, (old, old))
+    mirror = HostileMirror("trickle")
+    try:
+        started = time.monotonic()
+        code, out, err = cli("data", "fetch", SMALL, "--data-dir", tmp_path / "data", "--mirror", mirror.url)
+        assert time.monotonic() - started < 15
+    finally:
+        mirror.close()
+    assert "stopped" in out and "0 fetched" in out, (out, err)
+    assert not list(folder.glob("*.part"))
+
+
+KEY = "sk-hangs-canary-0123456789abcdefghij"
+
+
+def test_a_retry_after_years_away_ends_those_samples_as_errors_not_a_hang(tmp_path, fake, cli, data_root, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    texts = tmp_path / "t.csv"
+    texts.write_text("id,text,label\n0,TOX [quota] a,1\n1,merci [quotadate] b,0\n2,TOX c,1\n3,merci d,0\n", encoding="utf-8")
+    started = time.monotonic()
+    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", texts, "--model-arg", f"base_url={fake.url}/v1", "--out", tmp_path / "runs",
+                         "--timeout", "5", "--data-dir", data_root, "--json", "--no-cache")
+    assert time.monotonic() - started < 30 and code == 0, err
+    import json
+
+    from toxbench.records import Run
+
+    records = {r.sample_id: r for r in Run.load(json.loads(out)["run_dir"]).records}
+    assert (records["2"].status, records["3"].status) == ("ok", "ok")
+    for sid in ("0", "1"):
+        assert records[sid].status == "error" and "asks to wait" in records[sid].raw and "days" in records[sid].raw
+        assert records[sid].attempts == 1  # asked once, not retried into the quota
+
+
+def test_an_answer_inflating_to_megabytes_is_not_kept(tmp_path, fake, cli, data_root, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
+    texts = tmp_path / "t.csv"
+    texts.write_text("id,text,label\n0,TOX [huge] a,1\n1,merci [huge] b,0\n2,TOX [huge] c,1\n3,merci d,0\n", encoding="utf-8")
+    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", texts, "--model-arg", f"base_url={fake.url}/v1", "--out", tmp_path / "runs",
+                         "--timeout", "20", "--max-retries", "0", "--data-dir", data_root, "--json")
+    assert code == 0, err
+    import json
+
+    assert json.loads(out)["status"] == {"ok": 1, "error": 3}
+    written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != "t.csv")
+    assert written < 1 << 20, written  # was 120 MB for three samples
