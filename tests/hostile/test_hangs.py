@@ -127,3 +127,35 @@ def test_an_answer_inflating_to_megabytes_is_not_kept(tmp_path, fake, cli, data_
     assert json.loads(out)["status"] == {"ok": 1, "error": 3}
     written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != "t.csv")
     assert written < 1 << 20, written  # was 120 MB for three samples
+
+
+def sweep_file(tmp_path, seeds: int) -> str:
+    path = tmp_path / f"grid-{seeds}.toml"
+    path.write_text('name = "grid"\nseeds = [' + ",".join(map(str, range(seeds))) + ']\nshot_pool = "random"\n'
+                    'configs = [{ prompt = "detailed", shots = "4" }, { prompt = "detailed", shots = "10" }]\n'
+                    '[[models]]\nmodel = "openai:gpt-4o-mini"\n[[models]]\nmodel = "baseline"\n', encoding="utf-8")
+    return str(path)
+
+
+def test_a_gigantic_sweep_grid_is_refused_in_one_line_at_once(tmp_path, cli, data_root):
+    started = time.monotonic()
+    err = one_line_refusal(cli("sweep", sweep_file(tmp_path, 1_000_000), "--dry-run", "--data-dir", data_root))
+    assert "4,000,000 cells, more than the 10,000" in err and time.monotonic() - started < 20
+
+
+def test_a_large_sweeps_dry_run_answers_with_the_same_costs(tmp_path, cli, data_root, data):
+    from toxbench.data.datasets import load_dataset
+    from toxbench.run.prompts import make_renderer
+    from toxbench.run.pricing import cost_usd, price_table
+    from toxbench.run.sweep import CostEstimator, expand, load_sweep
+
+    started = time.monotonic()
+    code, out, err = cli("sweep", sweep_file(tmp_path, 2400), "--dry-run", "--data-dir", data_root)
+    assert code == 0 and "9600 cells" in out and time.monotonic() - started < 60, err
+    assert out.count("2400") >= 4  # one row per configuration, its seeds counted
+    sweep = load_sweep(sweep_file(tmp_path, 3))
+    samples = load_dataset("toxifrench", data).samples
+    for cell in [c for c in expand(sweep, data, "live") if c.model.model.startswith("openai")]:
+        renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed, data, "random")
+        chars = sum(len(m["content"]) for s in samples for m in renderer.messages(s.text))  # every message rendered, as before
+        assert CostEstimator(sweep, data)(cell) == pytest.approx(cost_usd("gpt-4o-mini", chars // 4, 5 * len(samples), price_table()))

@@ -99,21 +99,34 @@ def sweep(
     console().print("wrote " + ", ".join(map(str, paths)))
 
 
+DRY_RUN_ROWS = 200  # beyond this many cells, the dry run shows one row per configuration
+
+
 def _print_dry_run(spec, data, source: str) -> None:
     from rich.table import Table
 
-    from toxbench.run.sweep import estimate_cost, expand
+    from toxbench.run.sweep import CostEstimator, expand
 
-    table = Table("model", "dataset", "lang", "configuration", "seed", "source", "estimated $")
-    total, unknown = 0.0, 0
     cells = expand(spec, data, source)  # type: ignore[arg-type]
+    estimate = CostEstimator(spec, data)
+    grouped = len(cells) > DRY_RUN_ROWS  # one row per configuration, its seeds counted: thousands of rows say less, slowly
+    table = Table("model", "dataset", "lang", "configuration", "seeds" if grouped else "seed", "source", "estimated $")
+    rows: dict[tuple, list] = {}
+    total, unknown = 0.0, 0
     for cell in cells:
-        cost = estimate_cost(cell, spec, data)
+        cost = estimate(cell)
         total += cost or 0.0
         unknown += cost is None
-        table.add_row(cell.model.display, cell.dataset, cell.lang, cell.config, "–" if cell.seed is None else str(cell.seed),
-                      cell.source + (f" ({cell.published_file.rsplit('/', 1)[-1]})" if cell.published_file else ""),
-                      "?" if cost is None else f"{cost:.4f}")
+        source_text = cell.source + (f" ({cell.published_file.rsplit('/', 1)[-1]})" if cell.published_file else "")
+        seed = "–" if cell.seed is None else str(cell.seed)
+        key = (cell.model.display, cell.dataset, cell.lang, cell.config, source_text) + (() if grouped else (seed,))
+        row = rows.setdefault(key, [0, 0.0, False])
+        row[0] += cell.seed is not None
+        row[1] += cost or 0.0
+        row[2] |= cost is None
+    for key, (seeds, cost, unpriced) in rows.items():
+        seed_cell = (str(seeds) if seeds else "–") if grouped else key[5]
+        table.add_row(*key[:4], seed_cell, key[4], "?" if unpriced else f"{cost:.4f}")
     console().print(table)
     console().print(f"{len(cells)} cells; estimated ${total:.4f}" + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else ""))
 

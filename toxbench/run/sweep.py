@@ -111,25 +111,42 @@ def published_index(data) -> dict[tuple[str, str, str, str], str]:
     return index
 
 
+MAX_CELLS = 10_000  # a grid larger than this is a typo (a seeds range), not a study
+
+
+def grid_size(sweep: Sweep) -> int:
+    """The most cells the sweep can expand to (published cells collapse), computed without expanding it."""
+    configs = sweep.prompt_configs()
+    per_model = len(sweep.datasets) * len(sweep.langs) * sum(max(1, len(_seeds(sweep, pc.shots))) for pc in configs)
+    return len(sweep.models) * per_model
+
+
 def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
     """Every cell of the sweep, in table order. A published cell's language is the one its replay
-    records (the dataset's), whatever `langs` says, and it comes once: one file is one run."""
+    records (the dataset's), whatever `langs` says, and it comes once: one file is one run. A grid
+    beyond MAX_CELLS is refused before anything is expanded."""
     from toxbench.data.datasets import REGISTRY
 
+    if (size := grid_size(sweep)) > MAX_CELLS:
+        raise ToxbenchError(f"sweep {sweep.name!r}: {size:,} cells, more than the {MAX_CELLS:,} a sweep may hold; split it into several "
+                            "files or give fewer seeds, prompts or models")
     index = published_index(data) if source != "live" else {}
-    cells = []
+    runnable = {id(model): _runnable(model) for model in sweep.models}  # asked once per model, not once per cell
+    cells: list[Cell] = []
+    published_seen: set[tuple] = set()
     for model in sweep.models:
         for dataset in sweep.datasets:
             for lang in sweep.langs:
                 for pc in sweep.prompt_configs():
                     rel = index.get((model.published, dataset, pc.prompt, pc.shots)) if model.published else None
-                    use_published = source == "published" or (source == "auto" and rel is not None and not _runnable(model))
+                    use_published = source == "published" or (source == "auto" and rel is not None and not runnable[id(model)])
                     if use_published:
                         if rel is None:
                             raise ToxbenchError(f"no published file for {model.published or model.model} on {dataset}, {pc.prompt} {pc.shots}-shot; "
                                                 "give the model's `published` name or use --source live")
                         cell = Cell(model, dataset, REGISTRY[dataset].lang, pc.prompt, pc.shots, None, "published", rel)
-                        if cell not in cells:
+                        if (key := (id(model), dataset, pc.prompt, pc.shots)) not in published_seen:
+                            published_seen.add(key)
                             cells.append(cell)
                         continue
                     for seed in _seeds(sweep, pc.shots):
@@ -173,28 +190,57 @@ def _runnable(model: SweepModel) -> bool:
     return True
 
 
+class CostEstimator:
+    """Dollars for live cells from the price table and the rendered prompts' length. A dataset is
+    loaded once, and a prompt frame rendered once, for the whole sweep: a sample's messages are the
+    frame plus its text, so a cell's characters are n x frame + the texts' characters."""
+
+    def __init__(self, sweep: Sweep, data) -> None:
+        self.sweep, self.data = sweep, data
+        self._texts: dict[str, tuple[int, int]] = {}  # dataset -> (samples, characters of their texts)
+        self._frames: dict[tuple, int] = {}
+
+    def texts(self, dataset: str) -> tuple[int, int]:
+        if dataset not in self._texts:
+            from toxbench.data.datasets import load_dataset
+            from toxbench.data.sampling import balanced_sample
+            from toxbench.data.tables import Columns
+
+            samples = load_dataset(dataset, self.data, Columns(**self.sweep.columns.model_dump())).samples
+            if self.sweep.sample:
+                samples = balanced_sample(samples, self.sweep.sample, self.sweep.sample_seed)
+            self._texts[dataset] = (len(samples), sum(len(s.text) for s in samples))
+        return self._texts[dataset]
+
+    def frame(self, cell: Cell) -> int:
+        """Characters of a sample's messages besides its text."""
+        key = (cell.prompt, cell.lang, cell.shots, cell.seed or 0)
+        if key not in self._frames:
+            from toxbench.run.prompts import make_renderer
+
+            renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, self.data, self.sweep.shot_pool)
+            self._frames[key] = sum(len(m["content"]) for m in renderer.messages(""))
+        return self._frames[key]
+
+    def __call__(self, cell: Cell) -> float | None:
+        """None when the model has no price."""
+        from toxbench.adapters.registry import parse_model
+        from toxbench.run.pricing import cost_usd, price_table
+
+        if cell.source == "published":
+            return 0.0
+        _, model_id = parse_model(cell.model.model)
+        table = price_table()
+        if not model_id or model_id not in table:
+            return None
+        n, text_chars = self.texts(cell.dataset)
+        chars = n * self.frame(cell) + text_chars
+        return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * n, table)
+
+
 def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
-    """Dollars for a live cell from the price table and the rendered prompt length; None when unpriced."""
-    from toxbench.adapters.registry import parse_model
-    from toxbench.data.datasets import load_dataset
-    from toxbench.data.sampling import balanced_sample
-    from toxbench.run.pricing import cost_usd, price_table
-    from toxbench.run.prompts import make_renderer
-
-    if cell.source == "published":
-        return 0.0
-    _, model_id = parse_model(cell.model.model)
-    table = price_table()
-    if not model_id or model_id not in table:
-        return None
-    from toxbench.data.tables import Columns
-
-    samples = load_dataset(cell.dataset, data, Columns(**sweep.columns.model_dump())).samples
-    if sweep.sample:
-        samples = balanced_sample(samples, sweep.sample, sweep.sample_seed)
-    renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, data, sweep.shot_pool)
-    chars = sum(len(m["content"]) for s in samples for m in renderer.messages(s.text))
-    return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * len(samples), table)
+    """Dollars for one live cell (see CostEstimator, which a whole sweep should share)."""
+    return CostEstimator(sweep, data)(cell)
 
 
 def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
