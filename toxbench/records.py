@@ -186,15 +186,40 @@ class RunWriter:
         except OSError as exc:
             raise ToxbenchError(f"{runs_dir}: cannot create the run directory ({exc.strerror}); choose a writable --out/--runs") from None
         self._lock = FileLock(self.dir / LOCK)
+        self.read_only = False
         try:  # one writer per run: a second process stops here instead of interleaving lines
             self._lock.acquire(timeout=0)
         except Timeout:
             raise ToxbenchError(f"{self.dir}: another toxbench process is writing this run; wait for it to finish or stop it") from None
+        except OSError as exc:  # a read-only checkout: a complete run is read as it is; anything to record is one line
+            self._open_read_only(exc, retry_errors)
+            return
         try:
             self._open(n_expected, retry_errors)
         except BaseException:
             self._lock.release()
             raise
+
+    def _open_read_only(self, why: OSError, retry_errors: bool) -> None:
+        """A run on a file system that cannot be written: fine when it is complete with nothing to
+        ask again (re-running a published run from a read-only checkout), else one line."""
+        self.read_only = True
+        cannot = f"{self.dir}: cannot write this run ({why.strerror or why})"
+        if not (self.dir / MANIFEST).exists():
+            raise ToxbenchError(f"{cannot}; give --out a writable runs directory")
+        self.manifest = read_manifest(self.dir)
+        self._records = {r.sample_id: r for r in read_records(self.dir / PREDICTIONS)}
+        if self.manifest.status != "complete":
+            raise ToxbenchError(f"{cannot} and it has samples left to record; give --out a writable runs directory")
+        if retry_errors and any(r.status == "error" for r in self._records.values()):
+            raise ToxbenchError(f"{cannot} and its error samples would be asked again; give --out a writable runs directory, "
+                                "or --no-retry-errors to keep them as they are")
+        self.retrying, self.recorded = set(), set(self._records)
+        self._counts = {s: 0 for s in STATUSES}
+        self._cost, self._priced, self._appended, self._superseded = 0.0, 0, 0, 0
+        for record in self._records.values():
+            self._tally(record)
+        self._fh = None
 
     def _open(self, n_expected: int | None, retry_errors: bool) -> None:
         new = not (self.dir / MANIFEST).exists()
@@ -249,18 +274,30 @@ class RunWriter:
     def append(self, record: Record) -> None:
         line = self._take(record)
         if line is not None:
-            self._fh.write(line)
-            self._fh.flush()  # on disk as soon as it arrives: a crash loses only in-flight requests
+            self._write(line)  # on disk as soon as it arrives: a crash loses only in-flight requests
 
     def extend(self, records: list[Record]) -> None:
         """Append results that arrived together (a replayed file) with one flush."""
         lines = [line for line in map(self._take, records) if line is not None]
-        self._fh.write(b"".join(lines))
-        self._fh.flush()
+        if lines:
+            self._write(b"".join(lines))
+
+    def _write(self, data: bytes) -> None:
+        """Append and flush; a full disk is one line (a torn last line is cut off when the run resumes)."""
+        if self._fh is None:
+            raise ToxbenchError(f"{self.dir}: cannot write this run (read-only); give --out a writable runs directory")
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+        except OSError as exc:
+            raise ToxbenchError(f"{self.dir / PREDICTIONS}: cannot write records ({exc.strerror}); free space and run the same command "
+                                "again: what was recorded is kept and resumed") from None
 
     def finish(self, notes: list[str] | None = None) -> Path:
         """Mark the run complete (every sample recorded). A complete run that got no new record is
         left as it was."""
+        if self.read_only:
+            return self.dir
         self._fh.close()
         if self._appended or self.manifest.status != "complete" or (notes is not None and notes != self.manifest.notes):
             if self._superseded:  # one line per sample again
@@ -274,11 +311,16 @@ class RunWriter:
         return self.dir
 
     def close(self) -> None:
-        """Stop without marking complete (Ctrl-C, crash): what was recorded stays for resume."""
-        if not self._fh.closed:
-            self._fh.close()
-            if self._appended:
-                self._save_manifest()
+        """Stop without marking complete (Ctrl-C, crash, a full disk): what was recorded stays for
+        resume, whose counts are rebuilt from the records (a manifest that cannot be saved now is
+        no loss)."""
+        if self._fh is not None and not self._fh.closed:
+            try:
+                self._fh.close()
+                if self._appended:
+                    self._save_manifest()
+            except (OSError, ToxbenchError):
+                pass
         if self._lock.is_locked:
             self._lock.release()
 

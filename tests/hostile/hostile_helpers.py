@@ -2,8 +2,11 @@
 
 
 def one_line_refusal(result) -> str:
-    """The stderr of a command that refused its input as toxbench promises: exit 2, one line, no traceback."""
+    """The error line of a command that refused its input as toxbench promises: exit 2, one line
+    (after any progress it printed), no traceback."""
     code, out, err = result
     assert code == 2, (code, out, err)
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err
+    assert "Traceback" not in err and err.endswith("\n"), err
+    last = err.rstrip("\n").rsplit("\n", 1)[-1]
+    assert last.startswith("error: ") and err.count("error: ") == 1, err
+    return last + "\n"

@@ -16,6 +16,7 @@ import orjson
 
 from toxbench import __version__
 from toxbench._util import write_atomic
+from toxbench.errors import ToxbenchError
 from toxbench.analysis.metrics import Metrics, Policy
 from toxbench.records import PREDICTIONS, Run
 
@@ -28,15 +29,23 @@ def _key(run_dir: Path) -> list:
 
 
 def _read(run_dir: Path, key: list) -> dict:
+    path = run_dir / CACHE
+    if not path.is_file():  # absent, or not a regular file (which would block or never end)
+        return {}
     try:
-        cached = orjson.loads((run_dir / CACHE).read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
+        cached = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return {}
     return cached if isinstance(cached, dict) and cached.get("key") == key else {}
 
 
 def _write(run_dir: Path, entry: dict) -> None:
-    write_atomic(run_dir / CACHE, orjson.dumps(entry))
+    """Memoise; a runs directory that cannot be written (a read-only checkout, a full disk) only
+    loses the memo: the run is as readable as ever, never "damaged"."""
+    try:
+        write_atomic(run_dir / CACHE, orjson.dumps(entry))
+    except ToxbenchError:
+        pass
 
 
 def _outcomes(records: Sequence) -> dict[str, int]:

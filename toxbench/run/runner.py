@@ -147,6 +147,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         raise
     finally:
         if cache:
+            notes.extend(cache.notes)
             cache.close()
     run_dir = settle(writer, len(samples))
     counts = {k: v for k, v in writer.manifest.counts.items() if v}
