@@ -128,8 +128,8 @@ def test_calibrate_command_records_the_rest_as_a_subset_run(tmp_path, cli):
     board = (tmp_path / "board" / "leaderboard.md").read_text()
     subsets = board.split("## Runs on part of the dataset")[1]
     assert "`clf-calibrated-accuracy`" in subsets and "calibrated:clf" in subsets
-    assert "threshold tuned on the test set: its labels are its scores cut between" in board
-    assert board.count("threshold tuned on the test set") == 1  # the published file only, not the live run
+    assert "threshold away from 0.5: its labels are its scores cut between" in board
+    assert board.count("threshold away from 0.5") == 1  # the published file only, not the live run
 
 
 def test_calibrate_refuses_what_it_cannot_do(tmp_path, cli):

@@ -210,7 +210,7 @@ def test_shipped_example_configs_load():
     from toxbench.finetune.config import DPOJob, EncoderJob
 
     root = Path(__file__).parents[2] / "examples" / "finetune"
-    kinds = {"sft": SFTJob, "dpo": DPOJob, "encoder": EncoderJob, "toxitrace": EncoderJob}
+    kinds = {"sft": SFTJob, "dpo": DPOJob, "encoder": EncoderJob, "gcloss": EncoderJob}
     files = sorted(root.glob("*.toml"))
     assert len(files) >= 5
     for path in files:
@@ -224,7 +224,7 @@ def test_shipped_example_configs_load():
     assert DPOJob(sft_model="x", output_dir="y", train={"max_steps": 1}).train.warmup_steps == 0  # a [train] table keeps DPO's defaults
     assert json.loads((root / "deepspeed-zero2.json").read_text())["zero_optimization"]["stage"] == 2
     # the ToxiTrace pair: the same data, budget and checkpoint rule, only the objective differs
-    gc, ce = load_job(root / "toxitrace-minilm-cpu.toml", EncoderJob), load_job(root / "encoder-toxicspans-minilm-cpu.toml", EncoderJob)
+    gc, ce = load_job(root / "gcloss-minilm-cpu.toml", EncoderJob), load_job(root / "encoder-toxicspans-minilm-cpu.toml", EncoderJob)
     assert (gc.objective.kind, ce.objective.kind) == ("gcloss", "ce")
     assert gc.spans == ce.spans and gc.train == ce.train and gc.checkpoint == ce.checkpoint == "last"
 

@@ -136,5 +136,5 @@ def tuned_note(records: Sequence[Record]) -> str | None:
     if bounds is None or bounds[0] < DEFAULT_THRESHOLD <= bounds[1]:
         return None
     low, high = bounds
-    return (f"threshold tuned on the test set: its labels are its scores cut between {low:.4g} and {high:.4g}, not at 0.5, and the "
-            "release had no dev split, so the cut was set on these very labels (`toxbench calibrate` chooses one on a dev split)")
+    return (f"threshold away from 0.5: its labels are its scores cut between {low:.4g} and {high:.4g}, and the release has no dev "
+            "split, so the cut was not chosen on one (`toxbench calibrate` chooses one on a dev split and scores the rest)")

@@ -45,6 +45,7 @@ class Row:
     seed: str = ""
     subset: str = ""
     paper: list[PaperLink] = field(default_factory=list)  # the paper's rows that print this run's numbers
+    fitted: bool = False  # learned from this dataset's own labels: ranked apart (see learned_from_labels)
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
@@ -53,6 +54,8 @@ class Row:
         for column in CSV_COLUMNS[4:-1]:
             value = m[column]
             out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
+        if sum(self.metrics.confusion[0]) == 0:  # no gold 0 (a span dataset): class 0's figures are undefined, not 0
+            out.update({c: "" for c in ("precision_0", "recall_0", "f1_0", "balanced_accuracy")})
         return out
 
 
@@ -66,6 +69,7 @@ class Leaderboard:
     subset_rows: list[Row] = field(default_factory=list)  # runs on part of the dataset (subset or partial), ranked apart
     span_rows: list[dict] = field(default_factory=list)  # one per (ranked run, explainer) with explanations: span agreement, faithfulness
     span_floors: dict | None = None  # SemEval's reference predictions on the whole dataset, when it has gold spans
+    fitted_rows: list[Row] = field(default_factory=list)  # runs that learned from this dataset's own labels (a stacked ensemble)
 
 
 def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
@@ -118,17 +122,26 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
                 seed="" if spec.shots_seed is None else str(spec.shots_seed),
                 subset=part,
                 paper=paper_links(spec.label, dataset, metrics) if spec.adapter == "replay" and spec.label else [],
+                fitted=learned_from_labels(spec),
             )
         )
     ranked = {r.run_dir for r in rows}
     names = distinct_labels({d.name: m.spec for d, m in runs if d in ranked})
     for row in rows:
         row.name = names[row.run_dir.name]
-    full, subsets = [r for r in rows if not r.subset], [r for r in rows if r.subset]
-    for group in (full, subsets):
+    fitted = [r for r in rows if r.fitted]
+    full, subsets = [r for r in rows if not r.subset and not r.fitted], [r for r in rows if r.subset and not r.fitted]
+    for group in (full, subsets, fitted):
         group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
         _compare_neighbours(group, policy)
-    return Leaderboard(dataset, policy, full, skipped, broken, subsets, explanation_rows(full + subsets, broken))
+    return Leaderboard(dataset, policy, full, skipped, broken, subsets, explanation_rows(full + subsets + fitted, broken), fitted_rows=fitted)
+
+
+def learned_from_labels(spec) -> bool:
+    """A run whose labels come from a model fitted, out of fold, on the same benchmark's gold labels (a
+    stacked ensemble): ranked apart, never above the detectors it learned from. (A calibrated run is
+    scored only on samples its dev split did not see, and is ranked with the subset runs.)"""
+    return spec.adapter == "ensemble" and spec.model == "stack"
 
 
 def _tuned(run_dir: Path) -> list[str]:
@@ -172,11 +185,13 @@ def _f(x: float | None) -> str:
     return "–" if x is None else f"{x:.4f}"
 
 
-def span_table(span_rows: list[dict]) -> list[str]:
+def span_table(span_rows: list[dict], marks: dict[str, str] | None = None) -> list[str]:
+    """The explanations table; `marks`: run -> its note's mark in the ranking (what it was trained on, its seeds)."""
+    marks = marks or {}
     lines = ["| Run | Explainer | Method | Spans by | Tuned on | n | Span F1 | Char P | Char R | Char IoU | Overlap F1 | Compr. | Suff. | AOPC |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in span_rows:
-        lines.append(f"| {code(r['run'])} | {cell(r['explainer'])} | {cell(r['method'])} | {cell(r['rule'])} | {cell(r['tuned_on'] or '–')} | {r['n']} | **{_f(r['span_f1'])}** | "
+        lines.append(f"| {code(r['run'])}{marks.get(r['run'], '')} | {cell(r['explainer'])} | {cell(r['method'])} | {cell(r['rule'])} | {cell(r['tuned_on'] or '–')} | {r['n']} | **{_f(r['span_f1'])}** | "
                      f"{_f(r['char_precision'])} | {_f(r['char_recall'])} | {_f(r['char_iou'])} | {_f(r['overlap_f1'])} | "
                      f"{_f(r['comprehensiveness'])} | {_f(r['sufficiency'])} | {_f(r['aopc'])} |")
     return lines
@@ -246,18 +261,27 @@ def _paper_cell(links: list[PaperLink]) -> str:
     return " ".join(dict.fromkeys(link.mark for link in links)) or "–"
 
 
-def _table(rows: list[Row], notes: list[str]) -> list[str]:
+def no_negatives(rows: list[Row]) -> bool:
+    """Every sample of the board's dataset is toxic (a span dataset): P(0) is zero by construction,
+    so accuracy is the toxic class's recall and the class-0 columns and balanced accuracy say nothing."""
+    return bool(rows) and all(sum(r.metrics.confusion[0]) == 0 for r in rows)
+
+
+def _table(rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False) -> list[str]:
     lines = list(HEADER)
+    undefined = (lambda x: "n/a") if single_class else _pct  # noqa: E731 - class 0 has no sample
     for rank, row in enumerate(rows, start=1):
         m = row.metrics
         mark = ""
         if row.notes:
             notes.append(f"{len(notes) + 1}. {code(row.name or row.run)}: " + cell("; ".join(row.notes)))
             mark = f" [{len(notes)}]"
+            if marks is not None:
+                marks[row.name or row.run] = mark
         lines.append(
             f"| {rank} | {code(row.name or row.run)}{mark} | {cell(row.model)} | {cell(row.prompt or '–')} | {cell(row.shots or '–')} | {m.n} | {_pct(m.coverage)} | "
-            f"{_pct(m.precision_0)} | {_pct(m.recall_0)} | {_pct(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
-            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {_pct(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} | "
+            f"{undefined(m.precision_0)} | {undefined(m.recall_0)} | {undefined(m.f1_0)} | {_pct(m.precision_1)} | {_pct(m.recall_1)} | {_pct(m.f1_1)} | "
+            f"**{_pct(m.accuracy)}** | {_pct(m.accuracy_ci_low)}–{_pct(m.accuracy_ci_high)} | {undefined(m.balanced_accuracy)} | {_pct(m.roc_auc)} | {_p(row.p_vs_next)} | "
             f"{_paper_cell(row.paper)} |"
         )
     return lines
@@ -276,12 +300,25 @@ def markdown(board: Leaderboard) -> str:
         "",
     ]
     notes: list[str] = []
-    lines += _table(board.rows, notes)
+    marks: dict[str, str] = {}
+    single_class = no_negatives(board.rows + board.subset_rows + board.fitted_rows)
+    if single_class:
+        lines += ["**Every sample of this dataset is toxic** (no gold 0): accuracy here is the share of toxic posts detected (the toxic "
+                  "class's recall), the class-0 columns and balanced accuracy are undefined (n/a), and P (1) is 100 by construction. What "
+                  "tells these runs apart is the detection rate and, below, the explanations' span F1 against the gold spans.", ""]
+    lines += _table(board.rows, notes, marks, single_class)
     if board.subset_rows:
         lines += ["", "## Runs on part of the dataset", "",
                   f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`, or a published file that covers "
                   "only part of it), ranked among themselves only: their accuracy is about other samples than the runs above.", "",
-                  *_table(board.subset_rows, notes)]
+                  *_table(board.subset_rows, notes, marks, single_class)]
+    if board.fitted_rows:
+        lines += ["", "## Learned from this benchmark's labels", "",
+                  f"{len(board.fitted_rows)} run{'s' if len(board.fitted_rows) > 1 else ''} whose labels come from a model fitted on this dataset's own gold labels (a stacked ensemble, "
+                  "each fold's model fitted on the other folds), ranked apart: they are not detectors evaluated on unseen data, and "
+                  "their numbers are not comparable with the ranking above. Their notes give the fair single-model reference: the best "
+                  "single run chosen inside the same folds.", "",
+                  *_table(board.fitted_rows, notes, marks, single_class)]
     if board.span_rows:
         lines += ["", "## Explanations", "",
                   "Runs with explanations (`toxbench explain`), one row per explainer. Span F1 is SemEval-2021's character F1 against the gold "
@@ -292,7 +329,7 @@ def markdown(board: Leaderboard) -> str:
             f = board.span_floors
             lines += [f"Reference points on all {f['posts']} posts (SemEval-2021's own): no span for any post {f['empty']:.4f}, "
                       f"every character of every post {f['all_characters']:.4f}.", ""]
-        lines += span_table(board.span_rows)
+        lines += span_table(board.span_rows, marks)
     if notes:
         lines += ["", "## Notes", "", *notes]
     if board.skipped:
@@ -307,10 +344,11 @@ def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
     csv_path, md_path, subsets_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "leaderboard-subsets.csv"
     spans_path = out_dir / "leaderboard-spans.csv"
     write_atomic(csv_path, csv_text(board.rows))
-    if board.subset_rows:
-        write_atomic(subsets_path, csv_text(board.subset_rows))
-    else:
-        subsets_path.unlink(missing_ok=True)
+    for rows, path in ((board.subset_rows, subsets_path), (board.fitted_rows, out_dir / "leaderboard-fitted.csv")):
+        if rows:
+            write_atomic(path, csv_text(rows))
+        else:
+            path.unlink(missing_ok=True)
     if board.span_rows:
         write_atomic(spans_path, span_csv_text(board.span_rows))
     else:

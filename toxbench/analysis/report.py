@@ -86,7 +86,7 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
     for name in _datasets(runs_dir):
         board = collect(runs_dir, name, policy)  # type: ignore[arg-type]
         warnings += [w for w in board.damaged if w not in warnings]
-        if not board.rows and not board.subset_rows:
+        if not board.rows and not board.subset_rows and not board.fitted_rows:
             continue
 
         def row_dict(rank: int, row) -> dict:
@@ -100,11 +100,12 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
 
         rows = [row_dict(rank, row) for rank, row in enumerate(board.rows, 1)]
         subset_rows = [row_dict(rank, row) for rank, row in enumerate(board.subset_rows, 1)]
-        every = board.rows + board.subset_rows
+        fitted_rows = [row_dict(rank, row) for rank, row in enumerate(board.fitted_rows, 1)]
+        every = board.rows + board.subset_rows + board.fitted_rows
         loaded = [Run.load(row.run_dir) for row in every]
         top = loaded[: min(KAPPA_RUNS, len(board.rows))] if board.rows else loaded[:KAPPA_RUNS]
         kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
-        datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
+        datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "fitted_rows": fitted_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
         known = samples_by_id(name, data)  # texts and gold spans, one load
         samples: dict[str, dict] = {}
         runs, names = {}, {}

@@ -103,7 +103,7 @@ def ensemble(
         lang = samples[0].lang if len({s.lang for s in samples}) == 1 else None
         for derived in result.derived:
             spec = run_spec(derived, found, loaded.name, loaded.sha256, lang, folds, seeds)
-            run_dir = write_run(runs_dirs[0], spec, records(derived, ids, gold), run_notes(derived, found, folds, seeds))
+            run_dir = write_run(runs_dirs[0], spec, records(derived, ids, gold), run_notes(derived, found, folds, seeds, result.fair_single, result.best_single))
             derived.row["run"] = spec.label
             derived.row["run_id"] = run_dir.name
     text = markdown(f"{dataset} ({name})" if name else dataset, summary)

@@ -63,7 +63,10 @@ def leaderboard(
             _print_board(board.rows, board, wide, board.dataset)
             if board.subset_rows:
                 _print_board(board.subset_rows, board, wide, f"{board.dataset}: runs on part of the dataset (ranked apart)")
+            if board.fitted_rows:
+                _print_board(board.fitted_rows, board, wide, f"{board.dataset}: learned from its own labels (ranked apart)")
         subsets = f" (+{len(board.subset_rows)} on part of it, ranked apart)" if board.subset_rows else ""
+        subsets += f" (+{len(board.fitted_rows)} learned from its labels, ranked apart)" if board.fitted_rows else ""
         console().print(f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}")
 
 
