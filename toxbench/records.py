@@ -146,6 +146,8 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
     """One record per sample, the last line written for it (a retried error is superseded by its
     new answer), in the order samples were first recorded. A torn last line (a crash mid-write) is
     cut off if repair, else reported with the command that repairs it."""
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise ToxbenchError(f"{path}: not a regular file; a run's records are a file `toxbench run` wrote")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
