@@ -3,6 +3,8 @@ server the SDK's own environment variable chooses is part of the run's identity 
 
 import json
 
+import pytest
+
 from toxbench.records import Run
 
 KEY = "sk-echo-canary-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -27,22 +29,28 @@ def test_a_key_echoed_by_the_server_reaches_no_record_cache_or_message(tmp_path,
         assert piece not in out and piece not in err
 
 
-def test_the_server_chosen_by_the_sdks_environment_variable_is_part_of_the_run_and_cache(tmp_path, fake, cli, data_root, dataset, monkeypatch):
+@pytest.mark.parametrize("model, key_env, url_env, suffix", [
+    ("openai:gpt-4o-mini", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+    ("anthropic:claude-haiku-4-5", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ""),
+    ("gemini:gemini-2.0-flash", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", ""),
+])
+def test_the_server_chosen_by_the_sdks_environment_variable_is_part_of_the_run_and_cache(tmp_path, fake, cli, data_root, dataset, monkeypatch,
+                                                                                          model, key_env, url_env, suffix):
     from fakes.providers import FakeProvider
 
     other = FakeProvider()
     try:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv(key_env, KEY)
         monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
         runs = []
         for server in (fake, other):
-            monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
-            code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", dataset, "--out", tmp_path / "runs", "--timeout", "1.2",
+            monkeypatch.setenv(url_env, server.url + suffix)
+            code, out, err = cli("run", "-m", model, "-d", dataset, "--out", tmp_path / "runs", "--timeout", "1.2",
                                  "--max-retries", "1", "--data-dir", data_root, "--json")
             assert code == 0, err
             runs.append(json.loads(out))
-        assert runs[0]["run_dir"] != runs[1]["run_dir"]  # another server, another run
+        assert fake.requests and runs[0]["run_dir"] != runs[1]["run_dir"]  # another server, another run
         assert runs[1]["cache_hits"] == 0 and len(other.requests) >= 10  # B was asked, not answered from A's cache
-        assert Run.load(runs[1]["run_dir"]).spec.adapter_params["base_url"] == other.url + "/v1"
+        assert Run.load(runs[1]["run_dir"]).spec.adapter_params["base_url"] == other.url + suffix
     finally:
         other.close()
