@@ -36,7 +36,18 @@ def mount(tmp_path):
 
 
 def read_only(path):
-    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+    """Remount read-only; a file still open for writing (a descriptor not yet collected) makes the
+    kernel refuse with "busy", so collect and retry briefly before failing."""
+    import gc
+    import time
+
+    for _ in range(20):
+        gc.collect()
+        done = subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"cannot remount {path} read-only: {done.stderr}")
 
 
 def run_args(fake, dataset, out, data_root, *extra):

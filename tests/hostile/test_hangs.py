@@ -125,6 +125,10 @@ def test_an_answer_inflating_to_megabytes_is_not_kept(tmp_path, fake, cli, data_
     import json
 
     assert json.loads(out)["status"] == {"ok": 1, "error": 3}
+    from toxbench.records import Run
+
+    errors = [r.raw for r in Run.load(json.loads(out)["run_dir"]).records if r.status == "error"]
+    assert all("more than 1,000,000 bytes" in e and "reads no further" in e for e in errors)  # read up to the bound, not inflated whole
     written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != "t.csv")
     assert written < 1 << 20, written  # was 120 MB for three samples
 

@@ -11,7 +11,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Iterator
 
-from toxbench.adapters.base import AdapterError, FatalError, RateLimited, TransientError
+from toxbench.adapters.base import ANSWER_CHARS, AdapterError, FatalError, RateLimited, TransientError
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip
 
@@ -83,6 +83,22 @@ def translate_sdk_error(exc: Exception, sdk) -> Exception:
     if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
         return TransientError(f"malformed response: {clip(str(exc), 200)}")
     return exc
+
+
+async def read_bounded(response, limit: int = ANSWER_CHARS) -> bytes:
+    """A streamed HTTP response's decoded body, read until `limit` bytes and no further (a body of
+    20 KB on the wire can inflate to 20 MB), then closed. Over the limit it is that sample's error."""
+    chunks, size = [], 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise FatalError(f"an answer of more than {limit:,} bytes (the server sent an unbounded body); toxbench reads no further",
+                                 stops_run=False)
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return b"".join(chunks)
 
 
 def split_system(messages) -> tuple[str | None, list[dict]]:

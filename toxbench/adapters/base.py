@@ -19,6 +19,11 @@ from toxbench.redaction import remember
 from toxbench.types import Answer, Kind, Request
 
 
+ANSWER_CHARS = 1_000_000
+"""The most an answer may hold (its text and raw body): adapters that read a body themselves stop
+there, and the engine never keeps more (a body that inflates to megabytes is an error, not a record)."""
+
+
 class AdapterError(Exception):
     """Raised by an adapter for a failed request; the engine decides what to do with it."""
 

@@ -17,12 +17,13 @@ from dataclasses import replace
 import orjson
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import blocked_by_filter, reading_response, require, routed_base_url, translate_sdk_error
-from toxbench.adapters.base import Adapter, Capabilities
+from toxbench.adapters._sdk import blocked_by_filter, read_bounded, reading_response, require, routed_base_url, translate_sdk_error
+from toxbench.adapters.base import Adapter, AdapterError, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+RAW_STREAM = ("X-Stainless-Raw-Response", "stream")  # the SDK hands back the HTTP response unread (openai._constants.RAW_RESPONSE_HEADER)
 
 
 def first_token_score(data: dict, labels: tuple[str, ...]) -> float | None:
@@ -142,12 +143,16 @@ class OpenAIChat(Adapter):
             # `chat.completions.create`, without its per-request typed transform of the messages
             # and response models (together ~45% of the client's CPU per request), and the raw
             # body is what the record keeps.
-            response = await self.client.post(path, body=params, cast_to=self.response_type)
+            # streamed (the SDK's own raw-response header), so the body is read up to a bound, not whole
+            response = await self.client.post(path, body=params, cast_to=self.response_type, options={"headers": {RAW_STREAM[0]: RAW_STREAM[1]}})
+            body = await read_bounded(response)
+        except AdapterError:
+            raise
         except Exception as exc:  # noqa: BLE001 - translated for the engine
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None
-        return self.answer_from_body(response.content, path, request.labels)
+        return self.answer_from_body(body, path, request.labels)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import httpx
 
-from toxbench.adapters._sdk import error_for_status
+from toxbench.adapters._sdk import error_for_status, read_bounded
 from toxbench.adapters.base import Adapter, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.redaction import clip
@@ -47,16 +47,17 @@ class Perspective(Adapter):
         body = {"comment": {"text": request.text}, "languages": [request.lang.split("-")[0]],
                 "requestedAttributes": {a: {} for a in self.attributes}, "doNotStore": True}
         try:
-            response = await self.client.post("/v1alpha1/comments:analyze", json=body)
+            response = await self.client.send(self.client.build_request("POST", "/v1alpha1/comments:analyze", json=body), stream=True)
+            text = (await read_bounded(response)).decode("utf-8", errors="replace")
         except httpx.HTTPError as exc:
             raise TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}") from None
         if response.status_code != 200:
-            raise error_for_status(response.status_code, clip(response.text, 300), response.headers.get("retry-after"))
+            raise error_for_status(response.status_code, clip(text, 300), response.headers.get("retry-after"))
         try:
-            _scores(response.text)
+            _scores(text)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TransientError(f"malformed response: {type(exc).__name__}") from None
-        return Answer(raw=response.text)
+        return Answer(raw=text)
 
     def decide(self, answer: Answer) -> Answer:
         scores = _scores(answer.raw)

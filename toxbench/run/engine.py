@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from toxbench.adapters.base import Adapter, AdapterError, FatalError, RateLimited, TransientError
+from toxbench.adapters.base import ANSWER_CHARS, Adapter, AdapterError, FatalError, RateLimited, TransientError
 from toxbench.data.tables import LONE_SURROGATE
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunWriter
@@ -140,7 +140,6 @@ async def _within(awaitable, seconds: float | None):
 
 
 ERROR_CHARS = 2000  # what a recorded error message keeps, after redaction
-ANSWER_CHARS = 1_000_000  # what an answer may hold (text and raw body): a record is a line, not a download
 
 
 def _bounded(answer: Answer) -> Answer:
