@@ -111,7 +111,7 @@ class FakeProvider:
         if "huge" in markers:
             import gzip
 
-            reply["choices"][0]["message"]["content"] = verdict + " " + "x" * (20 << 20)
+            reply["padding"] = "x" * (20 << 20)  # a field every client ignores, 20 MB of it
             return self.send_raw(h, 200, gzip.compress(json.dumps(reply).encode()), "application/json", {"content-encoding": "gzip"})
         if "echo" in markers:
             reply["debug"] = {"headers_received": credentials}

@@ -114,12 +114,14 @@ def test_a_retry_after_years_away_ends_those_samples_as_errors_not_a_hang(tmp_pa
         assert records[sid].attempts == 1  # asked once, not retried into the quota
 
 
-def test_an_answer_inflating_to_megabytes_is_not_kept(tmp_path, fake, cli, data_root, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+@pytest.mark.parametrize("model, key_env, base", [("openai:gpt-4o-mini", "OPENAI_API_KEY", "/v1"), ("anthropic:claude-haiku-4-5", "ANTHROPIC_API_KEY", ""),
+                                                  ("mistral:mistral-large-latest", "MISTRAL_API_KEY", ""), ("gemini:gemini-2.0-flash", "GEMINI_API_KEY", "")])
+def test_an_answer_inflating_to_megabytes_is_neither_read_whole_nor_kept(tmp_path, fake, cli, data_root, monkeypatch, model, key_env, base):
+    monkeypatch.setenv(key_env, KEY)
     monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
     texts = tmp_path / "t.csv"
     texts.write_text("id,text,label\n0,TOX [huge] a,1\n1,merci [huge] b,0\n2,TOX [huge] c,1\n3,merci d,0\n", encoding="utf-8")
-    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", texts, "--model-arg", f"base_url={fake.url}/v1", "--out", tmp_path / "runs",
+    code, out, err = cli("run", "-m", model, "-d", texts, "--model-arg", f"base_url={fake.url}{base}", "--out", tmp_path / "runs",
                          "--timeout", "20", "--max-retries", "0", "--data-dir", data_root, "--json")
     assert code == 0, err
     import json
@@ -128,7 +130,7 @@ def test_an_answer_inflating_to_megabytes_is_not_kept(tmp_path, fake, cli, data_
     from toxbench.records import Run
 
     errors = [r.raw for r in Run.load(json.loads(out)["run_dir"]).records if r.status == "error"]
-    assert all("more than 1,000,000 bytes" in e and "reads no further" in e for e in errors)  # read up to the bound, not inflated whole
+    assert all("more than 1,000,000 bytes" in e and "reads no further" in e for e in errors), errors  # read up to the bound, not inflated whole
     written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != "t.csv")
     assert written < 1 << 20, written  # was 120 MB for three samples
 

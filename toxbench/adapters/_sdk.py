@@ -74,6 +74,8 @@ def translate_sdk_error(exc: Exception, sdk) -> Exception:
     """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
     APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
     A body that echoes the key is redacted before it is cut to length."""
+    if isinstance(exc.__cause__, AdapterError):  # raised inside the transport (an unbounded body), wrapped by the SDK
+        return exc.__cause__
     if isinstance(exc, sdk.APIStatusError):
         body = exc.body
         message = clip(json.dumps(body, ensure_ascii=False) if isinstance(body, dict) else str(exc), 300)
@@ -99,6 +101,22 @@ async def read_bounded(response, limit: int = ANSWER_CHARS) -> bytes:
     finally:
         await response.aclose()
     return b"".join(chunks)
+
+
+def bounded_http_client(base: type, **kwargs):
+    """An instance of `base` (an httpx AsyncClient class, or an SDK's subclass of it with its
+    defaults) whose every response body is read to at most ANSWER_CHARS decoded bytes, for SDKs
+    that would otherwise read an inflating body whole before toxbench sees it."""
+
+    class BoundedAsyncClient(base):
+        async def send(self, request, *, stream: bool = False, **options):
+            # read here even when the SDK asks to stream: some (anthropic) always stream, then read whole;
+            # toxbench streams nothing (no server-sent events), so every body is read once, bounded
+            response = await super().send(request, stream=True, **options)
+            response._content = await read_bounded(response)  # what .content/.text/.json() and aread() return
+            return response
+
+    return BoundedAsyncClient(**kwargs)
 
 
 def split_system(messages) -> tuple[str | None, list[dict]]:

@@ -6,7 +6,7 @@ refuse it."""
 
 from __future__ import annotations
 
-from toxbench.adapters._sdk import reading_response, require, routed_base_url, split_system, translate_sdk_error
+from toxbench.adapters._sdk import bounded_http_client, reading_response, require, routed_base_url, split_system, translate_sdk_error
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -34,7 +34,8 @@ class AnthropicChat(Adapter):
         key = self.key_from_env(api_key_env)
         anthropic = require("anthropic", "api", f"adapter {self.name!r}")
         self.secrets = (key,)
-        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=None)
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=None,
+                                               http_client=bounded_http_client(anthropic.DefaultAsyncHttpxClient, timeout=None))
         self._takes_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
 
     def identity(self) -> dict:

@@ -4,8 +4,8 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 from __future__ import annotations
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import error_for_status, reading_response, require, routed_base_url, sdk_environment, split_system
-from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters._sdk import bounded_http_client, error_for_status, reading_response, require, routed_base_url, sdk_environment, split_system
+from toxbench.adapters.base import Adapter, AdapterError, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.redaction import clip
 from toxbench.types import Answer, Request
@@ -19,6 +19,8 @@ BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITAT
 def _translate(exc: Exception) -> Exception:
     from google.genai import errors
 
+    if isinstance(exc, AdapterError):  # an unbounded body, stopped in the transport
+        return exc
     if isinstance(exc, errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None) or {}
         return error_for_status(exc.code, clip(str(exc.message or exc), 300), headers.get("retry-after"))
@@ -46,7 +48,10 @@ class GeminiChat(Adapter):
         from google.genai import types
 
         self.secrets = (key,)
-        options = types.HttpOptions(base_url=self.base_url, retry_options=types.HttpRetryOptions(attempts=1))
+        import httpx
+
+        options = types.HttpOptions(base_url=self.base_url, retry_options=types.HttpRetryOptions(attempts=1),
+                                    httpx_async_client=bounded_http_client(httpx.AsyncClient, timeout=None))
         self.client = genai.Client(api_key=key, http_options=options)
 
     def identity(self) -> dict:

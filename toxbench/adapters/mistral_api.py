@@ -12,8 +12,8 @@ import json
 from dataclasses import replace
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import error_for_status, reading_response, require
-from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters._sdk import bounded_http_client, error_for_status, reading_response, require
+from toxbench.adapters.base import Adapter, AdapterError, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip
@@ -36,13 +36,17 @@ def _client(api_key: str, base_url: str | None, who: str):
     from mistralai.client import Mistral
     from mistralai.client.utils.retries import BackoffStrategy, RetryConfig
 
+    import httpx
+
     no_retries = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False)
-    return Mistral(api_key=api_key, server_url=base_url, retry_config=no_retries)
+    return Mistral(api_key=api_key, server_url=base_url, retry_config=no_retries, async_client=bounded_http_client(httpx.AsyncClient, timeout=None))
 
 
 def _translate(exc: Exception) -> Exception:
     from mistralai.client import errors
 
+    if isinstance(exc, AdapterError):  # an unbounded body, stopped in the transport
+        return exc
     if isinstance(exc, errors.NoResponseError):
         return TransientError(f"no response: {clip(str(exc), 200)}")
     if isinstance(exc, errors.ResponseValidationError):
