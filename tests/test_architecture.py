@@ -82,3 +82,67 @@ def test_nothing_outside_the_cli_imports_it():
     importers = [p for p in PACKAGE.rglob("*.py") if part_of(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)) not in ("cli", "__main__")
                  and any(t.startswith("toxbench.cli") for _, t in imports_of(p))]
     assert importers == []
+
+
+def module_graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (at any depth of the file, `from a import b` counting
+    b when it is a module); a package's `__init__` is its own node."""
+    modules = {".".join(p for p in path.relative_to(package.parent).with_suffix("").parts if p != "__init__"): path
+               for path in package.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == package.name:
+                deps |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules}
+                deps |= {node.module} if node.module in modules else set()
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name in modules}
+        graph[name] = deps - {name, package.name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycle, inside a layer too (a lazy import inside a function counts)."""
+    assert cycles(module_graph(PACKAGE)) == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    pkg = tmp_path / "toxbench"
+    for rel, text in {"analysis/a.py": "def f():\n    from toxbench.analysis.b import g\n", "analysis/b.py": "from toxbench.analysis import c\n",
+                      "analysis/c.py": "import toxbench.analysis.a\n", "analysis/d.py": "from toxbench.analysis.a import f\n"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    assert cycles(module_graph(pkg)) == [["toxbench.analysis.a", "toxbench.analysis.b", "toxbench.analysis.c"]]

@@ -96,7 +96,7 @@ class Calibration:
 
 
 def calibrate(records: Sequence[Record], dev_fraction: float = 0.2, seed: int = 0, objective: Objective = "accuracy") -> Calibration:
-    from toxbench.analysis.compare import mcnemar_exact
+    from toxbench.analysis.significance import mcnemar_exact
 
     if any(r.gold is None for r in records):
         raise ToxbenchError("the run has samples without a gold label; a threshold is chosen and scored on gold labels")

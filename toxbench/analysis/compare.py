@@ -10,15 +10,14 @@ reproducible; the F1 difference resamples the same samples for both runs (paired
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from toxbench._util import csv_for_people, write_atomic
 from toxbench.errors import ToxbenchError
+from toxbench.analysis.significance import mcnemar_exact
 from toxbench.records import Run, find_run
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -55,20 +54,6 @@ class Comparison:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def mcnemar_exact(only_a_right: int, only_b_right: int) -> float:
-    """Two-sided exact McNemar p-value: the discordant pairs against a fair coin.
-
-    For p = 1/2 the binomial is symmetric, so the two-sided p is twice the smaller tail, computed
-    exactly with integers. This equals scipy's `binomtest(k, n, 0.5).pvalue` (a test checks it) but
-    does not import scipy.stats, which would add most of a second to every leaderboard."""
-    n = only_a_right + only_b_right
-    if n == 0:
-        return 1.0
-    k = min(only_a_right, only_b_right)
-    tail = sum(math.comb(n, i) for i in range(k + 1))
-    return min(1.0, float(Fraction(2 * tail, 2**n)))
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
@@ -167,16 +152,6 @@ def compare_refs(ref_a: str, ref_b: str, runs_dir: Path, *, seed: int = 0) -> tu
 def write_comparison(path: Path, names: tuple[str, str], comparison: Comparison) -> Path:
     """The comparison, every disagreement included, as JSON."""
     return write_atomic(path, json.dumps({"a": names[0], "b": names[1], **comparison.as_dict()}, indent=2, ensure_ascii=False))
-
-
-def agreement(runs_dir: Path, dataset: str) -> tuple[list[str], np.ndarray]:
-    """The run names of a dataset's leaderboard, in its order, and their Cohen's kappa matrix."""
-    from toxbench.analysis.leaderboard import collect
-
-    board = collect(runs_dir, dataset)
-    if len(board.rows) < 2:
-        raise ToxbenchError(f"{runs_dir}: fewer than two complete runs of {dataset}; nothing to compare")
-    return [row.run for row in board.rows], kappa_matrix([Run.load(row.run_dir) for row in board.rows])
 
 
 def write_kappa_csv(names: list[str], matrix: np.ndarray, path: Path) -> Path:

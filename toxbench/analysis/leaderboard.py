@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from toxbench._util import csv_for_people, partial_note, write_atomic
 from toxbench.analysis.markdown_cells import cell, code
@@ -23,6 +23,9 @@ from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.analysis.paper import PaperLink, paper_links
 from toxbench.errors import ToxbenchError
 from toxbench.records import PREDICTIONS, RunManifest, damaged, distinct_labels, readable_runs, require_runs_dir
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CSV_COLUMNS = (
     "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
@@ -213,7 +216,7 @@ def _correctness(run_dir: Path, policy: Policy) -> dict[str, bool]:
 
 
 def _compare_neighbours(rows: list[Row], policy: Policy) -> None:
-    from toxbench.analysis.compare import mcnemar_exact
+    from toxbench.analysis.significance import mcnemar_exact
 
     cache: dict[Path, dict[str, bool]] = {}
 
@@ -426,3 +429,14 @@ def _check_datasets(names: list[str], run_dirs: list[Path], data) -> None:
     if unknown:
         known = sorted(set(REGISTRY) | recorded)
         raise ToxbenchError(f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {', '.join(map(str, run_dirs))}; known: {', '.join(known)}")
+
+
+def agreement(runs_dir: Path, dataset: str) -> tuple[list[str], np.ndarray]:
+    """The run names of a dataset's leaderboard, in its order, and their Cohen's kappa matrix."""
+    from toxbench.analysis.compare import kappa_matrix
+    from toxbench.records import Run
+
+    board = collect(runs_dir, dataset)
+    if len(board.rows) < 2:
+        raise ToxbenchError(f"{runs_dir}: fewer than two complete runs of {dataset}; nothing to compare")
+    return [row.run for row in board.rows], kappa_matrix([Run.load(row.run_dir) for row in board.rows])

@@ -136,7 +136,7 @@ def agreement(
     """Cohen's kappa between every two complete runs of a dataset (on the samples both labelled)."""
     from rich.table import Table
 
-    from toxbench.analysis.compare import agreement as kappa_of
+    from toxbench.analysis.leaderboard import agreement as kappa_of
     from toxbench.analysis.compare import write_kappa_csv
 
     names, matrix = kappa_of(runs, dataset)

@@ -8,46 +8,15 @@ URL and sha256, so a file is either verified or refused, never silently differen
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
 
 from toxbench._util import DATA_DIR_ENV, MIRROR_ENV, OFFLINE_ENV, data_dir_default
 from toxbench._util import sha256_file as sha256_of
+from toxbench.data.manifest import Manifest, ManifestFile
 from toxbench.errors import DataError
-
-
-@dataclass(frozen=True)
-class ManifestFile:
-    """One pinned upstream file."""
-
-    path: str
-    url: str
-    sha256: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class Manifest:
-    sources: dict
-    files: dict[str, ManifestFile]
-
-    @classmethod
-    def shipped(cls) -> "Manifest":
-        text = resources.files("toxbench.data").joinpath("manifest.json").read_text("utf-8")
-        raw = json.loads(text)
-        files = {f["path"]: ManifestFile(**f) for f in raw["files"]}
-        return cls(sources=raw["sources"], files=files)
-
-    def get(self, rel: str) -> ManifestFile:
-        try:
-            return self.files[rel]
-        except KeyError:
-            raise DataError(f"{rel} is not a file toxbench knows (not in its data manifest)") from None
 
 
 def resolve_data_dir(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:

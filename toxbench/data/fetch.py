@@ -21,7 +21,7 @@ import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from toxbench._util import give_ordinary_mode
-from toxbench.data.datadir import ManifestFile
+from toxbench.data.manifest import ManifestFile
 
 TIMEOUT_S = 30.0  # per read
 DEADLINE_S = 120.0  # a whole download, plus the time its size takes at SLOWEST_BYTES_S
