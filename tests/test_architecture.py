@@ -17,7 +17,7 @@ RANKS = {
     "records": 4, "explanations": 4,
     "run": 5,
     "analysis": 6, "finetune": 6,  # side by side: neither imports the other
-    "cli": 7, "__main__": 7,
+    "cli": 7, "__main__": 7, "api": 7,  # api: the Python front door, beside the CLI
 }
 FORBIDDEN_SIDEWAYS = {("analysis", "finetune"), ("finetune", "analysis"), ("model_registry", "adapters"), ("explain", "adapters"),
                       ("adapters", "explain"), ("explanations", "records"), ("records", "explanations")}

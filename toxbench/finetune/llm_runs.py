@@ -4,7 +4,6 @@ cost, progress and resume of any run; its records keep the model's answers."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from pathlib import Path
 from typing import Callable
@@ -14,6 +13,7 @@ from toxbench.adapters.registry import create
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunSpec, RunWriter, run_label
 from toxbench.run.engine import ExecutionSettings
+from toxbench.run.loop import run_coroutine
 from toxbench.run.parsing import Parsed, answer_text
 from toxbench.types import Request, Sample
 
@@ -53,7 +53,7 @@ def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample],
         raise
     try:
         requests = [Request(s.id, s.text, s.lang, ({"role": "user", "content": prompt(s)},)) for s in samples if s.id not in writer.recorded]
-        asyncio.run(drive(adapter, requests, {s.id: s.label for s in samples}, writer, answered(stance), settings, cache,
+        run_coroutine(drive(adapter, requests, {s.id: s.label for s in samples}, writer, answered(stance), settings, cache,
                           lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table), len(samples), show_progress, name))
     except BaseException:
         writer.close()

@@ -15,13 +15,17 @@ command, with a status per comment that names every block not read (`categorie: 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toxbench._util import csv_for_people, response_cache_path, sha256_file, write_atomic
+from toxbench._util import (
+    csv_for_people,
+    response_cache_path,
+    sha256_file,
+    write_atomic,
+)
 from toxbench.adapters.registry import create
 from toxbench.data.tables import Comment, read_comments
 from toxbench.errors import ToxbenchError
@@ -29,6 +33,7 @@ from toxbench.records import RunSpec, RunWriter, run_label
 from toxbench.run.cot_blocks import parse_block
 from toxbench.run.cot_steps import Step, load_steps, user_message
 from toxbench.run.engine import ExecutionSettings
+from toxbench.run.loop import run_coroutine
 from toxbench.run.parsing import Parsed, answer_text
 from toxbench.types import Record, Request
 
@@ -137,7 +142,7 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
                 "adapter": adapter.identity(), "steps": [{"key": s.key, "identity": s.identity()} for s in steps], "n": len(comments)}
     _claim(opts.out, pipeline)
     specs = {s.key: step_spec(s, adapter, opts.model_args, path.name, input_sha256, subset) for s in steps}
-    records, stats = asyncio.run(_run_steps(adapter, steps, specs, comments, opts, settings, lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
+    records, stats = run_coroutine(_run_steps(adapter, steps, specs, comments, opts, settings, lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
                                      show_progress))
     rows, statuses, blocks = annotated_rows(comments, steps, records)
     write_table(opts.out / TABLE_FILE, rows)

@@ -12,7 +12,6 @@ constants, with where they came from, are part of the explainer's settings.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from toxbench.explain.faithfulness import AOPC_FRACTIONS, measures, variants
 from toxbench.explanations import ExplanationWriter, read_explanations
 from toxbench.records import Run, RunSpec
 from toxbench.run.engine import ExecutionSettings
+from toxbench.run.loop import run_coroutine
 from toxbench.types import Answer, Record, Request
 
 IG_CHUNK = 64  # rows (post x integration step) per forward pass of integrated gradients
@@ -214,7 +214,7 @@ def explain_run(run_dir: Path, settings: ExplainSettings, data: DataDir, executi
     try:
         requests = [Request(s.id, s.text, s.lang) for s in samples if s.id not in writer.recorded]
         lines = _LineWriter(writer, {s.id: [list(x) for x in s.spans] if s.spans is not None else None for s in samples})
-        asyncio.run(drive(explainer, requests, {s.id: s.label for s in samples}, lines, None, replace(execution, batch_size=None),
+        run_coroutine(drive(explainer, requests, {s.id: s.label for s in samples}, lines, None, replace(execution, batch_size=None),
                           None, lambda i, o: None, len(samples), show_progress, "explain"))
     finally:
         writer.close()

@@ -20,6 +20,7 @@ from toxbench.data.tables import Columns
 from toxbench.errors import ToxbenchError
 from toxbench.records import RunSpec, RunWriter, run_label
 from toxbench.run.engine import EngineStats, ExecutionSettings, run_requests
+from toxbench.run.loop import run_coroutine
 from toxbench.types import Request
 
 
@@ -140,7 +141,7 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     ]
     golds = {s.id: s.label for s in samples}
     try:
-        stats = asyncio.run(drive(adapter, requests, golds, writer, parser, settings, cache,
+        stats = run_coroutine(drive(adapter, requests, golds, writer, parser, settings, cache,
                                  lambda i, o: cost_usd(priced_as, i, o, table), len(samples), show_progress))
     except BaseException:
         writer.close()  # Ctrl-C, a stopping error: what was recorded stays for the next run to resume
