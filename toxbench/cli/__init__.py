@@ -17,18 +17,35 @@ from toxbench.errors import ToxbenchError
 from toxbench.redaction import redact
 
 app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=True)  # --install-completion / --show-completion for bash, zsh, fish
+
+
+def _examples(*lines: str) -> str:
+    """A command's --help epilog: an example per paragraph (rich keeps blank-line paragraphs)."""
+    return "Examples:\n\n" + "\n\n".join(lines)
+
+
+EXAMPLES = {
+    "run": _examples("toxbench run --model openai:gpt-4o-mini --dataset toxifrench --prompt detailed --shots 4",
+                     "toxbench run --model hf:smollm2-135m-instruct --model-arg mode=score --sample 200",
+                     "toxbench run --model baseline --dataset my_comments.csv --text-col body --label-col toxic"),
+    "sweep": _examples("toxbench sweep experiments/icl-table5.toml --dry-run", "toxbench sweep experiments/icl-table5.toml --source published"),
+    "leaderboard": _examples("toxbench leaderboard --dataset toxifrench --out results/toxifrench",
+                             "toxbench leaderboard --dataset my_comments.csv --runs runs --no-published --out board"),
+    "compare": _examples("toxbench compare gpt-4o-mini-simple-tf-fr gpt-4o-detailed-tf-fr --runs runs",
+                         "toxbench compare RUN_A RUN_B --show 0 --json comparison.json"),
+}
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(prompt.app, name="prompt")
 app.add_typer(train.finetune_app, name="finetune")
 app.add_typer(train.models_app, name="models")
 app.add_typer(annotate.app, name="annotate")
-app.command("run")(run.run)
-app.command("sweep")(run.sweep)
+app.command("run", epilog=EXAMPLES["run"])(run.run)
+app.command("sweep", epilog=EXAMPLES["sweep"])(run.sweep)
 app.command("adapters")(run.adapters)
-app.command("leaderboard")(runs.leaderboard)
-app.command("compare")(runs.compare)
+app.command("leaderboard", epilog=EXAMPLES["leaderboard"])(runs.leaderboard)
+app.command("compare", epilog=EXAMPLES["compare"])(runs.compare)
 app.command("agreement")(runs.agreement)
 app.command("report")(runs.report)
 app.command("paper")(runs.paper)
