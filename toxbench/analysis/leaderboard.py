@@ -50,6 +50,11 @@ class Row:
     paper: list[PaperLink] = field(default_factory=list)  # the paper's rows that print this run's numbers
     fitted: bool = False  # learned from this dataset's own labels: ranked apart (see learned_from_labels)
 
+    @property
+    def no_negatives(self) -> bool:
+        """The run's dataset has no gold 0 (every sample toxic)."""
+        return sum(self.metrics.confusion[0]) == 0
+
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
         out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots,
@@ -57,7 +62,7 @@ class Row:
         for column in CSV_COLUMNS[4:-1]:
             value = m[column]
             out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
-        if sum(self.metrics.confusion[0]) == 0:  # no gold 0 (a span dataset): class 0's figures are undefined, not 0
+        if self.no_negatives:  # a span dataset: class 0's figures are undefined, not 0
             out.update({c: "" for c in ("precision_0", "recall_0", "f1_0", "balanced_accuracy")})
         return out
 
@@ -267,7 +272,7 @@ def _paper_cell(links: list[PaperLink]) -> str:
 def no_negatives(rows: list[Row]) -> bool:
     """Every sample of the board's dataset is toxic (a span dataset): P(0) is zero by construction,
     so accuracy is the toxic class's recall and the class-0 columns and balanced accuracy say nothing."""
-    return bool(rows) and all(sum(r.metrics.confusion[0]) == 0 for r in rows)
+    return bool(rows) and all(r.no_negatives for r in rows)
 
 
 def _table(rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False) -> list[str]:

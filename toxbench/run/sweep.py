@@ -238,10 +238,6 @@ class CostEstimator:
         return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * n, table)
 
 
-def estimate_cost(cell: Cell, sweep: Sweep, data) -> float | None:
-    """Dollars for one live cell (see CostEstimator, which a whole sweep should share)."""
-    return CostEstimator(sweep, data)(cell)
-
 
 def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
     """The complete recorded run of a live cell, found by what identifies it, without loading the
