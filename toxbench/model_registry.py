@@ -91,4 +91,13 @@ def lookup(name: str) -> tuple[dict, dict]:
 
 
 def registered() -> list[dict]:
-    return [json.loads(p.read_text("utf-8")) for p in sorted(registry_dir().glob("*.json"))]
+    entries = []
+    for path in sorted(registry_dir().glob("*.json")):
+        try:
+            entry = json.loads(read_user_text(path, "registry entry"))
+        except ValueError as exc:
+            raise ToxbenchError(f"{path}: a damaged registry entry ({exc}); register the model again or delete the file") from None
+        if not isinstance(entry, dict):
+            raise ToxbenchError(f"{path}: a damaged registry entry (not a JSON object); register the model again or delete the file")
+        entries.append(entry)
+    return entries

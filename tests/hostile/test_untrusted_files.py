@@ -102,3 +102,12 @@ def test_a_price_table_or_sweep_file_that_is_not_a_regular_file_is_refused(tmp_p
     assert str(path) in err
     err = one_line_refusal(in_time(lambda: cli("data", "show", path, "--data-dir", data_root)))
     assert str(path) in err
+
+
+def test_a_damaged_registry_entry_is_one_line_in_models_list(tmp_path, cli, monkeypatch):
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "broken.json").write_text("{not json", encoding="utf-8")
+    monkeypatch.setenv("TOXBENCH_REGISTRY", str(registry))
+    err = one_line_refusal(cli("models", "list"))
+    assert "broken.json: a damaged registry entry" in err
