@@ -35,12 +35,12 @@ def main() -> None:
     from peft import LoraConfig
     from trl import SFTTrainer
 
+    from toxbench.data.datadir import DataDir
     from toxbench.finetune.config import ModelSettings, TrainSettings
     from toxbench.finetune.cot_data import CotDataSettings, build_splits
     from toxbench.finetune.dwl import DWLSchedule
     from toxbench.finetune.sft import _trainer_classes, sft_config, tokenize_cot
     from toxbench.finetune.training import load_for_training
-    from toxbench.data.datadir import DataDir
 
     blocks = args.blocks.split(",")
     train, _, _ = build_splits(DataDir(args.data_dir), CotDataSettings(blocks=blocks, max_examples=64))

@@ -329,11 +329,11 @@ def main() -> None:
 
     import torch
 
-    from toxbench.types import Request
     from toxbench.data.datadir import DataDir
     from toxbench.data.datasets import load_dataset
     from toxbench.data.sampling import balanced_sample
     from toxbench.run.prompts import make_renderer
+    from toxbench.types import Request
 
     data = DataDir(args.data_dir)
     renderer = make_renderer("detailed", "fr", "0", 0, data)

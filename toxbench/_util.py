@@ -11,8 +11,9 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from toxbench.errors import ToxbenchError
 

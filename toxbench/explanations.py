@@ -109,7 +109,7 @@ class ExplanationWriter:
             mine = {line["sample_id"]: line for line in lines if line.get("explainer") == self.id}
             self.recorded = {sid for sid, line in mine.items() if line.get("status") == "ok"}
             self.counts = {"ok": len(self.recorded), "error": 0}
-            self._fh = open(path, "ab")
+            self._fh = open(path, "ab")  # noqa: SIM115 -- appended to line by line, closed by close()
         except BaseException:
             self._lock.release()
             raise

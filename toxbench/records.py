@@ -11,12 +11,12 @@ import hashlib
 import json
 import platform
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 from filelock import FileLock, Timeout
@@ -242,7 +242,7 @@ class RunWriter:
         self._superseded = 0
         if new:
             self._save_manifest()
-        self._fh = open(self.dir / PREDICTIONS, "ab")
+        self._fh = open(self.dir / PREDICTIONS, "ab")  # noqa: SIM115 -- appended to line by line, closed by close()
 
     def records(self) -> list[Record]:
         """The run's records as they stand (one per sample)."""
@@ -352,7 +352,7 @@ class Run:
         return self.manifest.spec
 
     @classmethod
-    def load(cls, run_dir: Path | str) -> "Run":
+    def load(cls, run_dir: Path | str) -> Run:
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
         return cls(run_dir, manifest, read_records(run_dir / PREDICTIONS))

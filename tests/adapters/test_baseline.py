@@ -37,6 +37,6 @@ def test_run_without_a_model_uses_the_baseline(tmp_path, cli, data_root, monkeyp
     assert code == 0, err
     summary = json.loads(out)
     assert summary["n"] == 100 and "baseline" in summary["run_dir"] and summary["status"] == {"ok": 100}
-    lines = [json.loads(l) for l in open(next((tmp_path / "runs").glob("*/predictions.jsonl")), encoding="utf-8")]
-    assert all(0.0 < l["score"] < 1.0 for l in lines) and len({l["score"] for l in lines}) > 50
+    lines = [json.loads(line) for line in open(next((tmp_path / "runs").glob("*/predictions.jsonl")), encoding="utf-8")]
+    assert all(0.0 < line["score"] < 1.0 for line in lines) and len({line["score"] for line in lines}) > 50
     assert 0.5 < summary["metrics"]["accuracy"] < 0.9

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import typing
 
 import pytest
 
@@ -24,7 +25,7 @@ CANARY = "canary-key-0123456789abcdefghijklmnop"
 
 class BatchOnly(Adapter):
     kind = "classifier"
-    threads: list = []
+    threads: typing.ClassVar[list] = []
 
     def answer_batch(self, requests):
         self.threads.append(threading.current_thread())

@@ -9,11 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from toxbench.types import Request  # noqa: E402
+from toxbench.records import Run  # noqa: E402
 from toxbench.run.engine import ExecutionSettings  # noqa: E402
 from toxbench.run.runner import RunOptions, execute  # noqa: E402
-from toxbench.records import Run  # noqa: E402
-
+from toxbench.types import Request  # noqa: E402
 
 
 def decided(adapter, requests):
@@ -163,8 +162,8 @@ def test_cuda_gets_bfloat16_and_nf4_weights_by_default(monkeypatch):
 
     pytest.importorskip("bitsandbytes")
 
-    from toxbench.errors import ToxbenchError
     from toxbench.adapters import _local as local_models
+    from toxbench.errors import ToxbenchError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert local_models.pick_device("auto") == "cuda" and local_models.pick_device("cpu") == "cpu"
@@ -227,7 +226,7 @@ def _tiny_classifier(tmp_path, labels, problem_type=None):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "bonjour", "idiot", "merci"]))
     config = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+                        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
                         problem_type=problem_type)
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(tmp_path)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from toxbench.records import Run
 from toxbench.run.engine import ExecutionSettings
 from toxbench.run.runner import RunOptions, execute
-from toxbench.records import Run
 
 CANARY = "sk-canary-0123456789abcdefghijklmnopqrstuv"
 
@@ -68,7 +68,7 @@ def test_a_rerun_asks_again_for_error_samples_only(tmp_path, fake, dataset, data
     assert by_id(first.run_dir)["8"].status == "error" and Run.load(first.run_dir).manifest.status == "complete"
     kept = execute(options(tmp_path, fake, dataset, runs_dir=tmp_path / "kept"), data, fast, show_progress=False)
     sent = len(fake.requests)
-    code, out, err = cli("run", "--model", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--lang", "fr",
+    code, out, _err = cli("run", "--model", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--lang", "fr",
                          "--out", tmp_path / "kept", "--no-retry-errors", "--json", "--data-dir", data_root)
     assert code == 0 and json.loads(out)["requests_sent"] == 0 and len(fake.requests) == sent  # --no-retry-errors: errors stay errors
     fake.healed = True  # the outage is over

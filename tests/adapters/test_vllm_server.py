@@ -11,18 +11,19 @@ import shlex
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
+import tomllib
 
 pytest.importorskip("vllm")
 pytest.importorskip("peft")
 pytest.importorskip("trl")
 
-from fakes.ports import free_port  # noqa: E402
-from toxbench.records import Run, iter_run_dirs  # noqa: E402
+from fakes.ports import free_port
+
+from toxbench.records import Run, iter_run_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -78,7 +78,7 @@ def test_implied_threshold_of_labels_cut_from_scores():
     assert "between 0.08 and 0.12" in tuned_note(records)
     at_half = [Record(sample_id=str(i), pred=int(s >= 0.5), status="ok", score=s, gold=0) for i, s in enumerate([0.2, 0.49, 0.51])]
     assert implied_threshold(at_half) == (0.49, 0.51) and tuned_note(at_half) is None
-    crossing = records + [Record(sample_id="x", pred=0, status="ok", score=0.9, gold=0)]
+    crossing = [*records, Record(sample_id="x", pred=0, status="ok", score=0.9, gold=0)]
     assert implied_threshold(crossing) is None
 
 

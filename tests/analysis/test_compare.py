@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from toxbench.errors import ToxbenchError
 from toxbench.analysis.compare import bootstrap_f1, compare_runs, kappa_matrix, macro_f1, mcnemar_exact
+from toxbench.errors import ToxbenchError
 from toxbench.records import Run, RunSpec, RunWriter
 from toxbench.types import Record
 

@@ -7,8 +7,14 @@ import json
 
 import numpy as np
 
-from toxbench.analysis.ensemble import (cross_fitted_stack, in_sample_stack, majority_vote, member_accuracy, stack_features,
-                                        vote_matrix)
+from toxbench.analysis.ensemble import (
+    cross_fitted_stack,
+    in_sample_stack,
+    majority_vote,
+    member_accuracy,
+    stack_features,
+    vote_matrix,
+)
 
 
 def test_vote_matrix_and_majority_vote_with_ties_and_missing_labels():

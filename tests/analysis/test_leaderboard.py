@@ -163,7 +163,7 @@ def test_included_run_directories_are_ranked_and_a_run_counts_once(data_root, tm
     record(tmp_path / "runs", shared)
     record(tmp_path / "committed", shared)  # the same run in both directories: ranked once
     record(tmp_path / "committed", RunSpec(adapter="baseline", model="c", dataset="hateday-fr", dataset_sha256="x", label="baseline:c"))
-    code, out, err = cli("leaderboard", "-d", "hateday-fr", "--runs", tmp_path / "runs", "--include-runs", tmp_path / "committed",
+    code, _out, err = cli("leaderboard", "-d", "hateday-fr", "--runs", tmp_path / "runs", "--include-runs", tmp_path / "committed",
                          "--out", tmp_path / "out", "--data-dir", data_root, "--no-published", "-q")
     assert code == 0, err
     assert sorted(r["run"] for r in rows(tmp_path, "", "out")) == ["baseline:b", "baseline:c"]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from toxbench.run.engine import ExecutionSettings
-from toxbench.run.runner import RunOptions, execute
-from toxbench.run.replay import import_published
 from toxbench.analysis.report import build_report, script_json
 from toxbench.explanations import ExplanationWriter
+from toxbench.run.engine import ExecutionSettings
+from toxbench.run.replay import import_published
+from toxbench.run.runner import RunOptions, execute
 
 CHROMIUM = os.environ.get("TOXBENCH_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = [

@@ -79,7 +79,7 @@ def test_a_limited_run_is_its_own_subset_run(openai_run, tmp_path, data):
 
 
 def test_a_failed_later_command_changes_nothing_on_disk(openai_run, tmp_path, fake, monkeypatch):
-    code, out, err = openai_run("--json", "--no-retry-errors")
+    _code, out, _err = openai_run("--json", "--no-retry-errors")
     run_dir = json.loads(out)["run_dir"]
     before = {p.name: p.read_bytes() for p in tmp_path.joinpath(run_dir).iterdir() if p.is_file()}
     assert json.loads(before[MANIFEST])["status"] == "complete"
@@ -95,7 +95,7 @@ def test_a_failed_later_command_changes_nothing_on_disk(openai_run, tmp_path, fa
 
 
 def test_a_garbage_manifest_on_resume_is_one_line(openai_run, tmp_path):
-    code, out, _ = openai_run("--json")
+    _code, out, _ = openai_run("--json")
     manifest = tmp_path.joinpath(json.loads(out)["run_dir"]) / MANIFEST
     manifest.write_text("{ not json")
     one_line_error(*openai_run(), str(manifest), "delete the run directory")
@@ -158,7 +158,7 @@ def test_an_output_directory_that_cannot_be_written_is_one_line(cli, not_a_dir, 
     assert fake.requests == []
     one_line_error(*cli("leaderboard", "--runs", tmp_path / "lb-runs", "--out", not_a_dir, "--data-dir", data_root, "-q"), str(not_a_dir), "--out")
     assert not (tmp_path / "lb-runs").exists()  # checked before replaying anything
-    code, out, _ = openai_run("--json")
+    _code, out, _ = openai_run("--json")
     one_line_error(*cli("report", "--runs", tmp_path / "runs", "--out", not_a_dir, "--data-dir", data_root), str(not_a_dir), "--out")
     sweep = tmp_path / "s.toml"
     sweep.write_text('name = "s"\n[[models]]\nmodel = "baseline"\n')
@@ -186,7 +186,7 @@ def test_an_offline_fetch_is_one_summary_line(cli, tmp_path):
 
 def test_one_damaged_run_blocks_no_other(openai_run, cli, tmp_path, data_root):
     outs = [json.loads(openai_run("--json", *extra)[1]) for extra in ((), ("--limit", "4"), ("--limit", "6"))]
-    torn, garbage, fine = (tmp_path.joinpath(o["run_dir"]) for o in outs)
+    torn, garbage, _fine = (tmp_path.joinpath(o["run_dir"]) for o in outs)
     with open(torn / PREDICTIONS, "ab") as fh:
         fh.write(b'{"sample_id": "x", "pred"')  # a crash mid-write
     (garbage / MANIFEST).write_text("garbage")
@@ -241,12 +241,12 @@ def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root,
     monkeypatch.setenv("TOXBENCH_MODELS", str(tmp_path / "models"))  # the baseline trains: the slow first run
     monkeypatch.setattr(progress, "NOTICE_AFTER_S", 0.0)  # as if it took longer than the notice delay
     texts = write_csv(tmp_path / "t.csv", ["quel idiot TOX", "merci"])
-    code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root)
+    code, _out, err = cli("run", "-d", texts, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root)
     deadline = time.monotonic() + 2
     while not err and time.monotonic() < deadline:  # the notice comes from a timer thread
         err += capsys.readouterr().err
     assert code == 0 and err.startswith("preparing baseline: loading the model, or training it on first use")
-    code, out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
+    code, _out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
     assert code == 0 and err == ""  # --json: nothing but the summary
 
 

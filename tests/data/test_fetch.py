@@ -7,9 +7,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from toxbench.errors import DataError
 from toxbench.data.datadir import DataDir
 from toxbench.data.datasets import load_dataset
+from toxbench.errors import DataError
 
 FILES = ["toxifrench/benchmark/ToxiFrenchBalanced.csv", "toxifrench/benchmark/RTP-LX-french.csv", "toxifrench/prompts/system_prompt_french.txt"]
 

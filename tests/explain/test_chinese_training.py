@@ -37,7 +37,7 @@ def test_gcloss_on_state_toxicn_with_a_character_encoder(tmp_path, data, cli, da
     stats = card["training"]["data"]
     assert card["training"]["objective"] == "gcloss" and stats["posts"] == 64 and stats["train"]["with_spans"] > 0
     losses = [e["loss"] for e in json.loads((out / "training_log.json").read_text()) if "loss" in e]
-    assert losses and all(l == l and l < 100 for l in losses)  # finite: the second backward ran on Chinese spans
+    assert losses and all(loss == loss and loss < 100 for loss in losses)  # finite: the second backward ran on Chinese spans
 
     code, _, err = cli("explain", "--model", f"encoder:{out}", "--dataset", "state-toxicn:test", "--limit", "6", "--out", tmp_path / "runs",
                        "--data-dir", data_root, "--no-faithfulness")

@@ -51,7 +51,7 @@ def test_explain_writes_resumes_and_scores(cli, tmp_path, data, data_root):
     code, out, err = cli("spans", run_dir, "--json", "--data-dir", data_root)
     assert code == 0, err
     summary = json.loads(out)
-    expected = sum(semeval_f1(to_offsets(map(tuple, l["spans"])), to_offsets(map(tuple, l["gold_spans"]))) for l in lines.values()) / 12
+    expected = sum(semeval_f1(to_offsets(map(tuple, line["spans"])), to_offsets(map(tuple, line["gold_spans"]))) for line in lines.values()) / 12
     assert summary["spans"]["f1"] == pytest.approx(expected) and summary["explainer"] == explainer
     assert summary["floors"]["empty"] == pytest.approx(sum(not s.spans for s in samples.values() if s.id in lines) / 12)
 

@@ -68,7 +68,7 @@ def test_two_cpu_processes_train_disjoint_shards_into_one_adapter(tmp_path, data
     assert steps == ranks[1]["steps"] == math.ceil(math.ceil(n / 2) / 2) and [len(r["rows"]) for r in ranks] == [2 * steps] * 2
     assert rows[0] | rows[1] == set(range(n)) and len(rows[0] & rows[1]) <= 4 * steps - n  # shards: only the fill-up repeats
 
-    tokenizer, base, _ = load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")
+    _tokenizer, base, _ = load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")
     loaded = PeftModel.from_pretrained(base, str(out))
     assert lora_checksum(loaded) == ranks[0]["adapter_sha256"]  # what was saved is what both processes held
     trained = [p for name, p in loaded.named_parameters() if "lora_B" in name]

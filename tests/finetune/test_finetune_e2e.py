@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from toxbench.model_registry import read_card, weights_sha256  # noqa: E402
-from toxbench.records import Run, iter_run_dirs  # noqa: E402
+from toxbench.model_registry import read_card, weights_sha256
+from toxbench.records import Run, iter_run_dirs
 
 SFT = """
 output_dir = "{out}/sft"
@@ -91,7 +91,7 @@ def _config(workdir, name: str, text: str):
 
 @pytest.mark.slow
 def test_cot_sft_with_dwl_then_dpo_then_register_and_run(workdir, cli, data_root):
-    code, out, err = cli("finetune", "sft", "--config", _config(workdir, "sft", SFT), "--data-dir", data_root)
+    code, _out, err = cli("finetune", "sft", "--config", _config(workdir, "sft", SFT), "--data-dir", data_root)
     assert code == 0, err
     sft_dir = workdir / "sft"
     card = read_card(sft_dir)
@@ -122,9 +122,9 @@ def test_cot_sft_with_dwl_then_dpo_then_register_and_run(workdir, cli, data_root
     assert dpo_card["training"]["stage"] == "dpo" and "SFT model" in dpo_card["training"]["reference"]
     assert weights_sha256(dpo_dir) != weights_sha256(sft_dir)
 
-    code, out, err = cli("models", "register", dpo_dir, "--name", "ci-dpo")
+    code, _out, err = cli("models", "register", dpo_dir, "--name", "ci-dpo")
     assert code == 0, err
-    code, out, err = cli("run", "--model", "finetuned:ci-dpo", "--sample", "4", "--runs", workdir / "runs", "--data-dir", data_root, "--json")
+    code, _out, err = cli("run", "--model", "finetuned:ci-dpo", "--sample", "4", "--runs", workdir / "runs", "--data-dir", data_root, "--json")
     assert code == 0, err
     run = Run.load(next(iter_run_dirs(workdir / "runs")))
     assert run.spec.adapter == "finetuned" and run.spec.parser == "cot" and run.spec.adapter_params["weights_sha256"] == weights_sha256(dpo_dir)

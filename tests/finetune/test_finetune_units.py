@@ -6,8 +6,16 @@ import pytest
 
 from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import SFTJob, load_job
-from toxbench.finetune.cot_data import (CONCLUSION, PROMPT_TEMPLATE, CotDataSettings, CotExample, build_completion, build_splits,
-                                        oversample, stratified_split)
+from toxbench.finetune.cot_data import (
+    CONCLUSION,
+    PROMPT_TEMPLATE,
+    CotDataSettings,
+    CotExample,
+    build_completion,
+    build_splits,
+    oversample,
+    stratified_split,
+)
 from toxbench.finetune.dpo import flip_conclusion, inverted_pair, pairs_from_candidates
 from toxbench.finetune.dwl import DWLSchedule, block_spans, token_classes
 from toxbench.run.parsing import parse_cot
@@ -22,7 +30,7 @@ def test_token_classes_on_a_hand_built_token_sequence():
     assert "".join(tokens) == COMPLETION
     ends = [sum(map(len, tokens[: i + 1])) for i in range(len(tokens))]
     offsets = [(end - len(tok), end) for tok, end in zip(tokens, ends)]
-    classes = token_classes(offsets + [(0, 0)], COMPLETION)  # + a special token with empty offsets (end of sequence)
+    classes = token_classes([*offsets, (0, 0)], COMPLETION)  # + a special token with empty offsets (end of sequence)
     assert classes == [1] * 9 + [0] + [2] * 8 + [0] * 5 + [0]
     # a token that starts with a space before a block's first character belongs to the block it reaches
     assert token_classes([(0, 7)], COMPLETION) == [1] and token_classes([(len(COMPLETION) - 3, len(COMPLETION))], COMPLETION) == [0]
@@ -49,7 +57,7 @@ def test_token_classes_with_the_real_smollm2_tokenizer():
 def _smollm_tokenizer():
     from transformers import AutoTokenizer
 
-    from toxbench.adapters._local import load_tokenizer_and_model, resolve, _converted_dir
+    from toxbench.adapters._local import _converted_dir, load_tokenizer_and_model, resolve
 
     path, gguf = resolve("smollm2-135m-instruct")
     converted = _converted_dir(path, gguf)
@@ -91,8 +99,8 @@ def test_plain_schedule_gives_exactly_trls_and_transformers_loss(tmp_path):
     from datasets import Dataset
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from toxbench.finetune.sft import _trainer_classes, sft_config, tokenize_cot
     from toxbench.finetune.config import TrainSettings
+    from toxbench.finetune.sft import _trainer_classes, sft_config, tokenize_cot
 
     tokenizer = _smollm_tokenizer()
     torch.manual_seed(0)

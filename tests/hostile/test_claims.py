@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from test_ensemble import _user_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +28,7 @@ def test_the_best_single_run_chosen_inside_the_folds_is_known_on_known_votes():
 
 
 def test_a_stack_is_ranked_apart_with_the_fair_single_model_reference(tmp_path, cli):
-    data, runs, gold = _user_runs(tmp_path)
+    data, runs, _gold = _user_runs(tmp_path)
     code, out, err = cli("ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3")
     assert code == 0, err
     assert "best single run chosen inside each fold (the fair reference for a stack)" in out
@@ -48,7 +47,7 @@ def test_a_stack_is_ranked_apart_with_the_fair_single_model_reference(tmp_path, 
 
 def test_a_board_where_every_sample_is_toxic_says_what_its_columns_mean(tmp_path, cli, data_root):
     (tmp_path / "none").mkdir()
-    code, out, err = cli("leaderboard", "--dataset", "toxicspans-en:test", "--runs", tmp_path / "none", "--include-runs", REPO / "results" / "runs",
+    code, _out, err = cli("leaderboard", "--dataset", "toxicspans-en:test", "--runs", tmp_path / "none", "--include-runs", REPO / "results" / "runs",
                          "--no-published", "--out", tmp_path / "board", "-q", "--data-dir", data_root)
     assert code == 0, err
     board = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")

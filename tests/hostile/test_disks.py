@@ -11,7 +11,6 @@ import subprocess
 import uuid
 
 import pytest
-
 from hostile_helpers import one_line_refusal
 
 KEY = "sk-disks-canary-0123456789abcdefghij"
@@ -135,12 +134,12 @@ def test_a_full_or_read_only_data_directory_is_one_line(tmp_path, cli, data_root
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         disk = mount("64k")
-        code, out, err = cli("data", "fetch", "toxifrench/benchmark/ToxiFrenchBalanced.csv", "--data-dir", disk,
+        _code, out, err = cli("data", "fetch", "toxifrench/benchmark/ToxiFrenchBalanced.csv", "--data-dir", disk,
                              "--mirror", f"http://127.0.0.1:{server.server_address[1]}")
         assert "Traceback" not in err and "No space left on device" in out + err and "0 fetched" in out, out + err
         assert not list(disk.rglob("*.part"))
         read_only(disk)
-        code, out, err = cli("data", "fetch", "toxifrench/prompts/system_prompt_english.txt", "--data-dir", disk,
+        _code, out, err = cli("data", "fetch", "toxifrench/prompts/system_prompt_english.txt", "--data-dir", disk,
                              "--mirror", f"http://127.0.0.1:{server.server_address[1]}")
         assert "Traceback" not in err and "Read-only file system" in out + err, out + err
     finally:

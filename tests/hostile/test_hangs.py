@@ -8,7 +8,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from hostile_helpers import one_line_refusal
 
 SMALL = "toxifrench/prompts/system_prompt_english.txt"  # 136 bytes
@@ -61,7 +60,7 @@ def fetch_from(mode: str, cli, data_dir, within_s: float) -> tuple[str, str]:
     mirror = HostileMirror(mode)
     try:
         started = time.monotonic()
-        code, out, err = cli("data", "fetch", SMALL, "--data-dir", data_dir, "--mirror", mirror.url)
+        _code, out, err = cli("data", "fetch", SMALL, "--data-dir", data_dir, "--mirror", mirror.url)
         assert time.monotonic() - started < within_s
     finally:
         mirror.close()
@@ -151,8 +150,8 @@ def test_a_gigantic_sweep_grid_is_refused_in_one_line_at_once(tmp_path, cli, dat
 
 def test_a_large_sweeps_dry_run_answers_with_the_same_costs(tmp_path, cli, data_root, data):
     from toxbench.data.datasets import load_dataset
-    from toxbench.run.prompts import make_renderer
     from toxbench.run.pricing import cost_usd, price_table
+    from toxbench.run.prompts import make_renderer
     from toxbench.run.sweep import CostEstimator, expand, load_sweep
 
     started = time.monotonic()

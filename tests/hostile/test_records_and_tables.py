@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from hostile_helpers import one_line_refusal
 
 KEY = "sk-tables-canary-0123456789abcdefghij"
@@ -81,7 +80,7 @@ def test_texts_that_look_like_formulas_are_neutralised_in_csvs_for_people(tmp_pa
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    code, out_text, err = cli("annotate", "merge", out, queue)
+    code, _out_text, err = cli("annotate", "merge", out, queue)
     assert code == 0, err
     labels = {r["msg_id"]: r["label"] for r in csv.DictReader(open(out / "labels.csv", encoding="utf-8"))}
     assert labels["'=id0"] == "1" and labels["'=id2"] == "0"

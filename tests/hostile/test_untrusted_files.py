@@ -5,7 +5,6 @@ import os
 import threading
 
 import pytest
-
 from hostile_helpers import one_line_refusal
 
 KEY = "sk-files-canary-0123456789abcdefghijkl"
@@ -76,7 +75,7 @@ def in_time(call, seconds=20):
     def target():
         try:
             result.append(call())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        except BaseException as exc:
             result.append(exc)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -8,11 +8,11 @@ from tenacity import RetryCallState
 
 from toxbench.adapters._sdk import error_for_status, parse_retry_after
 from toxbench.adapters.base import Adapter, Capabilities, RateLimited, TransientError
-from toxbench.types import Answer, Request
+from toxbench.records import Run, RunSpec, RunWriter
 from toxbench.run import engine
 from toxbench.run.engine import ExecutionSettings, _wait, run_requests
 from toxbench.run.pricing import cost_usd, price_table
-from toxbench.records import Run, RunSpec, RunWriter
+from toxbench.types import Answer, Request
 
 
 def _state_with(exc) -> RetryCallState:

@@ -8,11 +8,11 @@ import sys
 import time
 
 import pytest
-
 from fakes.providers import FakeProvider
+
+from toxbench.records import PREDICTIONS, Run
 from toxbench.run.engine import ExecutionSettings
 from toxbench.run.runner import RunOptions, execute
-from toxbench.records import PREDICTIONS, Run
 
 N = 60
 CONCURRENCY = 4

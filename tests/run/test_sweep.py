@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from toxbench.errors import ToxbenchError
-from toxbench.run.engine import ExecutionSettings
 from toxbench.analysis.sensitivity import sensitivity
+from toxbench.errors import ToxbenchError
 from toxbench.records import Run
+from toxbench.run.engine import ExecutionSettings
 from toxbench.run.sweep import Sweep, expand, load_sweep, run_cell
 
 ROOT = Path(__file__).parents[2]
@@ -41,7 +41,7 @@ def test_a_cell_without_a_published_file_is_named(data):
 
 
 def test_table5_regenerates_offline_with_the_papers_figures(tmp_path, cli, data_root):
-    code, out, err = cli("sweep", ROOT / "experiments" / "icl-table5.toml", "--source", "published", "--runs", tmp_path / "runs",
+    code, _out, err = cli("sweep", ROOT / "experiments" / "icl-table5.toml", "--source", "published", "--runs", tmp_path / "runs",
                          "--out", tmp_path / "table5", "--data-dir", data_root)
     assert code == 0, err
     rows = {(r["model"], r["config"]): r for r in csv.DictReader(open(tmp_path / "table5" / "sensitivity.csv", encoding="utf-8"))}

@@ -5,8 +5,8 @@ Anthropic's API returns none)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 MODES = ("label", "score")
 TOP_LOGPROBS = 20  # the most alternatives per position the chat completions API returns (and the default everywhere)

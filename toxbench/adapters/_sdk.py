@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
 from types import ModuleType
-from typing import Iterator
 
 from toxbench.adapters.base import ANSWER_CHARS, AdapterError, FatalError, RateLimited, TransientError
 from toxbench.errors import ToxbenchError

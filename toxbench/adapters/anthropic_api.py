@@ -6,7 +6,14 @@ refuse it."""
 
 from __future__ import annotations
 
-from toxbench.adapters._sdk import bounded_http_client, reading_response, require, routed_base_url, split_system, translate_sdk_error
+from toxbench.adapters._sdk import (
+    bounded_http_client,
+    reading_response,
+    require,
+    routed_base_url,
+    split_system,
+    translate_sdk_error,
+)
 from toxbench.adapters.base import Adapter, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -53,7 +60,7 @@ class AnthropicChat(Adapter):
                 params["extra_body"] = {"temperature": self.temperature}
         try:
             response = await self.client.messages.create(**params)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _translate(exc) from None
         with reading_response():
             text = "".join(block.text for block in response.content if getattr(block, "type", "") == "text")

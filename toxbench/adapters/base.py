@@ -18,7 +18,6 @@ from typing import ClassVar
 from toxbench.redaction import remember
 from toxbench.types import Answer, Kind, Request
 
-
 ANSWER_CHARS = 1_000_000
 """The most an answer may hold (its text and raw body): adapters that read a body themselves stop
 there, and the engine never keeps more (a body that inflates to megabytes is an error, not a record)."""

@@ -26,7 +26,6 @@ from toxbench.adapters.hf import HFCausalLM
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
-
 CONCLUSION_LINES = ("Conclusion : oui", "Conclusion : non")  # how the training completions end (finetune.cot_data)
 
 

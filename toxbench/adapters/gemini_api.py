@@ -4,7 +4,15 @@ Prompt blocks (promptFeedback.blockReason) and safety finishes are recorded as r
 from __future__ import annotations
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import bounded_http_client, error_for_status, reading_response, require, routed_base_url, sdk_environment, split_system
+from toxbench.adapters._sdk import (
+    bounded_http_client,
+    error_for_status,
+    reading_response,
+    require,
+    routed_base_url,
+    sdk_environment,
+    split_system,
+)
 from toxbench.adapters.base import Adapter, AdapterError, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.redaction import clip
@@ -67,7 +75,7 @@ class GeminiChat(Adapter):
         config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens, **scored)
         try:
             response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _translate(exc) from None
         with reading_response():
             usage = response.usage_metadata

@@ -33,10 +33,9 @@ def _base_url(base_url: str | None, server_url: str | None) -> str | None:
 
 def _client(api_key: str, base_url: str | None, who: str):
     require("mistralai.client", "api", f"adapter {who!r}")
+    import httpx
     from mistralai.client import Mistral
     from mistralai.client.utils.retries import BackoffStrategy, RetryConfig
-
-    import httpx
 
     no_retries = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False)
     return Mistral(api_key=api_key, server_url=base_url, retry_config=no_retries, async_client=bounded_http_client(httpx.AsyncClient, timeout=None))
@@ -92,7 +91,7 @@ class MistralChat(Adapter):
             if 400 <= exc.status_code < 500 and exc.status_code != 429 and any(w in (exc.body or "").lower() for w in BLOCK_WORDS):
                 return Answer(refused=True, raw=exc.body)
             raise _translate(exc) from None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _translate(exc) from None
         with reading_response():
             if not response.choices:
@@ -145,7 +144,7 @@ class MistralModeration(Adapter):
     async def answer(self, request: Request) -> Answer:
         try:
             response = await self.client.classifiers.moderate_async(model=self.model, inputs=[request.text])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _translate(exc) from None
         with reading_response():
             raw = response.model_dump_json()

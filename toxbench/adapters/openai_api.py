@@ -17,7 +17,14 @@ from dataclasses import replace
 import orjson
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import blocked_by_filter, read_bounded, reading_response, require, routed_base_url, translate_sdk_error
+from toxbench.adapters._sdk import (
+    blocked_by_filter,
+    read_bounded,
+    reading_response,
+    require,
+    routed_base_url,
+    translate_sdk_error,
+)
 from toxbench.adapters.base import Adapter, AdapterError, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
@@ -148,7 +155,7 @@ class OpenAIChat(Adapter):
             body = await read_bounded(response)
         except AdapterError:
             raise
-        except Exception as exc:  # noqa: BLE001 - translated for the engine
+        except Exception as exc:
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None
@@ -179,7 +186,7 @@ class OpenAIModeration(Adapter):
     async def answer(self, request: Request) -> Answer:
         try:
             response = await self.client.moderations.create(model=self.model, input=request.text)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _translate(exc) from None
         with reading_response():
             raw = response.model_dump_json(exclude_none=True)

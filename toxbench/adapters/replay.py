@@ -113,7 +113,7 @@ def parse_published_name(stem: str) -> PublishedName:
     if rest.startswith("eng-"):
         rest = rest[4:]
         dataset = dataset or "jigsaw-en"  # the release marks its English Jigsaw runs with eng-
-    for token, name in NAME_DATASETS:  # a second dataset token (e.g. -rtplx-tf-fr) is dropped too
+    for token, _name in NAME_DATASETS:  # a second dataset token (e.g. -rtplx-tf-fr) is dropped too
         cut = _cut(rest, token)
         if cut is not None:
             rest = cut

@@ -92,7 +92,7 @@ def load_engine(settings: dict):
     extra = {"block_size": CPU_BLOCK} if current_platform.is_cpu() else {}
     try:
         engine = vllm.LLM(**settings, **extra, enable_prefix_caching=True, seed=0)
-    except Exception as exc:  # noqa: BLE001 - whatever stops the engine from starting (settings, files, memory) is one line
+    except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         hint = fit_hint(message)
         raise ToxbenchError(f"vllm: {settings['model']}: {hint} (vLLM: {clip(message, 300)})" if hint
@@ -292,7 +292,7 @@ class Replicas:
             worker.start()
             self.pipes.append(ours)
             self.workers.append(worker)
-        self.summary = [self._receive(pipe) for pipe in self.pipes][0]  # every replica answers that it started; they resolve alike
+        self.summary = next(self._receive(pipe) for pipe in self.pipes)  # every replica answers that it started; they resolve alike
 
     def _receive(self, pipe):
         try:

@@ -12,9 +12,9 @@ high-confidence rule: pure functions of label columns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Sequence
 
 LEVELS = {0.0: "no", 0.25: "maybe_no", 0.75: "maybe_yes", 1.0: "yes"}
 ROW_NAMES = {"grouped_yes": "Grouped yes", "yes": "Yes", "maybe_yes": "Maybe yes", "grouped_no": "Grouped no", "maybe_no": "Maybe no", "no": "No"}

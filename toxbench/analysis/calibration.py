@@ -10,8 +10,9 @@ accuracy or macro F1), and only the other part is scored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

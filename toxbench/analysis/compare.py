@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from toxbench._util import csv_for_people, write_atomic
-from toxbench.errors import ToxbenchError
 from toxbench.analysis.significance import mcnemar_exact
+from toxbench.errors import ToxbenchError
 from toxbench.records import Run, find_run
 
 BOOTSTRAP_RESAMPLES = 2000

@@ -15,9 +15,10 @@ on: pure functions of the members' labels (and scores).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -270,7 +271,7 @@ def _row(method: str, members_: str, accuracy: float, n: int, low: float | None 
     from toxbench.analysis.agreement import proportion
 
     return {"method": method, "members": members_, "accuracy": accuracy, "low": low, "high": high,
-            "ci": proportion(int(round(accuracy * n)), n).as_dict(), **extra}
+            "ci": proportion(round(accuracy * n), n).as_dict(), **extra}
 
 
 def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds: int = 5, seeds: int = 10, vote: bool = True,

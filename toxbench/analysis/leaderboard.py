@@ -11,10 +11,12 @@ that are not significantly better than the next (p >= 0.05). The CSV keeps its f
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from toxbench._util import csv_for_people, partial_note, write_atomic
 from toxbench.analysis.markdown_cells import cell, code
@@ -230,7 +232,7 @@ def _compare_neighbours(rows: list[Row], policy: Policy) -> None:
             cache[row.run_dir] = _correctness(row.run_dir, policy)
         return cache[row.run_dir]
 
-    for upper, lower in zip(rows, rows[1:]):
+    for upper, lower in itertools.pairwise(rows):
         a, b = correct(upper), correct(lower)
         common = a.keys() & b.keys()
         only_a = sum(a[s] and not b[s] for s in common)
@@ -277,7 +279,7 @@ def no_negatives(rows: list[Row]) -> bool:
 
 def _table(rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False) -> list[str]:
     lines = list(HEADER)
-    undefined = (lambda x: "n/a") if single_class else _pct  # noqa: E731 - class 0 has no sample
+    undefined = (lambda x: "n/a") if single_class else _pct
     for rank, row in enumerate(rows, start=1):
         m = row.metrics
         mark = ""

@@ -16,9 +16,10 @@ scores; it is never computed from hard labels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

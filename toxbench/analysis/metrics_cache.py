@@ -9,15 +9,15 @@ leaderboard from cached runs reads no records and imports no scikit-learn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import orjson
 
 from toxbench import __version__
 from toxbench._util import write_atomic
-from toxbench.errors import ToxbenchError
 from toxbench.analysis.metrics import Metrics, Policy
+from toxbench.errors import ToxbenchError
 from toxbench.records import PREDICTIONS, Run
 
 CACHE = "metrics.json"

@@ -267,7 +267,7 @@ def markdown(comparisons: list[Comparison]) -> str:
     for c in comparisons:
         by_table.setdefault(c.row.table, []).append(c)
     head = "| Row | Source | " + " | ".join(SHORT[c] for c in COLUMNS) + " | Status |"
-    for table, rows in by_table.items():
+    for rows in by_table.values():
         lines += ["", f"## {rows[0].row.title}", "", head, "|" + "---|" * (len(COLUMNS) + 3)]
         group = None
         for c in rows:

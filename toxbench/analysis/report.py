@@ -23,8 +23,8 @@ from pathlib import Path
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
 from toxbench.data.datasets import samples_by_id
-from toxbench.run.parsing import answer_text
 from toxbench.records import Run, readable_runs, require_runs_dir
+from toxbench.run.parsing import answer_text
 
 KAPPA_RUNS = 15  # the kappa matrix shows the best runs of a dataset, so it stays readable
 TEXT_CHARS = 400  # an answer's text is cut to this length in the explorer

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from toxbench._util import csv_for_people, write_atomic
 from toxbench.analysis.markdown_cells import cell as md_cell

@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 DataDirOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data-dir", help="Data directory (else $TOXBENCH_DATA_DIR, else the user cache directory).", show_default=False),
 ]
 MirrorOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--mirror", help="Download from this base URL instead of the pinned upstream URLs (else $TOXBENCH_DATA_MIRROR).", show_default=False),
 ]
 RunsOption = Annotated[Path, typer.Option("--runs", help="Runs directory.")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Every column (the default fits an 80-column terminal).")]
 # How a dataset file's columns are named (`run`, `prompt show`, `data show`)
-TextColOption = Annotated[Optional[str], typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")]
-LabelColOption = Annotated[Optional[str], typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")]
-IdColOption = Annotated[Optional[str], typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")]
-LangColOption = Annotated[Optional[str], typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
-SpansColOption = Annotated[Optional[str], typer.Option("--spans-col", help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).")]
+TextColOption = Annotated[str | None, typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")]
+LabelColOption = Annotated[str | None, typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")]
+IdColOption = Annotated[str | None, typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")]
+LangColOption = Annotated[str | None, typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
+SpansColOption = Annotated[str | None, typer.Option("--spans-col", help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).")]
 # How a chat prompt is rendered (`run`, `prompt show`)
-ModelArgOption = Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")]
-ConcurrencyOption = Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)]
-RpmOption = Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute.")]
-TpmOption = Annotated[Optional[float], typer.Option("--tpm", help="Tokens per minute (estimated).")]
+ModelArgOption = Annotated[list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")]
+ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)]
+RpmOption = Annotated[float | None, typer.Option("--rpm", help="Requests per minute.")]
+TpmOption = Annotated[float | None, typer.Option("--tpm", help="Tokens per minute (estimated).")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds per request.")]
 MaxRetriesOption = Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")]

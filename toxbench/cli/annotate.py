@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import (ConcurrencyOption, DataDirOption, MaxRetriesOption, ModelArgOption, NoCacheOption, RpmOption, TimeoutOption,
-                                    TpmOption, console, data_dir)
+from toxbench.cli._options import (
+    ConcurrencyOption,
+    DataDirOption,
+    MaxRetriesOption,
+    ModelArgOption,
+    NoCacheOption,
+    RpmOption,
+    TimeoutOption,
+    TpmOption,
+    console,
+    data_dir,
+)
 from toxbench.errors import DataError
 
 app = typer.Typer(help="Annotation: the CoT pipeline, the high-confidence rule, the human queue, agreement statistics (Table 2).",
@@ -50,7 +60,7 @@ def annotate_agreement(
     table: TableArgument,
     first: Annotated[str, typer.Option("--first", help="The first labels, 0/1.")] = "annotator's conclusion",
     second: Annotated[str, typer.Option("--second", help="The second labels: 0/1, or a re-label on 0/0.25/0.75/1 (no, maybe no, maybe yes, yes).")] = "2nd annotation score",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write agreement.md and agreement.json here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write agreement.md and agreement.json here.")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Percent agreement (Wilson 95%), Cohen's kappa and the Table 2 breakdown of two label columns;
@@ -90,7 +100,7 @@ def annotate_rule(
     threshold: ThresholdOption = 4.0,
     conclusion: Annotated[str, typer.Option("--conclusion-col", help="The model's 0/1 conclusion.")] = "conclusion",
     score: Annotated[str, typer.Option("--score-col", help="The model's 0-10 toxicity score.")] = "note",
-    human: Annotated[Optional[str], typer.Option("--human-col", help="Human 0/1 labels, to measure the rule against (optional).")] = None,
+    human: Annotated[str | None, typer.Option("--human-col", help="Human 0/1 labels, to measure the rule against (optional).")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """The high-confidence rule: which comments are auto-labelled non-toxic (the model concluded
@@ -124,7 +134,7 @@ def annotate_run(
     out: Annotated[Path, typer.Option("--out", help="The annotation directory (resumed when it holds this same annotation).")],
     model_arg: ModelArgOption = None,
     certainty: Annotated[bool, typer.Option("--certainty", help="Also run the release's optional certainty step (after the score).")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N comments.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N comments.")] = None,
     concurrency: ConcurrencyOption = None,
     rpm: RpmOption = None,
     tpm: TpmOption = None,
@@ -133,8 +143,8 @@ def annotate_run(
     no_cache: NoCacheOption = False,
     batch_api: Annotated[bool, typer.Option("--batch-api", help="openai: models only: one Batch API job per step (half price, within 24 h); the same command resumes polling.")] = False,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between polls of a batch.")] = 30.0,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: text or content).")] = None,
-    id_col: Annotated[Optional[str], typer.Option("--id-col", help="Id column (default: id or msg_id; else a hash of the text).")] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col", help="Text column (default: text or content).")] = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="Id column (default: id or msg_id; else a hash of the text).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
@@ -200,7 +210,14 @@ def annotate_merge(
     """Write DIRECTORY/labels.csv: the rule's non-toxic labels and the human labels, by msg_id;
     `toxbench finetune data --annotated DIRECTORY` reads it."""
     from toxbench._util import write_atomic
-    from toxbench.analysis.annotation_queue import LABELS_FILE, decide, labels_csv, merged_labels, read_human_labels, table_path
+    from toxbench.analysis.annotation_queue import (
+        LABELS_FILE,
+        decide,
+        labels_csv,
+        merged_labels,
+        read_human_labels,
+        table_path,
+    )
 
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory; give the annotation directory written by `toxbench annotate run`")

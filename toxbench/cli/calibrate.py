@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ def calibrate(
     objective: Annotated[str, typer.Option("--objective", help="What the threshold maximises on the dev part: accuracy or macro-f1.")] = "accuracy",
     runs: RunsOption = Path("runs"),
     record: Annotated[bool, typer.Option("--record/--no-record", help="Write the rest, relabelled, as a run (ranked with the subset runs).")] = True,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the threshold and every figure to this file.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the threshold and every figure to this file.")] = None,
 ) -> None:
     """Choose a scored run's decision threshold on a seeded dev split (maximising accuracy or macro
     F1), and report metrics on the other samples only, beside the run's own labels on the same
@@ -27,7 +27,8 @@ def calibrate(
     from rich.table import Table
 
     from toxbench._util import writable_file, write_atomic
-    from toxbench.analysis.calibration import OBJECTIVES, calibrate as calibrate_run
+    from toxbench.analysis.calibration import OBJECTIVES
+    from toxbench.analysis.calibration import calibrate as calibrate_run
     from toxbench.records import Run, RunSpec, find_run, write_run
 
     if objective not in OBJECTIVES:

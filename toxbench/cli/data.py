@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import (DataDirOption, IdColOption, LabelColOption, LangColOption, MirrorOption, SpansColOption, TextColOption,
-                                   console, data_dir)
+from toxbench.cli._options import (
+    DataDirOption,
+    IdColOption,
+    LabelColOption,
+    LangColOption,
+    MirrorOption,
+    SpansColOption,
+    TextColOption,
+    console,
+    data_dir,
+)
 
 app = typer.Typer(help="The data directory: list, verify, fetch and inspect datasets.", no_args_is_help=True)
 
@@ -53,7 +62,7 @@ def data_verify(data_dir_: DataDirOption = None) -> None:
 
 @app.command("fetch")
 def data_fetch(
-    files: Annotated[Optional[list[str]], typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)] = None,
+    files: Annotated[list[str] | None, typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)] = None,
     data_dir_: DataDirOption = None,
     mirror: MirrorOption = None,
     force: Annotated[bool, typer.Option("--force", help="Re-download files whose checksum differs.")] = False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from itertools import product
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,29 +34,38 @@ def _c_values(values: list[str]) -> list[float | str]:
 
 
 def ensemble(
-    member: Annotated[Optional[list[str]], typer.Argument(help="Runs to combine: labels, run ids or globs (default: every complete run of the dataset).", show_default=False)] = None,
+    member: Annotated[list[str] | None, typer.Argument(help="Runs to combine: labels, run ids or globs (default: every complete run of the dataset).", show_default=False)] = None,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose complete runs are the members.")] = "toxifrench",
     method: Annotated[str, typer.Option("--method", help="vote, stack, or all (both).")] = "all",
-    features: Annotated[Optional[list[str]], typer.Option("--features", help="The stack's inputs: votes, or scores (a run's P(toxic) where it recorded one, else its vote). Repeatable: one stack per value.", show_default=False)] = None,
-    c: Annotated[Optional[list[str]], typer.Option("--c", help="The stack's inverse regularisation C, or auto (chosen on each training part by inner 5-fold CV on log-loss). Repeatable. Default: 1.", show_default=False)] = None,
+    features: Annotated[list[str] | None, typer.Option("--features", help="The stack's inputs: votes, or scores (a run's P(toxic) where it recorded one, else its vote). Repeatable: one stack per value.", show_default=False)] = None,
+    c: Annotated[list[str] | None, typer.Option("--c", help="The stack's inverse regularisation C, or auto (chosen on each training part by inner 5-fold CV on log-loss). Repeatable. Default: 1.", show_default=False)] = None,
     folds: Annotated[int, typer.Option("--folds", help="Stratified folds of the cross-fitted stack.")] = 5,
     seeds: Annotated[int, typer.Option("--seeds", help="Fold assignments to repeat over (seeds 0..N-1).")] = 10,
-    best_k: Annotated[Optional[int], typer.Option("--best-k", help="Also stack only the K runs most accurate on each fold's training part.")] = None,
+    best_k: Annotated[int | None, typer.Option("--best-k", help="Also stack only the K runs most accurate on each fold's training part.")] = None,
     in_sample: Annotated[bool, typer.Option("--in-sample", help="Also show the optimistic in-sample stack, labelled as such.")] = False,
-    runs: Annotated[Optional[list[Path]], typer.Option("--runs", help="Runs directory to take members from (repeatable; default: runs); each ensemble is recorded in the first.", show_default=False)] = None,
+    runs: Annotated[list[Path] | None, typer.Option("--runs", help="Runs directory to take members from (repeatable; default: runs); each ensemble is recorded in the first.", show_default=False)] = None,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Write each ensemble as a run (on the leaderboard, usable by compare).")] = True,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write NAME.md and NAME.json here.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write NAME.md and NAME.json here.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False)] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
     majority vote, and logistic-regression stacking cross-fitted over folds and seeds."""
+    import numpy as np
+
     from toxbench._util import folder_name, writable_dir, write_atomic
-    from toxbench.analysis.ensemble import INNER_FOLDS, StackConfig, build, markdown, members, records, run_notes, run_spec
+    from toxbench.analysis.ensemble import (
+        INNER_FOLDS,
+        StackConfig,
+        build,
+        markdown,
+        members,
+        records,
+        run_notes,
+        run_spec,
+    )
     from toxbench.data.datasets import is_path_spec, load_dataset
     from toxbench.records import write_run
-
-    import numpy as np
 
     if method not in METHODS:
         raise ToxbenchError(f"--method {method}: choose one of {', '.join(METHODS)}")

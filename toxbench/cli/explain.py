@@ -4,7 +4,7 @@ are worth (span agreement with gold, faithfulness)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,21 +13,21 @@ from toxbench.errors import ToxbenchError
 
 
 def explain(
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="An encoder: encoder:PATH, encoder:minilm-l6 or finetuned:NAME (an encoder card).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="An encoder: encoder:PATH, encoder:minilm-l6 or finetuned:NAME (an encoder card).")] = None,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a CSV/JSONL file (with --model).")] = "toxifrench",
-    run_ref: Annotated[Optional[str], typer.Option("--run", help="Explain this recorded encoder run instead (a directory, run id or label).")] = None,
+    run_ref: Annotated[str | None, typer.Option("--run", help="Explain this recorded encoder run instead (a directory, run id or label).")] = None,
     method: Annotated[str, typer.Option("--method", help="gradxinput (gradient × input) or ig (integrated gradients, captum).")] = "gradxinput",
     extract: Annotated[str, typer.Option("--extract", help="Span rule: cliff, threshold or topk.")] = "cliff",
-    extract_arg: Annotated[Optional[list[str]], typer.Option("--extract-arg", help="A span rule constant, key=value (repeatable): threshold, k, peak_min, floor, max_drop, merge_gap, whole_words.")] = None,
-    tune_on: Annotated[Optional[str], typer.Option("--tune-on", help="Choose the span rule's constants on this validation dataset (with gold spans) first, e.g. toxicspans-en:trial.")] = None,
+    extract_arg: Annotated[list[str] | None, typer.Option("--extract-arg", help="A span rule constant, key=value (repeatable): threshold, k, peak_min, floor, max_drop, merge_gap, whole_words.")] = None,
+    tune_on: Annotated[str | None, typer.Option("--tune-on", help="Choose the span rule's constants on this validation dataset (with gold spans) first, e.g. toxicspans-en:trial.")] = None,
     spans_for: Annotated[str, typer.Option("--spans-for", help="predicted: spans where the run said toxic; all: every sample.")] = "predicted",
     ig_steps: Annotated[int, typer.Option("--ig-steps", help="Integration steps of ig.")] = 50,
     ig_baseline: Annotated[str, typer.Option("--ig-baseline", help="The token each word becomes in ig's reference input: pad, mask or unk.")] = "pad",
     no_faithfulness: Annotated[bool, typer.Option("--no-faithfulness", help="Skip comprehensiveness, sufficiency and AOPC (7 more forward passes a sample).")] = False,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", help="key=value for the adapter (repeatable).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples (with --model).")] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (with --model).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Samples explained at once (default: 32, 8 for ig).")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N samples (with --model).")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="A seeded class-balanced sample of N samples (with --model).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Samples explained at once (default: 32, 8 for ig).")] = None,
     out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
     data_dir_: DataDirOption = None,
 ) -> None:
@@ -96,7 +96,7 @@ def _explain(model, dataset, run_ref, settings, tune_on, model_args, limit, samp
 
 def spans(
     run_ref: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")],
-    explainer: Annotated[Optional[str], typer.Option("--explainer", help="Which explainer's lines (an id or prefix; needed when several wrote).")] = None,
+    explainer: Annotated[str | None, typer.Option("--explainer", help="Which explainer's lines (an id or prefix; needed when several wrote).")] = None,
     runs: Annotated[Path, typer.Option("--runs", help="Runs directory.")] = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     data_dir_: DataDirOption = None,

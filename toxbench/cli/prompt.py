@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import (DataDirOption, IdColOption, LabelColOption, LangColOption, SeedOption, ShotPoolOption, ShotsOption,
-                                   TextColOption, data_dir)
+from toxbench.cli._options import (
+    DataDirOption,
+    IdColOption,
+    LabelColOption,
+    LangColOption,
+    SeedOption,
+    ShotPoolOption,
+    ShotsOption,
+    TextColOption,
+    data_dir,
+)
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Prompts: see exactly what a run sends.", no_args_is_help=True)
@@ -19,7 +28,7 @@ def show(
     sample: Annotated[str, typer.Option("--sample", help="A sample id of the dataset (see `toxbench data show`).")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file, as in `run`.")] = "toxifrench",
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file.")] = "detailed",
-    lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")] = None,
     shots: ShotsOption = "0",
     seed: SeedOption = 0,
     shot_pool: ShotPoolOption = "first",

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import (Columns, ConcurrencyOption, DataDirOption, MaxRetriesOption, ModelArgOption, NoCacheOption, RpmOption,
-                                   TimeoutOption, TpmOption, IdColOption, LabelColOption, LangColOption, RunsOption, SeedOption, ShotPoolOption,
-                                   ShotsOption, TextColOption, WideOption, console, data_dir)
+from toxbench.cli._options import (
+    Columns,
+    ConcurrencyOption,
+    DataDirOption,
+    IdColOption,
+    LabelColOption,
+    LangColOption,
+    MaxRetriesOption,
+    ModelArgOption,
+    NoCacheOption,
+    RpmOption,
+    RunsOption,
+    SeedOption,
+    ShotPoolOption,
+    ShotsOption,
+    TextColOption,
+    TimeoutOption,
+    TpmOption,
+    WideOption,
+    console,
+    data_dir,
+)
 from toxbench.errors import ToxbenchError
 
 
@@ -17,15 +36,15 @@ def run(
     model: Annotated[str, typer.Option("--model", "-m", help="ADAPTER:MODEL, e.g. openai:gpt-4o-mini, mistral:mistral-large-latest, perspective; default: the offline baseline.")] = "baseline",
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")] = "toxifrench",
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
-    lang: Annotated[Optional[str], typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
     shots: ShotsOption = "0",
     seed: SeedOption = 0,
     shot_pool: ShotPoolOption = "first",
     model_arg: ModelArgOption = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N samples.")] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N samples.")] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
     sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of --sample.")] = 0,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")] = None,
     concurrency: ConcurrencyOption = None,
     rpm: RpmOption = None,
     tpm: TpmOption = None,
@@ -33,7 +52,7 @@ def run(
     max_retries: MaxRetriesOption = 5,
     out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
     no_cache: NoCacheOption = False,
-    prices: Annotated[Optional[str], typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
+    prices: Annotated[str | None, typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     retry_errors: Annotated[bool, typer.Option("--retry-errors/--no-retry-errors", help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).")] = True,
     text_col: TextColOption = None,
@@ -72,9 +91,9 @@ def sweep(
     source: Annotated[str, typer.Option("--source", help="auto: replay the release's file when the model cannot run here; live; published.")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells, their source and estimated cost; run nothing.")] = False,
     runs: RunsOption = Path("runs"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of local models.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size of local models.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False)] = None,
     recorded: Annotated[bool, typer.Option("--recorded", help="Make no run: take each live cell's complete run from --runs (regenerating committed tables).")] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
@@ -92,8 +111,11 @@ def sweep(
     from toxbench.analysis.sensitivity import run_sweep
 
     out = writable_dir(out or Path("results") / spec.name, "--out")
-    cell_line = lambda i, n, c: console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}"  # noqa: E731
-                                                + (f" seed {c.seed}" if c.seed is not None else "") + f" ({c.source})")
+
+    def cell_line(i: int, n: int, c) -> None:
+        seed = f" seed {c.seed}" if c.seed is not None else ""
+        console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}{seed} ({c.source})")
+
     paths = run_sweep(spec, data, runs, out, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
                       source, on_cell=cell_line, recorded_only=recorded)  # type: ignore[arg-type]
     console().print("wrote " + ", ".join(map(str, paths)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -40,10 +40,10 @@ def runs_repair(run: Annotated[str, typer.Argument(help="A run directory, run id
 
 
 def leaderboard(
-    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).")] = Path("results"),
     runs: Annotated[Path, typer.Option("--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it.")] = Path("runs"),
-    include: Annotated[Optional[list[Path]], typer.Option("--include-runs", help="Another runs directory whose complete runs are ranked too; nothing is replayed into it (repeatable), e.g. results/runs.", show_default=False)] = None,
+    include: Annotated[list[Path] | None, typer.Option("--include-runs", help="Another runs directory whose complete runs are ranked too; nothing is replayed into it (repeatable), e.g. results/runs.", show_default=False)] = None,
     data_dir_: DataDirOption = None,
     labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
     published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
@@ -91,7 +91,7 @@ def compare(
     runs: RunsOption = Path("runs"),
     show: Annotated[int, typer.Option("--show", help="Disagreements to print (0 for none).")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison, every disagreement included, to this file.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison, every disagreement included, to this file.")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
@@ -131,13 +131,13 @@ def compare(
 def agreement(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose runs are compared.")] = "toxifrench",
     runs: RunsOption = Path("runs"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the matrix as CSV here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the matrix as CSV here.")] = None,
 ) -> None:
     """Cohen's kappa between every two complete runs of a dataset (on the samples both labelled)."""
     from rich.table import Table
 
-    from toxbench.analysis.leaderboard import agreement as kappa_of
     from toxbench.analysis.compare import write_kappa_csv
+    from toxbench.analysis.leaderboard import agreement as kappa_of
 
     names, matrix = kappa_of(runs, dataset)
     if out:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,13 +18,13 @@ FreshOption = Annotated[bool, typer.Option("--fresh", help="Ignore checkpoints i
 @finetune_app.command("data")
 def finetune_data(
     out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl and settings.json.")],
-    blocks: Annotated[Optional[str], typer.Option("--blocks", help="Comma-separated CoT blocks (explanation,tone,intention,category,labels,score).")] = None,
+    blocks: Annotated[str | None, typer.Option("--blocks", help="Comma-separated CoT blocks (explanation,tone,intention,category,labels,score).")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     validation_fraction: Annotated[float, typer.Option("--validation-fraction")] = 0.1,
-    max_examples: Annotated[Optional[int], typer.Option("--max-examples", help="A seeded, stratified subset of the training split.")] = None,
+    max_examples: Annotated[int | None, typer.Option("--max-examples", help="A seeded, stratified subset of the training split.")] = None,
     no_oversample: Annotated[bool, typer.Option("--no-oversample", help="Keep the training split's class balance as it is.")] = False,
     drop_disagreeing: Annotated[bool, typer.Option("--drop-disagreeing", help="Leave out rows whose annotated CoT concluded against the gold label.")] = False,
-    annotated: Annotated[Optional[list[Path]], typer.Option("--annotated", help="An annotation directory (`toxbench annotate run`, then `annotate merge`) read as one more source; repeatable.")] = None,
+    annotated: Annotated[list[Path] | None, typer.Option("--annotated", help="An annotation directory (`toxbench annotate run`, then `annotate merge`) read as one more source; repeatable.")] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """CoT SFT examples (prompt, completion) from the annotated files that are in no benchmark

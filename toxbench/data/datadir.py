@@ -9,9 +9,9 @@ URL and sha256, so a file is either verified or refused, never silently differen
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
 
 from toxbench._util import DATA_DIR_ENV, MIRROR_ENV, OFFLINE_ENV, data_dir_default
 from toxbench._util import sha256_file as sha256_of

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from toxbench.data.datadir import DataDir, sha256_of
 from toxbench.data.spans import SpanDrops, parse_spans, substring_spans

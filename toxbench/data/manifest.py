@@ -27,7 +27,7 @@ class Manifest:
     files: dict[str, ManifestFile]
 
     @classmethod
-    def shipped(cls) -> "Manifest":
+    def shipped(cls) -> Manifest:
         text = resources.files("toxbench.data").joinpath("manifest.json").read_text("utf-8")
         raw = json.loads(text)
         files = {f["path"]: ManifestFile(**f) for f in raw["files"]}

@@ -13,12 +13,12 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from toxbench.data.spans import SpanDrops, parse_spans
 from toxbench._util import TABLE_BYTES, read_user_bytes
+from toxbench.data.spans import SpanDrops, parse_spans
 from toxbench.errors import DataError, ToxbenchError
 from toxbench.types import Sample
 
@@ -86,7 +86,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(row, dict):
                 raise DataError(f"{path}: line {number} is not a JSON object; write one object per line")
             for key, value in row.items():
-                if isinstance(value, str) and LONE_SURROGATE.search(value) or LONE_SURROGATE.search(str(key)):
+                if (isinstance(value, str) and LONE_SURROGATE.search(value)) or LONE_SURROGATE.search(str(key)):
                     raise DataError(f"{path}: line {number}, field {key!r} holds a lone surrogate escape (\\ud800-\\udfff), which no UTF-8 "
                                     "text can hold; fix the escape or remove that line")
             yield number, row

@@ -19,7 +19,8 @@ split by SemEval character F1.
 from __future__ import annotations
 
 import itertools
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 

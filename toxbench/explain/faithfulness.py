@@ -13,7 +13,7 @@ classifier scores them elsewhere.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from toxbench.data.spans import Span, merge
 

@@ -10,7 +10,7 @@ summed over the hidden dimension; padding gets 0.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def log_toxic(logits, toxic: Sequence[int], sigmoid: bool = False):

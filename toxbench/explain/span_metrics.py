@@ -15,8 +15,8 @@ Spans are `(start, end)` ranges (toxbench.data.spans); offsets are compared as s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
 
 from toxbench.data.spans import Span, to_offsets
 

@@ -11,7 +11,7 @@ A schedule is a list of (epoch, alphas); at fractional epoch e the last entry wi
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -55,7 +55,7 @@ class DWLSchedule(BaseModel):
     points: list[tuple[float, list[float]]]
 
     @model_validator(mode="after")
-    def _check(self) -> "DWLSchedule":
+    def _check(self) -> DWLSchedule:
         if not self.points or self.points[0][0] != 0:
             raise ValueError("a DWL schedule starts with an entry at epoch 0")
         epochs = [e for e, _ in self.points]
@@ -80,12 +80,12 @@ class DWLSchedule(BaseModel):
         return list(current)
 
     @classmethod
-    def plain(cls, n_blocks: int) -> "DWLSchedule":
+    def plain(cls, n_blocks: int) -> DWLSchedule:
         """Standard SFT: every token weighs 1."""
         return cls(points=[(0.0, [1.0] * (n_blocks + 1))])
 
     @classmethod
-    def two_class(cls, n_blocks: int, factor: float, epochs: int, start: float = 1.0) -> "DWLSchedule":
+    def two_class(cls, n_blocks: int, factor: float, epochs: int, start: float = 1.0) -> DWLSchedule:
         """The paper's form: at each whole epoch the reasoning weight is multiplied by `factor` and the
         answer weight divided by it (factor 0.5: 1, 0.5, 0.25 for reasoning; 1, 2, 4 for the answer)."""
         if factor <= 0:

@@ -5,8 +5,8 @@ cost, progress and resume of any run; its records keep the model's answers."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from toxbench._util import response_cache_path
 from toxbench.adapters.registry import create

@@ -21,7 +21,14 @@ from toxbench.errors import ToxbenchError
 from toxbench.finetune.config import SFTJob
 from toxbench.finetune.cot_data import PROMPT_TEMPLATE, CotExample
 from toxbench.finetune.dwl import DWLSchedule, dwl_loss, token_classes
-from toxbench.finetune.training import last_checkpoint, load_examples, load_for_training, save_outputs, trainer_arguments, use_optimizer
+from toxbench.finetune.training import (
+    last_checkpoint,
+    load_examples,
+    load_for_training,
+    save_outputs,
+    trainer_arguments,
+    use_optimizer,
+)
 from toxbench.model_registry import read_card
 
 log = logging.getLogger(__name__)
@@ -32,8 +39,8 @@ def tokenize_cot(tokenizer, example: CotExample, max_length: int | None) -> dict
     would drop the conclusion, the very tokens the DWL is about)."""
     prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
     completion = tokenizer(example.completion, add_special_tokens=False, return_offsets_mapping=True)
-    classes = token_classes(completion["offset_mapping"], example.completion) + [0]  # + end of sequence: the answer
-    completion_ids = list(completion["input_ids"]) + [tokenizer.eos_token_id]
+    classes = [*token_classes(completion["offset_mapping"], example.completion), 0]  # + end of sequence: the answer
+    completion_ids = [*list(completion["input_ids"]), tokenizer.eos_token_id]
     input_ids = list(prompt_ids) + completion_ids
     if max_length and len(input_ids) > max_length:
         return None

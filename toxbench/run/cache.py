@@ -94,7 +94,7 @@ class ResponseCache:
             self._db, self.writable = None, False
             self.notes.append(f"response cache {self.path} cannot be written (its table was not created: a full disk?); this run asks every request")
             return
-        if not COLUMNS <= columns:
+        if not columns >= COLUMNS:
             self._db.close()
             raise self._unusable(f"its table `answers` has columns {', '.join(sorted(columns)) or 'none'}, not {', '.join(sorted(COLUMNS))}")
 

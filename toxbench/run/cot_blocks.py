@@ -18,8 +18,9 @@ import ast
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from toxbench.run.cot_steps import categories
 

@@ -5,10 +5,11 @@ which earlier blocks it is shown; and the user message a step sends for one comm
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import tomllib
 
 from toxbench.errors import ToxbenchError
 

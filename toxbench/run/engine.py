@@ -17,8 +17,8 @@ import asyncio
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -332,7 +332,7 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
         stats.requests_sent += len(todo)
         try:
             answers = await asyncio.to_thread(adapter.answer_batch, todo)
-        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded, sample by sample
+        except Exception as exc:
             message = _redact(f"{type(exc).__name__}: {exc}", secrets)
             for request in todo:
                 finish(request, None, message, 1, False, None)

@@ -76,7 +76,7 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
             try:
                 batch = await client.batches.retrieve(state["batch_id"])
                 failures = 0
-            except Exception:  # noqa: BLE001 - a poll that failed: wait and poll again, up to max_retries in a row
+            except Exception:
                 failures += 1
                 if failures > max_retries:
                     raise
@@ -98,7 +98,7 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
                     if line.strip():
                         item = json.loads(line)
                         results[item["custom_id"]] = item
-    except Exception as exc:  # noqa: BLE001 - an SDK or HTTP failure: one line; the checkpoint stays
+    except Exception as exc:
         problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
         raise ToxbenchError(f"--batch-api, step {step}: {problem}; run the same command again to resume"
                             + (f" (batch {state['batch_id']} is checkpointed)" if state else "")) from None

@@ -5,8 +5,8 @@ engine, so the engine only reports counts and a run without a terminal shows not
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 NOTICE_AFTER_S = 1.0  # a log hears of preparing only when it takes this long: an error a moment later stays one line
 

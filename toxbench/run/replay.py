@@ -9,10 +9,10 @@ same specification is skipped, so the leaderboard's warm path reads records only
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from toxbench.adapters.replay import ImportReport, PublishedName, ReplayAdapter, parse_published_name
 from toxbench.data.datadir import DataDir

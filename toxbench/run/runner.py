@@ -44,7 +44,7 @@ class RunOptions:
     use_cache: bool = True
     cache_path: Path | None = None
     prices: str | None = None
-    columns: Columns = Columns()
+    columns: Columns = field(default_factory=Columns)
     retry_errors: bool = True  # ask again for samples recorded as `error` by an earlier attempt
 
     def __post_init__(self) -> None:
