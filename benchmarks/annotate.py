@@ -44,7 +44,10 @@ def engine_module():
 
 def serve(port: int) -> None:
     engine = engine_module()
-    engine.REPLY = {**engine.REPLY, "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}]}
+    engine.REPLY = {
+        **engine.REPLY,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
+    }
     asyncio.run(engine.serve(port))
 
 
@@ -67,13 +70,22 @@ def main() -> None:
     engine = engine_module()
     port = engine.free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
-    results = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n, "steps": STEPS,
-               "repeat": args.repeat, "cases": []}
+    results = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "n": args.n,
+        "steps": STEPS,
+        "repeat": args.repeat,
+        "cases": [],
+    }
     try:
         time.sleep(1.0)
         with tempfile.TemporaryDirectory() as tmp:
             comments = Path(tmp) / "comments.csv"
-            comments.write_text("id,text\n" + "".join(f"{i},commentaire numéro {i} sur le forum\n" for i in range(args.n)), "utf-8")
+            comments.write_text(
+                "id,text\n" + "".join(f"{i},commentaire numéro {i} sur le forum\n" for i in range(args.n)), "utf-8"
+            )
             env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "TOXBENCH_CACHE": str(Path(tmp) / "cache.sqlite")}
             if args.data_dir:
                 env["TOXBENCH_DATA_DIR"] = args.data_dir
@@ -84,9 +96,24 @@ def main() -> None:
                     for _ in range(args.repeat):
                         run += 1
                         key = f"lat{latency}x{run}"
-                        cmd = [sys.executable, "-m", "toxbench", "annotate", "run", str(comments), "--model", "openai:gpt-4o-mini",
-                               "--model-arg", f"base_url=http://127.0.0.1:{port}/{key}/v1", "--concurrency", str(concurrency),
-                               "--no-cache", "--out", str(Path(tmp) / f"out{run}"), "--json"]
+                        cmd = [
+                            sys.executable,
+                            "-m",
+                            "toxbench",
+                            "annotate",
+                            "run",
+                            str(comments),
+                            "--model",
+                            "openai:gpt-4o-mini",
+                            "--model-arg",
+                            f"base_url=http://127.0.0.1:{port}/{key}/v1",
+                            "--concurrency",
+                            str(concurrency),
+                            "--no-cache",
+                            "--out",
+                            str(Path(tmp) / f"out{run}"),
+                            "--json",
+                        ]
                         wall, cpu, out = engine.timed(cmd, env)
                         cpus.append(cpu)
                         summary = json.loads(out.strip().splitlines()[-1])
@@ -98,17 +125,28 @@ def main() -> None:
                         walls.append(wall)
                         serving.append(served)
                         efficiency.append(ideal / served)
-                    case = {"latency_ms": latency, "concurrency": concurrency, "ideal_s": round(ideal, 2),
-                            "wall_s": round(statistics.median(walls), 2), "serving_s": round(statistics.median(serving), 2),
-                            "comments_per_min": round(args.n / statistics.median(walls) * 60, 1),
-                            "efficiency": round(statistics.median(efficiency), 3), "cpu_s": round(statistics.median(cpus), 2), "walls": [round(w, 2) for w in walls]}
+                    case = {
+                        "latency_ms": latency,
+                        "concurrency": concurrency,
+                        "ideal_s": round(ideal, 2),
+                        "wall_s": round(statistics.median(walls), 2),
+                        "serving_s": round(statistics.median(serving), 2),
+                        "comments_per_min": round(args.n / statistics.median(walls) * 60, 1),
+                        "efficiency": round(statistics.median(efficiency), 3),
+                        "cpu_s": round(statistics.median(cpus), 2),
+                        "walls": [round(w, 2) for w in walls],
+                    }
                     results["cases"].append(case)
     finally:
         server.terminate()
     print(f"{args.n} comments x {STEPS} steps; medians of {args.repeat}")
-    print(f"{'latency':>8} {'conc':>5} {'ideal s':>8} {'serving s':>10} {'wall s':>7} {'comments/min':>13} {'efficiency':>11} {'client CPU s':>13}")
+    print(
+        f"{'latency':>8} {'conc':>5} {'ideal s':>8} {'serving s':>10} {'wall s':>7} {'comments/min':>13} {'efficiency':>11} {'client CPU s':>13}"
+    )
     for c in results["cases"]:
-        print(f"{c['latency_ms']:>6}ms {c['concurrency']:>5} {c['ideal_s']:>8} {c['serving_s']:>10} {c['wall_s']:>7} {c['comments_per_min']:>13} {c['efficiency']:>11} {c['cpu_s']:>13}")
+        print(
+            f"{c['latency_ms']:>6}ms {c['concurrency']:>5} {c['ideal_s']:>8} {c['serving_s']:>10} {c['wall_s']:>7} {c['comments_per_min']:>13} {c['efficiency']:>11} {c['cpu_s']:>13}"
+        )
     (HERE / "annotate.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

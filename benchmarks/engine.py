@@ -48,9 +48,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPLY = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
-         "choices": [{"index": 0, "message": {"role": "assistant", "content": "non-toxique"}, "finish_reason": "stop"}],
-         "usage": {"prompt_tokens": 400, "completion_tokens": 3, "total_tokens": 403}}
+REPLY = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "non-toxique"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 400, "completion_tokens": 3, "total_tokens": 403},
+}
 BURST = 5
 
 
@@ -77,7 +82,9 @@ async def serve(port: int) -> None:
     stats: dict[str, dict[str, int]] = {}
     connections = [0]
     body_ok = json.dumps(REPLY).encode()
-    body_429 = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).encode()
+    body_429 = json.dumps(
+        {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+    ).encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections[0] += 1
@@ -95,10 +102,16 @@ async def serve(port: int) -> None:
                 if length:
                     await reader.readexactly(length)
                 prefix = path.strip("/").split("/", 1)[0]
-                counts = stats.setdefault(prefix, {"requests": 0, "ok": 0, "429": 0, "first_at": time.time(), "last_at": 0.0})
+                counts = stats.setdefault(
+                    prefix, {"requests": 0, "ok": 0, "429": 0, "first_at": time.time(), "last_at": 0.0}
+                )
                 if method == "GET" and path.startswith("/stats/"):
                     key = path.rsplit("/", 1)[-1]
-                    status, body, extra = 200, json.dumps({**stats.pop(key, {}), "connections": connections[0]}).encode(), ""
+                    status, body, extra = (
+                        200,
+                        json.dumps({**stats.pop(key, {}), "connections": connections[0]}).encode(),
+                        "",
+                    )
                     buckets.pop(key, None)
                 else:
                     counts["requests"] += 1
@@ -107,15 +120,21 @@ async def serve(port: int) -> None:
                         bucket = buckets.setdefault(prefix, Bucket(float(prefix[3:])))
                         wait = bucket.take()
                         if wait:
-                            status, body, extra = 429, body_429, f"retry-after-ms: {int(wait * 1000) + 1}\r\nretry-after: {math.ceil(wait)}\r\n"
+                            status, body, extra = (
+                                429,
+                                body_429,
+                                f"retry-after-ms: {int(wait * 1000) + 1}\r\nretry-after: {math.ceil(wait)}\r\n",
+                            )
                     if status == 200:
                         counts["ok"] += 1
                         latency = float(prefix[3:].split("x")[0]) / 1000 if prefix.startswith("lat") else 0.0
                         await asyncio.sleep(latency)
                     else:
                         counts["429"] += 1
-                head = (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Too Many Requests'}\r\ncontent-type: application/json\r\n"
-                        f"content-length: {len(body)}\r\n{extra}\r\n")
+                head = (
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Too Many Requests'}\r\ncontent-type: application/json\r\n"
+                    f"content-length: {len(body)}\r\n{extra}\r\n"
+                )
                 writer.write(head.encode() + body)
                 await writer.drain()
                 counts["last_at"] = time.time()
@@ -155,6 +174,7 @@ async def floor(url: str, concurrency: int, requests_file: str, limit: int | Non
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)  # the OpenAI SDK's own limits
     answers = []
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
         async def worker() -> None:
             while not queue.empty():
                 body = queue.get_nowait()
@@ -202,8 +222,17 @@ def render_requests(n: int, data_dir: str | None, path: Path) -> None:
     data = DataDir(data_dir)
     renderer = make_renderer("detailed", "fr", "0", 0, data)
     samples = load_dataset("toxifrench", data).samples[:n]
-    path.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": renderer.messages(s.text), "max_tokens": 10, "temperature": 0},
-                                       ensure_ascii=False) + "\n" for s in samples), "utf-8")
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"model": "gpt-4o-mini", "messages": renderer.messages(s.text), "max_tokens": 10, "temperature": 0},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for s in samples
+        ),
+        "utf-8",
+    )
 
 
 def main() -> None:
@@ -216,7 +245,9 @@ def main() -> None:
     parser.add_argument("--latency", type=int, nargs="+", default=[100, 200], help="milliseconds")
     parser.add_argument("--rate-n", type=int, default=400, help="requests of each rate-limit run (at 600/min: 40 s)")
     parser.add_argument("--no-rate", action="store_true", help="skip the rate-limit section")
-    parser.add_argument("--quick", action="store_true", help="400 requests, concurrency 16 and 64, latency 200 ms, one repeat")
+    parser.add_argument(
+        "--quick", action="store_true", help="400 requests, concurrency 16 and 64, latency 200 ms, one repeat"
+    )
     parser.add_argument("--data-dir", default=os.environ.get("TOXBENCH_DATA_DIR"))
     args = parser.parse_args()
     if args.serve:
@@ -232,10 +263,24 @@ def main() -> None:
     env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
     if args.data_dir:
         env["TOXBENCH_DATA_DIR"] = args.data_dir
-    results: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n,
-                     "repeat": args.repeat, "transport": sdk_transport().__name__, "cases": [], "rate_limit": [],
-                     "startup": {"help_s": [], "import_openai_s": [], "first_request_s": [], "floor_first_request_s": [],
-                                 "toxbench_one_cpu_s": [], "floor_one_cpu_s": []}}
+    results: dict = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "n": args.n,
+        "repeat": args.repeat,
+        "transport": sdk_transport().__name__,
+        "cases": [],
+        "rate_limit": [],
+        "startup": {
+            "help_s": [],
+            "import_openai_s": [],
+            "first_request_s": [],
+            "floor_first_request_s": [],
+            "toxbench_one_cpu_s": [],
+            "floor_one_cpu_s": [],
+        },
+    }
     runs = iter(range(10**6))
 
     def stats(prefix: str) -> dict:
@@ -248,8 +293,24 @@ def main() -> None:
         if kind == "floor":
             cmd = [sys.executable, __file__, "--floor", url, str(concurrency), str(requests_file), str(n)]
         else:
-            cmd = [sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}",
-                   "--limit", str(n), "--concurrency", str(concurrency), "--no-cache", "--json", "--out", str(out)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "toxbench",
+                "run",
+                "-m",
+                "openai:gpt-4o-mini",
+                "--model-arg",
+                f"base_url={url}",
+                "--limit",
+                str(n),
+                "--concurrency",
+                str(concurrency),
+                "--no-cache",
+                "--json",
+                "--out",
+                str(out),
+            ]
         launched = time.time()
         wall, cpu, output = timed(cmd, env)
         if kind == "toxbench":
@@ -257,8 +318,12 @@ def main() -> None:
             assert statuses.get("ok", 0) + statuses.get("unparseable", 0) == n, statuses
         served = stats(prefix)
         assert served["ok"] == n, served
-        return {"wall_s": wall, "cpu_s": cpu, "first_request_s": served["first_at"] - launched,
-                "serving_s": served["last_at"] - served["first_at"]}
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "first_request_s": served["first_at"] - launched,
+            "serving_s": served["last_at"] - served["first_at"],
+        }
 
     try:
         time.sleep(0.5)
@@ -280,21 +345,55 @@ def main() -> None:
                     case = {"latency_ms": latency, "concurrency": concurrency, "floor": [], "toxbench": []}
                     for rep in range(args.repeat):
                         for kind in ("floor", "toxbench"):  # interleaved, so drift hits both alike
-                            case[kind].append(client(kind, latency, concurrency, args.n, Path(tmp) / f"runs-{latency}-{concurrency}-{rep}"))
+                            case[kind].append(
+                                client(
+                                    kind,
+                                    latency,
+                                    concurrency,
+                                    args.n,
+                                    Path(tmp) / f"runs-{latency}-{concurrency}-{rep}",
+                                )
+                            )
                     results["cases"].append(case)
             if not args.no_rate:
                 for label, extra in (("--rpm 600", ["--rpm", "600"]), ("no --rpm (AIMD)", [])):
                     url = f"http://127.0.0.1:{port}/rpm600/v1"
-                    cmd = [sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}",
-                           "--limit", str(args.rate_n), "--concurrency", "16", "--no-cache", "--json", "--max-retries", "8",
-                           "--out", str(Path(tmp) / f"runs-rate-{len(results['rate_limit'])}"), *extra]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "toxbench",
+                        "run",
+                        "-m",
+                        "openai:gpt-4o-mini",
+                        "--model-arg",
+                        f"base_url={url}",
+                        "--limit",
+                        str(args.rate_n),
+                        "--concurrency",
+                        "16",
+                        "--no-cache",
+                        "--json",
+                        "--max-retries",
+                        "8",
+                        "--out",
+                        str(Path(tmp) / f"runs-rate-{len(results['rate_limit'])}"),
+                        *extra,
+                    ]
                     time.sleep(1.0)  # let the bucket refill between runs
                     stats("rpm600")  # reset the counters and the bucket
                     wall, _, out = timed(cmd, env)
                     served = stats("rpm600")
                     statuses = json.loads(out)["status"]
-                    results["rate_limit"].append({"run": label, "n": args.rate_n, "wall_s": wall, "per_minute": 60 * args.rate_n / wall,
-                                                  "http_429": served.get("429", 0), "failed_samples": statuses.get("error", 0)})
+                    results["rate_limit"].append(
+                        {
+                            "run": label,
+                            "n": args.rate_n,
+                            "wall_s": wall,
+                            "per_minute": 60 * args.rate_n / wall,
+                            "http_429": served.get("429", 0),
+                            "failed_samples": statuses.get("error", 0),
+                        }
+                    )
     finally:
         server.terminate()
         server.wait()
@@ -304,38 +403,60 @@ def main() -> None:
 def report(results: dict) -> None:
     med = statistics.median
     n = results["n"]
-    print(f"API engine: {n} ToxiFrench requests, loopback OpenAI-compatible server, {results['repeat']} repeats "
-          f"({results['cpus']} CPUs; medians; floor = bare {results['transport']})")
+    print(
+        f"API engine: {n} ToxiFrench requests, loopback OpenAI-compatible server, {results['repeat']} repeats "
+        f"({results['cpus']} CPUs; medians; floor = bare {results['transport']})"
+    )
     startup = results["startup"]
-    print(f"start-up (median of {len(startup['help_s'])}): toxbench --help {med(startup['help_s']):.2f} s; launch to first request: "
-          f"toxbench run {med(startup['first_request_s']):.2f} s, floor {med(startup['floor_first_request_s']):.2f} s "
-          f"(target 0.5 s); python -c 'import openai' alone {med(startup['import_openai_s']):.2f} s")
+    print(
+        f"start-up (median of {len(startup['help_s'])}): toxbench --help {med(startup['help_s']):.2f} s; launch to first request: "
+        f"toxbench run {med(startup['first_request_s']):.2f} s, floor {med(startup['floor_first_request_s']):.2f} s "
+        f"(target 0.5 s); python -c 'import openai' alone {med(startup['import_openai_s']):.2f} s"
+    )
     one = {"floor": med(startup["floor_one_cpu_s"]), "toxbench": med(startup["toxbench_one_cpu_s"])}
     print(f"{'':12} | {'floor':^31} | {'toxbench':^31} | {'toxbench / floor':^27}")
-    print(f"{'latency conc':12} | {'wall':>6} {'serve':>6} {'cpu':>6} {'ms/req':>6} {'eff':>4} | {'wall':>6} {'serve':>6} {'cpu':>6} "
-          f"{'ms/req':>6} {'eff':>4} | {'wall':>6} {'serve':>6} {'cpu':>5} {'ms/req':>6}")
+    print(
+        f"{'latency conc':12} | {'wall':>6} {'serve':>6} {'cpu':>6} {'ms/req':>6} {'eff':>4} | {'wall':>6} {'serve':>6} {'cpu':>6} "
+        f"{'ms/req':>6} {'eff':>4} | {'wall':>6} {'serve':>6} {'cpu':>5} {'ms/req':>6}"
+    )
     for case in results["cases"]:
         ideal = math.ceil(n / case["concurrency"]) * case["latency_ms"] / 1000
         row = {}
         for kind in ("floor", "toxbench"):
             runs = case[kind]
             wall, serving, cpu = (med(r[k] for r in runs) for k in ("wall_s", "serving_s", "cpu_s"))
-            row[kind] = {"wall_s": wall, "serving_s": serving, "cpu_s": cpu, "cpu_ms_per_request": 1000 * (cpu - one[kind]) / (n - 1),
-                         "efficiency": ideal / wall}
+            row[kind] = {
+                "wall_s": wall,
+                "serving_s": serving,
+                "cpu_s": cpu,
+                "cpu_ms_per_request": 1000 * (cpu - one[kind]) / (n - 1),
+                "efficiency": ideal / wall,
+            }
         case["ideal_s"], case["summary"] = ideal, row
-        case["ratio"] = {k: row["toxbench"][k] / row["floor"][k] for k in ("wall_s", "serving_s", "cpu_s", "cpu_ms_per_request")}
-        cells = [f"{row[k]['wall_s']:6.2f} {row[k]['serving_s']:6.2f} {row[k]['cpu_s']:6.2f} {row[k]['cpu_ms_per_request']:6.2f} "
-                 f"{row[k]['efficiency']:4.2f}" for k in ("floor", "toxbench")]
+        case["ratio"] = {
+            k: row["toxbench"][k] / row["floor"][k] for k in ("wall_s", "serving_s", "cpu_s", "cpu_ms_per_request")
+        }
+        cells = [
+            f"{row[k]['wall_s']:6.2f} {row[k]['serving_s']:6.2f} {row[k]['cpu_s']:6.2f} {row[k]['cpu_ms_per_request']:6.2f} "
+            f"{row[k]['efficiency']:4.2f}"
+            for k in ("floor", "toxbench")
+        ]
         r = case["ratio"]
-        print(f"{case['latency_ms']:>5}ms {case['concurrency']:>5} | {cells[0]} | {cells[1]} | {r['wall_s']:6.2f} {r['serving_s']:6.2f} "
-              f"{r['cpu_s']:5.2f} {r['cpu_ms_per_request']:6.2f}")
-    print("wall: launch to exit; serve: first request to last answer (server clock); cpu: whole process; ms/req: CPU of one "
-          "more request, the 1-request run's CPU taken off")
+        print(
+            f"{case['latency_ms']:>5}ms {case['concurrency']:>5} | {cells[0]} | {cells[1]} | {r['wall_s']:6.2f} {r['serving_s']:6.2f} "
+            f"{r['cpu_s']:5.2f} {r['cpu_ms_per_request']:6.2f}"
+        )
+    print(
+        "wall: launch to exit; serve: first request to last answer (server clock); cpu: whole process; ms/req: CPU of one "
+        "more request, the 1-request run's CPU taken off"
+    )
     if results["rate_limit"]:
         print("\nrate limit: server bucket 600/min (burst 5), concurrency 16")
         print(f"{'run':16} {'n':>5} {'wall s':>7} {'per min':>8} {'429s':>5} {'failed':>6}")
         for r in results["rate_limit"]:
-            print(f"{r['run']:16} {r['n']:>5} {r['wall_s']:7.1f} {r['per_minute']:8.1f} {r['http_429']:>5} {r['failed_samples']:>6}")
+            print(
+                f"{r['run']:16} {r['n']:>5} {r['wall_s']:7.1f} {r['per_minute']:8.1f} {r['http_429']:>5} {r['failed_samples']:>6}"
+            )
     path = Path(__file__).with_suffix(".json")
     path.write_text(json.dumps(results, indent=2))
     print(f"wrote {path}")

@@ -54,12 +54,25 @@ def main() -> None:
         start = time.perf_counter()
         nested = cross_fitted_stack(stack_features(votes), gold, args.folds, range(args.seeds), c="auto")
         timings["stack_nested_c"].append(time.perf_counter() - start)
-    result = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "dataset": args.dataset,
-              "members": len(found), "samples": len(ids), "folds": args.folds, "seeds": args.seeds,
-              "vote_accuracy": float(np.mean([v == g for v, g in zip(voted, gold.tolist())])), "stack_accuracy": stacked.mean,
-              "stack_range": [stacked.low, stacked.high], "stack_nested_c_accuracy": nested.mean, **{f"{k}_s": round(statistics.median(v), 3) for k, v in timings.items()}}
+    result = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "dataset": args.dataset,
+        "members": len(found),
+        "samples": len(ids),
+        "folds": args.folds,
+        "seeds": args.seeds,
+        "vote_accuracy": float(np.mean([v == g for v, g in zip(voted, gold.tolist())])),
+        "stack_accuracy": stacked.mean,
+        "stack_range": [stacked.low, stacked.high],
+        "stack_nested_c_accuracy": nested.mean,
+        **{f"{k}_s": round(statistics.median(v), 3) for k, v in timings.items()},
+    }
     print(f"{len(found)} runs x {len(ids)} samples; medians of {args.repeat}")
-    print(f"{'read records s':>15} {'vote s':>8} {f'stack {args.folds}-fold x {args.seeds} seeds s':>26} {'same, nested C s':>17}")
+    print(
+        f"{'read records s':>15} {'vote s':>8} {f'stack {args.folds}-fold x {args.seeds} seeds s':>26} {'same, nested C s':>17}"
+    )
     print(f"{result['read_s']:>15} {result['vote_s']:>8} {result['stack_s']:>26} {result['stack_nested_c_s']:>17}")
     (HERE / "ensemble.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -34,8 +34,19 @@ def explain_rate(data, n: int, settings, passes: int) -> float:
     rates = []
     for _ in range(passes):
         with tempfile.TemporaryDirectory() as runs:
-            run = execute(RunOptions(model="encoder:minilm-l6", dataset="toxicspans-en:test", limit=n, runs_dir=Path(runs), use_cache=False),
-                          data, ExecutionSettings(), show_progress=False, adapter=adapter)
+            run = execute(
+                RunOptions(
+                    model="encoder:minilm-l6",
+                    dataset="toxicspans-en:test",
+                    limit=n,
+                    runs_dir=Path(runs),
+                    use_cache=False,
+                ),
+                data,
+                ExecutionSettings(),
+                show_progress=False,
+                adapter=adapter,
+            )
             start = time.perf_counter()
             explain_run(run.run_dir, settings, data, ExecutionSettings(), show_progress=False, adapter=adapter)
             rates.append(n / (time.perf_counter() - start))
@@ -52,14 +63,23 @@ def step_seconds(data, kind: str, batch: int, steps: int, passes: int) -> float:
     from toxbench.finetune.span_objectives import Objective, span_loss
 
     posts = [s for s in load_dataset("toxicspans-en:train", data).samples if s.spans][: batch * steps]
-    tokenizer, model, _ = load_tokenizer_and_model("minilm-l6", "sequence", "cpu", num_labels=2, attn_implementation="eager")
+    tokenizer, model, _ = load_tokenizer_and_model(
+        "minilm-l6", "sequence", "cpu", num_labels=2, attn_implementation="eager"
+    )
     model.train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
     objective = Objective(kind=kind)
     batches = []
     for i in range(steps):
-        chunk = posts[i * batch:(i + 1) * batch]
-        enc = tokenizer([s.text for s in chunk], padding=True, truncation=True, max_length=128, return_tensors="pt", return_offsets_mapping=True)
+        chunk = posts[i * batch : (i + 1) * batch]
+        enc = tokenizer(
+            [s.text for s in chunk],
+            padding=True,
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+            return_offsets_mapping=True,
+        )
         roles = torch.tensor([token_roles(o, s.spans) for o, s in zip(enc.pop("offset_mapping").tolist(), chunk)])
         batches.append({**enc, "labels": torch.ones(len(chunk), dtype=torch.long), "token_roles": roles})
     times = []
@@ -96,17 +116,33 @@ def main() -> None:
         for faithful in (False, True):
             settings = ExplainSettings(method=method, ig_steps=args.ig_steps, faithfulness=faithful)
             rate = explain_rate(data, args.n, settings, args.passes)
-            rows.append({"case": f"explain {method}" + (" + faithfulness" if faithful else ""), "posts_per_s": round(rate, 2)})
+            rows.append(
+                {"case": f"explain {method}" + (" + faithfulness" if faithful else ""), "posts_per_s": round(rate, 2)}
+            )
     ce = step_seconds(data, "ce", args.batch, args.steps, args.passes)
     gc = step_seconds(data, "gcloss", args.batch, args.steps, args.passes)
-    rows += [{"case": f"train step ce (batch {args.batch})", "seconds": round(ce, 3)},
-             {"case": f"train step gcloss (batch {args.batch})", "seconds": round(gc, 3), "over_ce": round(gc / ce, 2)}]
+    rows += [
+        {"case": f"train step ce (batch {args.batch})", "seconds": round(ce, 3)},
+        {"case": f"train step gcloss (batch {args.batch})", "seconds": round(gc, 3), "over_ce": round(gc / ce, 2)},
+    ]
     print(f"{'case':40s} {'value':>12s}")
     for row in rows:
-        value = f"{row['posts_per_s']:.2f} posts/s" if "posts_per_s" in row else f"{row['seconds']:.3f} s" + (f" ({row['over_ce']}x)" if "over_ce" in row else "")
+        value = (
+            f"{row['posts_per_s']:.2f} posts/s"
+            if "posts_per_s" in row
+            else f"{row['seconds']:.3f} s" + (f" ({row['over_ce']}x)" if "over_ce" in row else "")
+        )
         print(f"{row['case']:40s} {value:>12s}")
-    out = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()},
-           "args": vars(args), "rows": rows}
+    out = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "args": vars(args),
+        "rows": rows,
+    }
     path = Path(__file__).with_suffix(".json")
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")

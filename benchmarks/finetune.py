@@ -49,11 +49,21 @@ def main() -> None:
     collator_cls, trainer_cls = _trainer_classes()
     collator = collator_cls(pad_token_id=tokenizer.pad_token_id)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = trainer_cls(model=model, args=sft_config(TrainSettings(batch_size=args.batch, gradient_accumulation=1), Path(tmp), device, False),
-                              train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=LoraConfig(
-                                  r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-                                  task_type="CAUSAL_LM"),
-                              data_collator=collator, schedule=DWLSchedule.two_class(len(blocks), 0.5, 3))
+        trainer = trainer_cls(
+            model=model,
+            args=sft_config(TrainSettings(batch_size=args.batch, gradient_accumulation=1), Path(tmp), device, False),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=LoraConfig(
+                r=8,
+                lora_alpha=16,
+                lora_dropout=0.05,
+                target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+                task_type="CAUSAL_LM",
+            ),
+            data_collator=collator,
+            schedule=DWLSchedule.two_class(len(blocks), 0.5, 3),
+        )
         trainer.create_optimizer_and_scheduler(num_training_steps=100)
         trainer.current_gradient_accumulation_steps = 1  # set by train(); training_step reads it
         batch = collator(rows)
@@ -81,14 +91,25 @@ def main() -> None:
 
     rate = {k: n_tokens / statistics.median(v) for k, v in times.items()}
     overhead = statistics.median(d / p for d, p in zip(times["dwl"], times["plain"])) - 1
-    print(f"DWL vs plain SFT step on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"batch {args.batch} x {batch['input_ids'].shape[1]} tokens ({n_tokens} real), {args.steps} timed steps each")
+    print(
+        f"DWL vs plain SFT step on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"batch {args.batch} x {batch['input_ids'].shape[1]} tokens ({n_tokens} real), {args.steps} timed steps each"
+    )
     print(f"{'step':10} {'median s':>9} {'tokens/s':>9}")
     for k in ("plain", "dwl"):
         print(f"{k:10} {statistics.median(times[k]):9.3f} {rate[k]:9.1f}")
     print(f"DWL overhead {overhead:+.1%}  target <= +10%  {'ok' if overhead <= 0.10 else 'above'}")
-    out = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__, "batch": args.batch,
-           "tokens": n_tokens, "seconds": times, "tokens_per_second": rate, "overhead": overhead, "target": 0.10}
+    out = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "batch": args.batch,
+        "tokens": n_tokens,
+        "seconds": times,
+        "tokens_per_second": rate,
+        "overhead": overhead,
+        "target": 0.10,
+    }
     path = Path(__file__).with_suffix(".json")
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")

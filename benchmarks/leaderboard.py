@@ -49,7 +49,14 @@ def main() -> None:
         n_runs = sum(1 for _ in (Path(tmp) / "runs").iterdir())
     print(f"toxbench leaderboard, every dataset, {n_runs} replayed runs, {args.repeat} repeats ({os.cpu_count()} CPUs)")
     print(f"{'case':6} {'median s':>9} {'min s':>7} {'max s':>7}  target < {TARGET_S:.0f} s")
-    result = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(), "runs": n_runs, "target_s": TARGET_S, "cases": {}}
+    result = {
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "runs": n_runs,
+        "target_s": TARGET_S,
+        "cases": {},
+    }
     for case, values in timings.items():
         median = statistics.median(values)
         print(f"{case:6} {median:9.2f} {min(values):7.2f} {max(values):7.2f}  {'ok' if median < TARGET_S else 'over'}")

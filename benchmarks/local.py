@@ -62,9 +62,25 @@ def gemm_peak_gflops(n: int = 2048, repeat: int = 10) -> float:
 
 
 SHAPES = {  # Qwen3 configurations: the issue's 4B model, and a tiny one to check the code path on any machine
-    "qwen3-4b": dict(vocab_size=151_936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
-                     head_dim=128, tie_word_embeddings=True, rope_theta=1_000_000.0),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16),
+    "qwen3-4b": dict(
+        vocab_size=151_936,
+        hidden_size=2560,
+        intermediate_size=9728,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+        rope_theta=1_000_000.0,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+    ),
 }
 
 
@@ -73,7 +89,10 @@ def as_the_engine(adapter, items) -> int:
     adapter's size. Returns the new tokens generated (0 when scoring)."""
     ordered = sorted(items, key=adapter.batch_length)
     size = adapter.capabilities.batch_size
-    return sum(sum(a.tokens_out or 0 for a in adapter.answer_batch(ordered[i : i + size])) for i in range(0, len(ordered), size))
+    return sum(
+        sum(a.tokens_out or 0 for a in adapter.answer_batch(ordered[i : i + size]))
+        for i in range(0, len(ordered), size)
+    )
 
 
 def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
@@ -85,8 +104,13 @@ def synthetic_model(shape: str, tokenizer, device: str, out: Path) -> str:
 
     settings = {**SHAPES[shape]}
     settings["vocab_size"] = max(settings.get("vocab_size", 0), len(tokenizer))
-    config = Qwen3Config(max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, **settings)
+    config = Qwen3Config(
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **settings,
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen3ForCausalLM(config).to(torch.bfloat16)
@@ -107,7 +131,11 @@ def load_tokenizer(name: str):
     if gguf is None:
         return AutoTokenizer.from_pretrained(path)
     converted = _converted_dir(path, gguf)
-    return AutoTokenizer.from_pretrained(converted) if (converted / "tokenizer_config.json").is_file() else AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+    return (
+        AutoTokenizer.from_pretrained(converted)
+        if (converted / "tokenizer_config.json").is_file()
+        else AutoTokenizer.from_pretrained(path, gguf_file=gguf)
+    )
 
 
 def accelerator_section(args, requests, tokenizer) -> dict:
@@ -119,7 +147,9 @@ def accelerator_section(args, requests, tokenizer) -> dict:
 
     from toxbench.adapters.hf import HFCausalLM
 
-    caches = ("dynamic", "static") if "cache" in inspect.signature(HFCausalLM).parameters else ("dynamic",)  # older trees: dynamic only
+    caches = (
+        ("dynamic", "static") if "cache" in inspect.signature(HFCausalLM).parameters else ("dynamic",)
+    )  # older trees: dynamic only
 
     def sync() -> None:
         if args.device.startswith("cuda"):
@@ -133,8 +163,13 @@ def accelerator_section(args, requests, tokenizer) -> dict:
         sync()
         return time.perf_counter() - start, tokens
 
-    result: dict = {"device": args.device, "shape": args.shape, "tokenizer": args.tokenizer, "adapter": inspect.getsourcefile(HFCausalLM),
-                    "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device}
+    result: dict = {
+        "device": args.device,
+        "shape": args.shape,
+        "tokenizer": args.tokenizer,
+        "adapter": inspect.getsourcefile(HFCausalLM),
+        "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = synthetic_model(args.shape, tokenizer, args.device, Path(tmp) / args.shape)
         scorer = HFCausalLM(path, mode="score", batch_size=32, device=args.device, dtype="bfloat16")
@@ -146,20 +181,42 @@ def accelerator_section(args, requests, tokenizer) -> dict:
         items = requests[: args.n_gen_samples]
         for cache in caches:
             for batch in (32, 64):
-                gen = HFCausalLM(path, mode="generate", max_new_tokens=args.gen_tokens, batch_size=batch, device=args.device,
-                                 dtype="bfloat16", **({"cache": cache} if len(caches) > 1 else {}))
+                gen = HFCausalLM(
+                    path,
+                    mode="generate",
+                    max_new_tokens=args.gen_tokens,
+                    batch_size=batch,
+                    device=args.device,
+                    dtype="bfloat16",
+                    **({"cache": cache} if len(caches) > 1 else {}),
+                )
                 # random weights rarely write the end token, so every row decodes --gen-tokens tokens
                 first, _ = engine_timed(gen, items[:batch])  # includes compiling, for the static cache
                 wall, tokens = engine_timed(gen, items)
-                result["generate"].append({"cache": cache, "batch": batch, "samples": len(items), "new_tokens": tokens, "wall_s": wall,
-                                           "decode_tokens_per_s": tokens / wall, "first_batch_s": first})
+                result["generate"].append(
+                    {
+                        "cache": cache,
+                        "batch": batch,
+                        "samples": len(items),
+                        "new_tokens": tokens,
+                        "wall_s": wall,
+                        "decode_tokens_per_s": tokens / wall,
+                        "first_batch_s": first,
+                    }
+                )
                 del gen
-    print(f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16, {args.tokenizer}'s tokenizer), {len(requests)} "
-          f"ToxiFrench samples; the hf adapter from {result['adapter']}")
-    print(f"score, as the engine calls it, batches of 32: {result['score_all_s']:.2f} s ({result['score_samples_per_s']:.0f} samples/s)")
+    print(
+        f"\naccelerator: {result['name']}, {args.shape} (random weights, bfloat16, {args.tokenizer}'s tokenizer), {len(requests)} "
+        f"ToxiFrench samples; the hf adapter from {result['adapter']}"
+    )
+    print(
+        f"score, as the engine calls it, batches of 32: {result['score_all_s']:.2f} s ({result['score_samples_per_s']:.0f} samples/s)"
+    )
     print(f"{'generate':24} {'batch':>5} {'tokens/s':>9} {'wall s':>7} {'first batch s':>13}")
     for g in result["generate"]:
-        print(f"{'cache ' + g['cache']:24} {g['batch']:>5} {g['decode_tokens_per_s']:9.0f} {g['wall_s']:7.1f} {g['first_batch_s']:13.1f}")
+        print(
+            f"{'cache ' + g['cache']:24} {g['batch']:>5} {g['decode_tokens_per_s']:9.0f} {g['wall_s']:7.1f} {g['first_batch_s']:13.1f}"
+        )
     return result
 
 
@@ -173,13 +230,26 @@ def engines_section(args, requests, model: str, dtype: str) -> dict:
         if engine == "hf":
             from toxbench.adapters.hf import HFCausalLM
 
-            return HFCausalLM(model, mode=mode, max_new_tokens=tokens, dtype=dtype, **({"device": args.device} if args.device else {}))
+            return HFCausalLM(
+                model, mode=mode, max_new_tokens=tokens, dtype=dtype, **({"device": args.device} if args.device else {})
+            )
         from toxbench.adapters.vllm_engine import VLLMEngine
 
-        return VLLMEngine(model, mode=mode, max_new_tokens=tokens, dtype=dtype, max_model_len=args.max_model_len,
-                          gpu_memory_utilization=args.gpu_memory_utilization, enforce_eager=not args.device)
+        return VLLMEngine(
+            model,
+            mode=mode,
+            max_new_tokens=tokens,
+            dtype=dtype,
+            max_model_len=args.max_model_len,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            enforce_eager=not args.device,
+        )
 
-    cases = [case for case in [("generate", 16), ("generate", args.long_tokens), ("score", 0)] if case[0] in args.engine_modes.split(",")]
+    cases = [
+        case
+        for case in [("generate", 16), ("generate", args.long_tokens), ("score", 0)]
+        if case[0] in args.engine_modes.split(",")
+    ]
     result: dict = {"model": model, "dtype": dtype, "samples": len(requests), "cases": []}
     for engine in args.engine.split(","):
         start = time.perf_counter()
@@ -188,24 +258,42 @@ def engines_section(args, requests, model: str, dtype: str) -> dict:
             loaded = time.perf_counter() - start
             if engine == "vllm":  # the engine is shared by the cases: no case reads the prompts an earlier one cached
                 adapter.engine.reset_prefix_cache()
-            as_the_engine(adapter, requests[:8])  # warm-up: kernels, hf's shared prefix; on vLLM these 8 prompts' blocks
+            as_the_engine(
+                adapter, requests[:8]
+            )  # warm-up: kernels, hf's shared prefix; on vLLM these 8 prompts' blocks
             began = time.perf_counter()
             new = as_the_engine(adapter, requests)
             wall = time.perf_counter() - began
-            row = {"engine": engine, "mode": mode, "new_tokens_per_sample": tokens, "wall_s": wall, "samples_per_s": len(requests) / wall,
-                   "new_tokens": new, "tokens_per_s": new / wall if new else None, "load_s": loaded}
+            row = {
+                "engine": engine,
+                "mode": mode,
+                "new_tokens_per_sample": tokens,
+                "wall_s": wall,
+                "samples_per_s": len(requests) / wall,
+                "new_tokens": new,
+                "tokens_per_s": new / wall if new else None,
+                "load_s": loaded,
+            }
             result["cases"].append(row)
-            print(f"{engine:5} {mode:9} {tokens or '-':>5} {wall:8.1f} s {row['samples_per_s']:8.2f} samples/s "
-                  f"{(row['tokens_per_s'] or 0):9.1f} new tokens/s", flush=True)
+            print(
+                f"{engine:5} {mode:9} {tokens or '-':>5} {wall:8.1f} s {row['samples_per_s']:8.2f} samples/s "
+                f"{(row['tokens_per_s'] or 0):9.1f} new tokens/s",
+                flush=True,
+            )
             del adapter
             gc.collect()
             start = time.perf_counter()
     by = {(r["engine"], r["mode"], r["new_tokens_per_sample"]): r for r in result["cases"]}
-    result["vllm_over_hf"] = {f"{mode} {tokens}": by[("vllm", mode, tokens)]["samples_per_s"] / by[("hf", mode, tokens)]["samples_per_s"]
-                              for mode, tokens in cases if ("vllm", mode, tokens) in by and ("hf", mode, tokens) in by}
+    result["vllm_over_hf"] = {
+        f"{mode} {tokens}": by[("vllm", mode, tokens)]["samples_per_s"] / by[("hf", mode, tokens)]["samples_per_s"]
+        for mode, tokens in cases
+        if ("vllm", mode, tokens) in by and ("hf", mode, tokens) in by
+    }
     if result["vllm_over_hf"]:
-        print("vLLM over hf, samples per second (targets: generation >= 3x, scoring >= 1x): "
-              + ", ".join(f"{k}: {v:.2f}x" for k, v in result["vllm_over_hf"].items()))
+        print(
+            "vLLM over hf, samples per second (targets: generation >= 3x, scoring >= 1x): "
+            + ", ".join(f"{k}: {v:.2f}x" for k, v in result["vllm_over_hf"].items())
+        )
     return result
 
 
@@ -219,7 +307,9 @@ def speedups(after: dict, before: dict) -> dict[str, float]:
     for g in after["generate"]:
         match = [b for b in before["generate"] if b["cache"] == g["cache"] and b["batch"] == g["batch"]]
         if match:
-            out[f"decode, cache {g['cache']}, batch {g['batch']}"] = g["decode_tokens_per_s"] / match[0]["decode_tokens_per_s"]
+            out[f"decode, cache {g['cache']}, batch {g['batch']}"] = (
+                g["decode_tokens_per_s"] / match[0]["decode_tokens_per_s"]
+            )
     out["decode, best of each"] = best["after"] / best["before"]
     return out
 
@@ -251,8 +341,16 @@ def cpu_section(args, requests, texts) -> dict:
     cases = {  # name: (answer_batch, requests, batch size); batches in the engine's order, by token count
         "generate, one sample at a time": (gen.answer_batch, requests[: args.n_generate], 1),
         "generate, batches of 8": (gen.answer_batch, sorted(requests[: 2 * args.n_generate], key=gen.batch_length), 8),
-        "score, shared prefix reused, batches of 8": (score.answer_batch, sorted(requests[: args.n_score], key=score.batch_length), 8),
-        "score, as the engine calls it, batches of 8": (lambda items: as_the_engine(score, items), requests[: args.n_score], args.n_score),
+        "score, shared prefix reused, batches of 8": (
+            score.answer_batch,
+            sorted(requests[: args.n_score], key=score.batch_length),
+            8,
+        ),
+        "score, as the engine calls it, batches of 8": (
+            lambda items: as_the_engine(score, items),
+            requests[: args.n_score],
+            args.n_score,
+        ),
     }
     for dtype in ("float32", "bfloat16"):
         enc = EncoderClassifier("minilm-l6", dtype=dtype)
@@ -261,8 +359,14 @@ def cpu_section(args, requests, texts) -> dict:
         cases[f"encoder {dtype}, batches of 32 by length"] = (enc.answer_batch, by_length, 32)
     targets = {  # ratio name: (numerator case, denominator case, target)
         "score / naive generate": ("score, shared prefix reused, batches of 8", "generate, one sample at a time", 10.0),
-        **{f"encoder {d} batched / one at a time": (f"encoder {d}, batches of 32 by length", f"encoder {d}, one text at a time", 3.0)
-           for d in ("float32", "bfloat16")},
+        **{
+            f"encoder {d} batched / one at a time": (
+                f"encoder {d}, batches of 32 by length",
+                f"encoder {d}, one text at a time",
+                3.0,
+            )
+            for d in ("float32", "bfloat16")
+        },
     }
 
     if args.cases:
@@ -277,14 +381,18 @@ def cpu_section(args, requests, texts) -> dict:
         for name, (fn, items, batch) in cases.items():
             per_round[name].append(timed_rate(fn, items, batch))
     rows = {name: statistics.median(values) for name, values in per_round.items()}
-    ratios = {name: (statistics.median([a / b for a, b in zip(per_round[num], per_round[den])]), target)
-              for name, (num, den, target) in targets.items()}
+    ratios = {
+        name: (statistics.median([a / b for a, b in zip(per_round[num], per_round[den])]), target)
+        for name, (num, den, target) in targets.items()
+    }
     gflops = {"float32 matrix multiply peak (2048x2048)": gemm_peak_gflops()} if cases else {}
     for name, (fn, items, batch) in cases.items():
         if name.startswith("encoder"):
             gflops[name] = gflop(fn, items, batch) * rows[name] / len(items)
 
-    print(f"local inference on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(
+        f"local inference on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
     print(f"{'case':44} {'samples/s':>10}")
     for name, value in rows.items():
         print(f"{name:44} {value:10.2f}")
@@ -293,8 +401,13 @@ def cpu_section(args, requests, texts) -> dict:
     print(f"{'':44} {'GFLOP/s':>10}")
     for name, value in gflops.items():
         print(f"{name:44} {value:10.1f}")
-    return {"rounds": args.passes, "samples_per_second": rows, "samples_per_second_by_round": per_round, "gflops_per_second": gflops,
-            "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()}}
+    return {
+        "rounds": args.passes,
+        "samples_per_second": rows,
+        "samples_per_second_by_round": per_round,
+        "gflops_per_second": gflops,
+        "ratios": {k: {"value": v, "target": t} for k, (v, t) in ratios.items()},
+    }
 
 
 def main() -> None:
@@ -304,20 +417,45 @@ def main() -> None:
     parser.add_argument("--n-score", type=int, default=48)
     parser.add_argument("--n-encoder", type=int, default=None, help="encoder texts (default: the whole benchmark)")
     parser.add_argument("--passes", type=int, default=3, help="rounds of every case; medians are reported")
-    parser.add_argument("--cases", default="", help="run only the CPU cases whose name holds this text ('none': no CPU case)")
+    parser.add_argument(
+        "--cases", default="", help="run only the CPU cases whose name holds this text ('none': no CPU case)"
+    )
     parser.add_argument("--device", default=None, help="also run the accelerator section on this torch device (cuda)")
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen3-4b", help="the accelerator section's model shape")
-    parser.add_argument("--tokenizer", default="smollm2-135m-instruct", help="the accelerator model's tokenizer: short name, directory or hub id")
-    parser.add_argument("--gen-tokens", type=int, default=128, help="new tokens per sample in the accelerator's generate cases")
+    parser.add_argument(
+        "--shape", choices=sorted(SHAPES), default="qwen3-4b", help="the accelerator section's model shape"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        default="smollm2-135m-instruct",
+        help="the accelerator model's tokenizer: short name, directory or hub id",
+    )
+    parser.add_argument(
+        "--gen-tokens", type=int, default=128, help="new tokens per sample in the accelerator's generate cases"
+    )
     parser.add_argument("--n-gen-samples", type=int, default=128)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"), help="where the JSON goes")
-    parser.add_argument("--baseline", type=Path, default=None, help="an earlier --out of this script (--device): print speed-ups against it")
-    parser.add_argument("--engine", default=None, help="hf,vllm: the engines section, each engine on the same model and samples")
-    parser.add_argument("--n-engine", type=int, default=None, help="the engines section's samples (default: the whole benchmark)")
-    parser.add_argument("--engine-modes", default="generate,score", help="the engines section's cases: generate, score or both")
-    parser.add_argument("--long-tokens", type=int, default=256, help="the engines section's long generation (600 for a CoT evaluation)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="an earlier --out of this script (--device): print speed-ups against it",
+    )
+    parser.add_argument(
+        "--engine", default=None, help="hf,vllm: the engines section, each engine on the same model and samples"
+    )
+    parser.add_argument(
+        "--n-engine", type=int, default=None, help="the engines section's samples (default: the whole benchmark)"
+    )
+    parser.add_argument(
+        "--engine-modes", default="generate,score", help="the engines section's cases: generate, score or both"
+    )
+    parser.add_argument(
+        "--long-tokens", type=int, default=256, help="the engines section's long generation (600 for a CoT evaluation)"
+    )
     parser.add_argument("--max-model-len", type=int, default=2048, help="vLLM's context in the engines section")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3, help="vLLM's share of device memory (of RAM on a CPU)")
+    parser.add_argument(
+        "--gpu-memory-utilization", type=float, default=0.3, help="vLLM's share of device memory (of RAM on a CPU)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.out.is_dir() or not args.out.parent.is_dir():
@@ -344,8 +482,16 @@ def main() -> None:
 
     out: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}
     if args.cases != "none":
-        requests = requests_for(balanced_sample(benchmark, max(args.n_score, 256), 0))  # the same draw as earlier versions
-        out.update(cpu_section(args, requests, requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark)))
+        requests = requests_for(
+            balanced_sample(benchmark, max(args.n_score, 256), 0)
+        )  # the same draw as earlier versions
+        out.update(
+            cpu_section(
+                args,
+                requests,
+                requests_for(balanced_sample(benchmark, args.n_encoder, 0) if args.n_encoder else benchmark),
+            )
+        )
     if args.engine:
         if any(e not in ("hf", "vllm") for e in args.engine.split(",")):
             parser.error(f"--engine {args.engine}: give hf, vllm or hf,vllm")
@@ -363,7 +509,9 @@ def main() -> None:
         out["accelerator"] = accelerator_section(args, requests_for(benchmark), load_tokenizer(args.tokenizer))
         if baseline:
             out["speedups"] = speedups(out["accelerator"], baseline)
-            print(f"\nagainst {args.baseline} ({baseline.get('adapter', 'an earlier tree')}); targets: score and decode >= 3x")
+            print(
+                f"\nagainst {args.baseline} ({baseline.get('adapter', 'an earlier tree')}); targets: score and decode >= 3x"
+            )
             for name, value in out["speedups"].items():
                 print(f"{name:44} {value:6.2f}x")
     args.out.write_text(json.dumps(out, indent=2))

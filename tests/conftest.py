@@ -51,14 +51,22 @@ def cli(monkeypatch, capsys):
 
     return run
 
+
 sys.path.insert(0, str(Path(__file__).parent))  # tests/fakes/
 
 
 # Texts scripted for tests/fakes/providers.py: (text, gold). Markers make the server misbehave.
 LIVE_TEXTS = [
-    ("tu es un TOX idiot", 1), ("merci pour tout", 0), ("TOX [429] va-t'en", 1), ("bonne journée [500]", 0),
-    ("TOX [slow] dégage", 1), ("super idée [badjson]", 0), ("TOX [filter] menace", 1), ("[refuse] question", 0),
-    ("TOX [down] encore", 1), ("à demain", 0),
+    ("tu es un TOX idiot", 1),
+    ("merci pour tout", 0),
+    ("TOX [429] va-t'en", 1),
+    ("bonne journée [500]", 0),
+    ("TOX [slow] dégage", 1),
+    ("super idée [badjson]", 0),
+    ("TOX [filter] menace", 1),
+    ("[refuse] question", 0),
+    ("TOX [down] encore", 1),
+    ("à demain", 0),
 ]
 
 

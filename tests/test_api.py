@@ -16,15 +16,22 @@ KEY = "sk-api-canary-0123456789abcdefghijkl"
 
 def test_import_toxbench_loads_nothing_else():
     code = "import sys, toxbench; print(sorted(m for m in sys.modules if m.startswith('toxbench')))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "['toxbench']"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "['toxbench']"
+    )
 
 
 def test_evaluate_makes_the_run_the_cli_makes(tmp_path, dataset, data_root, cli):
     result = toxbench.evaluate("baseline", str(dataset), runs_dir=tmp_path / "runs", data_dir=data_root)
     assert result.n == 10 and result.statuses == {"ok": 10} and 0 <= result.metrics.accuracy <= 1
     assert result.metrics.n == 10 and result.load().spec.adapter == "baseline"
-    code, out, err = cli("run", "-m", "baseline", "-d", dataset, "--out", tmp_path / "runs", "--data-dir", data_root, "--json")
-    assert code == 0 and json.loads(out)["run_dir"] == str(result.run_dir), err  # the same identity: the CLI finds the run
+    code, out, err = cli(
+        "run", "-m", "baseline", "-d", dataset, "--out", tmp_path / "runs", "--data-dir", data_root, "--json"
+    )
+    assert code == 0 and json.loads(out)["run_dir"] == str(result.run_dir), (
+        err
+    )  # the same identity: the CLI finds the run
     assert toxbench.load_run(result.run_dir.name, tmp_path / "runs").dir == result.run_dir
     assert [d for d, _ in toxbench.list_runs(tmp_path / "runs")] == [result.run_dir]
 
@@ -35,9 +42,19 @@ def test_evaluate_works_inside_a_running_event_loop(tmp_path, fake, dataset, dat
 
     async def notebook_cell():
         assert asyncio.get_running_loop().is_running()
-        return toxbench.evaluate("openai:gpt-4o-mini", str(dataset), runs_dir=tmp_path / "runs", data_dir=data_root,
-                                 model_args={"base_url": f"{fake.url}/v1"}, use_cache=False, timeout_s=1.2, max_retries=2,
-                                 backoff_initial_s=0.01, backoff_max_s=0.5, concurrency=4)
+        return toxbench.evaluate(
+            "openai:gpt-4o-mini",
+            str(dataset),
+            runs_dir=tmp_path / "runs",
+            data_dir=data_root,
+            model_args={"base_url": f"{fake.url}/v1"},
+            use_cache=False,
+            timeout_s=1.2,
+            max_retries=2,
+            backoff_initial_s=0.01,
+            backoff_max_s=0.5,
+            concurrency=4,
+        )
 
     first = asyncio.run(notebook_cell())
     assert first.n == 10 and first.statuses["ok"] == 7 and first.requests_sent >= 10

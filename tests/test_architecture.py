@@ -10,17 +10,33 @@ PACKAGE = Path(__file__).resolve().parents[1] / "toxbench"
 
 # (rank, parts): a module may import modules of its own rank or lower, never higher.
 RANKS = {
-    "types": 0, "errors": 0, "_util": 0, "redaction": 0, "": 0,  # "" is toxbench/__init__.py (the version)
+    "types": 0,
+    "errors": 0,
+    "_util": 0,
+    "redaction": 0,
+    "": 0,  # "" is toxbench/__init__.py (the version)
     "data": 1,
     "model_registry": 2,  # cards of trained models: read by the finetuned adapter, written by finetune/
-    "adapters": 3, "explain": 3,  # explain/: span metrics, saliency, extraction; needs no adapter
-    "records": 4, "explanations": 4,
+    "adapters": 3,
+    "explain": 3,  # explain/: span metrics, saliency, extraction; needs no adapter
+    "records": 4,
+    "explanations": 4,
     "run": 5,
-    "analysis": 6, "finetune": 6,  # side by side: neither imports the other
-    "cli": 7, "__main__": 7, "api": 7,  # api: the Python front door, beside the CLI
+    "analysis": 6,
+    "finetune": 6,  # side by side: neither imports the other
+    "cli": 7,
+    "__main__": 7,
+    "api": 7,  # api: the Python front door, beside the CLI
 }
-FORBIDDEN_SIDEWAYS = {("analysis", "finetune"), ("finetune", "analysis"), ("model_registry", "adapters"), ("explain", "adapters"),
-                      ("adapters", "explain"), ("explanations", "records"), ("records", "explanations")}
+FORBIDDEN_SIDEWAYS = {
+    ("analysis", "finetune"),
+    ("finetune", "analysis"),
+    ("model_registry", "adapters"),
+    ("explain", "adapters"),
+    ("adapters", "explain"),
+    ("explanations", "records"),
+    ("records", "explanations"),
+}
 
 
 def part_of(module: str) -> str:
@@ -35,7 +51,12 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "toxbench"]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == "toxbench":
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "toxbench"
+        ):
             out.append((node.lineno, node.module))
             if node.module == "toxbench":  # from toxbench import cli
                 out += [(node.lineno, f"toxbench.{a.name}") for a in node.names if a.name != "__version__"]
@@ -51,7 +72,9 @@ def violations(package: Path) -> list[str]:
         for line, target in imports_of(path):
             theirs = part_of(target)
             if theirs not in RANKS or mine not in RANKS:
-                found.append(f"{path}:{line}: {theirs or mine!r} has no layer in this test; add it to RANKS and docs/architecture.md")
+                found.append(
+                    f"{path}:{line}: {theirs or mine!r} has no layer in this test; add it to RANKS and docs/architecture.md"
+                )
             elif RANKS[theirs] > RANKS[mine] or (mine, theirs) in FORBIDDEN_SIDEWAYS:
                 found.append(f"{path}:{line}: {module} ({mine}) imports {target} ({theirs}), which is not below it")
     return found
@@ -79,21 +102,32 @@ def test_the_rule_catches_an_upward_import(tmp_path):
 
 
 def test_nothing_outside_the_cli_imports_it():
-    importers = [p for p in PACKAGE.rglob("*.py") if part_of(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)) not in ("cli", "__main__")
-                 and any(t.startswith("toxbench.cli") for _, t in imports_of(p))]
+    importers = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if part_of(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)) not in ("cli", "__main__")
+        and any(t.startswith("toxbench.cli") for _, t in imports_of(p))
+    ]
     assert importers == []
 
 
 def module_graph(package: Path) -> dict[str, set[str]]:
     """Module -> the package's modules it imports (at any depth of the file, `from a import b` counting
     b when it is a module); a package's `__init__` is its own node."""
-    modules = {".".join(p for p in path.relative_to(package.parent).with_suffix("").parts if p != "__init__"): path
-               for path in package.rglob("*.py")}
+    modules = {
+        ".".join(p for p in path.relative_to(package.parent).with_suffix("").parts if p != "__init__"): path
+        for path in package.rglob("*.py")
+    }
     graph = {}
     for name, path in modules.items():
         deps = set()
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.split(".")[0] == package.name:
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.level == 0
+                and node.module.split(".")[0] == package.name
+            ):
                 deps |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules}
                 deps |= {node.module} if node.module in modules else set()
             elif isinstance(node, ast.Import):
@@ -141,8 +175,12 @@ def test_no_module_imports_itself_through_others():
 
 def test_the_cycle_check_finds_a_cycle(tmp_path):
     pkg = tmp_path / "toxbench"
-    for rel, text in {"analysis/a.py": "def f():\n    from toxbench.analysis.b import g\n", "analysis/b.py": "from toxbench.analysis import c\n",
-                      "analysis/c.py": "import toxbench.analysis.a\n", "analysis/d.py": "from toxbench.analysis.a import f\n"}.items():
+    for rel, text in {
+        "analysis/a.py": "def f():\n    from toxbench.analysis.b import g\n",
+        "analysis/b.py": "from toxbench.analysis import c\n",
+        "analysis/c.py": "import toxbench.analysis.a\n",
+        "analysis/d.py": "from toxbench.analysis.a import f\n",
+    }.items():
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text(text)
     assert cycles(module_graph(pkg)) == [["toxbench.analysis.a", "toxbench.analysis.b", "toxbench.analysis.c"]]

@@ -58,14 +58,25 @@ def test_accelerator_section_measures_scoring_and_every_decode_case(local, data)
 
     assert result["adapter"].endswith("toxbench/adapters/hf.py") and result["score_all_s"] > 0
     assert result["score_samples_per_s"] == pytest.approx(40 / result["score_all_s"])
-    assert [(g["cache"], g["batch"]) for g in result["generate"]] == [("dynamic", 32), ("dynamic", 64), ("static", 32), ("static", 64)]
+    assert [(g["cache"], g["batch"]) for g in result["generate"]] == [
+        ("dynamic", 32),
+        ("dynamic", 64),
+        ("static", 32),
+        ("static", 64),
+    ]
     for g in result["generate"]:  # random weights may write the end token early, never more than asked
         assert g["samples"] == 8 and 0 < g["new_tokens"] <= 8 * 3
         assert g["decode_tokens_per_s"] == pytest.approx(g["new_tokens"] / g["wall_s"])
 
     # an older tree (dynamic cache only, slower by a known factor) against this one
-    before = {"score_all_s": result["score_all_s"] * 4,
-              "generate": [{**g, "decode_tokens_per_s": g["decode_tokens_per_s"] / 2} for g in result["generate"] if g["cache"] == "dynamic"]}
+    before = {
+        "score_all_s": result["score_all_s"] * 4,
+        "generate": [
+            {**g, "decode_tokens_per_s": g["decode_tokens_per_s"] / 2}
+            for g in result["generate"]
+            if g["cache"] == "dynamic"
+        ],
+    }
     ups = local.speedups(result, before)
     assert ups["score"] == pytest.approx(4.0)
     assert ups["decode, cache dynamic, batch 32"] == pytest.approx(2.0)

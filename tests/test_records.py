@@ -10,7 +10,15 @@ from toxbench.types import RECORD_FIELDS, Record
 
 
 def spec(**overrides) -> RunSpec:
-    values = dict(adapter="replay", model="m", dataset="toxifrench", dataset_sha256="ab" * 32, prompt="detailed", lang="fr", shots="0")
+    values = dict(
+        adapter="replay",
+        model="m",
+        dataset="toxifrench",
+        dataset_sha256="ab" * 32,
+        prompt="detailed",
+        lang="fr",
+        shots="0",
+    )
     return RunSpec(**{**values, **overrides})
 
 

@@ -11,13 +11,22 @@ NOT_GENERATED = {"regenerate.sh", "README.md"}
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and p.relative_to(root).parts[0] != "runs" and p.name not in NOT_GENERATED}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != "runs" and p.name not in NOT_GENERATED
+    }
 
 
 def test_regenerating_results_changes_no_committed_file(tmp_path, data_root):
-    env = {**os.environ, "TOXBENCH": f"{sys.executable} -m toxbench", "RUNS": str(tmp_path / "runs"), "OUT": str(tmp_path / "results"),
-           "TOXBENCH_DATA_DIR": str(data_root), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "TOXBENCH": f"{sys.executable} -m toxbench",
+        "RUNS": str(tmp_path / "runs"),
+        "OUT": str(tmp_path / "results"),
+        "TOXBENCH_DATA_DIR": str(data_root),
+        "COLUMNS": "200",
+    }
     proc = subprocess.run(["sh", str(ROOT / "results" / "regenerate.sh")], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     committed, regenerated = _files(ROOT / "results"), _files(tmp_path / "results")

@@ -118,7 +118,9 @@ def writable_dir(path: Path, option: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ToxbenchError(f"{path}: cannot write there ({exc.strerror}); give {option} a writable directory") from None
+        raise ToxbenchError(
+            f"{path}: cannot write there ({exc.strerror}); give {option} a writable directory"
+        ) from None
     return path
 
 
@@ -152,8 +154,11 @@ def read_user_bytes(path: Path | str, what: str, limit: int = CONFIG_BYTES) -> b
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise ToxbenchError(f"{path}: a directory; give a {what}" if stat.S_ISDIR(info.st_mode)
-                            else f"{path}: not a regular file (a pipe or a device); give a {what} saved on disk")
+        raise ToxbenchError(
+            f"{path}: a directory; give a {what}"
+            if stat.S_ISDIR(info.st_mode)
+            else f"{path}: not a regular file (a pipe or a device); give a {what} saved on disk"
+        )
     if info.st_size > limit:
         os.close(fd)
         raise ToxbenchError(f"{path}: {info.st_size:,} bytes, more than a {what} may hold ({limit:,}); check the path")
@@ -174,7 +179,9 @@ def read_user_text(path: Path | str, what: str, limit: int = CONFIG_BYTES) -> st
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ToxbenchError(f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8") from None
+        raise ToxbenchError(
+            f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
+        ) from None
 
 
 def confined(base: Path, ref: str, what: str) -> Path:
@@ -260,7 +267,9 @@ def validate(model: type[Model], raw: dict, where: str) -> Model:
         return model.model_validate(raw)  # type: ignore[attr-defined]
     except ValidationError as exc:
         # a model-level check has no field: its message alone, without pydantic's "Value error, " prefix
-        problems = "; ".join((f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + _message(model, e) for e in exc.errors())
+        problems = "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + _message(model, e) for e in exc.errors()
+        )
         raise ToxbenchError(f"{where}: {problems}") from None
 
 

@@ -15,7 +15,17 @@ from toxbench.errors import ToxbenchError
 
 __all__ = ["Evaluation", "evaluate", "list_runs", "load_run"]
 
-_EXECUTION = {"concurrency", "rpm", "tpm", "timeout_s", "max_retries", "backoff_initial_s", "backoff_max_s", "batch_size", "max_retry_after_s"}
+_EXECUTION = {
+    "concurrency",
+    "rpm",
+    "tpm",
+    "timeout_s",
+    "max_retries",
+    "backoff_initial_s",
+    "backoff_max_s",
+    "batch_size",
+    "max_retry_after_s",
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,9 @@ class Evaluation:
     requests_sent: int
     cache_hits: int
     notes: list[str]
-    metrics: Any  # toxbench.analysis.metrics.Metrics: accuracy with its Wilson interval, per-class P/R/F1, coverage, ROC-AUC
+    metrics: (
+        Any  # toxbench.analysis.metrics.Metrics: accuracy with its Wilson interval, per-class P/R/F1, coverage, ROC-AUC
+    )
 
     def load(self):
         """The run as recorded (`toxbench.records.Run`: its manifest, spec and records)."""
@@ -38,8 +50,17 @@ class Evaluation:
         return Run.load(self.run_dir)
 
 
-def evaluate(model: str = "baseline", dataset: str = "toxifrench", prompt: str = "detailed", shots: str = "0", *,
-             runs_dir: str | Path = "runs", data_dir: str | Path | None = None, show_progress: bool = False, **options: Any) -> Evaluation:
+def evaluate(
+    model: str = "baseline",
+    dataset: str = "toxifrench",
+    prompt: str = "detailed",
+    shots: str = "0",
+    *,
+    runs_dir: str | Path = "runs",
+    data_dir: str | Path | None = None,
+    show_progress: bool = False,
+    **options: Any,
+) -> Evaluation:
     """Run `model` on `dataset` (a registered name or a CSV/JSONL path) with `prompt` and `shots`,
     or resume the run if it exists, exactly as `toxbench run` would; return its outcome and metrics.
 
@@ -55,14 +76,30 @@ def evaluate(model: str = "baseline", dataset: str = "toxifrench", prompt: str =
     run_fields = {f.name for f in fields(RunOptions)} - {"model", "dataset", "prompt", "shots", "runs_dir"}
     unknown = set(options) - run_fields - _EXECUTION
     if unknown:
-        raise ToxbenchError(f"evaluate: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}; "
-                            f"known: {', '.join(sorted(run_fields | _EXECUTION))}")
-    run_options = RunOptions(model=model, dataset=dataset, prompt=prompt, shots=shots, runs_dir=Path(runs_dir),
-                             **{k: v for k, v in options.items() if k in run_fields})
+        raise ToxbenchError(
+            f"evaluate: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(run_fields | _EXECUTION))}"
+        )
+    run_options = RunOptions(
+        model=model,
+        dataset=dataset,
+        prompt=prompt,
+        shots=shots,
+        runs_dir=Path(runs_dir),
+        **{k: v for k, v in options.items() if k in run_fields},
+    )
     settings = ExecutionSettings(**{k: v for k, v in options.items() if k in _EXECUTION})
     result = execute(run_options, DataDir(data_dir), settings, show_progress=show_progress)
-    return Evaluation(result.run_dir, result.n, dict(result.statuses), result.cost_usd, result.requests_sent, result.cache_hits,
-                      list(result.notes), metrics_for(result.run_dir, "count_as_wrong"))
+    return Evaluation(
+        result.run_dir,
+        result.n,
+        dict(result.statuses),
+        result.cost_usd,
+        result.requests_sent,
+        result.cache_hits,
+        list(result.notes),
+        metrics_for(result.run_dir, "count_as_wrong"),
+    )
 
 
 def load_run(ref: str | Path, runs_dir: str | Path = "runs"):

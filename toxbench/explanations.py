@@ -38,7 +38,9 @@ def read_explainers(run_dir: Path) -> dict[str, dict]:
     try:
         return json.loads(path.read_text("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ToxbenchError(f"{path}: not valid JSON ({exc}); delete it and explanations.jsonl, then explain again") from None
+        raise ToxbenchError(
+            f"{path}: not valid JSON ({exc}); delete it and explanations.jsonl, then explain again"
+        ) from None
 
 
 def _lines(path: Path) -> tuple[list[dict], int]:
@@ -53,7 +55,9 @@ def _lines(path: Path) -> tuple[list[dict], int]:
         try:
             out.append(orjson.loads(line))
         except orjson.JSONDecodeError:
-            raise ToxbenchError(f"{path}: line {number} is not valid JSON; remove that line and explain again (its sample is redone)") from None
+            raise ToxbenchError(
+                f"{path}: line {number} is not valid JSON; remove that line and explain again (its sample is redone)"
+            ) from None
     return out, len(complete)
 
 
@@ -66,15 +70,25 @@ def read_explanations(run_dir: Path, explainer: str | None = None) -> tuple[str,
         raise ToxbenchError(f"{run_dir}: no explanations; write them with `toxbench explain --run {run_dir}`")
     if explainer is None:
         if len(known) > 1:
-            listed = "; ".join(f"{k} ({v['settings']['method']}, {v['settings']['extraction']['rule']})" for k, v in known.items())
-            raise ToxbenchError(f"{run_dir}: {len(known)} explainers wrote into this run ({listed}); choose one with --explainer ID")
+            listed = "; ".join(
+                f"{k} ({v['settings']['method']}, {v['settings']['extraction']['rule']})" for k, v in known.items()
+            )
+            raise ToxbenchError(
+                f"{run_dir}: {len(known)} explainers wrote into this run ({listed}); choose one with --explainer ID"
+            )
         explainer = next(iter(known))
     matches = [k for k in known if k.startswith(explainer)]
     if len(matches) != 1:
-        raise ToxbenchError(f"{run_dir}: no single explainer {explainer!r} (known: {', '.join(known)}); give --explainer with one of them")
+        raise ToxbenchError(
+            f"{run_dir}: no single explainer {explainer!r} (known: {', '.join(known)}); give --explainer with one of them"
+        )
     chosen = matches[0]
     lines, _ = _lines(run_dir / EXPLANATIONS)
-    return chosen, known[chosen]["settings"], {line["sample_id"]: line for line in lines if line.get("explainer") == chosen}
+    return (
+        chosen,
+        known[chosen]["settings"],
+        {line["sample_id"]: line for line in lines if line.get("explainer") == chosen},
+    )
 
 
 def every_explanation(run_dir: Path) -> dict[str, tuple[dict, dict[str, dict]]]:
@@ -99,7 +113,9 @@ class ExplanationWriter:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise ToxbenchError(f"{self.dir}: another toxbench process is explaining this run; wait for it to finish or stop it") from None
+            raise ToxbenchError(
+                f"{self.dir}: another toxbench process is explaining this run; wait for it to finish or stop it"
+            ) from None
         try:
             path = self.dir / EXPLANATIONS
             lines, complete = _lines(path)
@@ -117,7 +133,11 @@ class ExplanationWriter:
     def append(self, line: dict) -> None:
         if line["sample_id"] in self.recorded:
             return
-        line = {"sample_id": line["sample_id"], "explainer": self.id, **{k: v for k, v in line.items() if k != "sample_id"}}
+        line = {
+            "sample_id": line["sample_id"],
+            "explainer": self.id,
+            **{k: v for k, v in line.items() if k != "sample_id"},
+        }
         if not self.counts["ok"] and not self.counts["error"]:
             self._register()
         self._fh.write(orjson.dumps(line) + b"\n")
@@ -129,7 +149,10 @@ class ExplanationWriter:
     def _register(self) -> None:
         known = read_explainers(self.dir)
         if self.id not in known:
-            known[self.id] = {"settings": self.settings, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            known[self.id] = {
+                "settings": self.settings,
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
             write_atomic(self.dir / EXPLAINERS, json.dumps(known, indent=2, ensure_ascii=False))
 
     def close(self) -> None:

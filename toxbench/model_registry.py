@@ -32,13 +32,17 @@ def write_card(model_dir: Path, card: dict) -> Path:
 def read_card(model_dir: Path) -> dict:
     path = Path(model_dir) / CARD
     if not path.exists():
-        raise ToxbenchError(f"{model_dir}: no {CARD}; register a directory written by `toxbench finetune sft|dpo|encoder`")
+        raise ToxbenchError(
+            f"{model_dir}: no {CARD}; register a directory written by `toxbench finetune sft|dpo|encoder`"
+        )
     try:
         card = json.loads(read_user_text(path, "model card"))
     except ValueError as exc:
         raise ToxbenchError(f"{path}: unreadable ({exc})") from None
     if not isinstance(card, dict):
-        raise ToxbenchError(f"{path}: not a model card (a JSON object); write the directory again with `toxbench finetune`")
+        raise ToxbenchError(
+            f"{path}: not a model card (a JSON object); write the directory again with `toxbench finetune`"
+        )
     if card.get("kind") not in KINDS:
         raise ToxbenchError(f"{path}: kind {card.get('kind')!r} is not one of {', '.join(KINDS)}")
     return card
@@ -63,30 +67,41 @@ def register(model_dir: Path, name: str) -> Path:
         raise ToxbenchError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (up to 64)")
     model_dir = Path(model_dir).resolve()
     card = read_card(model_dir)
-    entry = {"name": name, "path": str(model_dir), "kind": card["kind"], "weights_sha256": weights_sha256(model_dir),
-             "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    entry = {
+        "name": name,
+        "path": str(model_dir),
+        "kind": card["kind"],
+        "weights_sha256": weights_sha256(model_dir),
+        "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     return write_atomic(registry_dir() / f"{name}.json", json.dumps(entry, indent=2))
 
 
 def lookup(name: str) -> tuple[dict, dict]:
     """(registry entry, card) of a registered model."""
     if not _NAME.match(name):  # a name, never a path: finetuned:../x must not read outside the registry
-        raise ToxbenchError(f"model name {name!r}: registered names use letters, digits, '.', '_' or '-' (up to 64); "
-                            "see `toxbench models list`")
+        raise ToxbenchError(
+            f"model name {name!r}: registered names use letters, digits, '.', '_' or '-' (up to 64); "
+            "see `toxbench models list`"
+        )
     path = registry_dir() / f"{name}.json"
     try:
         entry = json.loads(read_user_text(path, "registry entry"))
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise ValueError("no model path")
     except ValueError as exc:
-        raise ToxbenchError(f"{path}: a damaged registry entry ({exc}); register the model again with "
-                            f"`toxbench models register DIR --name {name}`") from None
+        raise ToxbenchError(
+            f"{path}: a damaged registry entry ({exc}); register the model again with "
+            f"`toxbench models register DIR --name {name}`"
+        ) from None
     except ToxbenchError:
         if path.exists():
             raise
         known = ", ".join(sorted(p.stem for p in registry_dir().glob("*.json"))) or "none"
-        raise ToxbenchError(f"no registered model {name!r} in {registry_dir()} (registered: {known}); "
-                            f"run `toxbench models register DIR --name {name}`") from None
+        raise ToxbenchError(
+            f"no registered model {name!r} in {registry_dir()} (registered: {known}); "
+            f"run `toxbench models register DIR --name {name}`"
+        ) from None
     return entry, read_card(Path(entry["path"]))
 
 
@@ -96,8 +111,12 @@ def registered() -> list[dict]:
         try:
             entry = json.loads(read_user_text(path, "registry entry"))
         except ValueError as exc:
-            raise ToxbenchError(f"{path}: a damaged registry entry ({exc}); register the model again or delete the file") from None
+            raise ToxbenchError(
+                f"{path}: a damaged registry entry ({exc}); register the model again or delete the file"
+            ) from None
         if not isinstance(entry, dict):
-            raise ToxbenchError(f"{path}: a damaged registry entry (not a JSON object); register the model again or delete the file")
+            raise ToxbenchError(
+                f"{path}: a damaged registry entry (not a JSON object); register the model again or delete the file"
+            )
         entries.append(entry)
     return entries

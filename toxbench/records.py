@@ -62,7 +62,9 @@ class RunSpec(BaseModel):
     def run_id(self) -> str:
         blob = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False).encode("utf-8")
         digest = hashlib.sha256(blob).hexdigest()[:12]
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{self.dataset}--{self.label or self.adapter + '-' + self.model}").strip("-")
+        slug = re.sub(
+            r"[^A-Za-z0-9._-]+", "-", f"{self.dataset}--{self.label or self.adapter + '-' + self.model}"
+        ).strip("-")
         return f"{slug[:80]}--{digest}"
 
 
@@ -129,7 +131,9 @@ def record_from_line(line: bytes) -> Record:
     if record.pred is not None and record.status != "ok":
         raise ValueError(f"status {record.status!r} with pred {record.pred!r} (only an ok record has a label)")
     score = record.score
-    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0):
+    if score is not None and (
+        isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0
+    ):
         raise ValueError(f"score {score!r} is not a probability")
     if record.raw is not None and not isinstance(record.raw, str):
         raise ValueError("raw is not a text")
@@ -137,7 +141,12 @@ def record_from_line(line: bytes) -> Record:
         value = getattr(record, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
             raise ValueError(f"{name} {value!r} is not a number of at least 0")
-    if isinstance(record.attempts, bool) or not isinstance(record.attempts, int) or record.attempts < 0 or not isinstance(record.cached, bool):
+    if (
+        isinstance(record.attempts, bool)
+        or not isinstance(record.attempts, int)
+        or record.attempts < 0
+        or not isinstance(record.cached, bool)
+    ):
         raise ValueError("attempts or cached of the wrong type")
     return record
 
@@ -159,13 +168,17 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
         try:
             record = record_from_line(line)
         except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
-            raise ToxbenchError(f"{path}: line {number} is not a valid record ({exc}); remove that line, or run "
-                                f"`toxbench runs repair {path.parent}` to drop it") from None
+            raise ToxbenchError(
+                f"{path}: line {number} is not a valid record ({exc}); remove that line, or run "
+                f"`toxbench runs repair {path.parent}` to drop it"
+            ) from None
         records[record.sample_id] = record
     if tail:
         if not repair:
-            raise ToxbenchError(f"{path}: the last line is cut off (the run was interrupted); run it again to resume, "
-                                f"or `toxbench runs repair {path.parent}`")
+            raise ToxbenchError(
+                f"{path}: the last line is cut off (the run was interrupted); run it again to resume, "
+                f"or `toxbench runs repair {path.parent}`"
+            )
         with open(path, "r+b") as fh:
             fh.truncate(len(data) - len(tail))
     return list(records.values())
@@ -186,13 +199,17 @@ class RunWriter:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ToxbenchError(f"{runs_dir}: cannot create the run directory ({exc.strerror}); choose a writable --out/--runs") from None
+            raise ToxbenchError(
+                f"{runs_dir}: cannot create the run directory ({exc.strerror}); choose a writable --out/--runs"
+            ) from None
         self._lock = FileLock(self.dir / LOCK)
         self.read_only = False
         try:  # one writer per run: a second process stops here instead of interleaving lines
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise ToxbenchError(f"{self.dir}: another toxbench process is writing this run; wait for it to finish or stop it") from None
+            raise ToxbenchError(
+                f"{self.dir}: another toxbench process is writing this run; wait for it to finish or stop it"
+            ) from None
         except OSError as exc:  # a read-only checkout: a complete run is read as it is; anything to record is one line
             self._open_read_only(exc, retry_errors)
             return
@@ -214,8 +231,10 @@ class RunWriter:
         if self.manifest.status != "complete":
             raise ToxbenchError(f"{cannot} and it has samples left to record; give --out a writable runs directory")
         if retry_errors and any(r.status == "error" for r in self._records.values()):
-            raise ToxbenchError(f"{cannot} and its error samples would be asked again; give --out a writable runs directory, "
-                                "or --no-retry-errors to keep them as they are")
+            raise ToxbenchError(
+                f"{cannot} and its error samples would be asked again; give --out a writable runs directory, "
+                "or --no-retry-errors to keep them as they are"
+            )
         self.retrying, self.recorded = set(), set(self._records)
         self._counts = {s: 0 for s in STATUSES}
         self._cost, self._priced, self._appended, self._superseded = 0.0, 0, 0, 0
@@ -226,12 +245,19 @@ class RunWriter:
     def _open(self, n_expected: int | None, retry_errors: bool) -> None:
         new = not (self.dir / MANIFEST).exists()
         if new:
-            self.manifest = RunManifest(run_id=self.run_id, spec=self.spec, started_at=_now(), versions=dict(library_versions()),
-                                        n_expected=n_expected)
+            self.manifest = RunManifest(
+                run_id=self.run_id,
+                spec=self.spec,
+                started_at=_now(),
+                versions=dict(library_versions()),
+                n_expected=n_expected,
+            )
         else:
             self.manifest = read_manifest(self.dir)
         self._records = {r.sample_id: r for r in read_records(self.dir / PREDICTIONS, repair=True)}
-        self.retrying: set[str] = {sid for sid, r in self._records.items() if r.status == "error"} if retry_errors else set()
+        self.retrying: set[str] = (
+            {sid for sid, r in self._records.items() if r.status == "error"} if retry_errors else set()
+        )
         self.recorded: set[str] = set(self._records) - self.retrying
         self._counts = {s: 0 for s in STATUSES}
         self._cost = 0.0
@@ -292,8 +318,10 @@ class RunWriter:
             self._fh.write(data)
             self._fh.flush()
         except OSError as exc:
-            raise ToxbenchError(f"{self.dir / PREDICTIONS}: cannot write records ({exc.strerror}); free space and run the same command "
-                                "again: what was recorded is kept and resumed") from None
+            raise ToxbenchError(
+                f"{self.dir / PREDICTIONS}: cannot write records ({exc.strerror}); free space and run the same command "
+                "again: what was recorded is kept and resumed"
+            ) from None
 
     def finish(self, notes: list[str] | None = None) -> Path:
         """Mark the run complete (every sample recorded). A complete run that got no new record is
@@ -365,7 +393,9 @@ def read_manifest(run_dir: Path) -> RunManifest:
     except FileNotFoundError:
         raise ToxbenchError(f"{run_dir}: not a run directory (no {MANIFEST})") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ToxbenchError(f"{path}: unreadable manifest ({str(exc).splitlines()[0]}); delete the run directory to redo it") from None
+        raise ToxbenchError(
+            f"{path}: unreadable manifest ({str(exc).splitlines()[0]}); delete the run directory to redo it"
+        ) from None
 
 
 def repair_run(run_dir: Path) -> str:
@@ -405,14 +435,26 @@ def repair_run(run_dir: Path) -> str:
         write_atomic(run_dir / MANIFEST, manifest.model_dump_json(indent=2))
     finally:
         lock.release()
-    lines = f"dropped line{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))}" if dropped else "no line dropped"
+    lines = (
+        f"dropped line{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))}"
+        if dropped
+        else "no line dropped"
+    )
     return f"{run_dir}: {lines}; {len(records)} samples recorded ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'}); status {manifest.status}"
 
 
 # What can tell two runs with the same label apart, and how to say it.
-DISTINGUISHING = (("dataset", "{}"), ("prompt", "{}"), ("lang", "{}"), ("shots", "{}-shot"), ("shots_seed", "seed {}"),
-                  ("shot_pool", "{} examples"), ("subset", "{}"),
-                  ("parser", "parser {}"), ("toxbench_version", "toxbench {}"))
+DISTINGUISHING = (
+    ("dataset", "{}"),
+    ("prompt", "{}"),
+    ("lang", "{}"),
+    ("shots", "{}-shot"),
+    ("shots_seed", "seed {}"),
+    ("shot_pool", "{} examples"),
+    ("subset", "{}"),
+    ("parser", "parser {}"),
+    ("toxbench_version", "toxbench {}"),
+)
 
 
 def distinct_labels(specs: dict[str, RunSpec]) -> dict[str, str]:
@@ -429,7 +471,9 @@ def distinct_labels(specs: dict[str, RunSpec]) -> dict[str, str]:
             continue
         differing = [(f, fmt) for f, fmt in DISTINGUISHING if len({getattr(specs[i], f) for i in ids}) > 1]
         for run_id in ids:
-            parts = [fmt.format(getattr(specs[run_id], f)) for f, fmt in differing if getattr(specs[run_id], f) is not None]
+            parts = [
+                fmt.format(getattr(specs[run_id], f)) for f, fmt in differing if getattr(specs[run_id], f) is not None
+            ]
             out[run_id] = f"{label} [{', '.join(parts) or 'whole dataset'}]" if differing else label
         names = [out[i] for i in ids]
         for run_id in ids:
@@ -440,7 +484,11 @@ def distinct_labels(specs: dict[str, RunSpec]) -> dict[str, str]:
 
 def damaged(run_dir: Path, problem: Exception) -> str:
     """The one-line warning for a run that cannot be read, with what repairs it."""
-    fix = "delete the run directory to redo it" if "manifest" in str(problem) else f"repair it with `toxbench runs repair {run_dir}`"
+    fix = (
+        "delete the run directory to redo it"
+        if "manifest" in str(problem)
+        else f"repair it with `toxbench runs repair {run_dir}`"
+    )
     return f"skipped {run_dir}: {str(problem).split('; ')[0]}; {fix}"
 
 
@@ -460,7 +508,9 @@ def require_runs_dir(runs_dir: Path, option: str = "--runs") -> Path:
     """A runs directory that exists; else a one-line error naming the option that gave it (an empty
     listing would look like no runs)."""
     if not Path(runs_dir).is_dir():
-        raise ToxbenchError(f"{runs_dir}: no such runs directory; give {option} the directory `toxbench run --out` wrote to")
+        raise ToxbenchError(
+            f"{runs_dir}: no such runs directory; give {option} the directory `toxbench run --out` wrote to"
+        )
     return Path(runs_dir)
 
 
@@ -483,9 +533,15 @@ def find_run(ref: str | Path, runs_dir: Path) -> Path:
     exact = [d for d in dirs if d.name == ref]
     if exact:
         return exact[0]
-    matches = [d for d in dirs if d.name.startswith(ref)] or [d for d, m in readable_runs(runs_dir)[0] if m.spec.label == ref]
+    matches = [d for d in dirs if d.name.startswith(ref)] or [
+        d for d, m in readable_runs(runs_dir)[0] if m.spec.label == ref
+    ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise ToxbenchError(f"no run {ref!r} under {runs_dir}: give a run directory, a run id or a label (`toxbench runs list --runs {runs_dir}`)")
-    raise ToxbenchError(f"{ref!r} matches {len(matches)} runs under {runs_dir} ({', '.join(d.name for d in matches[:3])}, ...): give more of the id")
+        raise ToxbenchError(
+            f"no run {ref!r} under {runs_dir}: give a run directory, a run id or a label (`toxbench runs list --runs {runs_dir}`)"
+        )
+    raise ToxbenchError(
+        f"{ref!r} matches {len(matches)} runs under {runs_dir} ({', '.join(d.name for d in matches[:3])}, ...): give more of the id"
+    )

@@ -65,14 +65,35 @@ class InFlight(Adapter):
 
 def test_the_engine_uses_the_adapters_declared_concurrency_unless_told(tmp_path, dataset, data, cli, data_root):
     InFlight.peak = 0
-    execute(RunOptions(model="test-in-flight", dataset=str(dataset), runs_dir=tmp_path / "a", use_cache=False), data, ExecutionSettings(), show_progress=False)
+    execute(
+        RunOptions(model="test-in-flight", dataset=str(dataset), runs_dir=tmp_path / "a", use_cache=False),
+        data,
+        ExecutionSettings(),
+        show_progress=False,
+    )
     assert InFlight.peak == 3
     InFlight.peak = 0
-    execute(RunOptions(model="test-in-flight", dataset=str(dataset), runs_dir=tmp_path / "b", use_cache=False), data,
-            ExecutionSettings(concurrency=6), show_progress=False)
+    execute(
+        RunOptions(model="test-in-flight", dataset=str(dataset), runs_dir=tmp_path / "b", use_cache=False),
+        data,
+        ExecutionSettings(concurrency=6),
+        show_progress=False,
+    )
     assert InFlight.peak == 6
     InFlight.peak = 0  # the command line without --concurrency
-    code, _, err = cli("run", "--model", "test-in-flight", "-d", dataset, "--out", tmp_path / "c", "--no-cache", "--json", "--data-dir", data_root)
+    code, _, err = cli(
+        "run",
+        "--model",
+        "test-in-flight",
+        "-d",
+        dataset,
+        "--out",
+        tmp_path / "c",
+        "--no-cache",
+        "--json",
+        "--data-dir",
+        data_root,
+    )
     assert code == 0, err
     assert InFlight.peak == 3
 
@@ -92,7 +113,11 @@ def test_the_adapter_listing_says_what_each_adapter_is(cli):
     assert rows["hf"][1:3] == ["chat", "no"] and "mode=score" in rows["hf"][6]  # generate by default
     assert rows["finetuned"][1] == "chat" and "card" in rows["finetuned"][6]
     assert rows["encoder"][1:3] == ["classifier", "yes"] and rows["perspective"][1:4] == ["moderation", "yes", "1"]
-    assert rows["openai"][3] == "16" and rows["openai"][4] == "OPENAI_API_KEY" and rows["gemini"][4] == "GEMINI_API_KEY or GOOGLE_API_KEY"
+    assert (
+        rows["openai"][3] == "16"
+        and rows["openai"][4] == "OPENAI_API_KEY"
+        and rows["gemini"][4] == "GEMINI_API_KEY or GOOGLE_API_KEY"
+    )
 
 
 API_ADAPTERS = {  # adapter: (constructor arguments, its usual key variables)
@@ -133,7 +158,11 @@ def test_mistral_takes_base_url_and_still_accepts_server_url(monkeypatch):
     monkeypatch.setenv("MISTRAL_API_KEY", CANARY)
     cls = get_adapter("mistral")
     new, old = cls("m", base_url="http://127.0.0.1:9"), cls("m", server_url="http://127.0.0.1:9")
-    assert new.identity() == old.identity() and new.identity()["base_url"] == "http://127.0.0.1:9" and "server_url" not in new.identity()
+    assert (
+        new.identity() == old.identity()
+        and new.identity()["base_url"] == "http://127.0.0.1:9"
+        and "server_url" not in new.identity()
+    )
     assert new.client.sdk_configuration.server_url == "http://127.0.0.1:9"
     with pytest.raises(ToxbenchError, match="give base_url only"):
         cls("m", base_url="http://127.0.0.1:9", server_url="http://127.0.0.1:8")
@@ -151,12 +180,16 @@ MISSING = [  # model, modules made unimportable, the extra named
 
 
 @pytest.mark.parametrize("model,modules,extra", MISSING, ids=[m[0] for m in MISSING])
-def test_a_missing_sdk_is_one_line_naming_the_extra(model, modules, extra, monkeypatch, cli, dataset, tmp_path, data_root):
+def test_a_missing_sdk_is_one_line_naming_the_extra(
+    model, modules, extra, monkeypatch, cli, dataset, tmp_path, data_root
+):
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.setenv(variable, CANARY)
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
-    code, out, err = cli("run", "--model", model, "-d", dataset, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root)
+    code, out, err = cli(
+        "run", "--model", model, "-d", dataset, "--out", tmp_path / "runs", "--no-cache", "--data-dir", data_root
+    )
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert f"pip install 'toxbench[{extra}]'" in err and err.startswith("error: ") and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # nothing half-written
@@ -186,7 +219,9 @@ def test_the_registry_refuses_a_taken_name_and_a_class_that_is_not_an_adapter(mo
             return self.target
 
     plugins = [EntryPoint("test-not-adapter", "pkg.mod:Thing", object), EntryPoint("openai", "pkg.mod:Other", First)]
-    monkeypatch.setattr(registry, "entry_points", lambda group, name=None: [p for p in plugins if name in (None, p.name)])
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group, name=None: [p for p in plugins if name in (None, p.name)]
+    )
     with pytest.raises(ToxbenchError, match="'test-not-adapter' from entry point 'pkg.mod:Thing' is .*not a subclass"):
         get_adapter("test-not-adapter")
     monkeypatch.setattr(registry, "_REGISTRY", {k: v for k, v in registry._REGISTRY.items() if k != "openai"})
@@ -202,8 +237,13 @@ def test_a_perspective_threshold_is_applied_after_the_cache(tmp_path, fake, data
     monkeypatch.setenv("PERSPECTIVE_API_KEY", CANARY)
 
     def run(threshold: float, runs: str):
-        opts = RunOptions(model="perspective", dataset=str(dataset), model_args={"base_url": fake.url, "threshold": threshold},
-                          runs_dir=tmp_path / runs, cache_path=tmp_path / "cache.sqlite")
+        opts = RunOptions(
+            model="perspective",
+            dataset=str(dataset),
+            model_args={"base_url": fake.url, "threshold": threshold},
+            runs_dir=tmp_path / runs,
+            cache_path=tmp_path / "cache.sqlite",
+        )
         return execute(opts, data, fast, show_progress=False)
 
     first = run(0.5, "a")
@@ -211,7 +251,9 @@ def test_a_perspective_threshold_is_applied_after_the_cache(tmp_path, fake, data
     sent_before = len(fake.requests)
     second = run(0.8, "b")
     again = [r["text"] for r in fake.requests[sent_before:]]
-    assert second.cache_hits == len(answered) == 9 and all("[down]" in t for t in again)  # only the failed sample is asked again
+    assert second.cache_hits == len(answered) == 9 and all(
+        "[down]" in t for t in again
+    )  # only the failed sample is asked again
     a, b = by_id(first), by_id(second)
     assert a["0"].score == b["0"].score == pytest.approx(0.82) and (a["0"].pred, b["0"].pred) == (1, 1)
     assert a["2"].score == pytest.approx(0.82) and b["1"].score == pytest.approx(0.12)
@@ -225,12 +267,21 @@ def test_mistral_moderation_categories_are_applied_after_the_cache(tmp_path, fak
 
     def run(categories: str | None, runs: str):
         args = {"base_url": fake.url, **({"categories": categories} if categories else {})}
-        opts = RunOptions(model="mistral-moderation:mistral-moderation-latest", dataset=str(dataset), model_args=args,
-                          runs_dir=tmp_path / runs, cache_path=tmp_path / "cache.sqlite")
+        opts = RunOptions(
+            model="mistral-moderation:mistral-moderation-latest",
+            dataset=str(dataset),
+            model_args=args,
+            runs_dir=tmp_path / runs,
+            cache_path=tmp_path / "cache.sqlite",
+        )
         return execute(opts, data, fast, show_progress=False)
 
     default = run(None, "a")
     sent = len(fake.requests)
     health = run("health", "b")
     assert health.cache_hits == 9 and all("[down]" in r["text"] for r in fake.requests[sent:])
-    assert by_id(default)["1"].pred == 0 and by_id(health)["1"].pred == 1 and by_id(health)["1"].score == pytest.approx(0.97)
+    assert (
+        by_id(default)["1"].pred == 0
+        and by_id(health)["1"].pred == 1
+        and by_id(health)["1"].score == pytest.approx(0.97)
+    )

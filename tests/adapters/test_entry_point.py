@@ -27,18 +27,43 @@ def test_entry_point_adapter_runs_end_to_end(tmp_path, data_root):
         '[project.entry-points."toxbench.adapters"]\nkeywords = "my_toxbench_keywords.adapter:KeywordAdapter"\n'
     )
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(pkg)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(pkg)],
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
-    listed = subprocess.run([sys.executable, "-m", "toxbench", "adapters"], env={**env, "COLUMNS": "200"}, capture_output=True, text=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "toxbench", "adapters"], env={**env, "COLUMNS": "200"}, capture_output=True, text=True
+    )
     assert listed.returncode == 0 and re.search(r"keywords\s+│\s+classifier", listed.stdout)
 
     data = tmp_path / "d.csv"
     data.write_text("id,text,label\n1,tu es nul,1\n2,merci,0\n3,quel idiot,1\n4,bonne journée,0\n", encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "toxbench", "run", "--model", "keywords", "-d", str(data), "--model-arg", "words=idiot,nul",
-                          "--out", str(tmp_path / "runs"), "--no-cache", "--json", "--data-dir", str(data_root)],
-                         env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toxbench",
+            "run",
+            "--model",
+            "keywords",
+            "-d",
+            str(data),
+            "--model-arg",
+            "words=idiot,nul",
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-cache",
+            "--json",
+            "--data-dir",
+            str(data_root),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["n"] == 4 and summary["metrics"]["accuracy"] == 1.0 and summary["requests_sent"] == 4

@@ -19,6 +19,7 @@ def decided(adapter, requests):
     """The adapter's answers after its label policy, as the engine records them."""
     return [adapter.decide(a) for a in adapter.answer_batch(requests)]
 
+
 @pytest.fixture(scope="session")
 def smollm_score(models_dir):
     from toxbench.adapters.hf import HFCausalLM
@@ -39,7 +40,9 @@ def requests_fr(data):
 
 @pytest.mark.slow
 def test_shared_prefix_scores_equal_full_prompt_scores(smollm_score, requests_fr):
-    lengths = [smollm_score.batch_length(r) for r in requests_fr]  # as the engine sorts: each prompt tokenised once, kept for its batch
+    lengths = [
+        smollm_score.batch_length(r) for r in requests_fr
+    ]  # as the engine sorts: each prompt tokenised once, kept for its batch
     assert len(set(lengths)) > 1 and len(smollm_score._tokenised) == len(requests_fr)
     shared = smollm_score.verdict_log_likelihoods(requests_fr)
     assert smollm_score._tokenised == {}  # answered requests let their ids go
@@ -61,8 +64,12 @@ def test_generation_settings_are_checked_before_the_model_loads():
     from toxbench.adapters.hf import HFCausalLM
     from toxbench.errors import ToxbenchError
 
-    for bad, named in (({"cache": "paged"}, "cache=paged"), ({"stop_strings": 5}, "stop_strings=5"), ({"stop_strings": [1]}, "stop_strings=[1]"),
-                       ({"stop_strings": [""]}, "stop_strings=['']")):
+    for bad, named in (
+        ({"cache": "paged"}, "cache=paged"),
+        ({"stop_strings": 5}, "stop_strings=5"),
+        ({"stop_strings": [1]}, "stop_strings=[1]"),
+        ({"stop_strings": [""]}, "stop_strings=['']"),
+    ):
         with pytest.raises(ToxbenchError, match=re.escape(named)):
             HFCausalLM("no/such-model", mode="generate", **bad)  # would fail to load, after the check
 
@@ -94,16 +101,27 @@ def test_generate_static_cache_and_stop_strings(requests_fr):
     stop = texts[0].strip()[:3]  # what the first row writes early on
     stopping = HFCausalLM("smollm2-135m-instruct", mode="generate", max_new_tokens=8, stop_strings=stop)
     first = stopping.answer_batch(batch)[0]
-    assert stop in first.text and texts[0].startswith(first.text) and len(first.text) < len(texts[0])  # the same tokens, cut short
+    assert (
+        stop in first.text and texts[0].startswith(first.text) and len(first.text) < len(texts[0])
+    )  # the same tokens, cut short
     assert first.tokens_out < 8  # stopped with the token that completed the string
-    assert "cache" not in plain.identity() and static.identity()["cache"] == "static" and stopping.identity()["stop_strings"] == [stop]
+    assert (
+        "cache" not in plain.identity()
+        and static.identity()["cache"] == "static"
+        and stopping.identity()["stop_strings"] == [stop]
+    )
 
 
 @pytest.mark.slow
 def test_generate_and_score_runs_record_labels_scores_and_resume(tmp_path, data, data_root, monkeypatch):
     monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
     base = dict(model="hf:smollm2-135m-instruct", dataset="toxifrench", sample=4, runs_dir=tmp_path / "runs")
-    gen = execute(RunOptions(**base, model_args={"mode": "generate", "max_new_tokens": 6}), data, ExecutionSettings(batch_size=4), show_progress=False)
+    gen = execute(
+        RunOptions(**base, model_args={"mode": "generate", "max_new_tokens": 6}),
+        data,
+        ExecutionSettings(batch_size=4),
+        show_progress=False,
+    )
     records = Run.load(gen.run_dir).records
     assert len(records) == 4 and all(r.status in ("ok", "unparseable") for r in records)
     assert all(json.loads(r.raw)["generated"] for r in records) and all(r.score is None for r in records)
@@ -112,8 +130,18 @@ def test_generate_and_score_runs_record_labels_scores_and_resume(tmp_path, data,
     assert score.run_dir != gen.run_dir and all(r.pred == int(r.score >= 0.5) for r in scored)
     assert {"logp_toxic", "logp_non_toxic", "p_toxic"} <= set(json.loads(scored[0].raw))
     # resume: nothing left to do; a new runs directory: everything from the cache
-    assert execute(RunOptions(**base, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False).requests_sent == 0
-    cached = execute(RunOptions(**{**base, "runs_dir": tmp_path / "other"}, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False)
+    assert (
+        execute(
+            RunOptions(**base, model_args={"mode": "score"}), data, ExecutionSettings(), show_progress=False
+        ).requests_sent
+        == 0
+    )
+    cached = execute(
+        RunOptions(**{**base, "runs_dir": tmp_path / "other"}, model_args={"mode": "score"}),
+        data,
+        ExecutionSettings(),
+        show_progress=False,
+    )
     assert cached.cache_hits == 4 and cached.requests_sent == 0
     assert [r.score for r in Run.load(cached.run_dir).records] == pytest.approx([r.score for r in scored])
 
@@ -126,12 +154,17 @@ def test_minilm_encoder_is_deterministic_and_batch_invariant(requests_fr):
     batched = [a.score for a in decided(enc, requests_fr)]
     single = [decided(enc, [r])[0].score for r in requests_fr]
     assert batched == pytest.approx(single, abs=1e-5)  # padding does not change an answer
-    assert [a.score for a in decided(EncoderClassifier("minilm-l6", head_seed=3), requests_fr)] == pytest.approx(batched)
+    assert [a.score for a in decided(EncoderClassifier("minilm-l6", head_seed=3), requests_fr)] == pytest.approx(
+        batched
+    )
     assert enc.identity()["label_policy"] == "index:1"
     # the engine buckets by this: [CLS] + word pieces + [SEP]
     assert enc.batch_length(Request("t", "hello world", "en")) == 4
     assert enc.batch_length(Request("t", "mot " * 1000, "fr")) == enc.max_length
-    assert "precision" not in enc.identity() and EncoderClassifier("minilm-l6", head_seed=3, dtype="float32").identity() == enc.identity()
+    assert (
+        "precision" not in enc.identity()
+        and EncoderClassifier("minilm-l6", head_seed=3, dtype="float32").identity() == enc.identity()
+    )
     fast = EncoderClassifier("minilm-l6", head_seed=3, dtype="bfloat16")
     assert fast.identity() == {**enc.identity(), "precision": "bfloat16"}  # a bf16 run is another run
     assert [a.score for a in decided(fast, requests_fr)] == pytest.approx(batched, abs=2e-2)
@@ -146,14 +179,18 @@ def test_nf4_weights_score_through_the_shared_prefix_and_make_their_own_runs(smo
     assert type(nf4.lm.model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
     assert nf4.lm.get_memory_footprint() < 0.4 * smollm_score.lm.get_memory_footprint()
     # other numbers, so another run and other cache entries; float32 runs keep their identity
-    assert nf4.identity() == {**smollm_score.identity(), "precision": "nf4"} and "precision" not in smollm_score.identity()
+    assert (
+        nf4.identity() == {**smollm_score.identity(), "precision": "nf4"} and "precision" not in smollm_score.identity()
+    )
     shared = nf4.verdict_log_likelihoods(requests_fr)
     nf4.share_prefix = False
     full = [nf4.verdict_log_likelihoods([r])[0] for r in requests_fr]
     # bitsandbytes' CPU kernel computes in bfloat16, so the two paths agree to its rounding, not to 1e-4
     assert [x for pair in shared for x in pair] == pytest.approx([x for pair in full for x in pair], abs=0.25)
     exact = smollm_score.verdict_log_likelihoods(requests_fr)
-    assert max(abs(a - b) for pa, pb in zip(shared, exact) for a, b in zip(pa, pb)) > 0.01  # the 4-bit weights are in use
+    assert (
+        max(abs(a - b) for pa, pb in zip(shared, exact) for a, b in zip(pa, pb)) > 0.01
+    )  # the 4-bit weights are in use
 
 
 def test_cuda_gets_bfloat16_and_nf4_weights_by_default(monkeypatch):
@@ -170,17 +207,40 @@ def test_cuda_gets_bfloat16_and_nf4_weights_by_default(monkeypatch):
     causal = local_models.weight_settings("m", "causal", "cuda")
     nf4 = causal["quantization_config"]
     assert causal["dtype"] == torch.bfloat16 and causal["device_map"] == {"": "cuda"}
-    assert nf4.load_in_4bit and nf4.bnb_4bit_quant_type == "nf4" and nf4.bnb_4bit_use_double_quant and nf4.bnb_4bit_compute_dtype == torch.bfloat16
-    assert local_models.weight_settings("m", "sequence", "cuda") == {"dtype": torch.bfloat16}  # encoders stay unquantised
+    assert (
+        nf4.load_in_4bit
+        and nf4.bnb_4bit_quant_type == "nf4"
+        and nf4.bnb_4bit_use_double_quant
+        and nf4.bnb_4bit_compute_dtype == torch.bfloat16
+    )
+    assert local_models.weight_settings("m", "sequence", "cuda") == {
+        "dtype": torch.bfloat16
+    }  # encoders stay unquantised
     assert local_models.weight_settings("m", "causal", "cuda", load_in_4bit=False) == {"dtype": torch.bfloat16}
-    assert local_models.weight_settings("m", "causal", "cuda", dtype="float16")["quantization_config"].bnb_4bit_compute_dtype == torch.float16
-    assert local_models.weight_settings("m", "causal", "cpu") == {} and local_models.weight_settings("m", "causal", "mps") == {}
+    assert (
+        local_models.weight_settings("m", "causal", "cuda", dtype="float16")[
+            "quantization_config"
+        ].bnb_4bit_compute_dtype
+        == torch.float16
+    )
+    assert (
+        local_models.weight_settings("m", "causal", "cpu") == {}
+        and local_models.weight_settings("m", "causal", "mps") == {}
+    )
     cpu_nf4 = local_models.weight_settings("m", "causal", "cpu", load_in_4bit=True)
-    assert cpu_nf4["device_map"] == {"": "cpu"} and cpu_nf4["quantization_config"].bnb_4bit_compute_dtype == torch.float32
+    assert (
+        cpu_nf4["device_map"] == {"": "cpu"} and cpu_nf4["quantization_config"].bnb_4bit_compute_dtype == torch.float32
+    )
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
-    assert local_models.weight_settings("m", "causal", "cuda") == {"dtype": torch.bfloat16}  # no bitsandbytes: full weights
-    with pytest.raises(ToxbenchError, match=r"load_in_4bit=true for 'tiny' needs bitsandbytes: `pip install 'toxbench\[quant\]'`"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
+    )
+    assert local_models.weight_settings("m", "causal", "cuda") == {
+        "dtype": torch.bfloat16
+    }  # no bitsandbytes: full weights
+    with pytest.raises(
+        ToxbenchError, match=r"load_in_4bit=true for 'tiny' needs bitsandbytes: `pip install 'toxbench\[quant\]'`"
+    ):
         local_models.load_tokenizer_and_model("tiny", "causal", "cpu", load_in_4bit=True)
 
 
@@ -200,11 +260,22 @@ def test_qwen3_thinking_switch_reaches_the_chat_template(tmp_path, smollm_score,
     tokenizer.chat_template = QWEN3_TEMPLATE
     tokenizer.save_pretrained(tmp_path)
     torch.manual_seed(0)
-    Qwen3ForCausalLM(Qwen3Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                 num_attention_heads=2, num_key_value_heads=1, head_dim=8)).save_pretrained(tmp_path)
+    Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+        )
+    ).save_pretrained(tmp_path)
     request = requests_fr[0]
     off = HFCausalLM(str(tmp_path), thinking=False, max_new_tokens=3)
-    assert off.prompt_text(request).endswith(request.messages[-1]["content"] + "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert off.prompt_text(request).endswith(
+        request.messages[-1]["content"] + "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
     for thinking in (None, True):  # the template's default, and thinking asked for: no pre-filled block
         assert HFCausalLM(str(tmp_path), thinking=thinking).prompt_text(request).endswith("<|im_start|>assistant\n")
     assert off.identity()["thinking"] is False
@@ -225,12 +296,22 @@ def _tiny_classifier(tmp_path, labels, problem_type=None):
 
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "bonjour", "idiot", "merci"]))
-    config = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)},
-                        problem_type=problem_type)
+    config = BertConfig(
+        vocab_size=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        problem_type=problem_type,
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(tmp_path)
-    BertTokenizerFast(vocab=str(vocab)).save_pretrained(tmp_path)  # transformers 5 reads `vocab=` (vocab_file= is ignored: every word [UNK])
+    BertTokenizerFast(vocab=str(vocab)).save_pretrained(
+        tmp_path
+    )  # transformers 5 reads `vocab=` (vocab_file= is ignored: every word [UNK])
     return str(tmp_path)
 
 
@@ -245,7 +326,9 @@ def test_label_policy_merges_classes(tmp_path):
     answer = decided(merged, [Request("a", "bonjour idiot", "fr")])[0]
     probs = json.loads(answer.raw)
     assert answer.score == pytest.approx(probs["Sensible"] + probs["Toxic"], abs=1e-5)
-    assert decided(only_toxic, [Request("a", "bonjour idiot", "fr")])[0].score == pytest.approx(probs["Toxic"], abs=1e-5)
+    assert decided(only_toxic, [Request("a", "bonjour idiot", "fr")])[0].score == pytest.approx(
+        probs["Toxic"], abs=1e-5
+    )
     with pytest.raises(Exception, match="label_policy 'merge:5'"):
         EncoderClassifier(path, label_policy="merge:5")
 
@@ -256,14 +339,30 @@ def test_an_encoder_label_policy_is_applied_after_the_cache(tmp_path, data):
     (tmp_path / "model").mkdir()
     path = _tiny_classifier(tmp_path / "model", ["Non-Toxic", "Sensible", "Toxic"])
     texts = tmp_path / "texts.csv"
-    texts.write_text("id,text,label\n1,bonjour idiot,1\n2,merci,0\n3,idiot idiot,1\n4,bonjour merci,0\n", encoding="utf-8")
+    texts.write_text(
+        "id,text,label\n1,bonjour idiot,1\n2,merci,0\n3,idiot idiot,1\n4,bonjour merci,0\n", encoding="utf-8"
+    )
 
     def run(args: dict, runs: str):
-        opts = RunOptions(model=f"encoder:{path}", dataset=str(texts), model_args=args, runs_dir=tmp_path / runs, cache_path=tmp_path / "c.sqlite")
+        opts = RunOptions(
+            model=f"encoder:{path}",
+            dataset=str(texts),
+            model_args=args,
+            runs_dir=tmp_path / runs,
+            cache_path=tmp_path / "c.sqlite",
+        )
         return execute(opts, data, ExecutionSettings(), show_progress=False)
 
-    merged, toxic_only, strict = run({"label_policy": "merge:1,2"}, "a"), run({"label_policy": "index:2"}, "b"), run({"threshold": 0.99}, "c")
-    assert merged.requests_sent == 4 and (toxic_only.requests_sent, toxic_only.cache_hits) == (0, 4) and (strict.requests_sent, strict.cache_hits) == (0, 4)
+    merged, toxic_only, strict = (
+        run({"label_policy": "merge:1,2"}, "a"),
+        run({"label_policy": "index:2"}, "b"),
+        run({"threshold": 0.99}, "c"),
+    )
+    assert (
+        merged.requests_sent == 4
+        and (toxic_only.requests_sent, toxic_only.cache_hits) == (0, 4)
+        and (strict.requests_sent, strict.cache_hits) == (0, 4)
+    )
     assert len({merged.run_dir, toxic_only.run_dir, strict.run_dir}) == 3
     for m, t, s in zip(*(Run.load(r.run_dir).records for r in (merged, toxic_only, strict))):
         probs = json.loads(m.raw)
@@ -294,8 +393,14 @@ def test_guard_configurations(tmp_path, data, requests_fr, monkeypatch):
         assert answer.score == pytest.approx(float(torch.softmax(logits.float(), -1)[0]), abs=1e-4)
         assert "Human Question: " + request.text.strip() in shield.prompt_text(request)
     monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
-    result = execute(RunOptions(model="llamaguard:smollm2-135m-instruct", dataset="toxifrench", sample=2, runs_dir=tmp_path / "runs"),
-                     data, ExecutionSettings(), show_progress=False)
+    result = execute(
+        RunOptions(
+            model="llamaguard:smollm2-135m-instruct", dataset="toxifrench", sample=2, runs_dir=tmp_path / "runs"
+        ),
+        data,
+        ExecutionSettings(),
+        show_progress=False,
+    )
     run = Run.load(result.run_dir)
     assert run.spec.parser == "guard" and run.spec.prompt is None
     assert all(r.status in ("ok", "unparseable") and json.loads(r.raw)["generated"] is not None for r in run.records)

@@ -28,7 +28,22 @@ def test_file_names(stem, dataset, model, prompt, shots):
     assert (name.dataset, name.model, name.prompt, name.shots) == (dataset, model, prompt, shots)
 
 
-@pytest.mark.parametrize("value,expected", [("1", 1), ("0", 0), ("1.0", 1), ("0.0", 0), ("1.", 1), ("", None), ("nan", None), ("NaN", None), ("-1", None), ("toxique", None), (None, None)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("1", 1),
+        ("0", 0),
+        ("1.0", 1),
+        ("0.0", 0),
+        ("1.", 1),
+        ("", None),
+        ("nan", None),
+        ("NaN", None),
+        ("-1", None),
+        ("toxique", None),
+        (None, None),
+    ],
+)
 def test_prediction_values(value, expected):
     assert parse_prediction(value) == expected
 
@@ -48,8 +63,12 @@ def replay(tmp_path, samples, text, name="preds.csv"):
 
 
 def test_legacy_layout_joins_on_id_and_keeps_raw_of_unreadable_rows(tmp_path, tiny):
-    pairs, report = replay(tmp_path, tiny, "msg_id,content,label,toxicity_score,prediction\n"
-                           "a,bonjour,0,non-toxique,0.0\nb,va te faire,1,toxique,1.0\nc,bonjour,0,je ne sais pas,\nd,idiot,1,???,-1\n")
+    pairs, report = replay(
+        tmp_path,
+        tiny,
+        "msg_id,content,label,toxicity_score,prediction\n"
+        "a,bonjour,0,non-toxique,0.0\nb,va te faire,1,toxique,1.0\nc,bonjour,0,je ne sais pas,\nd,idiot,1,???,-1\n",
+    )
     got = {p.sample_id: (p.pred, p.status, p.gold) for p in pairs}
     assert got == {"a": (0, "ok", 0), "b": (1, "ok", 1), "c": (None, "unparseable", 0), "d": (None, "unparseable", 1)}
     raw_c = next(p.raw for p in pairs if p.sample_id == "c")
@@ -84,8 +103,14 @@ def test_scores_only_from_real_probabilities(tmp_path, tiny):
     assert [p.score for p in numeric] == [0.1, 0.93, 0.2, 0.7]
     hard, _ = replay(tmp_path, tiny, head + "a,x,0,0,0\nb,x,1,1,1\nc,x,0,0,0\nd,x,1,1,1\n")
     assert all(p.score is None for p in hard)
-    perspective, _ = replay(tmp_path, tiny, head + "".join(
-        f"{i},x,0,\"{{'TOXICITY': {s}, 'INSULT': 0.9}}\",0\n" for i, s in zip("abcd", (0.1, 0.5, 0.25, 0.75))))
+    perspective, _ = replay(
+        tmp_path,
+        tiny,
+        head
+        + "".join(
+            f"{i},x,0,\"{{'TOXICITY': {s}, 'INSULT': 0.9}}\",0\n" for i, s in zip("abcd", (0.1, 0.5, 0.25, 0.75))
+        ),
+    )
     assert [p.score for p in perspective] == [0.1, 0.5, 0.25, 0.75]
 
 

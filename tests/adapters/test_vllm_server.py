@@ -36,8 +36,18 @@ def engines_released():
         from toxbench.adapters.vllm_engine import release_engines
 
         release_engines()
+
+
 MARKER = "<!-- tests/adapters/test_vllm_server.py runs this block's commands -->"
-CPU = ["--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--gpu-memory-utilization", "0.15"]  # this machine's additions
+CPU = [
+    "--dtype",
+    "float32",
+    "--enforce-eager",
+    "--max-model-len",
+    "2048",
+    "--gpu-memory-utilization",
+    "0.15",
+]  # this machine's additions
 
 
 def readme_block() -> list[str]:
@@ -70,8 +80,10 @@ def sft(tmp_path_factory, data_root):
     old = {name: os.environ.get(name) for name in ("TOXBENCH_REGISTRY", "TOXBENCH_CACHE")}
     os.environ.update(TOXBENCH_REGISTRY=str(work / "registry"), TOXBENCH_CACHE=str(work / "cache.sqlite"))
     argv = sys.argv
-    for args in (["finetune", "sft", "--config", str(work / "sft.toml"), "--data-dir", str(data_root)],
-                 ["models", "register", str(work / "sft"), "--name", "ci-vllm"]):
+    for args in (
+        ["finetune", "sft", "--config", str(work / "sft.toml"), "--data-dir", str(data_root)],
+        ["models", "register", str(work / "sft"), "--name", "ci-vllm"],
+    ):
         sys.argv = ["toxbench", *args]
         try:
             main()
@@ -86,23 +98,53 @@ def sft(tmp_path_factory, data_root):
 
 @pytest.mark.slow
 def test_finetuned_cot_on_vllm_reads_as_on_hf(sft, cli, data_root):
-    common = ["run", "--model", "finetuned:ci-vllm", "--model-arg", "stop_at_conclusion=true", "--model-arg", "dtype=float32",
-              "--sample", "4", "--runs", sft / "runs-ft", "--data-dir", data_root]
+    common = [
+        "run",
+        "--model",
+        "finetuned:ci-vllm",
+        "--model-arg",
+        "stop_at_conclusion=true",
+        "--model-arg",
+        "dtype=float32",
+        "--sample",
+        "4",
+        "--runs",
+        sft / "runs-ft",
+        "--data-dir",
+        data_root,
+    ]
     code, _, err = cli(*common)
     assert code == 0, err
-    code, _, err = cli(*common, "--model-arg", "engine=vllm", "--model-arg", "enforce_eager=true", "--model-arg", "gpu_memory_utilization=0.15",
-                       "--model-arg", "max_model_len=2048")
+    code, _, err = cli(
+        *common,
+        "--model-arg",
+        "engine=vllm",
+        "--model-arg",
+        "enforce_eager=true",
+        "--model-arg",
+        "gpu_memory_utilization=0.15",
+        "--model-arg",
+        "max_model_len=2048",
+    )
     assert code == 0, err
     runs = {Run.load(d).spec.adapter_params.get("engine", "hf"): Run.load(d) for d in iter_run_dirs(sft / "runs-ft")}
     on_hf, on_vllm = runs["hf"], runs["vllm"]
-    assert on_vllm.spec.parser == "cot" and on_vllm.spec.adapter_params["weights_sha256"] == on_hf.spec.adapter_params["weights_sha256"]
-    assert on_vllm.spec.adapter_params["stop_strings"] == ["Conclusion : oui", "Conclusion : non"] and on_vllm.spec.adapter_params["vllm"]
+    assert (
+        on_vllm.spec.parser == "cot"
+        and on_vllm.spec.adapter_params["weights_sha256"] == on_hf.spec.adapter_params["weights_sha256"]
+    )
+    assert (
+        on_vllm.spec.adapter_params["stop_strings"] == ["Conclusion : oui", "Conclusion : non"]
+        and on_vllm.spec.adapter_params["vllm"]
+    )
     hf_texts = {r.sample_id: json.loads(r.raw)["generated"] for r in on_hf.records}
     vllm_texts = {r.sample_id: json.loads(r.raw)["generated"] for r in on_vllm.records}
     assert len(vllm_texts) == 4 and all(t.strip() for t in vllm_texts.values())
     # the LoRA adapter applied unmerged by vLLM, merged into the weights by hf: the same greedy text
     assert sum(vllm_texts[i] == hf_texts[i] for i in hf_texts) >= 3, (vllm_texts, hf_texts)
-    assert [r.status for r in sorted(on_vllm.records, key=lambda r: r.sample_id)] == [r.status for r in sorted(on_hf.records, key=lambda r: r.sample_id)]
+    assert [r.status for r in sorted(on_vllm.records, key=lambda r: r.sample_id)] == [
+        r.status for r in sorted(on_hf.records, key=lambda r: r.sample_id)
+    ]
     # a conclusion, when written, is the end of the text (the stop strings are kept, as on hf)
     for text in vllm_texts.values():
         found = re.search(r"Conclusion : (oui|non)", text)
@@ -118,11 +160,19 @@ def test_the_readme_server_commands_run_against_a_real_vllm_server(sft, data_roo
     model, port = model_path("smollm2-135m-instruct"), free_port()
 
     def local(line: str) -> str:
-        return line.replace("Qwen/Qwen3-4B", model).replace("work/sft-qwen3-4b", str(sft / "sft")).replace("8000", str(port))
+        return (
+            line.replace("Qwen/Qwen3-4B", model)
+            .replace("work/sft-qwen3-4b", str(sft / "sft"))
+            .replace("8000", str(port))
+        )
 
     env = {**os.environ, "TOXBENCH_CACHE": str(sft / "server-cache.sqlite"), "VLLM_LOGGING_LEVEL": "WARNING"}
-    server = subprocess.Popen([sys.executable if word == "python" else word for word in shlex.split(local(lines[0]))] + CPU,
-                              env=env, stdout=subprocess.DEVNULL, stderr=open(sft / "server.log", "w"))
+    server = subprocess.Popen(
+        [sys.executable if word == "python" else word for word in shlex.split(local(lines[0]))] + CPU,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(sft / "server.log", "w"),
+    )
     try:
         deadline = time.monotonic() + 400
         while True:
@@ -140,8 +190,9 @@ def test_the_readme_server_commands_run_against_a_real_vllm_server(sft, data_roo
         for line in lines[1:]:
             # this machine's additions: 4 samples, answers cut at 48 tokens (SmolLM2 rambles to the context's end), a CPU's timeout
             extra = f"--sample 4 --model-arg max_tokens=48 --timeout 300 --runs {runs} --data-dir {data_root} --json"
-            done = subprocess.run(["bash", "-c", f"{local(line)} {extra}"], env=env,
-                                  capture_output=True, text=True, timeout=600)
+            done = subprocess.run(
+                ["bash", "-c", f"{local(line)} {extra}"], env=env, capture_output=True, text=True, timeout=600
+            )
             assert done.returncode == 0, done.stderr[-2000:]
     finally:
         server.terminate()
@@ -150,7 +201,10 @@ def test_the_readme_server_commands_run_against_a_real_vllm_server(sft, data_roo
         except subprocess.TimeoutExpired:
             server.kill()
     found = [Run.load(d) for d in iter_run_dirs(runs)]
-    by_kind = {("lora" if "prompt_template" in r.spec.adapter_params else r.spec.adapter_params.get("mode", "generate")): r for r in found}
+    by_kind = {
+        ("lora" if "prompt_template" in r.spec.adapter_params else r.spec.adapter_params.get("mode", "generate")): r
+        for r in found
+    }
     assert set(by_kind) == {"generate", "score", "lora"}
     assert all(r.status in ("ok", "unparseable") and json.loads(r.raw) for r in by_kind["generate"].records)
     assert len(by_kind["generate"].records) == 4

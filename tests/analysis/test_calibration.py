@@ -46,7 +46,10 @@ def _records(n=400, seed=0):
     rng = np.random.default_rng(seed)
     gold = rng.integers(0, 2, size=n)
     scores = np.clip(0.3 * gold + rng.normal(0.2, 0.15, size=n), 0, 1)
-    return [Record(sample_id=f"s{i:03d}", pred=int(s >= 0.5), status="ok", score=float(s), gold=int(g)) for i, (g, s) in enumerate(zip(gold, scores))]
+    return [
+        Record(sample_id=f"s{i:03d}", pred=int(s >= 0.5), status="ok", score=float(s), gold=int(g))
+        for i, (g, s) in enumerate(zip(gold, scores))
+    ]
 
 
 def test_the_rest_never_chooses_the_threshold():
@@ -55,7 +58,9 @@ def test_the_rest_never_chooses_the_threshold():
     records = _records()
     first = calibrate(records, 0.25, seed=3)
     dev = set(first.dev_ids)
-    assert len(dev) == 100 and sum(r.gold for r in records if r.sample_id in dev) == round(sum(r.gold for r in records) / 4)
+    assert len(dev) == 100 and sum(r.gold for r in records if r.sample_id in dev) == round(
+        sum(r.gold for r in records) / 4
+    )
     rest = [r for r in records if r.sample_id not in dev]
     shuffled_scores = np.random.default_rng(9).permutation([r.score for r in rest])
     moved = {r.sample_id: float(s) for r, s in zip(rest, shuffled_scores)}
@@ -67,16 +72,27 @@ def test_the_rest_never_chooses_the_threshold():
     assert calibrate(records, 0.25, seed=4).dev_ids != first.dev_ids
     # the threshold maximises dev accuracy, and the metrics of the rest are the records' own
     dev_records = [r for r in records if r.sample_id in dev]
-    best = max(accuracy_score([r.gold for r in dev_records], [int(r.score >= t) for r in dev_records]) for t in np.linspace(0, 1, 1001))
+    best = max(
+        accuracy_score([r.gold for r in dev_records], [int(r.score >= t) for r in dev_records])
+        for t in np.linspace(0, 1, 1001)
+    )
     assert first.dev_value == pytest.approx(best)
-    assert first.metrics["test calibrated"].accuracy == pytest.approx(np.mean([r.pred == r.gold for r in first.records]))
+    assert first.metrics["test calibrated"].accuracy == pytest.approx(
+        np.mean([r.pred == r.gold for r in first.records])
+    )
 
 
 def test_implied_threshold_of_labels_cut_from_scores():
-    records = [Record(sample_id=str(i), pred=int(s >= 0.1), status="ok", score=s, gold=0) for i, s in enumerate([0.02, 0.08, 0.12, 0.7])]
+    records = [
+        Record(sample_id=str(i), pred=int(s >= 0.1), status="ok", score=s, gold=0)
+        for i, s in enumerate([0.02, 0.08, 0.12, 0.7])
+    ]
     assert implied_threshold(records) == (0.08, 0.12)
     assert "between 0.08 and 0.12" in tuned_note(records)
-    at_half = [Record(sample_id=str(i), pred=int(s >= 0.5), status="ok", score=s, gold=0) for i, s in enumerate([0.2, 0.49, 0.51])]
+    at_half = [
+        Record(sample_id=str(i), pred=int(s >= 0.5), status="ok", score=s, gold=0)
+        for i, s in enumerate([0.2, 0.49, 0.51])
+    ]
     assert implied_threshold(at_half) == (0.49, 0.51) and tuned_note(at_half) is None
     crossing = [*records, Record(sample_id="x", pred=0, status="ok", score=0.9, gold=0)]
     assert implied_threshold(crossing) is None
@@ -93,12 +109,21 @@ def _scored_runs(tmp_path):
     rng = np.random.default_rng(0)
     gold = [0, 1] * 20
     scores = [float(np.clip(0.25 * g + rng.normal(0.1, 0.06), 0, 1)) for g in gold]
-    data.write_text("id,text,label\n" + "".join(f"s{i:02d},texte {i},{g}\n" for i, g in enumerate(gold)), encoding="utf-8")
+    data.write_text(
+        "id,text,label\n" + "".join(f"s{i:02d},texte {i},{g}\n" for i, g in enumerate(gold)), encoding="utf-8"
+    )
     sha = load_dataset(str(data), DataDir(tmp_path)).sha256
     runs = tmp_path / "runs"
     for adapter, label, cut in (("encoder", "clf", 0.5), ("replay", "published", 0.15)):
-        writer = RunWriter(runs, RunSpec(adapter=adapter, model=label, dataset=str(data), dataset_sha256=sha, label=label))
-        writer.extend([Record(sample_id=f"s{i:02d}", pred=int(s >= cut), status="ok", score=s, raw="", gold=g) for i, (g, s) in enumerate(zip(gold, scores))])
+        writer = RunWriter(
+            runs, RunSpec(adapter=adapter, model=label, dataset=str(data), dataset_sha256=sha, label=label)
+        )
+        writer.extend(
+            [
+                Record(sample_id=f"s{i:02d}", pred=int(s >= cut), status="ok", score=s, raw="", gold=g)
+                for i, (g, s) in enumerate(zip(gold, scores))
+            ]
+        )
         writer.finish()
     return data, runs, gold, scores
 
@@ -107,23 +132,33 @@ def test_calibrate_command_records_the_rest_as_a_subset_run(tmp_path, cli):
     from toxbench.records import Run, find_run
 
     data, runs, gold, scores = _scored_runs(tmp_path)
-    code, out, err = cli("calibrate", "clf", "--runs", runs, "--dev-fraction", "0.5", "--seed", "1", "--json", tmp_path / "c.json")
+    code, out, err = cli(
+        "calibrate", "clf", "--runs", runs, "--dev-fraction", "0.5", "--seed", "1", "--json", tmp_path / "c.json"
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "c.json").read_text())
     dev = set(result["dev_ids"])
     assert len(dev) == 20 and sum(gold[int(s[1:])] for s in dev) == 10
     dev_pairs = [(gold[i], scores[i]) for i in range(40) if f"s{i:02d}" in dev]
-    assert result["threshold"] == pytest.approx(choose_threshold(np.array([g for g, _ in dev_pairs]), np.array([s for _, s in dev_pairs]), "accuracy")[0])
+    assert result["threshold"] == pytest.approx(
+        choose_threshold(np.array([g for g, _ in dev_pairs]), np.array([s for _, s in dev_pairs]), "accuracy")[0]
+    )
     assert f"threshold {result['threshold']:.6g}, chosen on a dev part of 20 samples (0.5, stratified, seed 1)" in out
     calibrated = Run.load(find_run("clf-calibrated-accuracy", runs))
     assert calibrated.spec.adapter == "calibrated" and calibrated.spec.subset == "rest after a 0.5 dev split, seed 1"
-    assert sorted(r.sample_id for r in calibrated.records) == sorted(f"s{i:02d}" for i in range(40) if f"s{i:02d}" not in dev)
+    assert sorted(r.sample_id for r in calibrated.records) == sorted(
+        f"s{i:02d}" for i in range(40) if f"s{i:02d}" not in dev
+    )
     assert all(r.pred == int(r.score >= result["threshold"]) for r in calibrated.records)
     rest_accuracy = np.mean([r.pred == r.gold for r in calibrated.records])
     assert result["metrics"]["test calibrated"]["accuracy"] == pytest.approx(rest_accuracy)
-    assert result["metrics"]["test own"]["accuracy"] == pytest.approx(np.mean([int(scores[int(r.sample_id[1:])] >= 0.5) == r.gold for r in calibrated.records]))
+    assert result["metrics"]["test own"]["accuracy"] == pytest.approx(
+        np.mean([int(scores[int(r.sample_id[1:])] >= 0.5) == r.gold for r in calibrated.records])
+    )
 
-    code, out, err = cli("leaderboard", "--dataset", str(data), "--runs", runs, "--no-published", "--out", tmp_path / "board")
+    code, out, err = cli(
+        "leaderboard", "--dataset", str(data), "--runs", runs, "--no-published", "--out", tmp_path / "board"
+    )
     assert code == 0, err
     board = (tmp_path / "board" / "leaderboard.md").read_text()
     subsets = board.split("## Runs on part of the dataset")[1]
@@ -136,17 +171,24 @@ def test_calibrate_refuses_what_it_cannot_do(tmp_path, cli):
     from toxbench.records import Record, RunSpec, RunWriter
 
     data, runs, gold, _ = _scored_runs(tmp_path)
-    writer = RunWriter(runs, RunSpec(adapter="replay", model="labels-only", dataset=str(data), dataset_sha256="ab" * 32, label="labels-only"))
+    writer = RunWriter(
+        runs,
+        RunSpec(
+            adapter="replay", model="labels-only", dataset=str(data), dataset_sha256="ab" * 32, label="labels-only"
+        ),
+    )
     writer.extend([Record(sample_id=f"s{i:02d}", pred=g, status="ok", raw="", gold=g) for i, g in enumerate(gold)])
     writer.finish()
     before = sorted(p.name for p in runs.iterdir())
-    for args, message in ((["labels-only"], "labels-only: the run recorded no scores"),
-                          (["clf", "--dev-fraction", "1"], "--dev-fraction 1.0: give a fraction between 0 and 1"),
-                          (["clf", "--dev-fraction", "0.01"], "clf: --dev-fraction 0.01: cannot split 40 samples by label"),
-                          (["clf", "--objective", "f1"], "--objective f1: choose accuracy or macro-f1"),
-                          (["clf", "--seed", "-1"], "--seed -1: give a whole number of at least 0"),
-                          (["nope"], "no run 'nope'"),
-                          (["clf", "--json", tmp_path], f"{tmp_path}: a directory; give --json a file path")):
+    for args, message in (
+        (["labels-only"], "labels-only: the run recorded no scores"),
+        (["clf", "--dev-fraction", "1"], "--dev-fraction 1.0: give a fraction between 0 and 1"),
+        (["clf", "--dev-fraction", "0.01"], "clf: --dev-fraction 0.01: cannot split 40 samples by label"),
+        (["clf", "--objective", "f1"], "--objective f1: choose accuracy or macro-f1"),
+        (["clf", "--seed", "-1"], "--seed -1: give a whole number of at least 0"),
+        (["nope"], "no run 'nope'"),
+        (["clf", "--json", tmp_path], f"{tmp_path}: a directory; give --json a file path"),
+    ):
         code, _, err = cli("calibrate", *args, "--runs", runs)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
     assert sorted(p.name for p in runs.iterdir()) == before
@@ -156,8 +198,12 @@ def test_perspective_files_are_not_marked_tuned():
     """Their label is any attribute at 0.5, their score TOXICITY alone: a cut on it is no threshold."""
     from toxbench.adapters.replay import score_decides_label
 
-    raw = '{"toxicity_score": "{\'INSULT\': 0.7, \'TOXICITY\': 0.46}"}'
-    records = [Record(sample_id="a", pred=1, status="ok", score=0.46, raw=raw, gold=1),
-               Record(sample_id="b", pred=0, status="ok", score=0.2, raw=raw.replace("0.7", "0.1"), gold=0)]
+    raw = "{\"toxicity_score\": \"{'INSULT': 0.7, 'TOXICITY': 0.46}\"}"
+    records = [
+        Record(sample_id="a", pred=1, status="ok", score=0.46, raw=raw, gold=1),
+        Record(sample_id="b", pred=0, status="ok", score=0.2, raw=raw.replace("0.7", "0.1"), gold=0),
+    ]
     assert tuned_note(records) is not None and not score_decides_label(records)
-    assert score_decides_label([Record(sample_id="a", pred=1, status="ok", score=0.46, raw='{"toxicity_score": "0.46"}', gold=1)])
+    assert score_decides_label(
+        [Record(sample_id="a", pred=1, status="ok", score=0.46, raw='{"toxicity_score": "0.46"}', gold=1)]
+    )

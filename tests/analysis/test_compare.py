@@ -19,7 +19,9 @@ PRED_B = [1, 0, 0, 0, 0, 1, 1, 0, 1, 1]  # 4 right, and right nowhere A is wrong
 
 
 def write_run(runs_dir, model: str, preds, gold=GOLD, dataset="toxifrench") -> Run:
-    writer = RunWriter(runs_dir, RunSpec(adapter="replay", model=model, dataset=dataset, dataset_sha256="ab" * 32, label=model))
+    writer = RunWriter(
+        runs_dir, RunSpec(adapter="replay", model=model, dataset=dataset, dataset_sha256="ab" * 32, label=model)
+    )
     for i, (g, p) in enumerate(zip(gold, preds)):
         status = "ok" if p is not None else "unparseable"
         writer.append(Record(sample_id=f"s{i}", pred=p, status=status, raw="", gold=g))
@@ -55,7 +57,10 @@ def test_only_samples_both_runs_labelled_are_compared(tmp_path):
 
 def test_runs_that_label_no_sample_in_common_are_refused(tmp_path):
     """Not a table of nan and "McNemar p = 1 (not significant)"."""
-    with pytest.raises(ToxbenchError, match=r"label no sample in common \(A labelled 10 of 10 records, B 0 of 10\): there is nothing to compare"):
+    with pytest.raises(
+        ToxbenchError,
+        match=r"label no sample in common \(A labelled 10 of 10 records, B 0 of 10\): there is nothing to compare",
+    ):
         compare_runs(write_run(tmp_path, "a", PRED_A), write_run(tmp_path, "b", [None] * 10))
 
 
@@ -93,7 +98,9 @@ def test_kappa_matrix_is_symmetric_with_unit_diagonal(tmp_path):
 def test_compare_command_prints_the_test_and_writes_json(tmp_path, cli):
     _, b = write_run(tmp_path, "model-a", PRED_A), write_run(tmp_path, "model-b", PRED_B)
     out_json = tmp_path / "cmp.json"
-    code, out, err = cli("compare", "model-a", b.dir.name[:30], "--runs", tmp_path, "--json", out_json, "--data-dir", tmp_path / "none")
+    code, out, err = cli(
+        "compare", "model-a", b.dir.name[:30], "--runs", tmp_path, "--json", out_json, "--data-dir", tmp_path / "none"
+    )
     assert code == 0, err
     assert "McNemar p = 0.125" in out and "kappa 0.2000" in out and "4 disagreements" in out
     saved = json.loads(out_json.read_text())

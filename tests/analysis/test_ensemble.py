@@ -90,10 +90,25 @@ def _user_runs(tmp_path):
     runs = tmp_path / "runs"
 
     def write(label, preds, subset=None, version=sha, scores=None):
-        writer = RunWriter(runs, RunSpec(adapter="replay", model=label, dataset=str(data), dataset_sha256=version, label=label, subset=subset))
-        writer.extend([Record(sample_id=f"s{i}", pred=p, status="ok" if p is not None else "unparseable", raw="", gold=g,
-                              score=None if scores is None else scores[i])
-                       for i, (g, p) in enumerate(zip(gold, preds))])
+        writer = RunWriter(
+            runs,
+            RunSpec(
+                adapter="replay", model=label, dataset=str(data), dataset_sha256=version, label=label, subset=subset
+            ),
+        )
+        writer.extend(
+            [
+                Record(
+                    sample_id=f"s{i}",
+                    pred=p,
+                    status="ok" if p is not None else "unparseable",
+                    raw="",
+                    gold=g,
+                    score=None if scores is None else scores[i],
+                )
+                for i, (g, p) in enumerate(zip(gold, preds))
+            ]
+        )
         writer.finish()
 
     write("right", gold)
@@ -112,41 +127,79 @@ def test_ensemble_command_records_each_ensemble_as_a_run(tmp_path, cli):
     from toxbench.records import Run, find_run
 
     data, runs, gold = _user_runs(tmp_path)
-    code, out, err = cli("ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3", "--out", tmp_path / "ens")
+    code, out, err = cli(
+        "ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3", "--out", tmp_path / "ens"
+    )
     assert code == 0, err
     assert "| best single run (chosen on these labels: optimistic) | right | 1.000 |" in out
     # toxic samples: right + always-toxic say 1 (2-1); non-toxic: always-toxic + flipped say 1 (2-1), except s18,
     # where flipped gave no label (1-1: a tie, no label)
     assert "| majority vote (1 ties or no votes, counted wrong) | 3 runs | 0.500 |" in out
-    assert "| stack: logistic regression on votes, C=1; 2-fold cross-fitted, 3 seeds | 3 runs | 1.000 | 1.000–1.000 |" in out
+    assert (
+        "| stack: logistic regression on votes, C=1; 2-fold cross-fitted, 3 seeds | 3 runs | 1.000 | 1.000–1.000 |"
+        in out
+    )
     result = json.loads((tmp_path / "ens" / "d.json").read_text())
     notes = " ".join(result["notes"])
     assert "part: a subset run" in notes and "short: holds records for 5 of 20 samples" in notes
     assert "old: recorded on another version" in notes
-    assert result["members"] == ["always-toxic", "flipped", "right"] and result["members_with_scores"] == ["always-toxic"]
+    assert result["members"] == ["always-toxic", "flipped", "right"] and result["members_with_scores"] == [
+        "always-toxic"
+    ]
 
     vote = Run.load(find_run("ensemble-vote-of-3", runs))
     assert vote.spec.adapter == "ensemble" and vote.manifest.status == "complete"
     assert len(vote.spec.adapter_params["members"]) == 3 and "majority vote" in vote.manifest.notes[0]
     by_id = {r.sample_id: r for r in vote.records}
-    assert by_id["s1"].pred == 1 and by_id["s0"].pred == 1 and by_id["s18"].pred is None and by_id["s18"].status == "unparseable"
+    assert (
+        by_id["s1"].pred == 1
+        and by_id["s0"].pred == 1
+        and by_id["s18"].pred is None
+        and by_id["s18"].status == "unparseable"
+    )
     assert by_id["s18"].raw == "votes: 1 toxic, 1 non-toxic, 1 no label" and by_id["s0"].score == 2 / 3
     stack = Run.load(find_run("ensemble-stack-votes-c1-of-3", runs))
-    assert stack.spec.adapter_params | {"members": None} == {"members": None, "folds": 2, "seeds": 3, "features": "votes", "c": 1.0, "best_k": None}
+    assert stack.spec.adapter_params | {"members": None} == {
+        "members": None,
+        "folds": 2,
+        "seeds": 3,
+        "features": "votes",
+        "c": 1.0,
+        "best_k": None,
+    }
     assert [r.pred for r in stack.records] == gold and all(0 <= r.score <= 1 for r in stack.records)
 
-    code, out, err = cli("leaderboard", "--dataset", str(data), "--runs", runs, "--no-published", "--out", tmp_path / "board")
+    code, out, err = cli(
+        "leaderboard", "--dataset", str(data), "--runs", runs, "--no-published", "--out", tmp_path / "board"
+    )
     assert code == 0, err
     board = (tmp_path / "board" / "leaderboard.md").read_text()
-    assert "`ensemble-stack-votes-c1-of-3`" in board and "ensemble:stack" in board and "an ensemble of 3 recorded runs" in board
+    assert (
+        "`ensemble-stack-votes-c1-of-3`" in board
+        and "ensemble:stack" in board
+        and "an ensemble of 3 recorded runs" in board
+    )
     code, out, err = cli("compare", "ensemble-stack-votes-c1-of-3", "ensemble-vote-of-3", "--runs", runs, "--show", "0")
     assert code == 0, err
     assert "accuracy (common samples)" in out and "1.0000" in out
 
     # the same command again finds the same runs and changes nothing; ensembles are never members, nor listed
     before = {p.name: (p / "predictions.jsonl").read_bytes() for p in runs.iterdir()}
-    code, out, err = cli("ensemble", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "3", "--method", "vote",
-                         "--out", tmp_path / "again")
+    code, out, err = cli(
+        "ensemble",
+        "--dataset",
+        str(data),
+        "--runs",
+        runs,
+        "--folds",
+        "2",
+        "--seeds",
+        "3",
+        "--method",
+        "vote",
+        "--out",
+        tmp_path / "again",
+    )
     assert code == 0, err
     assert {p.name: (p / "predictions.jsonl").read_bytes() for p in runs.iterdir()} == before
     assert "| 3 runs |" in out and json.loads((tmp_path / "again" / "d.json").read_text())["notes"] == result["notes"]
@@ -154,28 +207,59 @@ def test_ensemble_command_records_each_ensemble_as_a_run(tmp_path, cli):
 
 def test_ensemble_members_by_name_and_stacks_on_scores(tmp_path, cli):
     data, runs, _ = _user_runs(tmp_path)
-    code, out, err = cli("ensemble", "always-toxic", "flip*", "--dataset", str(data), "--runs", runs, "--folds", "2", "--seeds", "2",
-                         "--method", "stack", "--features", "votes", "--features", "scores", "--no-record")
+    code, out, err = cli(
+        "ensemble",
+        "always-toxic",
+        "flip*",
+        "--dataset",
+        str(data),
+        "--runs",
+        runs,
+        "--folds",
+        "2",
+        "--seeds",
+        "2",
+        "--method",
+        "stack",
+        "--features",
+        "votes",
+        "--features",
+        "scores",
+        "--no-record",
+    )
     assert code == 0, err
     assert "majority vote" not in out
-    assert "| stack: logistic regression on scores where recorded, else votes, C=1; 2-fold cross-fitted, 2 seeds | 2 runs | 1.000 |" in out
+    assert (
+        "| stack: logistic regression on scores where recorded, else votes, C=1; 2-fold cross-fitted, 2 seeds | 2 runs | 1.000 |"
+        in out
+    )
     assert not any("--ensemble-" in p.name for p in runs.iterdir()) and not (tmp_path / "right").exists()
     code, _, err = cli("ensemble", "right", "--dataset", str(data), "--runs", runs)
     assert code == 2 and "1 complete run(s) of the whole dataset found" in err
-    code, _, err = cli("ensemble", "right", "short", "part", "--dataset", str(data), "--runs", runs)  # says why the others are out
-    assert code == 2 and err.count("\n") == 1 and err.rstrip().endswith("; left out: part: a subset run; short: holds records for 5 of 20 samples"), err
+    code, _, err = cli(
+        "ensemble", "right", "short", "part", "--dataset", str(data), "--runs", runs
+    )  # says why the others are out
+    assert (
+        code == 2
+        and err.count("\n") == 1
+        and err.rstrip().endswith("; left out: part: a subset run; short: holds records for 5 of 20 samples")
+    ), err
     code, _, err = cli("ensemble", "right", "flipped", "rigth", "--dataset", str(data), "--runs", runs)
     assert code == 2 and "rigth: no complete run of" in err  # a name that matches nothing is never silently dropped
 
 
 def test_ensemble_refuses_bad_options(tmp_path, cli):
     data, runs, _ = _user_runs(tmp_path)
-    for args, message in ((["--c", "zero"], "--c zero: give a positive number"), (["--c", "-1"], "--c -1"),
-                          (["--method", "mean"], "--method mean: choose one of all, vote, stack"),
-                          (["--features", "logits"], "--features logits: choose votes or scores"), (["--folds", "1"], "--folds 1"),
-                          (["--runs", tmp_path / "right"], "no such runs directory; --runs is where runs are recorded"),
-                          (["--folds", "11"], "--folds 11: the dataset has 10 sample(s) of its smaller class"),
-                          (["--method", "vote", "--best-k", "2"], "--method vote takes none of them")):
+    for args, message in (
+        (["--c", "zero"], "--c zero: give a positive number"),
+        (["--c", "-1"], "--c -1"),
+        (["--method", "mean"], "--method mean: choose one of all, vote, stack"),
+        (["--features", "logits"], "--features logits: choose votes or scores"),
+        (["--folds", "1"], "--folds 1"),
+        (["--runs", tmp_path / "right"], "no such runs directory; --runs is where runs are recorded"),
+        (["--folds", "11"], "--folds 11: the dataset has 10 sample(s) of its smaller class"),
+        (["--method", "vote", "--best-k", "2"], "--method vote takes none of them"),
+    ):
         code, _, err = cli("ensemble", "--dataset", str(data), "--runs", runs, *args)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
     assert not any("--ensemble-" in p.name for p in runs.iterdir())

@@ -12,7 +12,9 @@ def test_cache_is_used_and_invalidated_by_new_records(tmp_path):
     spec = RunSpec(adapter="x", model="m", dataset="d", dataset_sha256="0")
     writer = RunWriter(tmp_path, spec)
     for i, (pred, gold) in enumerate([(1, 1), (0, 1), (0, 0), (None, 0)]):
-        writer.append(Record(sample_id=str(i), pred=pred, status="ok" if pred is not None else "unparseable", gold=gold))
+        writer.append(
+            Record(sample_id=str(i), pred=pred, status="ok" if pred is not None else "unparseable", gold=gold)
+        )
     run_dir = writer.finish()
     first = metrics_for(run_dir, "count_as_wrong")
     assert first.accuracy == pytest.approx(0.5) and (run_dir / CACHE).is_file()

@@ -19,8 +19,18 @@ def comparisons(data, tmp_path_factory):
 
 def metrics(values) -> Metrics:
     fields = dict(zip(COLUMNS, values))
-    return Metrics(n=100, n_total=100, coverage=1.0, accuracy_ci_low=0.0, accuracy_ci_high=1.0, balanced_accuracy=fields["accuracy"],
-                   roc_auc=None, confusion=[[0, 0, 0], [0, 0, 0]], policy="count_as_wrong", **fields)
+    return Metrics(
+        n=100,
+        n_total=100,
+        coverage=1.0,
+        accuracy_ci_low=0.0,
+        accuracy_ci_high=1.0,
+        balanced_accuracy=fields["accuracy"],
+        roc_auc=None,
+        confusion=[[0, 0, 0], [0, 0, 0]],
+        policy="count_as_wrong",
+        **fields,
+    )
 
 
 def test_the_tables_hold_every_printed_row():
@@ -49,8 +59,11 @@ def test_status_counts_and_the_known_cases(comparisons):
 
 def test_transcription_slips_are_named(comparisons):
     slipped = {(k[1], k[2]): c.permuted() for k, c in comparisons.items() if c.permuted()}
-    assert slipped == {("JIGSAW Toxicity Dataset (Original EN)", "GPT-4o Mini"): [0], ("JIGSAW Toxicity Dataset (Translated FR)", "GPT-4o Mini"): [0],
-                       ("JIGSAW Toxicity Dataset (Translated FR)", "GPT-4o"): [0]}
+    assert slipped == {
+        ("JIGSAW Toxicity Dataset (Original EN)", "GPT-4o Mini"): [0],
+        ("JIGSAW Toxicity Dataset (Translated FR)", "GPT-4o Mini"): [0],
+        ("JIGSAW Toxicity Dataset (Translated FR)", "GPT-4o"): [0],
+    }
     gpt4o_fr = comparisons[("9", "JIGSAW Toxicity Dataset (Translated FR)", "GPT-4o")]
     assert gpt4o_fr.permuted() == [0] and "printed F1 (0) 0.931 is not the harmonic mean" in gpt4o_fr.status_text()
 

@@ -44,7 +44,10 @@ def report(tmp_path_factory, data_root):
 
     data = DataDir(data_root, auto_fetch=False)
     root = tmp_path_factory.mktemp("report")
-    rels = [f"toxifrench/predictions/{stem}.csv" for stem in ("gpt-4o-mini-detailed-rtplx", "camembert-sfc-rtplx", "mistral-detailed-rtplx")]
+    rels = [
+        f"toxifrench/predictions/{stem}.csv"
+        for stem in ("gpt-4o-mini-detailed-rtplx", "camembert-sfc-rtplx", "mistral-detailed-rtplx")
+    ]
     import_published(data, root / "runs", rels)
     comments = root / "hostile.csv"
     with open(comments, "w", encoding="utf-8", newline="") as fh:
@@ -54,12 +57,26 @@ def report(tmp_path_factory, data_root):
         writer.writerow(["id", "text", "label", "spans"])
         writer.writerows([(f"h{i}", t, y, json.dumps(GOLD_SPANS.get(i, []))) for i, (t, y) in enumerate(HOSTILE)])
     os.environ.setdefault("TOXBENCH_CACHE", str(root / "cache.sqlite"))
-    result = execute(RunOptions(model="baseline", dataset=str(comments), runs_dir=root / "runs", cache_path=root / "cache.sqlite"), data,
-                     ExecutionSettings(), show_progress=False)
+    result = execute(
+        RunOptions(model="baseline", dataset=str(comments), runs_dir=root / "runs", cache_path=root / "cache.sqlite"),
+        data,
+        ExecutionSettings(),
+        show_progress=False,
+    )
     # explanation lines as `toxbench explain` writes them (the baseline has no saliency; the report only reads the spans)
     writer = ExplanationWriter(result.run_dir, {"method": "gradxinput", "extraction": {"rule": "topk"}})
     for i, spans in FOUND_SPANS.items():
-        writer.append({"sample_id": f"h{i}", "status": "ok", "pred": 1, "tokens": [], "saliency": [], "spans": spans, "gold_spans": None})
+        writer.append(
+            {
+                "sample_id": f"h{i}",
+                "status": "ok",
+                "pred": 1,
+                "tokens": [],
+                "saliency": [],
+                "spans": spans,
+                "gold_spans": None,
+            }
+        )
     writer.close()
     return build_report(root / "runs", data, root / "site", ROOT / "results"), str(comments)
 
@@ -69,7 +86,9 @@ def test_report_is_escaped_in_the_html_itself(report):
     html = path.read_text("utf-8")
     assert "<script>window.pwned" not in html and "<img src=x" not in html and "<b>gras</b>" not in html
     assert html.count("<script") == 2  # the JSON block and the page's own script
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import""", html)  # nothing fetched at view time
+    assert not re.search(
+        r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import""", html
+    )  # nothing fetched at view time
 
 
 @pytest.mark.slow
@@ -78,9 +97,18 @@ def test_report_in_headless_chromium(report, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     path, comments = report
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                                          "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -92,7 +120,9 @@ def test_report_in_headless_chromium(report, tmp_path):
         accuracy = table.locator("th", has_text="accuracy")
 
         def accuracies():
-            return [float(v) for v in table.locator("tbody td.acc").evaluate_all("cells => cells.map(c => c.dataset.value)")]
+            return [
+                float(v) for v in table.locator("tbody td.acc").evaluate_all("cells => cells.map(c => c.dataset.value)")
+            ]
 
         before = accuracies()
         assert before == sorted(before, reverse=True) and len(before) == 3
@@ -118,13 +148,21 @@ def test_report_in_headless_chromium(report, tmp_path):
         page.select_option("#f-correct", "correct")
         right = page.locator("#explorer-table tbody tr.sample").count()
         assert right + wrong == len(HOSTILE) and correct.startswith(f"{len(HOSTILE)} samples")
-        assert all(c == cell for c, cell in zip(page.locator("#explorer-table tbody td:nth-child(3)").all_inner_texts(),
-                                                 page.locator("#explorer-table tbody td:nth-child(4)").all_inner_texts()))
+        assert all(
+            c == cell
+            for c, cell in zip(
+                page.locator("#explorer-table tbody td:nth-child(3)").all_inner_texts(),
+                page.locator("#explorer-table tbody td:nth-child(4)").all_inner_texts(),
+            )
+        )
 
         # disagreements between two replayed runs on rtplx-fr
         page.select_option("#f-correct", "all")
         page.select_option("#f-dataset", "rtplx-fr")
-        assert page.locator("#explorer-table tbody tr.sample").count() == 50 and page.locator("#explorer-page").inner_text() == "page 1 of 14"
+        assert (
+            page.locator("#explorer-table tbody tr.sample").count() == 50
+            and page.locator("#explorer-page").inner_text() == "page 1 of 14"
+        )
         first_page = page.locator("#explorer-table tbody td:nth-child(1)").all_inner_texts()
         page.click("#f-next")
         assert page.locator("#explorer-page").inner_text() == "page 2 of 14"
@@ -157,15 +195,50 @@ def test_the_explorer_shows_the_answer_text_and_keys_runs_by_id(report):
 
     from toxbench.analysis.report import answer_text
 
-    openai = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "toxique"}, "finish_reason": "stop"}]}
-    mistral = {"id": "m", "object": "chat.completion", "model": "mistral-large", "created": 1, "usage": {"prompt_tokens": 100},
-               "choices": [{"index": 0, "message": {"role": "assistant", "content": "non-toxique", "tool_calls": None}, "finish_reason": "stop"}]}
-    anthropic = {"id": "msg", "type": "message", "content": [{"type": "text", "text": "toxic"}], "stop_reason": "end_turn"}
+    openai = {
+        "id": "c",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "toxique"}, "finish_reason": "stop"}],
+    }
+    mistral = {
+        "id": "m",
+        "object": "chat.completion",
+        "model": "mistral-large",
+        "created": 1,
+        "usage": {"prompt_tokens": 100},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "non-toxique", "tool_calls": None},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    anthropic = {
+        "id": "msg",
+        "type": "message",
+        "content": [{"type": "text", "text": "toxic"}],
+        "stop_reason": "end_turn",
+    }
     gemini = {"candidates": [{"content": {"role": "model", "parts": [{"text": "non-toxic"}]}, "finishReason": "STOP"}]}
-    assert [answer_text(json.dumps(x)) for x in (openai, mistral, anthropic, gemini)] == ["toxique", "non-toxique", "toxic", "non-toxic"]
-    assert answer_text('{"generated": "non-toxique"}') == "non-toxique" and answer_text("HTTP 500: down") == "HTTP 500: down"
+    assert [answer_text(json.dumps(x)) for x in (openai, mistral, anthropic, gemini)] == [
+        "toxique",
+        "non-toxique",
+        "toxic",
+        "non-toxic",
+    ]
+    assert (
+        answer_text('{"generated": "non-toxique"}') == "non-toxique"
+        and answer_text("HTTP 500: down") == "HTTP 500: down"
+    )
     path, _ = report
-    data = json.loads(re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', path.read_text("utf-8"), re.S).group(1))
+    data = json.loads(
+        re.search(
+            r'<script id="explorer-data" type="application/json">(.*?)</script>', path.read_text("utf-8"), re.S
+        ).group(1)
+    )
     runs = data["datasets"]["rtplx-fr"]["runs"]
     assert all("--" in run_id for run_id in runs) and sorted(data["datasets"]["rtplx-fr"]["names"].values()) == [
-        "camembert-sfc-rtplx", "gpt-4o-mini-detailed-rtplx", "mistral-detailed-rtplx"]
+        "camembert-sfc-rtplx",
+        "gpt-4o-mini-detailed-rtplx",
+        "mistral-detailed-rtplx",
+    ]

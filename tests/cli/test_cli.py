@@ -38,15 +38,22 @@ def test_help_texts_show_as_written(cli):
 
     checked = 0
     for path, command in _commands(get_command(app)):
-        texts = [command.help or "", command.short_help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        texts = [command.help or "", command.short_help or ""] + [
+            getattr(p, "help", None) or "" for p in command.params
+        ]
         for text in texts:
             assert render(text).plain == text, f"{' '.join(path)}: rich would print {render(text).plain!r} for {text!r}"
         if len(path) > 1 and not getattr(command, "commands", None):
-            assert command.short_help and "\n" not in command.short_help, f"{' '.join(path)}: listing {command.short_help!r}"
+            assert command.short_help and "\n" not in command.short_help, (
+                f"{' '.join(path)}: listing {command.short_help!r}"
+            )
             checked += 1
     assert checked >= 30
     code, out, _ = cli("annotate", "--help")
-    assert code == 0 and "(explanation, tone, intention, category, labels, score, certainty with --certainty, conclusion)" in out
+    assert (
+        code == 0
+        and "(explanation, tone, intention, category, labels, score, certainty with --certainty, conclusion)" in out
+    )
 
 
 def test_version(cli):
@@ -95,7 +102,10 @@ def test_data_training_set_reports_what_the_selection_leaves_out(cli, data_root)
     code, out, err = cli("data", "training-set", "--data-dir", data_root)
     assert code == 0, err
     assert "annotated rows read: 1881   kept: 1371" in out and "near copy 3" in out
-    assert "jigsaw row 65bd67fef6fcbcc5 ~ jigsaw-en sample 6751bbf92ec5c24a" in out and "jigsaw: 871 toxic, 1 non-toxic" in out
+    assert (
+        "jigsaw row 65bd67fef6fcbcc5 ~ jigsaw-en sample 6751bbf92ec5c24a" in out
+        and "jigsaw: 871 toxic, 1 non-toxic" in out
+    )
     code, out, _ = cli("data", "training-set", "--data-dir", data_root, "--json")
     summary = json.loads(out)
     assert summary["kept"] == 1371 and len(summary["near_copies"]) == 3

@@ -28,8 +28,26 @@ def openai_run(cli, fake, dataset, data_root, tmp_path, key):
     """`toxbench run` against the loopback OpenAI server, with extra arguments."""
 
     def run(*extra, out=None, data_file=None):
-        return cli("run", "-m", "openai:gpt-4o-mini", "-d", data_file or dataset, "--model-arg", f"base_url={fake.url}/v1", "--lang", "fr",
-                   "--out", out or tmp_path / "runs", "--data-dir", data_root, "--timeout", "0.7", "--max-retries", "1", *extra)
+        return cli(
+            "run",
+            "-m",
+            "openai:gpt-4o-mini",
+            "-d",
+            data_file or dataset,
+            "--model-arg",
+            f"base_url={fake.url}/v1",
+            "--lang",
+            "fr",
+            "--out",
+            out or tmp_path / "runs",
+            "--data-dir",
+            data_root,
+            "--timeout",
+            "0.7",
+            "--max-retries",
+            "1",
+            *extra,
+        )
 
     return run
 
@@ -43,25 +61,63 @@ def one_line_error(code: int, out: str, err: str, *needles: str, progress: bool 
 
 @pytest.mark.parametrize("option,value", [("--shots", "3"), ("--shot-pool", "all")])
 def test_prompt_options_are_checked_before_any_work(option, value, cli, fake, dataset, data_root, tmp_path, key):
-    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
-                         "--out", tmp_path / "runs", "--data-dir", data_root, option, value)
+    code, out, err = cli(
+        "run",
+        "-m",
+        "openai:gpt-4o-mini",
+        "-d",
+        dataset,
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+        option,
+        value,
+    )
     one_line_error(code, out, err, f"{option} {value!r}")
     assert fake.requests == [] and not (tmp_path / "runs").exists()
 
 
 def write_csv(path, texts):
-    path.write_text("id,text,label\n" + "".join(f'{i},"{t}",{int("TOX" in t)}\n' for i, t in enumerate(texts)), encoding="utf-8")
+    path.write_text(
+        "id,text,label\n" + "".join(f'{i},"{t}",{int("TOX" in t)}\n' for i, t in enumerate(texts)), encoding="utf-8"
+    )
     return path
 
 
-BAD_NUMBERS = [("--limit", "0"), ("--limit", "-5"), ("--sample", "0"), ("--concurrency", "0"), ("--timeout", "0"), ("--timeout", "-1"),
-               ("--rpm", "-1"), ("--tpm", "0"), ("--batch-size", "0"), ("--max-retries", "-1")]
+BAD_NUMBERS = [
+    ("--limit", "0"),
+    ("--limit", "-5"),
+    ("--sample", "0"),
+    ("--concurrency", "0"),
+    ("--timeout", "0"),
+    ("--timeout", "-1"),
+    ("--rpm", "-1"),
+    ("--tpm", "0"),
+    ("--batch-size", "0"),
+    ("--max-retries", "-1"),
+]
 
 
 @pytest.mark.parametrize("option,value", BAD_NUMBERS, ids=[f"{o}={v}" for o, v in BAD_NUMBERS])
 def test_every_numeric_option_is_checked_before_any_work(option, value, cli, fake, dataset, data_root, tmp_path, key):
-    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1",
-                         "--out", tmp_path / "runs", "--data-dir", data_root, option, value)
+    code, out, err = cli(
+        "run",
+        "-m",
+        "openai:gpt-4o-mini",
+        "-d",
+        dataset,
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+        option,
+        value,
+    )
     one_line_error(code, out, err, f"{option} {value}")
     assert fake.requests == [] and not (tmp_path / "runs").exists()
 
@@ -74,7 +130,9 @@ def test_a_limited_run_is_its_own_subset_run(openai_run, tmp_path, data):
     limited = json.loads(out)
     assert limited["run_dir"] != full["run_dir"] and limited["n"] == 3  # not the 10 of the complete run
     assert Run.load(limited["run_dir"]).spec.subset == "first-3" and Run.load(full["run_dir"]).spec.subset is None
-    code, out, _ = openai_run("--json", "--limit", "50", "--no-retry-errors")  # more than the dataset: the whole dataset, the same run
+    code, out, _ = openai_run(
+        "--json", "--limit", "50", "--no-retry-errors"
+    )  # more than the dataset: the whole dataset, the same run
     assert json.loads(out)["run_dir"] == full["run_dir"] and json.loads(out)["requests_sent"] == 0
 
 
@@ -116,15 +174,29 @@ def test_a_provider_content_filter_is_a_refusal_and_no_answer_at_all_fails(opena
     assert Run.load(run_dir).manifest.status == "running"  # never a complete run, never on a leaderboard
 
 
-@pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "openai-moderation:omni-moderation-latest", "anthropic:claude-haiku-4-5"])
+@pytest.mark.parametrize(
+    "model", ["openai:gpt-4o-mini", "openai-moderation:omni-moderation-latest", "anthropic:claude-haiku-4-5"]
+)
 def test_valid_json_of_an_unexpected_shape_is_retried_not_a_traceback(model, tmp_path, fake, data, monkeypatch, fast):
     monkeypatch.setenv("OPENAI_API_KEY", CANARY)
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
     texts = write_csv(tmp_path / "odd.csv", ["TOX [nullmsg] a", "[nullbody] b", "TOX [emptyjson] c", "bonjour"])
     base_url = fake.url + ("" if model.startswith("anthropic") else "/v1")
-    opts = RunOptions(model=model, dataset=str(texts), model_args={"base_url": base_url}, runs_dir=tmp_path / "runs", use_cache=False, lang="fr")
+    opts = RunOptions(
+        model=model,
+        dataset=str(texts),
+        model_args={"base_url": base_url},
+        runs_dir=tmp_path / "runs",
+        use_cache=False,
+        lang="fr",
+    )
     records = {r.sample_id: r for r in Run.load(execute(opts, data, fast, show_progress=False).run_dir).records}
-    assert {k: (r.status, r.attempts) for k, r in records.items()} == {"0": ("ok", 2), "1": ("ok", 2), "2": ("ok", 2), "3": ("ok", 1)}
+    assert {k: (r.status, r.attempts) for k, r in records.items()} == {
+        "0": ("ok", 2),
+        "1": ("ok", 2),
+        "2": ("ok", 2),
+        "3": ("ok", 1),
+    }
     assert [records[k].pred for k in "0123"] == [1, 0, 1, 0]
 
 
@@ -135,9 +207,17 @@ def test_latency_is_the_final_attempts_send_to_answer(tmp_path, data, monkeypatc
     server = FakeProvider(delay_s=0.2)  # every answer takes 0.2 s
     try:
         texts = write_csv(tmp_path / "t.csv", [f"message {i}" for i in range(11)] + ["bonjour [500]"])
-        opts = RunOptions(model="openai:gpt-4o-mini", dataset=str(texts), model_args={"base_url": server.url + "/v1"},
-                          runs_dir=tmp_path / "runs", use_cache=False, lang="fr")
-        run = Run.load(execute(opts, data, ExecutionSettings(concurrency=2, backoff_initial_s=0.01), show_progress=False).run_dir)
+        opts = RunOptions(
+            model="openai:gpt-4o-mini",
+            dataset=str(texts),
+            model_args={"base_url": server.url + "/v1"},
+            runs_dir=tmp_path / "runs",
+            use_cache=False,
+            lang="fr",
+        )
+        run = Run.load(
+            execute(opts, data, ExecutionSettings(concurrency=2, backoff_initial_s=0.01), show_progress=False).run_dir
+        )
     finally:
         server.close()
     latencies = [r.latency_s for r in run.records]
@@ -156,21 +236,50 @@ def not_a_dir(tmp_path):
 def test_an_output_directory_that_cannot_be_written_is_one_line(cli, not_a_dir, openai_run, tmp_path, data_root, fake):
     one_line_error(*openai_run(out=not_a_dir), str(not_a_dir), "--out")
     assert fake.requests == []
-    one_line_error(*cli("leaderboard", "--runs", tmp_path / "lb-runs", "--out", not_a_dir, "--data-dir", data_root, "-q"), str(not_a_dir), "--out")
+    one_line_error(
+        *cli("leaderboard", "--runs", tmp_path / "lb-runs", "--out", not_a_dir, "--data-dir", data_root, "-q"),
+        str(not_a_dir),
+        "--out",
+    )
     assert not (tmp_path / "lb-runs").exists()  # checked before replaying anything
     _code, out, _ = openai_run("--json")
-    one_line_error(*cli("report", "--runs", tmp_path / "runs", "--out", not_a_dir, "--data-dir", data_root), str(not_a_dir), "--out")
+    one_line_error(
+        *cli("report", "--runs", tmp_path / "runs", "--out", not_a_dir, "--data-dir", data_root),
+        str(not_a_dir),
+        "--out",
+    )
     sweep = tmp_path / "s.toml"
     sweep.write_text('name = "s"\n[[models]]\nmodel = "baseline"\n')
-    one_line_error(*cli("sweep", sweep, "--runs", tmp_path / "sweep-runs", "--out", not_a_dir, "--data-dir", data_root), str(not_a_dir), "--out")
+    one_line_error(
+        *cli("sweep", sweep, "--runs", tmp_path / "sweep-runs", "--out", not_a_dir, "--data-dir", data_root),
+        str(not_a_dir),
+        "--out",
+    )
     assert not (tmp_path / "sweep-runs").exists()
     run_dir = json.loads(out)["run_dir"]
-    one_line_error(*cli("compare", run_dir, run_dir, "--runs", tmp_path / "runs", "--json", not_a_dir / "c.json", "--show", "0"), str(not_a_dir))
+    one_line_error(
+        *cli("compare", run_dir, run_dir, "--runs", tmp_path / "runs", "--json", not_a_dir / "c.json", "--show", "0"),
+        str(not_a_dir),
+    )
 
 
 def test_unknown_datasets_and_missing_runs_directories_are_errors(cli, tmp_path, data_root):
-    one_line_error(*cli("leaderboard", "--dataset", "nosuch", "--runs", tmp_path / "runs", "--out", tmp_path / "out", "--data-dir", data_root),
-                   "--dataset nosuch", "known: ", "toxifrench")
+    one_line_error(
+        *cli(
+            "leaderboard",
+            "--dataset",
+            "nosuch",
+            "--runs",
+            tmp_path / "runs",
+            "--out",
+            tmp_path / "out",
+            "--data-dir",
+            data_root,
+        ),
+        "--dataset nosuch",
+        "known: ",
+        "toxifrench",
+    )
     assert not (tmp_path / "out" / "leaderboard.csv").exists()
     one_line_error(*cli("runs", "list", "--runs", tmp_path / "missing"), str(tmp_path / "missing"), "--runs")
 
@@ -180,7 +289,13 @@ def test_an_offline_fetch_is_one_summary_line(cli, tmp_path):
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     code, out, err = cli("data", "fetch", "--data-dir", tmp_path / "empty", "--mirror", closed)
-    assert code == 2 and err.count("\n") == 1 and "171 of 171 files are not in" in err and "--mirror" in err and "Traceback" not in err
+    assert (
+        code == 2
+        and err.count("\n") == 1
+        and "171 of 171 files are not in" in err
+        and "--mirror" in err
+        and "Traceback" not in err
+    )
     assert [line for line in out.splitlines() if line.strip()] == [f"data directory: {tmp_path / 'empty'}"]
 
 
@@ -193,8 +308,19 @@ def test_one_damaged_run_blocks_no_other(openai_run, cli, tmp_path, data_root):
     code, out, err = cli("runs", "list", "--runs", tmp_path / "runs")
     assert code == 0 and "openai:gpt-4o-mini" in out
     assert err.count("skipped") == 2 and f"toxbench runs repair {torn}" in err and "delete the run directory" in err
-    code, out, err = cli("leaderboard", "--runs", tmp_path / "runs", "--out", tmp_path / "lb", "--no-published", "--data-dir", data_root,
-                         "-q", "--dataset", str(tmp_path / "comments.csv"))
+    code, out, err = cli(
+        "leaderboard",
+        "--runs",
+        tmp_path / "runs",
+        "--out",
+        tmp_path / "lb",
+        "--no-published",
+        "--data-dir",
+        data_root,
+        "-q",
+        "--dataset",
+        str(tmp_path / "comments.csv"),
+    )
     assert code == 0 and "0 runs (+1 on part of it, ranked apart)" in out and err.count("skipped") == 2, err
     code, _, err = cli("report", "--runs", tmp_path / "runs", "--out", tmp_path / "report", "--data-dir", data_root)
     assert code == 0 and err.count("skipped") == 2 and (tmp_path / "report" / "index.html").is_file()
@@ -209,7 +335,9 @@ def table_width(out: str) -> int:
     return max(len(line) for line in out.splitlines() if any(c in line for c in "│━┃"))
 
 
-def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(openai_run, cli, tmp_path, data_root, monkeypatch):
+def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(
+    openai_run, cli, tmp_path, data_root, monkeypatch
+):
     for extra in ((), ("--limit", "3"), ("--limit", "5")):
         assert openai_run("--json", *extra)[0] == 0
     monkeypatch.setenv("COLUMNS", "80")
@@ -219,9 +347,23 @@ def test_runs_with_one_label_are_told_apart_and_tables_fit_80_columns(openai_run
     code, wide, _ = cli("runs", "list", "--runs", tmp_path / "runs", "--wide")
     flat = " ".join(wide.split())
     monkeypatch.setenv("COLUMNS", "80")
-    assert all(h in wide for h in ("prompt", "lang", "shots", "seed", "subset")) and "first-3" in flat and "first-5" in flat
-    code, out, _ = cli("leaderboard", "--runs", tmp_path / "runs", "--out", tmp_path / "lb", "--no-published", "--data-dir", data_root,
-                       "--dataset", str(tmp_path / "comments.csv"))
+    assert (
+        all(h in wide for h in ("prompt", "lang", "shots", "seed", "subset"))
+        and "first-3" in flat
+        and "first-5" in flat
+    )
+    code, out, _ = cli(
+        "leaderboard",
+        "--runs",
+        tmp_path / "runs",
+        "--out",
+        tmp_path / "lb",
+        "--no-published",
+        "--data-dir",
+        data_root,
+        "--dataset",
+        str(tmp_path / "comments.csv"),
+    )
     assert code == 0 and table_width(out) <= 80
     names: list[str] = []  # a row's run name, its wrapped lines joined
     for line in (row for row in out.splitlines() if row.count("│") >= 7):
@@ -246,13 +388,24 @@ def test_a_run_says_what_it_prepares_before_any_record(cli, tmp_path, data_root,
     while not err and time.monotonic() < deadline:  # the notice comes from a timer thread
         err += capsys.readouterr().err
     assert code == 0 and err.startswith("preparing baseline: loading the model, or training it on first use")
-    code, _out, err = cli("run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json")
+    code, _out, err = cli(
+        "run", "-d", texts, "--out", tmp_path / "runs2", "--no-cache", "--data-dir", data_root, "--json"
+    )
     assert code == 0 and err == ""  # --json: nothing but the summary
 
 
-@pytest.mark.parametrize("option,value,needle", [("--prompt", "weird", "unknown prompt 'weird'"), ("--prompt", "nope.toml", "nope.toml: no such prompt file"),
-                                                 ("-d", "nope", "unknown dataset 'nope'"), ("--lang-col", "langue", "langue")])
-def test_prompt_and_dataset_are_checked_before_a_model_loads(option, value, needle, cli, data_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "option,value,needle",
+    [
+        ("--prompt", "weird", "unknown prompt 'weird'"),
+        ("--prompt", "nope.toml", "nope.toml: no such prompt file"),
+        ("-d", "nope", "unknown dataset 'nope'"),
+        ("--lang-col", "langue", "langue"),
+    ],
+)
+def test_prompt_and_dataset_are_checked_before_a_model_loads(
+    option, value, needle, cli, data_root, tmp_path, monkeypatch
+):
     """A typo in the prompt or the dataset costs no model loading (minutes for a 7B model)."""
     loaded = []
 
@@ -262,13 +415,38 @@ def test_prompt_and_dataset_are_checked_before_a_model_loads(option, value, need
 
     monkeypatch.setattr("toxbench.run.runner.create", create)
     extra = ("-d", write_csv(tmp_path / "posts.csv", ["un", "deux"])) if option == "--lang-col" else ()
-    code, out, err = cli("run", "-m", "hf:smollm2-135m-instruct", "--out", tmp_path / "runs", "--data-dir", data_root, *extra, option, value)
+    code, out, err = cli(
+        "run",
+        "-m",
+        "hf:smollm2-135m-instruct",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+        *extra,
+        option,
+        value,
+    )
     one_line_error(code, out, err, needle)
     assert loaded == [] and not (tmp_path / "runs").exists()
 
 
 def test_prompt_options_given_to_a_model_that_reads_no_prompt_are_said_not_to_apply(cli, data_root, tmp_path):
-    code, _, err = cli("run", "-m", "baseline", "--limit", "2", "--shots", "4", "--lang", "en", "--out", tmp_path / "runs", "--data-dir", data_root)
+    code, _, err = cli(
+        "run",
+        "-m",
+        "baseline",
+        "--limit",
+        "2",
+        "--shots",
+        "4",
+        "--lang",
+        "en",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+    )
     assert code == 0 and "note baseline reads no prompt: --prompt, --lang and --shots do not apply to it" in err
     (manifest,) = (tmp_path / "runs").glob("*/manifest.json")
     spec = json.loads(manifest.read_text())["spec"]
@@ -279,8 +457,22 @@ def test_prompt_options_given_to_a_model_that_reads_no_prompt_are_said_not_to_ap
 
 def test_a_subset_as_large_as_the_dataset_is_said_to_be_the_whole_dataset_run(cli, data_root, tmp_path):
     posts = write_csv(tmp_path / "posts.csv", ["un TOX", "deux", "trois TOX", "quatre"])
-    code, out, err = cli("run", "-m", "baseline", "-d", posts, "--sample", "10", "--limit", "4", "--out", tmp_path / "runs",
-                         "--data-dir", data_root, "--json")
+    code, out, err = cli(
+        "run",
+        "-m",
+        "baseline",
+        "-d",
+        posts,
+        "--sample",
+        "10",
+        "--limit",
+        "4",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+        "--json",
+    )
     assert code == 0 and json.loads(out)["n"] == 4
     assert f"note --sample 10: {posts} has 4 samples, so this is the whole-dataset run" in err
     assert f"note --limit 4: {posts} has 4 samples" in err
@@ -288,7 +480,20 @@ def test_a_subset_as_large_as_the_dataset_is_said_to_be_the_whole_dataset_run(cl
     assert json.loads(manifest.read_text())["spec"]["subset"] is None
     # 3 toxic and 1 not: a balanced sample of 4 holds 1 + 2 of them, a subset, so no such note
     uneven = write_csv(tmp_path / "uneven.csv", ["un TOX", "deux", "trois TOX", "quatre TOX"])
-    code, out, err = cli("run", "-m", "baseline", "-d", uneven, "--sample", "4", "--out", tmp_path / "runs", "--data-dir", data_root, "--json")
+    code, out, err = cli(
+        "run",
+        "-m",
+        "baseline",
+        "-d",
+        uneven,
+        "--sample",
+        "4",
+        "--out",
+        tmp_path / "runs",
+        "--data-dir",
+        data_root,
+        "--json",
+    )
     assert code == 0 and json.loads(out)["n"] == 3 and "note" not in err
 
 
@@ -297,11 +502,18 @@ def test_runs_list_says_of_how_many_samples_when_a_run_holds_fewer(cli, tmp_path
     from toxbench.types import Record
 
     for label, recorded in (("halfway", 2), ("done", 4)):
-        writer = RunWriter(tmp_path / "runs", RunSpec(adapter="replay", model=label, dataset="d", dataset_sha256="x", label=label), n_expected=4)
+        writer = RunWriter(
+            tmp_path / "runs",
+            RunSpec(adapter="replay", model=label, dataset="d", dataset_sha256="x", label=label),
+            n_expected=4,
+        )
         for i in range(recorded):
             writer.append(Record(sample_id=f"s{i}", pred=1, status="ok", gold=1))
         writer.finish() if recorded == 4 else writer.close()
     monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
-    rows = {cells[0]: cells for cells in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.count("│") > 2)}
+    rows = {
+        cells[0]: cells
+        for cells in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.count("│") > 2)
+    }
     assert code == 0 and rows["halfway"][2:4] == ["running", "2 of 4"] and rows["done"][2:4] == ["complete", "4"]

@@ -19,7 +19,12 @@ def complete(words: str, cword: int) -> list[str]:
 def test_bash_completion_completes_commands_and_options():
     assert complete("toxbench lead", 1) == ["leaderboard"]
     assert set(complete("toxbench run --sh", 2)) == {"--shots", "--shot-pool"}
-    script = subprocess.run(["toxbench", "--show-completion", "bash"], capture_output=True, text=True, env={**os.environ, "SHELL": "/bin/bash"})
+    script = subprocess.run(
+        ["toxbench", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SHELL": "/bin/bash"},
+    )
     assert "_toxbench_completion" in script.stdout
 
 

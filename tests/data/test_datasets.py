@@ -55,12 +55,16 @@ def test_rtplx_rule_reproduces_all_672_published_labels(data):
     with open(data.path("toxifrench/benchmark/RTP-LX-french.csv"), encoding="utf-8", newline="") as fh:
         published = list(csv.DictReader(fh))
     assert len(published) == 672
-    mismatches = [p["content"] for p in published if rtplx_label(by_prompt[p["content"]]["Annotations"]) != int(p["label"])]
+    mismatches = [
+        p["content"] for p in published if rtplx_label(by_prompt[p["content"]]["Annotations"]) != int(p["label"])
+    ]
     assert mismatches == []
 
 
 def test_rtplx_rule_on_hand_made_annotations():
-    base = dict.fromkeys(["IdentityAttack", "Bias", "Microaggression", "Violence", "SelfHarm", "Insult", "SexualContent"], 1.0)
+    base = dict.fromkeys(
+        ["IdentityAttack", "Bias", "Microaggression", "Violence", "SelfHarm", "Insult", "SexualContent"], 1.0
+    )
     assert rtplx_label({"Toxicity": 5.0, **base}) == 0  # Toxicity alone does not count
     assert rtplx_label({"Toxicity": 1.0, **base, "Insult": 1.3333}) == 1
 
@@ -82,7 +86,9 @@ def test_rtplx_sample_is_seeded_balanced_and_keeps_every_minority_row(data):
 def test_rtplx_english_has_no_texts_and_is_refused(data, data_root):
     rows = [json.loads(line) for line in open(data_root / "rtp-lx/RTP_LX_EN.jsonl", encoding="utf-8")]
     assert {r["Prompt"] for r in rows} == {"NA"}  # why: the upstream file carries no English prompt
-    with pytest.raises(DataError, match='rtplx:EN: RTP-LX\'s English file has no texts: its 999 Prompt fields are all "NA"'):
+    with pytest.raises(
+        DataError, match='rtplx:EN: RTP-LX\'s English file has no texts: its 999 Prompt fields are all "NA"'
+    ):
         load_dataset("rtplx:EN", data)
     assert "rtplx:EN" not in {name for name, *_ in listed_files(data)}
 

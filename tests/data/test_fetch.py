@@ -11,7 +11,11 @@ from toxbench.data.datadir import DataDir
 from toxbench.data.datasets import load_dataset
 from toxbench.errors import DataError
 
-FILES = ["toxifrench/benchmark/ToxiFrenchBalanced.csv", "toxifrench/benchmark/RTP-LX-french.csv", "toxifrench/prompts/system_prompt_french.txt"]
+FILES = [
+    "toxifrench/benchmark/ToxiFrenchBalanced.csv",
+    "toxifrench/benchmark/RTP-LX-french.csv",
+    "toxifrench/prompts/system_prompt_french.txt",
+]
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

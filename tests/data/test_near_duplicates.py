@@ -11,15 +11,24 @@ from toxbench.data.near_duplicates import jaccard, near_duplicates, ngrams, norm
 
 def test_normalisation_ignores_case_spacing_and_punctuation():
     assert normalise("  Va te FAIRE...  foutre !\n\n") == "va te faire foutre"
-    assert ngrams("I am going to shove a pineapple up your ass \n\nYou'll") == ngrams("I am going to shove a pineapple up your ass. \n\nYou'll")
+    assert ngrams("I am going to shove a pineapple up your ass \n\nYou'll") == ngrams(
+        "I am going to shove a pineapple up your ass. \n\nYou'll"
+    )
     assert jaccard(ngrams("abcdef"), ngrams("abcdeg")) == 1 / 3  # {abcde, bcdef} vs {abcde, bcdeg}
     assert ngrams("ok") == frozenset(["ok"])  # shorter than an n-gram: the text itself
 
 
 def test_known_pairs_above_and_below_the_threshold():
-    probes = ["Je vais te foutre un ananas dans le cul, tu vas voir, espèce de connard fini",
-              "Va te faire foutre, espèce de pd.", "Bonjour à tous, il pleut encore aujourd'hui sur Paris"]
-    references = ["Il pleut", "je vais te foutre un ANANAS dans le cul ! tu vas voir, espèce de connard fini", "Va te faire foutre, espèce de salope."]
+    probes = [
+        "Je vais te foutre un ananas dans le cul, tu vas voir, espèce de connard fini",
+        "Va te faire foutre, espèce de pd.",
+        "Bonjour à tous, il pleut encore aujourd'hui sur Paris",
+    ]
+    references = [
+        "Il pleut",
+        "je vais te foutre un ANANAS dans le cul ! tu vas voir, espèce de connard fini",
+        "Va te faire foutre, espèce de salope.",
+    ]
     (match,) = near_duplicates(probes, references, 0.8)
     assert (match.probe, match.reference, match.similarity) == (0, 1, 1.0)
 
@@ -44,15 +53,23 @@ def test_training_selection_leaves_out_near_copies_of_benchmark_texts(data):
     # measured on the pinned files: the same Jigsaw comment under another id, with a full stop or a
     # trailing "only for the lulz" more or less than the benchmark's copy
     assert [(n.row_id, n.dataset, n.sample_id) for n in selection.near_copies] == [
-        ("84d7d0a1bd8fd4f7", "jigsaw-en", "8e125aad3c3bba01"), ("e7286064eda58149", "jigsaw-en", "4b3e192dbda2c4c9"),
-        ("65bd67fef6fcbcc5", "jigsaw-en", "6751bbf92ec5c24a")]
+        ("84d7d0a1bd8fd4f7", "jigsaw-en", "8e125aad3c3bba01"),
+        ("e7286064eda58149", "jigsaw-en", "4b3e192dbda2c4c9"),
+        ("65bd67fef6fcbcc5", "jigsaw-en", "6751bbf92ec5c24a"),
+    ]
     assert selection.removed == {"benchmark_id": 409, "benchmark_text": 7, "near_copy": 3, "repeated": 91}
     assert selection.read == 1881 and len(selection.rows) == 1881 - 409 - 7 - 3 - 91
     kept = {r.id for r in selection.rows}
     assert not kept & {n.row_id for n in selection.near_copies}
     # nothing kept is a near copy of any benchmark text, in French or in the English original
-    benchmark = [s.text for name in ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr") for s in load_dataset(name, data).samples]
-    texts = [r.text for r in selection.rows] + [r.fields["original_text"] for r in selection.rows if r.fields.get("original_text")]
+    benchmark = [
+        s.text
+        for name in ("toxifrench", "rtplx-fr", "jigsaw-en", "jigsaw-fr", "hateday-fr")
+        for s in load_dataset(name, data).samples
+    ]
+    texts = [r.text for r in selection.rows] + [
+        r.fields["original_text"] for r in selection.rows if r.fields.get("original_text")
+    ]
     assert near_duplicates(texts, benchmark, 0.8) == []
     # the material's balance: the agreement set is even, the Jigsaw subset nearly all toxic
     assert selection.balance() == {"agreement": {1: 249, 0: 250}, "jigsaw": {1: 871, 0: 1}}

@@ -28,7 +28,11 @@ def test_state_toxicn_spans_are_hateful_arguments(data):
     assert all(not s.spans for s in ds.samples if s.label == 0)
     with_targets = load_dataset("state-toxicn:test:target+argument", data)
     assert [with_targets.samples[0].text[a:b] for a, b in with_targets.samples[0].spans] == [
-        "说河南人偷井盖的", "北京人", "东北人", "东北人就会舔北京"]  # every occurrence of a substring; touching spans join
+        "说河南人偷井盖的",
+        "北京人",
+        "东北人",
+        "东北人就会舔北京",
+    ]  # every occurrence of a substring; touching spans join
     assert with_targets.sha256 != ds.sha256 and with_targets.name == "state-toxicn:test:target+argument"
     # arguments the post does not contain are dropped and counted, never guessed
     assert ds.notes and ds.notes[0].startswith("6 span substrings not in their text dropped")
@@ -45,10 +49,12 @@ def test_cold_has_labels_only(data):
 
 def test_user_file_spans_both_forms(tmp_path, data):
     path = tmp_path / "mine.jsonl"
-    rows = [{"text": "you idiot", "label": 1, "spans": [4, 5, 6, 7, 8]},
-            {"text": "shut up, moron", "label": 1, "spans": [[0, 7], [9, 14]]},
-            {"text": "have a nice day", "label": 0, "spans": []},
-            {"text": "bad offsets", "label": 1, "spans": [0, 1, 2, 40]}]
+    rows = [
+        {"text": "you idiot", "label": 1, "spans": [4, 5, 6, 7, 8]},
+        {"text": "shut up, moron", "label": 1, "spans": [[0, 7], [9, 14]]},
+        {"text": "have a nice day", "label": 0, "spans": []},
+        {"text": "bad offsets", "label": 1, "spans": [0, 1, 2, 40]},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     ds = load_dataset(str(path), data)
     assert [s.spans for s in ds.samples] == [((4, 9),), ((0, 7), (9, 14)), (), ((0, 3),)]
@@ -58,7 +64,9 @@ def test_user_file_spans_both_forms(tmp_path, data):
     assert [s.spans for s in load_dataset(str(csv), data).samples] == [((4, 9),), None]
 
 
-@pytest.mark.parametrize("cell, message", [('"[[4, 9, 1]]"', "neither an offset nor a .start, end. pair"), ('"oops"', "is not JSON")])
+@pytest.mark.parametrize(
+    "cell, message", [('"[[4, 9, 1]]"', "neither an offset nor a .start, end. pair"), ('"oops"', "is not JSON")]
+)
 def test_user_file_bad_spans_name_the_line(tmp_path, data, cell, message):
     csv = tmp_path / "bad.csv"
     csv.write_text(f'text,label,spans\n"fine",0,[]\n"you idiot",1,{cell}\n')

@@ -15,10 +15,16 @@ OFFSETS = [(0, 0), (0, 3), (4, 7), (8, 9), (10, 16), (17, 22), (23, 26), (27, 28
 
 def test_threshold_and_topk():
     curve = [0.0, 0.1, 0.0, -0.2, 0.9, 1.0, 0.1, 0.0, 0.6, 0.0]
-    assert extract(TEXT, OFFSETS, curve, Extraction(rule="threshold", threshold=0.5, merge_gap=0)) == ((10, 22), (29, 33))
+    assert extract(TEXT, OFFSETS, curve, Extraction(rule="threshold", threshold=0.5, merge_gap=0)) == (
+        (10, 22),
+        (29, 33),
+    )
     assert extract(TEXT, OFFSETS, curve, Extraction(rule="topk", k=1)) == ((17, 22),)
     # "idiot" and "liar" are two tokens apart: merged with merge_gap=2, not with 1
-    assert extract(TEXT, OFFSETS, curve, Extraction(rule="threshold", threshold=0.5, merge_gap=1)) == ((10, 22), (29, 33))
+    assert extract(TEXT, OFFSETS, curve, Extraction(rule="threshold", threshold=0.5, merge_gap=1)) == (
+        (10, 22),
+        (29, 33),
+    )
     assert extract(TEXT, OFFSETS, curve, Extraction(rule="threshold", threshold=0.5, merge_gap=2)) == ((10, 33),)
 
 
@@ -46,7 +52,9 @@ def test_whole_words_grow_subwords_but_not_chinese_characters():
     assert extract(text, offsets, [0, 0, 1.0, 0.1, 0], rule.model_copy(update={"whole_words": False})) == ((8, 13),)
     chinese = "你是个蠢货吧"
     char_offsets = [(i, i + 1) for i in range(len(chinese))]
-    assert extract(chinese, char_offsets, [0, 0, 0, 1.0, 0.9, 0], Extraction(rule="threshold", threshold=0.5)) == ((3, 5),)
+    assert extract(chinese, char_offsets, [0, 0, 0, 1.0, 0.9, 0], Extraction(rule="threshold", threshold=0.5)) == (
+        (3, 5),
+    )
 
 
 def test_a_constant_of_another_rule_is_refused():
@@ -70,7 +78,12 @@ def test_faithfulness_texts_and_measures():
     curve = [0, 0.1, 0.0, 0.0, 0.9, 1.0, 0.1, 0.0, 0.6, 0]
     assert most_salient(OFFSETS, curve, 0.2) == [(17, 22), (10, 16)]  # ceil(0.2 x 8 words) = 2
     texts = variants(TEXT, [(10, 22)], OFFSETS, curve, fractions=(0.2,))
-    assert texts == {"full": TEXT, "without": "you are a  and a liar", "only": "stupid idiot", "aopc@0.2": "you are a   and a liar"}  # tokens go, the space between them stays
+    assert texts == {
+        "full": TEXT,
+        "without": "you are a  and a liar",
+        "only": "stupid idiot",
+        "aopc@0.2": "you are a   and a liar",
+    }  # tokens go, the space between them stays
     m = measures({"full": 0.9, "without": 0.2, "only": 0.8, "aopc@0.2": 0.3, "aopc@0.5": 0.1})
     assert m["comprehensiveness"] == pytest.approx(0.7) and m["sufficiency"] == pytest.approx(0.1)
     assert m["aopc"] == pytest.approx((0.6 + 0.8) / 2)

@@ -13,7 +13,9 @@ def test_official_example():
     assert semeval_f1([0, 1, 4, 5], [0, 1, 6]) == 0.5714285714285714
 
 
-@pytest.mark.parametrize("pred, gold, expected", [([], [], 1.0), ([1], [], 0.0), ([], [1], 0.0), ([3, 4], [3, 4], 1.0), ([0], [1], 0.0)])
+@pytest.mark.parametrize(
+    "pred, gold, expected", [([], [], 1.0), ([1], [], 0.0), ([], [1], 0.0), ([3, 4], [3, 4], 1.0), ([0], [1], 0.0)]
+)
 def test_empty_conventions(pred, gold, expected):
     assert semeval_f1(pred, gold) == expected
 

@@ -30,23 +30,44 @@ def _tiny_word_encoder(path) -> str:
     path.mkdir()
     vocab = path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "zorg", "blah", *FILLERS]))
-    config = BertConfig(vocab_size=27, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2,
-                        max_position_embeddings=32)
+    config = BertConfig(
+        vocab_size=27,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        max_position_embeddings=32,
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(path)
-    BertTokenizerFast(vocab=str(vocab)).save_pretrained(path)  # transformers 5 reads `vocab=` (vocab_file= is ignored: every word [UNK])
+    BertTokenizerFast(vocab=str(vocab)).save_pretrained(
+        path
+    )  # transformers 5 reads `vocab=` (vocab_file= is ignored: every word [UNK])
     return str(path)
 
 
 def _train(tmp_path, name: str, base: str, data_file, objective: dict) -> str:
     from toxbench.finetune.encoder_ft import run_encoder
 
-    job = EncoderJob.model_validate({
-        "model": {"base": base, "device": "cpu"}, "output_dir": str(tmp_path / name),
-        "spans": {"dataset": str(data_file), "negatives": "none", "validation_fraction": 0.1, "seed": 0},
-        "objective": objective, "checkpoint": "last",
-        "train": {"learning_rate": 3e-3, "epochs": 10, "batch_size": 16, "max_length": 16, "logging_steps": 50, "seed": 0, "warmup_steps": 5},
-    })
+    job = EncoderJob.model_validate(
+        {
+            "model": {"base": base, "device": "cpu"},
+            "output_dir": str(tmp_path / name),
+            "spans": {"dataset": str(data_file), "negatives": "none", "validation_fraction": 0.1, "seed": 0},
+            "objective": objective,
+            "checkpoint": "last",
+            "train": {
+                "learning_rate": 3e-3,
+                "epochs": 10,
+                "batch_size": 16,
+                "max_length": 16,
+                "logging_steps": 50,
+                "seed": 0,
+                "warmup_steps": 5,
+            },
+        }
+    )
     return str(run_encoder(job, data=None))
 
 
@@ -59,7 +80,9 @@ def _trigger_share(model_dir: str, posts: list[str]) -> float:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     batch = tokenizer(posts, return_tensors="pt", padding=True)
-    saliency, _ = gradient_x_input(model, batch["input_ids"], batch["attention_mask"], (1,), token_type_ids=batch["token_type_ids"])
+    saliency, _ = gradient_x_input(
+        model, batch["input_ids"], batch["attention_mask"], (1,), token_type_ids=batch["token_type_ids"]
+    )
     words = batch["input_ids"] > 4  # not [PAD] [UNK] [CLS] [SEP] [MASK]
     mass = saliency.detach().abs() * words
     on_trigger = (mass * (batch["input_ids"] == tokenizer.convert_tokens_to_ids("zorg"))).sum(dim=1)
@@ -78,11 +101,16 @@ def test_gcloss_moves_saliency_onto_the_trigger(tmp_path):
     base = _tiny_word_encoder(tmp_path / "base")
     held_out = [_post(random.Random(100 + i), toxic=True)[0] for i in range(40)]
 
-    shares = {name: _trigger_share(_train(tmp_path, name, base, data_file, objective), held_out) for name, objective in (
-        ("ce", {"kind": "ce"}),
-        ("gcloss", {"kind": "gcloss", "lambda_grad": 1.0, "warmup_epochs": 4}),
-        ("gcloss-off", {"kind": "gcloss", "lambda_grad": 0.0, "warmup_epochs": 4}),
-    )}
+    shares = {
+        name: _trigger_share(_train(tmp_path, name, base, data_file, objective), held_out)
+        for name, objective in (
+            ("ce", {"kind": "ce"}),
+            ("gcloss", {"kind": "gcloss", "lambda_grad": 1.0, "warmup_epochs": 4}),
+            ("gcloss-off", {"kind": "gcloss", "lambda_grad": 0.0, "warmup_epochs": 4}),
+        )
+    }
     # measured: ce 0.764, gcloss 0.993, gcloss with λ = 0 0.764 (the same training as ce)
     assert shares["gcloss"] > shares["ce"] + 0.15, shares
-    assert shares["gcloss-off"] < shares["gcloss"] - 0.15, shares  # the term, not the eager attention or the trainer, does it
+    assert shares["gcloss-off"] < shares["gcloss"] - 0.15, (
+        shares
+    )  # the term, not the eager attention or the trainer, does it

@@ -52,7 +52,9 @@ class FakeBatchAPI:
                 parts = self.path.strip("/").split("/")
                 if parts[:2] == ["v1", "batches"] and len(parts) == 3:
                     if api.polls_down:
-                        return api.send(self, 500, {"error": {"message": "The server had an error", "type": "server_error"}})
+                        return api.send(
+                            self, 500, {"error": {"message": "The server had an error", "type": "server_error"}}
+                        )
                     return api.send(self, 200, api.poll(parts[2]))
                 if parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content":
                     data = api.files[parts[2]]
@@ -85,14 +87,23 @@ class FakeBatchAPI:
         handler.wfile.write(data)
 
     def upload(self, content_type: str, body: bytes) -> dict:
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + body)
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"content-type: {content_type}\r\n\r\n".encode() + body
+        )
         fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
         assert fields["purpose"].get_content().strip() == "batch"
         data = fields["file"].get_payload(decode=True)
         file_id = f"file-{next(self.ids)}"
         self.files[file_id] = data
-        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": 0,
-                "filename": fields["file"].get_filename(), "purpose": "batch", "status": "processed"}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": 0,
+            "filename": fields["file"].get_filename(),
+            "purpose": "batch",
+            "status": "processed",
+        }
 
     def create(self, params: dict) -> dict:
         assert params["endpoint"] == "/v1/chat/completions" and params["completion_window"] == "24h"
@@ -101,16 +112,37 @@ class FakeBatchAPI:
             assert line["method"] == "POST" and line["url"] == "/v1/chat/completions" and "messages" in line["body"]
         batch_id = f"batch_{next(self.ids)}"
         with self.lock:
-            self.batches[batch_id] = {"lines": lines, "polls": 0, "object": self._object(batch_id, params["input_file_id"], "validating", len(lines))}
+            self.batches[batch_id] = {
+                "lines": lines,
+                "polls": 0,
+                "object": self._object(batch_id, params["input_file_id"], "validating", len(lines)),
+            }
         return self.batches[batch_id]["object"]
 
     @staticmethod
     def _object(batch_id: str, input_file_id: str, status: str, total: int) -> dict:
-        return {"id": batch_id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None, "input_file_id": input_file_id,
-                "completion_window": "24h", "status": status, "output_file_id": None, "error_file_id": None, "created_at": 0,
-                "in_progress_at": None, "expires_at": 86400, "finalizing_at": None, "completed_at": None, "failed_at": None,
-                "expired_at": None, "cancelling_at": None, "cancelled_at": None,
-                "request_counts": {"total": total, "completed": 0, "failed": 0}, "metadata": {}}
+        return {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": "/v1/chat/completions",
+            "errors": None,
+            "input_file_id": input_file_id,
+            "completion_window": "24h",
+            "status": status,
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": 0,
+            "in_progress_at": None,
+            "expires_at": 86400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": total, "completed": 0, "failed": 0},
+            "metadata": {},
+        }
 
     def poll(self, batch_id: str) -> dict:
         with self.lock:
@@ -129,16 +161,36 @@ class FakeBatchAPI:
         out, errors = [], []
         for n, line in enumerate(answered):
             if line["custom_id"] in self.fail_ids:
-                errors.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "error": None,
-                               "response": {"status_code": 500, "request_id": f"req_{n}",
-                                            "body": {"error": {"message": "The server had an error", "type": "server_error"}}}})
+                errors.append(
+                    {
+                        "id": f"batch_req_{n}",
+                        "custom_id": line["custom_id"],
+                        "error": None,
+                        "response": {
+                            "status_code": 500,
+                            "request_id": f"req_{n}",
+                            "body": {"error": {"message": "The server had an error", "type": "server_error"}},
+                        },
+                    }
+                )
                 continue
             text = self.responder(line["body"])
-            body = {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 0, "model": line["body"]["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220}}
-            out.append({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "response": {"status_code": 200, "request_id": f"req_{n}", "body": body},
-                        "error": None})
+            body = {
+                "id": f"chatcmpl-{n}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": line["body"]["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220},
+            }
+            out.append(
+                {
+                    "id": f"batch_req_{n}",
+                    "custom_id": line["custom_id"],
+                    "response": {"status_code": 200, "request_id": f"req_{n}", "body": body},
+                    "error": None,
+                }
+            )
         for kind, items in (("output_file_id", out), ("error_file_id", errors)):
             if items:
                 file_id = f"file-{next(self.ids)}"

@@ -46,14 +46,35 @@ def test_two_cpu_processes_train_disjoint_shards_into_one_adapter(tmp_path, data
     from toxbench.finetune.sft import lora_checksum
     from toxbench.model_registry import read_card
 
-    load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")  # convert the GGUF here, not in two processes at once
+    load_tokenizer_and_model(
+        "smollm2-135m-instruct", "causal", "cpu"
+    )  # convert the GGUF here, not in two processes at once
     out = tmp_path / "sft"
     config = tmp_path / "sft.toml"
     config.write_text(SFT.format(out=out.as_posix()), "utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOXBENCH_DATA_DIR": str(data_root)}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-           "-m", "toxbench", "finetune", "sft", "--config", str(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "toxbench",
+        "finetune",
+        "sft",
+        "--config",
+        str(config),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -62,11 +83,18 @@ def test_two_cpu_processes_train_disjoint_shards_into_one_adapter(tmp_path, data
     assert ranks[0]["adapter_sha256"] == ranks[1]["adapter_sha256"]  # gradients were averaged: one model on both
     card = read_card(out)["training"]
     n, steps = card["train_examples"], ranks[0]["steps"]
-    assert card["processes"] == 2 and card["eval_before"] == {} and card["final_eval"]  # validation after training only (see run_sft)
+    assert (
+        card["processes"] == 2 and card["eval_before"] == {} and card["final_eval"]
+    )  # validation after training only (see run_sft)
     rows = [set(r["rows"]) for r in ranks]
     # each process gets ceil(n / 2) rows, its last batch filled up with rows again (accelerate's even batches)
-    assert steps == ranks[1]["steps"] == math.ceil(math.ceil(n / 2) / 2) and [len(r["rows"]) for r in ranks] == [2 * steps] * 2
-    assert rows[0] | rows[1] == set(range(n)) and len(rows[0] & rows[1]) <= 4 * steps - n  # shards: only the fill-up repeats
+    assert (
+        steps == ranks[1]["steps"] == math.ceil(math.ceil(n / 2) / 2)
+        and [len(r["rows"]) for r in ranks] == [2 * steps] * 2
+    )
+    assert (
+        rows[0] | rows[1] == set(range(n)) and len(rows[0] & rows[1]) <= 4 * steps - n
+    )  # shards: only the fill-up repeats
 
     _tokenizer, base, _ = load_tokenizer_and_model("smollm2-135m-instruct", "causal", "cpu")
     loaded = PeftModel.from_pretrained(base, str(out))

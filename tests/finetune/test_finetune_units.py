@@ -24,20 +24,47 @@ COMPLETION = "<think>\nTon :\nironique\n</think>\n<think>\nScore :\nNote : 6/10\
 
 
 def test_token_classes_on_a_hand_built_token_sequence():
-    tokens = ["<think>", "\n", "Ton", " :", "\n", "iron", "ique", "\n", "</think>", "\n",  # block 1: tokens 0-8
-              "<", "think", ">", "\nScore :\n", "Note : 6", "/10\n", "</", "think>",  # block 2 (tags split up): 10-17
-              "\n", "Question : ce message est-il toxique ?", "\n", "Conclusion", " : oui"]  # the answer
+    tokens = [
+        "<think>",
+        "\n",
+        "Ton",
+        " :",
+        "\n",
+        "iron",
+        "ique",
+        "\n",
+        "</think>",
+        "\n",  # block 1: tokens 0-8
+        "<",
+        "think",
+        ">",
+        "\nScore :\n",
+        "Note : 6",
+        "/10\n",
+        "</",
+        "think>",  # block 2 (tags split up): 10-17
+        "\n",
+        "Question : ce message est-il toxique ?",
+        "\n",
+        "Conclusion",
+        " : oui",
+    ]  # the answer
     assert "".join(tokens) == COMPLETION
     ends = [sum(map(len, tokens[: i + 1])) for i in range(len(tokens))]
     offsets = [(end - len(tok), end) for tok, end in zip(tokens, ends)]
     classes = token_classes([*offsets, (0, 0)], COMPLETION)  # + a special token with empty offsets (end of sequence)
     assert classes == [1] * 9 + [0] + [2] * 8 + [0] * 5 + [0]
     # a token that starts with a space before a block's first character belongs to the block it reaches
-    assert token_classes([(0, 7)], COMPLETION) == [1] and token_classes([(len(COMPLETION) - 3, len(COMPLETION))], COMPLETION) == [0]
+    assert token_classes([(0, 7)], COMPLETION) == [1] and token_classes(
+        [(len(COMPLETION) - 3, len(COMPLETION))], COMPLETION
+    ) == [0]
 
 
 def test_block_spans_cover_each_block_and_an_unclosed_one():
-    assert [COMPLETION[a:b] for a, b in block_spans(COMPLETION)] == ["<think>\nTon :\nironique\n</think>", "<think>\nScore :\nNote : 6/10\n</think>"]
+    assert [COMPLETION[a:b] for a, b in block_spans(COMPLETION)] == [
+        "<think>\nTon :\nironique\n</think>",
+        "<think>\nScore :\nNote : 6/10\n</think>",
+    ]
     assert block_spans("x <think> never closed") == [(2, 22)]
 
 
@@ -48,7 +75,9 @@ def test_token_classes_with_the_real_smollm2_tokenizer():
     tokenizer = _smollm_tokenizer()
     enc = tokenizer(COMPLETION, add_special_tokens=False, return_offsets_mapping=True)
     classes = token_classes(enc["offset_mapping"], COMPLETION)
-    by_class = {c: "".join(COMPLETION[a:b] for (a, b), k in zip(enc["offset_mapping"], classes) if k == c) for c in (0, 1, 2)}
+    by_class = {
+        c: "".join(COMPLETION[a:b] for (a, b), k in zip(enc["offset_mapping"], classes) if k == c) for c in (0, 1, 2)
+    }
     assert "ironique" in by_class[1] and "6/10" in by_class[2] and "Conclusion : oui" in by_class[0]
     assert "ironique" not in by_class[0] + by_class[2] and "Conclusion" not in by_class[1] + by_class[2]
     del load_tokenizer_and_model
@@ -104,24 +133,50 @@ def test_plain_schedule_gives_exactly_trls_and_transformers_loss(tmp_path):
 
     tokenizer = _smollm_tokenizer()
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
-    examples = [CotExample(str(i), PROMPT_TEMPLATE.format(text=t), COMPLETION.replace("oui", v), 1, "x")
-                for i, (t, v) in enumerate([("tu es nul", "oui"), ("merci beaucoup pour ton aide", "non"), ("ok", "oui")])]
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+        )
+    )
+    examples = [
+        CotExample(str(i), PROMPT_TEMPLATE.format(text=t), COMPLETION.replace("oui", v), 1, "x")
+        for i, (t, v) in enumerate([("tu es nul", "oui"), ("merci beaucoup pour ton aide", "non"), ("ok", "oui")])
+    ]
     rows = [tokenize_cot(tokenizer, e, 512) for e in examples]
-    assert all(r["labels"][: len(tokenizer(e.prompt, add_special_tokens=False)["input_ids"])] == [-100] * len(tokenizer(e.prompt, add_special_tokens=False)["input_ids"])
-               for r, e in zip(rows, examples))
+    assert all(
+        r["labels"][: len(tokenizer(e.prompt, add_special_tokens=False)["input_ids"])]
+        == [-100] * len(tokenizer(e.prompt, add_special_tokens=False)["input_ids"])
+        for r, e in zip(rows, examples)
+    )
     collator_cls, trainer_cls = _trainer_classes()
     collator = collator_cls(pad_token_id=tokenizer.pad_token_id or 0)
-    args = sft_config(TrainSettings(batch_size=3, gradient_accumulation=1, max_length=512), tmp_path, "cpu", has_eval=False)
-    plain = trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                        data_collator=collator, schedule=DWLSchedule.plain(2))
+    args = sft_config(
+        TrainSettings(batch_size=3, gradient_accumulation=1, max_length=512), tmp_path, "cpu", has_eval=False
+    )
+    plain = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        data_collator=collator,
+        schedule=DWLSchedule.plain(2),
+    )
     batch = collator(rows)
     assert batch["token_class"].shape == batch["input_ids"].shape
     with torch.no_grad():
         ours = plain.compute_loss(plain.model, dict(batch))
-        trl_loss = super(trainer_cls, plain).compute_loss(plain.model, {k: v for k, v in batch.items() if k != "token_class"})
-        hf_loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+        trl_loss = super(trainer_cls, plain).compute_loss(
+            plain.model, {k: v for k, v in batch.items() if k != "token_class"}
+        )
+        hf_loss = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        ).loss
     assert ours.item() == trl_loss.item()  # bit for bit: the same per-token log-probs, weighted by 1.0
     assert ours.item() == pytest.approx(hf_loss.item(), abs=1e-5)
     # a schedule that weighs the answer 3x: the loss moves by exactly 2x the answer tokens' share
@@ -162,9 +217,14 @@ def test_stratified_split_is_seeded_and_keeps_class_shares():
 def test_cot_examples_from_the_data_directory(data):
     train, validation, stats = build_splits(data, CotDataSettings(blocks=["tone", "score"]))
     assert stats["rows"] == 1371 and stats["train"][0] == stats["train"][1]  # oversampled to exactly 1:1
-    assert stats["selection"]["removed"]["near_copy"] == 3 and "opposite balance of the paper's corpus" in stats["balance_note"]
+    assert (
+        stats["selection"]["removed"]["near_copy"] == 3
+        and "opposite balance of the paper's corpus" in stats["balance_note"]
+    )
     assert stats["train_before_oversampling"][0] < stats["train_before_oversampling"][1]
-    benchmark = {s.id for s in __import__("toxbench.data.datasets", fromlist=["x"]).load_dataset("toxifrench", data).samples}
+    benchmark = {
+        s.id for s in __import__("toxbench.data.datasets", fromlist=["x"]).load_dataset("toxifrench", data).samples
+    }
     assert not ({e.id for e in train + validation} & benchmark)
     assert not ({e.id for e in train} & {e.id for e in validation})
     example = next(e for e in train if e.label == 0)
@@ -176,9 +236,18 @@ def test_cot_examples_from_the_data_directory(data):
 
 
 def test_build_completion_follows_the_block_order():
-    fields = {"explication": "sujet", "ton": "calme", "intention": "informer", "categorie": "Catégories : []", "toxicite_score": "Note : 0/10"}
+    fields = {
+        "explication": "sujet",
+        "ton": "calme",
+        "intention": "informer",
+        "categorie": "Catégories : []",
+        "toxicite_score": "Note : 0/10",
+    }
     text = build_completion(fields, 0, ["explanation", "score"])
-    assert text == "<think>\nExplication :\nsujet\n</think>\n<think>\nScore :\nNote : 0/10\n</think>\nQuestion : ce message est-il toxique ?\nConclusion : non"
+    assert (
+        text
+        == "<think>\nExplication :\nsujet\n</think>\n<think>\nScore :\nNote : 0/10\n</think>\nQuestion : ce message est-il toxique ?\nConclusion : non"
+    )
     assert parse_cot(text).pred == 0
 
 
@@ -226,13 +295,23 @@ def test_shipped_example_configs_load():
         assert job.output_dir
     paper = load_job(root / "sft-qwen3-4b-dwl.toml", SFTJob)
     assert (paper.lora.r, paper.lora.alpha, paper.lora.dropout, paper.train.learning_rate) == (8, 16, 0.05, 2e-4)
-    assert (paper.train.batch_size, paper.train.gradient_accumulation, paper.train.max_length, paper.train.seed) == (4, 32, 1024, 42)
+    assert (paper.train.batch_size, paper.train.gradient_accumulation, paper.train.max_length, paper.train.seed) == (
+        4,
+        32,
+        1024,
+        42,
+    )
     dpo = load_job(root / "dpo-qwen3-4b.toml", DPOJob)
     assert (dpo.beta, dpo.train.learning_rate, dpo.train.epochs) == (0.4, 1e-6, 1)
-    assert DPOJob(sft_model="x", output_dir="y", train={"max_steps": 1}).train.warmup_steps == 0  # a [train] table keeps DPO's defaults
+    assert (
+        DPOJob(sft_model="x", output_dir="y", train={"max_steps": 1}).train.warmup_steps == 0
+    )  # a [train] table keeps DPO's defaults
     assert json.loads((root / "deepspeed-zero2.json").read_text())["zero_optimization"]["stage"] == 2
     # the ToxiTrace pair: the same data, budget and checkpoint rule, only the objective differs
-    gc, ce = load_job(root / "gcloss-minilm-cpu.toml", EncoderJob), load_job(root / "encoder-toxicspans-minilm-cpu.toml", EncoderJob)
+    gc, ce = (
+        load_job(root / "gcloss-minilm-cpu.toml", EncoderJob),
+        load_job(root / "encoder-toxicspans-minilm-cpu.toml", EncoderJob),
+    )
     assert (gc.objective.kind, ce.objective.kind) == ("gcloss", "ce")
     assert gc.spans == ce.spans and gc.train == ce.train and gc.checkpoint == ce.checkpoint == "last"
 

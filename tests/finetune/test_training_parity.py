@@ -23,7 +23,9 @@ def test_soap_is_given_to_the_trainer_and_other_names_go_through_the_arguments(t
     use_optimizer(trainer, TrainSettings(optim="soap", learning_rate=3e-4))
     assert trainer.optimizer_cls_and_kwargs == (SOAP, {"lr": 3e-4})
     args = trainer_arguments(TrainSettings(optim="soap", weight_decay=0.01), tmp_path, "cpu", has_eval=False)
-    assert args["optim"] == "adamw_torch" and args["weight_decay"] == 0.01  # the trainer's default slot; SOAP replaces it
+    assert (
+        args["optim"] == "adamw_torch" and args["weight_decay"] == 0.01
+    )  # the trainer's default slot; SOAP replaces it
     assert trainer_arguments(TrainSettings(optim="adafactor"), tmp_path, "cpu", has_eval=False)["optim"] == "adafactor"
 
 
@@ -38,7 +40,9 @@ def test_soap_needs_pytorch_optimizer(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", missing)
-    with pytest.raises(ToxbenchError, match='optim = "soap" needs pytorch-optimizer: pip install "toxbench\\[train\\]"'):
+    with pytest.raises(
+        ToxbenchError, match='optim = "soap" needs pytorch-optimizer: pip install "toxbench\\[train\\]"'
+    ):
         use_optimizer(SimpleNamespace(), TrainSettings(optim="soap"))
 
 
@@ -49,8 +53,14 @@ def _tiny_encoder(path):
     from toxbench.adapters._local import resolve
 
     tokenizer = AutoTokenizer.from_pretrained(resolve("minilm-l6")[0])
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, num_labels=2)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -61,12 +71,22 @@ def test_a_few_soap_steps_with_weight_decay(tmp_path, data):
     from toxbench.finetune.encoder_ft import run_encoder
     from toxbench.model_registry import read_card
 
-    job = EncoderJob.model_validate({
-        "model": {"base": _tiny_encoder(tmp_path / "base"), "device": "cpu"}, "output_dir": str(tmp_path / "out"),
-        "data": {"max_examples": 24, "validation_fraction": 0.05},
-        "train": {"optim": "soap", "weight_decay": 0.01, "learning_rate": 1e-3, "epochs": 1, "batch_size": 8, "max_length": 32,
-                  "logging_steps": 1},
-    })
+    job = EncoderJob.model_validate(
+        {
+            "model": {"base": _tiny_encoder(tmp_path / "base"), "device": "cpu"},
+            "output_dir": str(tmp_path / "out"),
+            "data": {"max_examples": 24, "validation_fraction": 0.05},
+            "train": {
+                "optim": "soap",
+                "weight_decay": 0.01,
+                "learning_rate": 1e-3,
+                "epochs": 1,
+                "batch_size": 8,
+                "max_length": 32,
+                "logging_steps": 1,
+            },
+        }
+    )
     out = run_encoder(job, data)
     checkpoint = sorted((out / "checkpoints").glob("checkpoint-*"))[-1]
     groups = torch.load(checkpoint / "optimizer.pt", weights_only=False)["param_groups"]

@@ -24,7 +24,12 @@ def mount(tmp_path):
     def make(size: str):
         path = tmp_path / f"fs-{uuid.uuid4().hex[:6]}"
         path.mkdir()
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode != 0:
+        if (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+            ).returncode
+            != 0
+        ):
             pytest.skip("mounting a tmpfs needs root")
         mounted.append(path)
         return path
@@ -50,8 +55,25 @@ def read_only(path):
 
 
 def run_args(fake, dataset, out, data_root, *extra):
-    return ("run", "-m", "openai:gpt-4o-mini", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--out", out, "--timeout", "2",
-            "--max-retries", "1", "--data-dir", data_root, "--json", *extra)
+    return (
+        "run",
+        "-m",
+        "openai:gpt-4o-mini",
+        "-d",
+        dataset,
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        out,
+        "--timeout",
+        "2",
+        "--max-retries",
+        "1",
+        "--data-dir",
+        data_root,
+        "--json",
+        *extra,
+    )
 
 
 @pytest.fixture
@@ -78,7 +100,10 @@ def test_damaged_or_newer_cache_rows_are_misses_and_are_replaced(tmp_path, fake,
         keys = [k for (k,) in db.execute("SELECT key FROM answers ORDER BY key")]
         db.execute("UPDATE answers SET answer = ? WHERE key = ?", (b"{damaged", keys[0]))
         newer = json.loads(db.execute("SELECT answer FROM answers WHERE key = ?", (keys[1],)).fetchone()[0])
-        db.execute("UPDATE answers SET answer = ? WHERE key = ?", (json.dumps({**newer, "reasoning_tokens": 12}).encode(), keys[1]))
+        db.execute(
+            "UPDATE answers SET answer = ? WHERE key = ?",
+            (json.dumps({**newer, "reasoning_tokens": 12}).encode(), keys[1]),
+        )
     code, out, err = cli(*run_args(fake, dataset, tmp_path / "again", data_root))
     assert code == 0, err
     assert json.loads(out)["requests_sent"] >= 2 and json.loads(out)["cache_hits"] == len(keys) - 2
@@ -88,7 +113,9 @@ def test_damaged_or_newer_cache_rows_are_misses_and_are_replaced(tmp_path, fake,
 
 def test_a_full_runs_disk_is_one_line(tmp_path, cli, data_root, mount):
     disk = mount("48k")
-    err = one_line_refusal(cli("run", "-m", "baseline", "-d", "toxifrench", "--out", disk / "runs", "--data-dir", data_root))
+    err = one_line_refusal(
+        cli("run", "-m", "baseline", "-d", "toxifrench", "--out", disk / "runs", "--data-dir", data_root)
+    )
     assert "No space left on device" in err and "run the same command again" in err
 
 
@@ -114,12 +141,25 @@ def test_a_read_only_runs_directory_is_read_as_it_is(tmp_path, fake, dataset, cl
     sent = len(fake.requests)
     code, out, err = cli(*run_args(fake, dataset, disk / "runs", data_root, "--no-cache", "--no-retry-errors"))
     assert code == 0 and json.loads(out)["run_dir"] == first["run_dir"] and len(fake.requests) == sent, err
-    err = one_line_refusal(cli(*run_args(fake, dataset, disk / "runs", data_root, "--no-cache")))  # its error sample would be asked again
+    err = one_line_refusal(
+        cli(*run_args(fake, dataset, disk / "runs", data_root, "--no-cache"))
+    )  # its error sample would be asked again
     assert "cannot write this run" in err and "--no-retry-errors" in err
     code, out, err = cli("runs", "list", "--runs", disk / "runs")
     assert code == 0 and "damaged" not in out + err and "gpt-4o-mini" in out, out + err
-    code, out, err = cli("leaderboard", "-d", dataset, "--runs", disk / "runs", "--no-published", "--out", tmp_path / "board", "-q",
-                         "--data-dir", data_root)
+    code, out, err = cli(
+        "leaderboard",
+        "-d",
+        dataset,
+        "--runs",
+        disk / "runs",
+        "--no-published",
+        "--out",
+        tmp_path / "board",
+        "-q",
+        "--data-dir",
+        data_root,
+    )
     assert code == 0 and "damaged" not in out + err, out + err
     assert "| 1 |" in (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
 
@@ -129,18 +169,34 @@ def test_a_full_or_read_only_data_directory_is_one_line(tmp_path, cli, data_root
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    handler = functools.partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(data_root))
+    handler = functools.partial(
+        type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}), directory=str(data_root)
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         disk = mount("64k")
-        _code, out, err = cli("data", "fetch", "toxifrench/benchmark/ToxiFrenchBalanced.csv", "--data-dir", disk,
-                             "--mirror", f"http://127.0.0.1:{server.server_address[1]}")
+        _code, out, err = cli(
+            "data",
+            "fetch",
+            "toxifrench/benchmark/ToxiFrenchBalanced.csv",
+            "--data-dir",
+            disk,
+            "--mirror",
+            f"http://127.0.0.1:{server.server_address[1]}",
+        )
         assert "Traceback" not in err and "No space left on device" in out + err and "0 fetched" in out, out + err
         assert not list(disk.rglob("*.part"))
         read_only(disk)
-        _code, out, err = cli("data", "fetch", "toxifrench/prompts/system_prompt_english.txt", "--data-dir", disk,
-                             "--mirror", f"http://127.0.0.1:{server.server_address[1]}")
+        _code, out, err = cli(
+            "data",
+            "fetch",
+            "toxifrench/prompts/system_prompt_english.txt",
+            "--data-dir",
+            disk,
+            "--mirror",
+            f"http://127.0.0.1:{server.server_address[1]}",
+        )
         assert "Traceback" not in err and "Read-only file system" in out + err, out + err
     finally:
         server.shutdown()

@@ -97,10 +97,27 @@ KEY = "sk-hangs-canary-0123456789abcdefghij"
 def test_a_retry_after_years_away_ends_those_samples_as_errors_not_a_hang(tmp_path, fake, cli, data_root, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     texts = tmp_path / "t.csv"
-    texts.write_text("id,text,label\n0,TOX [quota] a,1\n1,merci [quotadate] b,0\n2,TOX c,1\n3,merci d,0\n", encoding="utf-8")
+    texts.write_text(
+        "id,text,label\n0,TOX [quota] a,1\n1,merci [quotadate] b,0\n2,TOX c,1\n3,merci d,0\n", encoding="utf-8"
+    )
     started = time.monotonic()
-    code, out, err = cli("run", "-m", "openai:gpt-4o-mini", "-d", texts, "--model-arg", f"base_url={fake.url}/v1", "--out", tmp_path / "runs",
-                         "--timeout", "5", "--data-dir", data_root, "--json", "--no-cache")
+    code, out, err = cli(
+        "run",
+        "-m",
+        "openai:gpt-4o-mini",
+        "-d",
+        texts,
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        tmp_path / "runs",
+        "--timeout",
+        "5",
+        "--data-dir",
+        data_root,
+        "--json",
+        "--no-cache",
+    )
     assert time.monotonic() - started < 30 and code == 0, err
     import json
 
@@ -113,15 +130,42 @@ def test_a_retry_after_years_away_ends_those_samples_as_errors_not_a_hang(tmp_pa
         assert records[sid].attempts == 1  # asked once, not retried into the quota
 
 
-@pytest.mark.parametrize("model, key_env, base", [("openai:gpt-4o-mini", "OPENAI_API_KEY", "/v1"), ("anthropic:claude-haiku-4-5", "ANTHROPIC_API_KEY", ""),
-                                                  ("mistral:mistral-large-latest", "MISTRAL_API_KEY", ""), ("gemini:gemini-2.0-flash", "GEMINI_API_KEY", "")])
-def test_an_answer_inflating_to_megabytes_is_neither_read_whole_nor_kept(tmp_path, fake, cli, data_root, monkeypatch, model, key_env, base):
+@pytest.mark.parametrize(
+    "model, key_env, base",
+    [
+        ("openai:gpt-4o-mini", "OPENAI_API_KEY", "/v1"),
+        ("anthropic:claude-haiku-4-5", "ANTHROPIC_API_KEY", ""),
+        ("mistral:mistral-large-latest", "MISTRAL_API_KEY", ""),
+        ("gemini:gemini-2.0-flash", "GEMINI_API_KEY", ""),
+    ],
+)
+def test_an_answer_inflating_to_megabytes_is_neither_read_whole_nor_kept(
+    tmp_path, fake, cli, data_root, monkeypatch, model, key_env, base
+):
     monkeypatch.setenv(key_env, KEY)
     monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
     texts = tmp_path / "t.csv"
-    texts.write_text("id,text,label\n0,TOX [huge] a,1\n1,merci [huge] b,0\n2,TOX [huge] c,1\n3,merci d,0\n", encoding="utf-8")
-    code, out, err = cli("run", "-m", model, "-d", texts, "--model-arg", f"base_url={fake.url}{base}", "--out", tmp_path / "runs",
-                         "--timeout", "20", "--max-retries", "0", "--data-dir", data_root, "--json")
+    texts.write_text(
+        "id,text,label\n0,TOX [huge] a,1\n1,merci [huge] b,0\n2,TOX [huge] c,1\n3,merci d,0\n", encoding="utf-8"
+    )
+    code, out, err = cli(
+        "run",
+        "-m",
+        model,
+        "-d",
+        texts,
+        "--model-arg",
+        f"base_url={fake.url}{base}",
+        "--out",
+        tmp_path / "runs",
+        "--timeout",
+        "20",
+        "--max-retries",
+        "0",
+        "--data-dir",
+        data_root,
+        "--json",
+    )
     assert code == 0, err
     import json
 
@@ -129,16 +173,21 @@ def test_an_answer_inflating_to_megabytes_is_neither_read_whole_nor_kept(tmp_pat
     from toxbench.records import Run
 
     errors = [r.raw for r in Run.load(json.loads(out)["run_dir"]).records if r.status == "error"]
-    assert all("more than 1,000,000 bytes" in e and "reads no further" in e for e in errors), errors  # read up to the bound, not inflated whole
+    assert all("more than 1,000,000 bytes" in e and "reads no further" in e for e in errors), (
+        errors
+    )  # read up to the bound, not inflated whole
     written = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file() and p.name != "t.csv")
     assert written < 1 << 20, written  # was 120 MB for three samples
 
 
 def sweep_file(tmp_path, seeds: int) -> str:
     path = tmp_path / f"grid-{seeds}.toml"
-    path.write_text('name = "grid"\nseeds = [' + ",".join(map(str, range(seeds))) + ']\nshot_pool = "random"\n'
-                    'configs = [{ prompt = "detailed", shots = "4" }, { prompt = "detailed", shots = "10" }]\n'
-                    '[[models]]\nmodel = "openai:gpt-4o-mini"\n[[models]]\nmodel = "baseline"\n', encoding="utf-8")
+    path.write_text(
+        'name = "grid"\nseeds = [' + ",".join(map(str, range(seeds))) + ']\nshot_pool = "random"\n'
+        'configs = [{ prompt = "detailed", shots = "4" }, { prompt = "detailed", shots = "10" }]\n'
+        '[[models]]\nmodel = "openai:gpt-4o-mini"\n[[models]]\nmodel = "baseline"\n',
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -162,5 +211,9 @@ def test_a_large_sweeps_dry_run_answers_with_the_same_costs(tmp_path, cli, data_
     samples = load_dataset("toxifrench", data).samples
     for cell in [c for c in expand(sweep, data, "live") if c.model.model.startswith("openai")]:
         renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed, data, "random")
-        chars = sum(len(m["content"]) for s in samples for m in renderer.messages(s.text))  # every message rendered, as before
-        assert CostEstimator(sweep, data)(cell) == pytest.approx(cost_usd("gpt-4o-mini", chars // 4, 5 * len(samples), price_table()))
+        chars = sum(
+            len(m["content"]) for s in samples for m in renderer.messages(s.text)
+        )  # every message rendered, as before
+        assert CostEstimator(sweep, data)(cell) == pytest.approx(
+            cost_usd("gpt-4o-mini", chars // 4, 5 * len(samples), price_table())
+        )

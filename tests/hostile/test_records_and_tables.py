@@ -13,12 +13,16 @@ KEY = "sk-tables-canary-0123456789abcdefghij"
 
 @pytest.fixture
 def baseline_run(tmp_path, cli, data_root, dataset):
-    code, out, err = cli("run", "-m", "baseline", "-d", dataset, "--out", tmp_path / "runs", "--data-dir", data_root, "--json")
+    code, out, err = cli(
+        "run", "-m", "baseline", "-d", dataset, "--out", tmp_path / "runs", "--data-dir", data_root, "--json"
+    )
     assert code == 0, err
     return json.loads(out)["run_dir"]
 
 
-@pytest.mark.parametrize("field, value", [("status", "OK"), ("pred", 2), ("pred", True), ("score", 7.5), ("gold", "1"), ("status", None)])
+@pytest.mark.parametrize(
+    "field, value", [("status", "OK"), ("pred", 2), ("pred", True), ("score", 7.5), ("gold", "1"), ("status", None)]
+)
 def test_a_record_with_a_wrong_value_is_named_not_scored(tmp_path, cli, data_root, dataset, baseline_run, field, value):
     from pathlib import Path
 
@@ -39,15 +43,22 @@ def test_a_record_with_a_wrong_value_is_named_not_scored(tmp_path, cli, data_roo
 def test_a_lone_surrogate_in_a_jsonl_file_is_one_line_and_starts_no_run(tmp_path, cli, data_root, where):
     path = tmp_path / "texts.jsonl"
     bad = {"text": "salut \\ud800 toi", "id": "a"} if where == "text" else {"text": "salut", "id": "\\ud800"}
-    path.write_text('{"id": "0", "text": "bonjour", "label": 0}\n'
-                    + "{" + ", ".join(f'"{k}": "{v}"' for k, v in bad.items()) + ', "label": 1}\n', encoding="utf-8")
-    err = one_line_refusal(cli("run", "-m", "baseline", "-d", path, "--out", tmp_path / "runs", "--data-dir", data_root))
+    path.write_text(
+        '{"id": "0", "text": "bonjour", "label": 0}\n'
+        + "{"
+        + ", ".join(f'"{k}": "{v}"' for k, v in bad.items())
+        + ', "label": 1}\n',
+        encoding="utf-8",
+    )
+    err = one_line_refusal(
+        cli("run", "-m", "baseline", "-d", path, "--out", tmp_path / "runs", "--data-dir", data_root)
+    )
     assert "line 2" in err and "surrogate" in err and not (tmp_path / "runs").exists()
     err = one_line_refusal(cli("data", "show", path, "--data-dir", data_root))
     assert "line 2" in err
 
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"clic\") TOX", "+33 6 12 TOX", "@SUM(A1:A9) merci", "-2+3 bonjour"]
+FORMULAS = ['=HYPERLINK("http://evil.example","clic") TOX', "+33 6 12 TOX", "@SUM(A1:A9) merci", "-2+3 bonjour"]
 
 
 def test_texts_that_look_like_formulas_are_neutralised_in_csvs_for_people(tmp_path, fake, cli, data_root, monkeypatch):
@@ -62,18 +73,36 @@ def test_texts_that_look_like_formulas_are_neutralised_in_csvs_for_people(tmp_pa
         writer.writerow(["msg_id", "content"])
         writer.writerows([[f"=id{i}", text] for i, text in enumerate(FORMULAS)] + [["plain", "à demain"]])
     out = tmp_path / "annot"
-    code, _, err = cli("annotate", "run", comments, "--model", "openai:gpt-4o-mini", "--model-arg", f"base_url={fake.url}/v1", "--out", out,
-                       "--timeout", "5", "--data-dir", data_root)
+    code, _, err = cli(
+        "annotate",
+        "run",
+        comments,
+        "--model",
+        "openai:gpt-4o-mini",
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        out,
+        "--timeout",
+        "5",
+        "--data-dir",
+        data_root,
+    )
     assert code == 0, err
     table = list(csv.reader(open(out / "annotations.csv", encoding="utf-8")))
     cells = [c for row in table for c in row]
-    assert all(not c.startswith(("=", "+", "@")) for c in cells) and "'=HYPERLINK(\"http://evil.example\",\"clic\") TOX" in cells
+    assert (
+        all(not c.startswith(("=", "+", "@")) for c in cells)
+        and '\'=HYPERLINK("http://evil.example","clic") TOX' in cells
+    )
     assert not any(c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit() for c in cells)
     queue = tmp_path / "queue.csv"
     code, _, err = cli("annotate", "queue", out, "--out", queue)
     assert code == 0, err
     rows = list(csv.DictReader(open(queue, encoding="utf-8")))
-    assert {r["msg_id"] for r in rows} >= {"'=id0", "'=id1"} and all(not r["content"].startswith(("=", "+", "@", "-")) for r in rows)
+    assert {r["msg_id"] for r in rows} >= {"'=id0", "'=id1"} and all(
+        not r["content"].startswith(("=", "+", "@", "-")) for r in rows
+    )
     for row in rows:  # a labeller fills the queue in; the ids come back as written
         row["label"] = "1" if "TOX" in row["content"] else "0"
     with open(queue, "w", encoding="utf-8", newline="") as fh:
@@ -86,19 +115,50 @@ def test_texts_that_look_like_formulas_are_neutralised_in_csvs_for_people(tmp_pa
     assert labels["'=id0"] == "1" and labels["'=id2"] == "0"
 
 
-def test_a_model_name_with_a_pipe_or_html_keeps_leaderboard_md_a_table(tmp_path, fake, cli, data_root, dataset, monkeypatch):
+def test_a_model_name_with_a_pipe_or_html_keeps_leaderboard_md_a_table(
+    tmp_path, fake, cli, data_root, dataset, monkeypatch
+):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     name = "gpt|<script>alert(1)</script>"
-    code, _, err = cli("run", "-m", f"openai:{name}", "-d", dataset, "--model-arg", f"base_url={fake.url}/v1", "--out", tmp_path / "runs",
-                       "--timeout", "1.2", "--max-retries", "1", "--data-dir", data_root, "--no-cache")
+    code, _, err = cli(
+        "run",
+        "-m",
+        f"openai:{name}",
+        "-d",
+        dataset,
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        tmp_path / "runs",
+        "--timeout",
+        "1.2",
+        "--max-retries",
+        "1",
+        "--data-dir",
+        data_root,
+        "--no-cache",
+    )
     assert code == 0, err
-    code, _, err = cli("leaderboard", "-d", dataset, "--runs", tmp_path / "runs", "--no-published", "--out", tmp_path / "board",
-                       "--data-dir", data_root, "-q")
+    code, _, err = cli(
+        "leaderboard",
+        "-d",
+        dataset,
+        "--runs",
+        tmp_path / "runs",
+        "--no-published",
+        "--out",
+        tmp_path / "board",
+        "--data-dir",
+        data_root,
+        "-q",
+    )
     assert code == 0, err
     text = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
     header = next(line for line in text.splitlines() if line.startswith("| # |"))
     row = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     cells = lambda line: [c for c in line.replace("\\|", "").split("|")]  # noqa: E731 - an escaped pipe is inside a cell
     assert len(cells(row)) == len(cells(header))
-    assert "<script>" in text and "<script>" not in re.sub(r"`[^`]*`", "", text)  # only inside code spans, shown not run
+    assert "<script>" in text and "<script>" not in re.sub(
+        r"`[^`]*`", "", text
+    )  # only inside code spans, shown not run
     assert "&lt;script&gt;" in text

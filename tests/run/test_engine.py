@@ -29,14 +29,21 @@ def test_retry_after_is_the_wait_and_backoff_otherwise():
     assert 1.0 <= wait(_state_with(TransientError("500"))) <= 2.0  # initial + jitter
 
 
-@pytest.mark.parametrize("status,cls,stops", [(429, "RateLimited", None), (503, "TransientError", None), (401, "FatalError", True), (400, "FatalError", False)])
+@pytest.mark.parametrize(
+    "status,cls,stops",
+    [(429, "RateLimited", None), (503, "TransientError", None), (401, "FatalError", True), (400, "FatalError", False)],
+)
 def test_status_classes(status, cls, stops):
     err = error_for_status(status, "x", "3")
     assert type(err).__name__ == cls and (stops is None or err.stops_run is stops)
 
 
 def test_retry_after_http_date():
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0 and parse_retry_after("12") == 12.0 and parse_retry_after("soon") is None
+    assert (
+        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+        and parse_retry_after("12") == 12.0
+        and parse_retry_after("soon") is None
+    )
 
 
 def test_prices_override_and_unknown_models(tmp_path):
@@ -46,7 +53,10 @@ def test_prices_override_and_unknown_models(tmp_path):
     custom = tmp_path / "p.toml"
     custom.write_text('"my-local-model" = [1.0, 2.0]\n"gpt-4o-mini" = [0.0, 0.0]\n')
     mine = price_table(str(custom))
-    assert cost_usd("my-local-model", 1_000_000, 500_000, mine) == pytest.approx(2.0) and cost_usd("gpt-4o-mini", 10, 10, mine) == 0.0
+    assert (
+        cost_usd("my-local-model", 1_000_000, 500_000, mine) == pytest.approx(2.0)
+        and cost_usd("gpt-4o-mini", 10, 10, mine) == 0.0
+    )
 
 
 class Echo(Adapter):
@@ -67,8 +77,16 @@ def test_tpm_limiter_is_charged_per_request(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "AsyncLimiter", Spy)
     writer = RunWriter(tmp_path, RunSpec(adapter="echo", model="m", dataset="d", dataset_sha256="0"))
     requests = [Request(str(i), "x" * 400, "fr") for i in range(3)]
-    stats = asyncio.run(run_requests(Echo(), requests, {r.sample_id: 1 for r in requests}, writer, parser=None,
-                                     settings=ExecutionSettings(tpm=10_000, rpm=600)))
+    stats = asyncio.run(
+        run_requests(
+            Echo(),
+            requests,
+            {r.sample_id: 1 for r in requests},
+            writer,
+            parser=None,
+            settings=ExecutionSettings(tpm=10_000, rpm=600),
+        )
+    )
     writer.finish()
     assert stats.statuses == {"ok": 3}
     assert sorted(charged) == [1, 1, 1, 100, 100, 100]  # 3 requests for rpm, 400 chars / 4 tokens for tpm
@@ -105,6 +123,7 @@ def test_rpm_and_tpm_pace_with_a_small_burst():
 
 class ByWordCount(Adapter):
     """A batching adapter whose own size measure (words) disagrees with characters."""
+
     name, kind = "words", "classifier"
     capabilities = Capabilities(batching=True, batch_size=2)
 
@@ -124,7 +143,9 @@ def test_local_batches_follow_the_adapters_own_length(tmp_path):
     adapter = ByWordCount()
     writer = RunWriter(tmp_path, RunSpec(adapter="words", model="m", dataset="d", dataset_sha256="0"))
     requests = [Request(k, v, "fr") for k, v in texts.items()]
-    asyncio.run(run_requests(adapter, requests, {k: 0 for k in texts}, writer, parser=None, settings=ExecutionSettings()))
+    asyncio.run(
+        run_requests(adapter, requests, {k: 0 for k in texts}, writer, parser=None, settings=ExecutionSettings())
+    )
     writer.finish()
     # by characters the 92-character text would be batched last; by words (2) it goes with "tiny" (1)
     assert adapter.batches == [["tiny", "long-few"], ["short-many", "mid-many"]]
@@ -141,18 +162,41 @@ def test_a_request_a_batch_cannot_take_is_that_samples_error_alone(tmp_path):
         capabilities = Capabilities(batching=True, batch_size=8)
 
         def answer_batch(self, requests):
-            return [FatalError("too long for the context", stops_run=False) if len(r.text) > 10 else Answer(pred=1) for r in requests]
+            return [
+                FatalError("too long for the context", stops_run=False) if len(r.text) > 10 else Answer(pred=1)
+                for r in requests
+            ]
 
     requests = [Request("a", "short", "fr"), Request("b", "far too long a text", "fr"), Request("c", "tiny", "fr")]
     writer = RunWriter(tmp_path / "run", RunSpec(adapter="refuses-long", model="m", dataset="d", dataset_sha256="0"))
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    asyncio.run(run_requests(RefusesLong(), requests, {"a": 1, "b": 0, "c": 1}, writer, parser=None, settings=ExecutionSettings(), cache=cache))
+    asyncio.run(
+        run_requests(
+            RefusesLong(),
+            requests,
+            {"a": 1, "b": 0, "c": 1},
+            writer,
+            parser=None,
+            settings=ExecutionSettings(),
+            cache=cache,
+        )
+    )
     writer.finish()
     records = {r.sample_id: r for r in Run.load(writer.dir).records}
     assert {k: r.status for k, r in records.items()} == {"a": "ok", "b": "error", "c": "ok"}
     assert records["b"].raw == "FatalError: too long for the context"
     again = RunWriter(tmp_path / "again", RunSpec(adapter="refuses-long", model="m", dataset="d", dataset_sha256="0"))
-    stats = asyncio.run(run_requests(RefusesLong(), requests, {"a": 1, "b": 0, "c": 1}, again, parser=None, settings=ExecutionSettings(), cache=cache))
+    stats = asyncio.run(
+        run_requests(
+            RefusesLong(),
+            requests,
+            {"a": 1, "b": 0, "c": 1},
+            again,
+            parser=None,
+            settings=ExecutionSettings(),
+            cache=cache,
+        )
+    )
     again.finish()
     assert (stats.cache_hits, stats.requests_sent) == (2, 1)  # the error was not cached: it is asked again
     with pytest.raises(FatalError, match="too long"):
@@ -185,12 +229,18 @@ def test_ctrl_c_during_a_local_run_stops_after_the_current_batch(tmp_path, data,
     texts = tmp_path / "t.csv"
     texts.write_text("id,text,label\n" + "".join(f"{i},text {i},{i % 2}\n" for i in range(40)), encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
-        execute(RunOptions(model="test-slow-batches", dataset=str(texts), runs_dir=tmp_path / "runs", use_cache=False), data,
-                ExecutionSettings(), show_progress=False)
+        execute(
+            RunOptions(model="test-slow-batches", dataset=str(texts), runs_dir=tmp_path / "runs", use_cache=False),
+            data,
+            ExecutionSettings(),
+            show_progress=False,
+        )
     assert "stopping after the current batch" in capsys.readouterr().err
     (run_dir,) = list((tmp_path / "runs").iterdir())
     run = Run.load(run_dir)
-    assert SlowBatches.started == 2 and len(run.records) == 8 and run.manifest.status == "running"  # the second batch kept, no third
+    assert (
+        SlowBatches.started == 2 and len(run.records) == 8 and run.manifest.status == "running"
+    )  # the second batch kept, no third
 
 
 def test_the_eta_is_the_average_rate_since_the_start():

@@ -25,7 +25,9 @@ def release_messages(data_root, prompt: str, lang: str, n_toxic: int, n_clean: i
     if n_toxic + n_clean:
         pool = json.loads((root / "benchmark_config.json").read_text("utf-8"))["global"]["few_shot_examples"]
         examples = [f"Message :\n« {t} »\nCe message est-il toxique ?\ntoxique" for t in pool["toxic"][:n_toxic]]
-        examples += [f"Message :\n« {t} »\nCe message est-il toxique ?\nnon-toxique" for t in pool["non_toxic"][:n_clean]]
+        examples += [
+            f"Message :\n« {t} »\nCe message est-il toxique ?\nnon-toxique" for t in pool["non_toxic"][:n_clean]
+        ]
         random.Random(seed).shuffle(examples)
         template = template.replace("<insert here>", "\n\n".join(examples))
     question = "Ce message est-il toxique ?" if lang == "fr" else "Is this message toxic?"
@@ -62,8 +64,10 @@ def test_known_bytes_of_a_release_prompt(data):
     assert system["content"].endswith("sans interpréter d’intentions extérieures ni de contexte inconnu.")
     for seed in (0, 1, 2):
         one = make_renderer("detailed", "fr", "1t", seed, data).messages("Salut")[1]["content"]
-        assert "Exemples:\nMessage :\n« Je pensais pas qu'on pouvait encore plus aplatir la face d'un asiat' :rire: »\n" \
-               "Ce message est-il toxique ?\ntoxique\n\n---" in one
+        assert (
+            "Exemples:\nMessage :\n« Je pensais pas qu'on pouvait encore plus aplatir la face d'un asiat' :rire: »\n"
+            "Ce message est-il toxique ?\ntoxique\n\n---" in one
+        )
 
 
 def test_random_pool_draws_other_examples_and_is_recorded(data):
@@ -80,7 +84,13 @@ def test_random_pool_draws_other_examples_and_is_recorded(data):
 
 
 @pytest.mark.parametrize("shots", list(SHOTS))
-@pytest.mark.parametrize("lang,question,labels", [("fr", "Ce message est-il toxique ?", ("non-toxique", "toxique")), ("en", "Is this message toxic?", ("non-toxic", "toxic"))])
+@pytest.mark.parametrize(
+    "lang,question,labels",
+    [
+        ("fr", "Ce message est-il toxique ?", ("non-toxique", "toxique")),
+        ("en", "Is this message toxic?", ("non-toxic", "toxic")),
+    ],
+)
 def test_few_shot_examples_have_the_configured_counts(data, shots, lang, question, labels):
     user = make_renderer("detailed", lang, shots, 0, data).messages(TEXT)[1]["content"]
     pool = release_examples(data)
@@ -96,7 +106,11 @@ def test_examples_are_joined_by_a_blank_line(data):
     user = make_renderer("detailed", "fr", "4", 0, data).messages(TEXT)[1]["content"]
     block = user.split("Exemples:\n", 1)[1].split("\n\n---\n", 1)[0]
     parts = block.split("\n\n")
-    assert len(parts) == 4 and all(p.startswith("Message :\n« ") and p.endswith(("»\nCe message est-il toxique ?\ntoxique", "»\nCe message est-il toxique ?\nnon-toxique")) for p in parts)
+    assert len(parts) == 4 and all(
+        p.startswith("Message :\n« ")
+        and p.endswith(("»\nCe message est-il toxique ?\ntoxique", "»\nCe message est-il toxique ?\nnon-toxique"))
+        for p in parts
+    )
 
 
 def test_seed_decides_order_and_is_reproducible_across_processes(data, data_root):
@@ -112,9 +126,17 @@ def test_seed_decides_order_and_is_reproducible_across_processes(data, data_root
 
 
 def test_identity_changes_with_everything_that_changes_the_messages(data):
-    frames = {make_renderer(p, lang, k, s, data, pool).identity()["prompt_sha256"] for p, lang, k, s, pool in
-              [("simple", "fr", "0", 0, "first"), ("detailed", "fr", "0", 0, "first"), ("detailed", "en", "0", 0, "first"),
-               ("detailed", "fr", "4", 0, "first"), ("detailed", "fr", "4", 1, "first"), ("detailed", "fr", "4", 1, "random")]}
+    frames = {
+        make_renderer(p, lang, k, s, data, pool).identity()["prompt_sha256"]
+        for p, lang, k, s, pool in [
+            ("simple", "fr", "0", 0, "first"),
+            ("detailed", "fr", "0", 0, "first"),
+            ("detailed", "en", "0", 0, "first"),
+            ("detailed", "fr", "4", 0, "first"),
+            ("detailed", "fr", "4", 1, "first"),
+            ("detailed", "fr", "4", 1, "random"),
+        ]
+    }
     assert len(frames) == 6
 
 
@@ -122,9 +144,14 @@ def test_user_prompt_file(tmp_path, data):
     (tmp_path / "sys.txt").write_text("Be strict.", encoding="utf-8")
     (tmp_path / "t.txt").write_text("Is it toxic?\nMessage:\n", encoding="utf-8")
     (tmp_path / "mine.toml").write_text(
-        '[en]\nsystem = "sys.txt"\ntemplate = "t.txt"\nquestion = "Toxic?"\nmessage_label = "Message:"\nlabels = ["no", "yes"]\n', encoding="utf-8")
+        '[en]\nsystem = "sys.txt"\ntemplate = "t.txt"\nquestion = "Toxic?"\nmessage_label = "Message:"\nlabels = ["no", "yes"]\n',
+        encoding="utf-8",
+    )
     r = make_renderer(str(tmp_path / "mine.toml"), "en", "0", 0, data)
-    assert r.messages("hi") == [{"role": "system", "content": "Be strict."}, {"role": "user", "content": "Is it toxic?\nMessage: « hi »\nToxic?\n"}]
+    assert r.messages("hi") == [
+        {"role": "system", "content": "Be strict."},
+        {"role": "user", "content": "Is it toxic?\nMessage: « hi »\nToxic?\n"},
+    ]
 
 
 def test_errors(data):

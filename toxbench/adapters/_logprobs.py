@@ -16,10 +16,14 @@ def check_mode(mode: str, top_logprobs: int = TOP_LOGPROBS) -> None:
     from toxbench.errors import ToxbenchError
 
     if mode not in MODES:
-        raise ToxbenchError(f"--model-arg mode={mode}: use label (the answer's word) or score (also P(toxic) from log-probabilities)")
+        raise ToxbenchError(
+            f"--model-arg mode={mode}: use label (the answer's word) or score (also P(toxic) from log-probabilities)"
+        )
     if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 1 <= top_logprobs <= TOP_LOGPROBS:
-        raise ToxbenchError(f"--model-arg top_logprobs={top_logprobs}: give a whole number from 1 to 20 (how many alternatives of the first "
-                            "token the API returns; a model that allows fewer needs a smaller number)")
+        raise ToxbenchError(
+            f"--model-arg top_logprobs={top_logprobs}: give a whole number from 1 to 20 (how many alternatives of the first "
+            "token the API returns; a model that allows fewer needs a smaller number)"
+        )
 
 
 def use_mode(adapter, mode: str, top_logprobs: int) -> None:

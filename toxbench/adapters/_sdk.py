@@ -15,7 +15,12 @@ from toxbench.adapters.base import ANSWER_CHARS, AdapterError, FatalError, RateL
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip
 
-EXTRAS = {"api": "the provider SDKs", "local": "torch and transformers", "quant": "bitsandbytes", "train": "TRL and peft"}
+EXTRAS = {
+    "api": "the provider SDKs",
+    "local": "torch and transformers",
+    "quant": "bitsandbytes",
+    "train": "TRL and peft",
+}
 
 
 def require(module: str, extra: str, who: str) -> ModuleType:
@@ -24,8 +29,10 @@ def require(module: str, extra: str, who: str) -> ModuleType:
         return import_module(module)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or module
-        raise ToxbenchError(f"{who} needs the Python package {missing!r}, which is not installed: "
-                            f"pip install 'toxbench[{extra}]' ({EXTRAS.get(extra, extra)})") from None
+        raise ToxbenchError(
+            f"{who} needs the Python package {missing!r}, which is not installed: "
+            f"pip install 'toxbench[{extra}]' ({EXTRAS.get(extra, extra)})"
+        ) from None
 
 
 def routed_base_url(base_url: str | None, env_name: str) -> str | None:
@@ -95,8 +102,10 @@ async def read_bounded(response, limit: int = ANSWER_CHARS) -> bytes:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise FatalError(f"an answer of more than {limit:,} bytes (the server sent an unbounded body); toxbench reads no further",
-                                 stops_run=False)
+                raise FatalError(
+                    f"an answer of more than {limit:,} bytes (the server sent an unbounded body); toxbench reads no further",
+                    stops_run=False,
+                )
             chunks.append(chunk)
     finally:
         await response.aclose()

@@ -32,8 +32,14 @@ class AnthropicChat(Adapter):
     required_env = ("ANTHROPIC_API_KEY",)
     description = "Anthropic messages API (Claude)"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float | None = 0.0, max_tokens: int = 256,
-                 api_key_env: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        temperature: float | None = 0.0,
+        max_tokens: int = 256,
+        api_key_env: str | None = None,
+    ) -> None:
         import inspect
 
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
@@ -41,12 +47,22 @@ class AnthropicChat(Adapter):
         key = self.key_from_env(api_key_env)
         anthropic = require("anthropic", "api", f"adapter {self.name!r}")
         self.secrets = (key,)
-        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, max_retries=0, timeout=None,
-                                               http_client=bounded_http_client(anthropic.DefaultAsyncHttpxClient, timeout=None))
+        self.client = anthropic.AsyncAnthropic(
+            api_key=key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=None,
+            http_client=bounded_http_client(anthropic.DefaultAsyncHttpxClient, timeout=None),
+        )
         self._takes_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
 
     async def answer(self, request: Request) -> Answer:
         system, messages = split_system(request.messages)

@@ -35,14 +35,21 @@ class Baseline(Adapter):
     capabilities = Capabilities(concurrency=4, batching=True, batch_size=256, scores=True)
     description = "char n-gram TF-IDF + logistic regression trained on non-benchmark annotations (offline)"
 
-    def __init__(self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0) -> None:
+    def __init__(
+        self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0
+    ) -> None:
         from toxbench.data.datadir import DataDir
 
         self.model = model
         self.data = data or DataDir()
         self.ngram_range, self.C = (int(ngram_min), int(ngram_max)), float(C)
         files = files_identity(self.data)
-        self._identity = {"version": VERSION, "ngram_range": list(self.ngram_range), "C": self.C, "training_files": files}
+        self._identity = {
+            "version": VERSION,
+            "ngram_range": list(self.ngram_range),
+            "C": self.C,
+            "training_files": files,
+        }
         self.pipeline = self._load_or_train()
 
     def identity(self) -> dict:
@@ -64,7 +71,9 @@ class Baseline(Adapter):
 
         texts, labels = training_set(self.data)
         pipeline = make_pipeline(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range, lowercase=True, sublinear_tf=True, min_df=2),
+            TfidfVectorizer(
+                analyzer="char_wb", ngram_range=self.ngram_range, lowercase=True, sublinear_tf=True, min_df=2
+            ),
             LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced"),
         )
         pipeline.fit(texts, labels)
@@ -76,4 +85,3 @@ class Baseline(Adapter):
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         scores = self.pipeline.predict_proba([r.text for r in requests])[:, 1]
         return [Answer(pred=int(s >= 0.5), score=float(s), raw=f'{{"p_toxic": {float(s):.6f}}}') for s in scores]
-

@@ -34,9 +34,13 @@ def toxic_classes(policy: str | None, id2label: dict[int, str], num_labels: int)
         except ValueError:
             chosen = ()
         if kind not in ("merge", "index") or not chosen or any(c < 0 or c >= num_labels for c in chosen):
-            raise ToxbenchError(f"label_policy {policy!r}: write merge:1,2 or index:1 with class numbers below {num_labels}")
+            raise ToxbenchError(
+                f"label_policy {policy!r}: write merge:1,2 or index:1 with class numbers below {num_labels}"
+            )
         return chosen
-    named = tuple(i for i, name in sorted(id2label.items()) if TOXIC_NAME.search(name) and not NOT_TOXIC_NAME.search(name))
+    named = tuple(
+        i for i, name in sorted(id2label.items()) if TOXIC_NAME.search(name) and not NOT_TOXIC_NAME.search(name)
+    )
     return named or (1,)
 
 
@@ -47,13 +51,28 @@ class EncoderClassifier(Adapter):
     description = "local sequence classifier (CamemBERT-style), declared label policy"
     varies = "batch_size"
 
-    def __init__(self, model: str, label_policy: str | None = None, threshold: float = 0.5, batch_size: int = 32,
-                 max_length: int = 512, device: str = "auto", head_seed: int = 0, dtype: str = "auto") -> None:
+    def __init__(
+        self,
+        model: str,
+        label_policy: str | None = None,
+        threshold: float = 0.5,
+        batch_size: int = 32,
+        max_length: int = 512,
+        device: str = "auto",
+        head_seed: int = 0,
+        dtype: str = "auto",
+    ) -> None:
         from toxbench.adapters._local import import_torch, load_tokenizer_and_model
 
         torch = import_torch()
 
-        self.model, self.threshold, self.max_length, self.head_seed, self.dtype = model, float(threshold), int(max_length), int(head_seed), dtype
+        self.model, self.threshold, self.max_length, self.head_seed, self.dtype = (
+            model,
+            float(threshold),
+            int(max_length),
+            int(head_seed),
+            dtype,
+        )
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=True)
         torch.manual_seed(self.head_seed)  # a checkpoint without a classification head gets a reproducible fresh one
         extra = {"num_labels": 2} if model == "minilm-l6" else {}
@@ -71,8 +90,12 @@ class EncoderClassifier(Adapter):
         from toxbench.adapters._local import precision
 
         weights = precision(self.net)  # absent for float32, as in every local adapter's identity
-        return {"model": self.model, "max_length": self.max_length, "head_seed": self.head_seed if self.model == "minilm-l6" else None,
-                **({"precision": weights} if weights else {})}
+        return {
+            "model": self.model,
+            "max_length": self.max_length,
+            "head_seed": self.head_seed if self.model == "minilm-l6" else None,
+            **({"precision": weights} if weights else {}),
+        }
 
     def batch_length(self, request: Request) -> int:
         return len(self.tokenizer(request.text, truncation=True, max_length=self.max_length)["input_ids"])
@@ -80,7 +103,9 @@ class EncoderClassifier(Adapter):
     def answer_batch(self, requests: list[Request]) -> list[Answer]:
         import torch
 
-        batch = self.tokenizer([r.text for r in requests], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt").to(self.device)
+        batch = self.tokenizer(
+            [r.text for r in requests], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
         with torch.inference_mode():
             logits = self.net(**batch).logits.float()
         probs = torch.sigmoid(logits) if self.sigmoid else torch.softmax(logits, dim=-1)

@@ -32,8 +32,17 @@ CONCLUSION_LINES = ("Conclusion : oui", "Conclusion : non")  # how the training 
 ENGINES = ("hf", "vllm")
 
 
-def cot_on_vllm(base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int, dtype: str,
-                repetition_penalty: float | None, stop_at_conclusion: bool, engine_args: dict) -> Adapter:
+def cot_on_vllm(
+    base: str,
+    adapter_dir: str,
+    prompt_template: str,
+    max_new_tokens: int,
+    batch_size: int,
+    dtype: str,
+    repetition_penalty: float | None,
+    stop_at_conclusion: bool,
+    engine_args: dict,
+) -> Adapter:
     """The CoT model on vLLM: the base model with the LoRA adapter, prompted the way it was trained."""
     from toxbench.adapters.vllm_engine import VLLMEngine
 
@@ -41,9 +50,17 @@ def cot_on_vllm(base: str, adapter_dir: str, prompt_template: str, max_new_token
         def prompt_text(self, request: Request) -> str:
             return prompt_template.format(text=request.text)
 
-    return CotOnVLLM(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, dtype=dtype,
-                     repetition_penalty=repetition_penalty, stop_strings=CONCLUSION_LINES if stop_at_conclusion else (),
-                     lora=adapter_dir, **engine_args)
+    return CotOnVLLM(
+        base,
+        mode="generate",
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        dtype=dtype,
+        repetition_penalty=repetition_penalty,
+        stop_strings=CONCLUSION_LINES if stop_at_conclusion else (),
+        lora=adapter_dir,
+        **engine_args,
+    )
 
 
 class CotGenerator(HFCausalLM):
@@ -52,12 +69,31 @@ class CotGenerator(HFCausalLM):
     renders_own_prompt = True
     default_parser = "cot"
 
-    def __init__(self, base: str, adapter_dir: str, prompt_template: str, max_new_tokens: int, batch_size: int = 8,
-                 device: str = "auto", dtype: str = "auto", repetition_penalty: float | None = None, cache: str = "dynamic",
-                 stop_at_conclusion: bool = False) -> None:
+    def __init__(
+        self,
+        base: str,
+        adapter_dir: str,
+        prompt_template: str,
+        max_new_tokens: int,
+        batch_size: int = 8,
+        device: str = "auto",
+        dtype: str = "auto",
+        repetition_penalty: float | None = None,
+        cache: str = "dynamic",
+        stop_at_conclusion: bool = False,
+    ) -> None:
         peft = require("peft", "train", "a fine-tuned CoT model")
-        super().__init__(base, mode="generate", max_new_tokens=max_new_tokens, batch_size=batch_size, device=device, dtype=dtype,
-                         repetition_penalty=repetition_penalty, cache=cache, stop_strings=CONCLUSION_LINES if stop_at_conclusion else ())
+        super().__init__(
+            base,
+            mode="generate",
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            repetition_penalty=repetition_penalty,
+            cache=cache,
+            stop_strings=CONCLUSION_LINES if stop_at_conclusion else (),
+        )
         self.template = prompt_template
         lm = peft.PeftModel.from_pretrained(self.lm, adapter_dir)
         self.lm = lm if getattr(lm, "is_loaded_in_4bit", False) else lm.merge_and_unload()
@@ -75,10 +111,23 @@ class Finetuned(Adapter):
     varies = "kind and scores follow the model's card: an encoder card is a classifier with scores"
     renders_own_prompt = True
 
-    def __init__(self, model: str, max_new_tokens: int | None = None, batch_size: int | None = None, device: str = "auto", dtype: str = "auto",
-                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_at_conclusion: bool = False, engine: str = "hf",
-                 max_model_len: int | None = None, gpu_memory_utilization: float | None = None, tensor_parallel_size: int | None = None,
-                 data_parallel_size: int | None = None, enforce_eager: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        max_new_tokens: int | None = None,
+        batch_size: int | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        repetition_penalty: float | None = None,
+        cache: str = "dynamic",
+        stop_at_conclusion: bool = False,
+        engine: str = "hf",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = None,
+        tensor_parallel_size: int | None = None,
+        data_parallel_size: int | None = None,
+        enforce_eager: bool | None = None,
+    ) -> None:
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.errors import ToxbenchError
         from toxbench.model_registry import lookup
@@ -87,35 +136,80 @@ class Finetuned(Adapter):
             raise ToxbenchError(f"--model-arg stop_at_conclusion={stop_at_conclusion}: give true or false")
         if engine not in ENGINES:
             raise ToxbenchError(f"--model-arg engine={engine}: give one of {', '.join(ENGINES)}")
-        given = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization, "tensor_parallel_size": tensor_parallel_size,
-                 "data_parallel_size": data_parallel_size, "enforce_eager": enforce_eager}
-        engine_args = {key: value for key, value in given.items() if value is not None}  # the vllm adapter's defaults for the rest
+        given = {
+            "max_model_len": max_model_len,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "tensor_parallel_size": tensor_parallel_size,
+            "data_parallel_size": data_parallel_size,
+            "enforce_eager": enforce_eager,
+        }
+        engine_args = {
+            key: value for key, value in given.items() if value is not None
+        }  # the vllm adapter's defaults for the rest
         if engine == "hf":
             if engine_args:
-                raise ToxbenchError(f"--model-arg {next(iter(engine_args))} is vLLM's: add --model-arg engine=vllm, or leave it out")
+                raise ToxbenchError(
+                    f"--model-arg {next(iter(engine_args))} is vLLM's: add --model-arg engine=vllm, or leave it out"
+                )
         elif cache != "dynamic" or device != "auto":
-            raise ToxbenchError(f"--model-arg {'cache' if cache != 'dynamic' else 'device'} is the hf engine's; vLLM manages its own "
-                                "cache and devices (tensor_parallel_size, data_parallel_size)")
+            raise ToxbenchError(
+                f"--model-arg {'cache' if cache != 'dynamic' else 'device'} is the hf engine's; vLLM manages its own "
+                "cache and devices (tensor_parallel_size, data_parallel_size)"
+            )
         self.model = model
         entry, card = lookup(model)
         self.card_kind = card["kind"]
-        self._identity = {"name": model, "kind": card["kind"], "base_model": card.get("base_model"), "weights_sha256": entry["weights_sha256"]}
+        self._identity = {
+            "name": model,
+            "kind": card["kind"],
+            "base_model": card.get("base_model"),
+            "weights_sha256": entry["weights_sha256"],
+        }
         if card["kind"] == "encoder":
             if engine != "hf":
-                raise ToxbenchError(f"finetuned:{model} is an encoder; --model-arg engine=vllm runs CoT language models only")
-            self.inner: Adapter = EncoderClassifier(entry["path"], label_policy="index:1", batch_size=batch_size or 8, device=device, dtype=dtype)
+                raise ToxbenchError(
+                    f"finetuned:{model} is an encoder; --model-arg engine=vllm runs CoT language models only"
+                )
+            self.inner: Adapter = EncoderClassifier(
+                entry["path"], label_policy="index:1", batch_size=batch_size or 8, device=device, dtype=dtype
+            )
             self.kind, self.default_parser = "classifier", None
         else:
             tokens = int(max_new_tokens or card.get("max_new_tokens", 512))
             penalty = repetition_penalty if repetition_penalty is not None else card.get("repetition_penalty")
             if engine == "vllm":
-                self.inner = cot_on_vllm(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size or 256, dtype, penalty,
-                                         stop_at_conclusion, engine_args)
-                self._identity.update(engine="vllm", **{key: value for key, value in self.inner.identity().items()
-                                                         if key in ("vllm", "dtype", "max_model_len", "enforce_eager")})
+                self.inner = cot_on_vllm(
+                    card["base_model"],
+                    entry["path"],
+                    card["prompt_template"],
+                    tokens,
+                    batch_size or 256,
+                    dtype,
+                    penalty,
+                    stop_at_conclusion,
+                    engine_args,
+                )
+                self._identity.update(
+                    engine="vllm",
+                    **{
+                        key: value
+                        for key, value in self.inner.identity().items()
+                        if key in ("vllm", "dtype", "max_model_len", "enforce_eager")
+                    },
+                )
             else:
-                self.inner = CotGenerator(card["base_model"], entry["path"], card["prompt_template"], tokens, batch_size or 8, device, dtype,
-                                          penalty, cache, stop_at_conclusion)
+                self.inner = CotGenerator(
+                    card["base_model"],
+                    entry["path"],
+                    card["prompt_template"],
+                    tokens,
+                    batch_size or 8,
+                    device,
+                    dtype,
+                    penalty,
+                    cache,
+                    stop_at_conclusion,
+                )
             self.kind, self.default_parser = "chat", card.get("parser", "cot")
             self._identity["max_new_tokens"] = tokens
         self.capabilities = self.inner.capabilities
@@ -123,7 +217,9 @@ class Finetuned(Adapter):
         # the precision its weights compute in (bfloat16 on CUDA, a 4-bit base; none for float32),
         # and for CoT generation the repetition penalty, the key/value cache and stop strings.
         inner = self.inner.identity()
-        self._identity.update({key: inner[key] for key in ("repetition_penalty", "cache", "stop_strings", "precision") if inner.get(key)})
+        self._identity.update(
+            {key: inner[key] for key in ("repetition_penalty", "cache", "stop_strings", "precision") if inner.get(key)}
+        )
 
     def identity(self) -> dict:
         return self._identity

@@ -19,8 +19,13 @@ from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 # The SDK's variables that send requests to Vertex AI instead, or to another API version.
-VERTEX_ENVIRONMENT = ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_VERTEX_BASE_URL",
-                      "GOOGLE_GENAI_API_VERSION")
+VERTEX_ENVIRONMENT = (
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_VERTEX_BASE_URL",
+    "GOOGLE_GENAI_API_VERSION",
+)
 BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 
 
@@ -45,8 +50,16 @@ class GeminiChat(Adapter):
     required_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     description = "Google Gemini (google-genai SDK)"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 api_key_env: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        api_key_env: str | None = None,
+        mode: str = "label",
+        top_logprobs: int = TOP_LOGPROBS,
+    ) -> None:
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.base_url = routed_base_url(base_url, "GOOGLE_GEMINI_BASE_URL")
         use_mode(self, mode, top_logprobs)
@@ -58,13 +71,22 @@ class GeminiChat(Adapter):
         self.secrets = (key,)
         import httpx
 
-        options = types.HttpOptions(base_url=self.base_url, retry_options=types.HttpRetryOptions(attempts=1),
-                                    httpx_async_client=bounded_http_client(httpx.AsyncClient, timeout=None))
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            retry_options=types.HttpRetryOptions(attempts=1),
+            httpx_async_client=bounded_http_client(httpx.AsyncClient, timeout=None),
+        )
         self.client = genai.Client(api_key=key, http_options=options)
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                **mode_identity(self), **sdk_environment(VERTEX_ENVIRONMENT)}
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **mode_identity(self),
+            **sdk_environment(VERTEX_ENVIRONMENT),
+        }
 
     async def answer(self, request: Request) -> Answer:
         from google.genai import types
@@ -72,7 +94,9 @@ class GeminiChat(Adapter):
         system, messages = split_system(request.messages)
         user = "\n\n".join(m["content"] for m in messages if m["role"] == "user")
         scored = {"response_logprobs": True, "logprobs": self.top_logprobs} if self.mode == "score" else {}
-        config = types.GenerateContentConfig(system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens, **scored)
+        config = types.GenerateContentConfig(
+            system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens, **scored
+        )
         try:
             response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
         except Exception as exc:
@@ -87,11 +111,17 @@ class GeminiChat(Adapter):
             text = "".join(p.text for p in parts if getattr(p, "text", None)) or None
             if not blocked and candidate is None:
                 raise TransientError("malformed response: no candidates and no block reason")
-            steps = candidate.logprobs_result.top_candidates if self.mode == "score" and candidate and candidate.logprobs_result else None
+            steps = (
+                candidate.logprobs_result.top_candidates
+                if self.mode == "score" and candidate and candidate.logprobs_result
+                else None
+            )
             first = (steps[0].candidates or []) if steps else []
             return Answer(
                 text=text,
-                score=answer_word_score(((c.token, c.log_probability) for c in first), request.labels) if first else None,
+                score=answer_word_score(((c.token, c.log_probability) for c in first), request.labels)
+                if first
+                else None,
                 refused=blocked or finish in BLOCKING_FINISH,
                 raw=raw,
                 tokens_in=usage.prompt_token_count if usage else None,

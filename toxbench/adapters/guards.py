@@ -50,7 +50,9 @@ class LlamaGuard(HFCausalLM):
         super().__init__(model, mode="generate", max_new_tokens=max_new_tokens, **kwargs)
 
     def prompt_text(self, request: Request) -> str:
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": request.text}], add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": request.text}], add_generation_prompt=True, tokenize=False
+        )
 
 
 @register("shieldgemma")
@@ -64,9 +66,13 @@ class ShieldGemma(HFCausalLM):
     def __init__(self, model: str, policy: str = SHIELDGEMMA_POLICY, threshold: float = 0.5, **kwargs) -> None:
         super().__init__(model, mode="score", **kwargs)
         self.policy, self.threshold = policy, float(threshold)
-        self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=self.capabilities.batch_size, scores=True)
+        self.capabilities = Capabilities(
+            concurrency=1, batching=True, batch_size=self.capabilities.batch_size, scores=True
+        )
         self.yes_no = [self.tokenizer.convert_tokens_to_ids(t) for t in ("Yes", "No")]
-        if any(t is None or t == self.tokenizer.unk_token_id for t in self.yes_no):  # tokenizers without these as single tokens
+        if any(
+            t is None or t == self.tokenizer.unk_token_id for t in self.yes_no
+        ):  # tokenizers without these as single tokens
             self.yes_no = [self._ids(w)[0] for w in ("Yes", "No")]
 
     def identity(self) -> dict:

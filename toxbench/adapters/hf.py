@@ -50,9 +50,21 @@ class HFCausalLM(Adapter):
     description = "local Hugging Face causal LM (transformers; GGUF too): generate or score label likelihoods"
     varies = "mode=score gives scores; batch_size"
 
-    def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 8, device: str = "auto",
-                 dtype: str = "auto", thinking: bool | None = None, share_prefix: bool = True, load_in_4bit: bool | None = None,
-                 repetition_penalty: float | None = None, cache: str = "dynamic", stop_strings: str | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        model: str,
+        mode: str = "generate",
+        max_new_tokens: int = 8,
+        batch_size: int = 8,
+        device: str = "auto",
+        dtype: str = "auto",
+        thinking: bool | None = None,
+        share_prefix: bool = True,
+        load_in_4bit: bool | None = None,
+        repetition_penalty: float | None = None,
+        cache: str = "dynamic",
+        stop_strings: str | tuple[str, ...] = (),
+    ) -> None:
         from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
 
@@ -62,30 +74,51 @@ class HFCausalLM(Adapter):
             raise ToxbenchError(f"--model-arg cache={cache}: give one of {', '.join(CACHES)}")
         self.cache = cache  # generate mode, as are the stop strings
         self.stop_strings = stop_strings_arg(stop_strings)
-        self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = model, mode, int(max_new_tokens), thinking, bool(share_prefix)
+        self.model, self.mode, self.max_new_tokens, self.thinking, self.share_prefix = (
+            model,
+            mode,
+            int(max_new_tokens),
+            thinking,
+            bool(share_prefix),
+        )
         self.repetition_penalty = float(repetition_penalty) if repetition_penalty is not None else None  # generate mode
-        self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score")
+        self.capabilities = Capabilities(
+            concurrency=1, batching=True, batch_size=int(batch_size), scores=mode == "score"
+        )
         self.tokenizer, self.lm, self.device = load_tokenizer_and_model(model, "causal", device, dtype, load_in_4bit)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._prefix: tuple[list[int], object] | None = None  # (token ids, key/value cache)
-        self._tokenised: dict[int, tuple[Request, list[int]]] = {}  # id(request) -> (request, prompt ids): see _prompt_ids
+        self._tokenised: dict[
+            int, tuple[Request, list[int]]
+        ] = {}  # id(request) -> (request, prompt ids): see _prompt_ids
         self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
 
     def identity(self) -> dict:
         from toxbench.adapters._local import precision
 
         weights = precision(self.lm)  # absent for float32, so the default CPU runs keep their ids
-        return {"model": self.model, "mode": self.mode, "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
-                "thinking": self.thinking, **({"precision": weights} if weights else {}),
-                **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None and self.mode == "generate" else {}),
-                **({"cache": self.cache} if self.cache != "dynamic" and self.mode == "generate" else {}),
-                **({"stop_strings": list(self.stop_strings)} if self.stop_strings and self.mode == "generate" else {})}
+        return {
+            "model": self.model,
+            "mode": self.mode,
+            "max_new_tokens": self.max_new_tokens if self.mode == "generate" else None,
+            "thinking": self.thinking,
+            **({"precision": weights} if weights else {}),
+            **(
+                {"repetition_penalty": self.repetition_penalty}
+                if self.repetition_penalty is not None and self.mode == "generate"
+                else {}
+            ),
+            **({"cache": self.cache} if self.cache != "dynamic" and self.mode == "generate" else {}),
+            **({"stop_strings": list(self.stop_strings)} if self.stop_strings and self.mode == "generate" else {}),
+        }
 
     # -- prompts ------------------------------------------------------------------------------------
     def prompt_text(self, request: Request) -> str:
         extra = {"enable_thinking": self.thinking} if self.thinking is not None else {}
-        return self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False, **extra)
+        return self.tokenizer.apply_chat_template(
+            list(request.messages), add_generation_prompt=True, tokenize=False, **extra
+        )
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -100,7 +133,9 @@ class HFCausalLM(Adapter):
             hit = (request, self._ids(self.prompt_text(request)))
             if keep:
                 self._tokenised[id(request)] = hit
-                if len(self._tokenised) > MAX_TOKENISED:  # requests answered from the response cache are never asked for again
+                if (
+                    len(self._tokenised) > MAX_TOKENISED
+                ):  # requests answered from the response cache are never asked for again
                     del self._tokenised[next(iter(self._tokenised))]
         elif not keep:
             del self._tokenised[id(request)]
@@ -124,21 +159,35 @@ class HFCausalLM(Adapter):
         import torch
 
         ids = [self._prompt_ids(r, keep=False) for r in requests]
-        batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True, padding_side="left").to(self.device)
+        batch = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True, padding_side="left").to(
+            self.device
+        )
         with torch.inference_mode():
             extra: dict = {"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}
             if self.cache == "static":
                 extra["cache_implementation"] = "static"
             if self.stop_strings:  # each row stops once it has written one; the batch when all have
                 extra.update(stop_strings=list(self.stop_strings), tokenizer=self.tokenizer)
-            out = self.lm.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **extra)
-        new = out[:, batch["input_ids"].shape[1]:]
+            out = self.lm.generate(
+                **batch,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **extra,
+            )
+        new = out[:, batch["input_ids"].shape[1] :]
         answers = []
         for i, row in enumerate(new):
             text = self.tokenizer.decode(row, skip_special_tokens=True)
             n_out = int((row != self.tokenizer.pad_token_id).sum())
-            answers.append(Answer(text=text, raw=json.dumps({"generated": text}, ensure_ascii=False),
-                                  tokens_in=int(batch["attention_mask"][i].sum()), tokens_out=n_out))
+            answers.append(
+                Answer(
+                    text=text,
+                    raw=json.dumps({"generated": text}, ensure_ascii=False),
+                    tokens_in=int(batch["attention_mask"][i].sum()),
+                    tokens_out=n_out,
+                )
+            )
         return answers
 
     # -- score ----------------------------------------------------------------------------------
@@ -164,7 +213,9 @@ class HFCausalLM(Adapter):
                 out.append(sum(float(lp[t, tok]) for t, tok in enumerate(verdict)))
         return out[0], out[1]
 
-    def _tree_batch(self, prompts: list[list[int]], verdicts: list[list[list[int]]], p: int, cache) -> list[tuple[float, float]]:
+    def _tree_batch(
+        self, prompts: list[list[int]], verdicts: list[list[list[int]]], p: int, cache
+    ) -> list[tuple[float, float]]:
         """One forward for the batch. Each row holds a sample's own tokens and then both answers side by
         side as branches of a tree: a 4D attention mask keeps each branch from seeing the other, and
         both branches take the positions right after the prompt. The shared prefix's key/value tensors
@@ -178,14 +229,21 @@ class HFCausalLM(Adapter):
         n, device, pad = len(prompts), self.device, self.tokenizer.pad_token_id
         rows = [(prompt[p:], first[:-1], second[:-1]) for prompt, (first, second) in zip(prompts, verdicts)]
         width = max(len(a) + len(b) + len(c) for a, b, c in rows)
-        ids = torch.tensor([a + b + c + [pad] * (width - len(a) - len(b) - len(c)) for a, b, c in rows], dtype=torch.long).to(device)
+        ids = torch.tensor(
+            [a + b + c + [pad] * (width - len(a) - len(b) - len(c)) for a, b, c in rows], dtype=torch.long
+        ).to(device)
         s, l0, l1 = torch.tensor([[len(a), len(b), len(c)] for a, b, c in rows], dtype=torch.long).to(device).unbind(1)
         j = torch.arange(width, device=device)
         query, key = j.view(1, width, 1), j.view(1, 1, width)
         second_starts = (s + l0).view(n, 1, 1)
-        own = ((key <= query) & (query < (s + l0 + l1).view(n, 1, 1))  # causal within the row's own tokens, padding sees none
-               & ~((query >= second_starts) & (key >= s.view(n, 1, 1)) & (key < second_starts)))  # the second branch skips the first
-        allowed = torch.cat([torch.ones((n, width, p), dtype=torch.bool, device=device), own], dim=2).unsqueeze(1)  # all see the prefix
+        own = (
+            (key <= query)
+            & (query < (s + l0 + l1).view(n, 1, 1))  # causal within the row's own tokens, padding sees none
+            & ~((query >= second_starts) & (key >= s.view(n, 1, 1)) & (key < second_starts))
+        )  # the second branch skips the first
+        allowed = torch.cat([torch.ones((n, width, p), dtype=torch.bool, device=device), own], dim=2).unsqueeze(
+            1
+        )  # all see the prefix
         # the second branch restarts at the position right after the prompt, as the first does
         positions = p + j.view(1, width) - torch.where(j.view(1, width) >= second_starts.view(n, 1), l0.view(n, 1), 0)
         past = None
@@ -201,8 +259,13 @@ class HFCausalLM(Adapter):
             picks += [(i, at + len(b0) + t, tok, 1) for t, tok in enumerate(second[1:])]
         where = torch.tensor([(i, q, tok) for i, q, tok, _ in picks], dtype=torch.long).to(device)
         with torch.inference_mode():
-            hidden = self.lm.base_model(input_ids=ids, position_ids=positions, attention_mask=allowed, past_key_values=past,
-                                        use_cache=past is not None).last_hidden_state
+            hidden = self.lm.base_model(
+                input_ids=ids,
+                position_ids=positions,
+                attention_mask=allowed,
+                past_key_values=past,
+                use_cache=past is not None,
+            ).last_hidden_state
             # the vocabulary projection only where it is read: over every position it costs more than the model
             lp = torch.log_softmax(self.lm.get_output_embeddings()(hidden[where[:, 0], where[:, 1]]).float(), dim=-1)
             read = lp.gather(1, where[:, 2:]).squeeze(1).tolist()
@@ -241,8 +304,10 @@ def stop_strings_arg(value: object) -> tuple[str, ...]:
 
     strings = [value] if isinstance(value, str) else value
     if not isinstance(strings, (list, tuple)) or not all(isinstance(x, str) and x for x in strings):
-        raise ToxbenchError(f"--model-arg stop_strings={value!r}: give a string or a JSON list of strings, e.g. "
-                            "'stop_strings=[\"Conclusion : oui\", \"Conclusion : non\"]'")
+        raise ToxbenchError(
+            f"--model-arg stop_strings={value!r}: give a string or a JSON list of strings, e.g. "
+            '\'stop_strings=["Conclusion : oui", "Conclusion : non"]\''
+        )
     return tuple(strings)
 
 
@@ -259,4 +324,6 @@ def verdict_answer(lp0: float, lp1: float) -> Answer:
 
     top = max(lp0, lp1)
     p1 = math.exp(lp1 - top) / (math.exp(lp0 - top) + math.exp(lp1 - top))
-    return Answer(pred=int(p1 >= 0.5), score=p1, raw=json.dumps({"logp_non_toxic": lp0, "logp_toxic": lp1, "p_toxic": p1}))
+    return Answer(
+        pred=int(p1 >= 0.5), score=p1, raw=json.dumps({"logp_non_toxic": lp0, "logp_toxic": lp1, "p_toxic": p1})
+    )

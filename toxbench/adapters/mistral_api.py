@@ -20,14 +20,22 @@ from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 # The release's rule: toxic when any of these moderation flags is raised.
-DEFAULT_CATEGORIES = ("sexual", "hate_and_discrimination", "violence_and_threats", "dangerous_and_criminal_content", "selfharm")
+DEFAULT_CATEGORIES = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous_and_criminal_content",
+    "selfharm",
+)
 NORMAL_FINISH = {"stop", "length", "model_length", "tool_calls", "error"}
 BLOCK_WORDS = ("guardrail", "moderation", "blocked")
 
 
 def _base_url(base_url: str | None, server_url: str | None) -> str | None:
     if base_url and server_url and base_url != server_url:
-        raise ToxbenchError(f"mistral: base_url={base_url!r} and server_url={server_url!r} differ; give base_url only (server_url is its old name)")
+        raise ToxbenchError(
+            f"mistral: base_url={base_url!r} and server_url={server_url!r} differ; give base_url only (server_url is its old name)"
+        )
     return base_url or server_url
 
 
@@ -38,7 +46,12 @@ def _client(api_key: str, base_url: str | None, who: str):
     from mistralai.client.utils.retries import BackoffStrategy, RetryConfig
 
     no_retries = RetryConfig("none", BackoffStrategy(1, 1, 1.0, 1), False)
-    return Mistral(api_key=api_key, server_url=base_url, retry_config=no_retries, async_client=bounded_http_client(httpx.AsyncClient, timeout=None))
+    return Mistral(
+        api_key=api_key,
+        server_url=base_url,
+        retry_config=no_retries,
+        async_client=bounded_http_client(httpx.AsyncClient, timeout=None),
+    )
 
 
 def _translate(exc: Exception) -> Exception:
@@ -65,17 +78,36 @@ class MistralChat(Adapter):
     required_env = ("MISTRAL_API_KEY",)
     description = "Mistral chat completions"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 api_key_env: str | None = None, server_url: str | None = None, mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
-        self.model, self.base_url, self.temperature, self.max_tokens = model, _base_url(base_url, server_url), temperature, max_tokens
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        api_key_env: str | None = None,
+        server_url: str | None = None,
+        mode: str = "label",
+        top_logprobs: int = TOP_LOGPROBS,
+    ) -> None:
+        self.model, self.base_url, self.temperature, self.max_tokens = (
+            model,
+            _base_url(base_url, server_url),
+            temperature,
+            max_tokens,
+        )
         use_mode(self, mode, top_logprobs)
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
         self.client = _client(key, self.base_url, self.name)
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                **mode_identity(self)}
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **mode_identity(self),
+        }
 
     async def answer(self, request: Request) -> Answer:
         params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}
@@ -88,7 +120,11 @@ class MistralChat(Adapter):
         try:
             response = await self.client.chat.complete_async(**params)
         except errors.MistralError as exc:
-            if 400 <= exc.status_code < 500 and exc.status_code != 429 and any(w in (exc.body or "").lower() for w in BLOCK_WORDS):
+            if (
+                400 <= exc.status_code < 500
+                and exc.status_code != 429
+                and any(w in (exc.body or "").lower() for w in BLOCK_WORDS)
+            ):
                 return Answer(refused=True, raw=exc.body)
             raise _translate(exc) from None
         except Exception as exc:
@@ -98,13 +134,19 @@ class MistralChat(Adapter):
                 raise TransientError("malformed response: no choices")
             choice = response.choices[0]
             content = choice.message.content
-            text = content if isinstance(content, str) or content is None else "".join(getattr(c, "text", "") for c in content)
+            text = (
+                content
+                if isinstance(content, str) or content is None
+                else "".join(getattr(c, "text", "") for c in content)
+            )
             finish = str(choice.finish_reason or "stop")
             usage = response.usage
             first = choice.logprobs.content[:1] if self.mode == "score" and choice.logprobs else []
             return Answer(
                 text=text,
-                score=answer_word_score(((t.token, t.logprob) for t in first[0].top_logprobs or []), request.labels) if first else None,
+                score=answer_word_score(((t.token, t.logprob) for t in first[0].top_logprobs or []), request.labels)
+                if first
+                else None,
                 refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
                 raw=response.model_dump_json(),
                 tokens_in=usage.prompt_tokens if usage else None,
@@ -125,8 +167,14 @@ class MistralModeration(Adapter):
     required_env = ("MISTRAL_API_KEY",)
     description = "Mistral moderation (mistral-moderation-latest); categories are an argument"
 
-    def __init__(self, model: str = "mistral-moderation-latest", base_url: str | None = None, categories: str | list | None = None,
-                 api_key_env: str | None = None, server_url: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "mistral-moderation-latest",
+        base_url: str | None = None,
+        categories: str | list | None = None,
+        api_key_env: str | None = None,
+        server_url: str | None = None,
+    ) -> None:
         self.model, self.base_url = model, _base_url(base_url, server_url)
         if isinstance(categories, str):
             categories = [c.strip() for c in categories.split(",") if c.strip()]
@@ -155,7 +203,9 @@ class MistralModeration(Adapter):
         result = json.loads(answer.raw)["results"][0]
         flags, scores = result.get("categories") or {}, result.get("category_scores") or {}
         chosen = [scores[c] for c in self.categories if c in scores]
-        return replace(answer, pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None)
+        return replace(
+            answer, pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None
+        )
 
     async def aclose(self) -> None:
         await self.client.__aexit__(None, None, None)

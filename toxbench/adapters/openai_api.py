@@ -30,7 +30,10 @@ from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-RAW_STREAM = ("X-Stainless-Raw-Response", "stream")  # the SDK hands back the HTTP response unread (openai._constants.RAW_RESPONSE_HEADER)
+RAW_STREAM = (
+    "X-Stainless-Raw-Response",
+    "stream",
+)  # the SDK hands back the HTTP response unread (openai._constants.RAW_RESPONSE_HEADER)
 
 
 def first_token_score(data: dict, labels: tuple[str, ...]) -> float | None:
@@ -74,28 +77,54 @@ class OpenAIChat(Adapter):
     required_env = ("OPENAI_API_KEY",)
     description = "OpenAI chat completions, or any OpenAI-compatible server via base_url"
 
-    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-                 reasoning: bool | None = None, api_key_env: str | None = None, prompt_template: str | None = None,
-                 mode: str = "label", top_logprobs: int = TOP_LOGPROBS) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+        reasoning: bool | None = None,
+        api_key_env: str | None = None,
+        prompt_template: str | None = None,
+        mode: str = "label",
+        top_logprobs: int = TOP_LOGPROBS,
+    ) -> None:
         from toxbench.errors import ToxbenchError
 
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.base_url = routed_base_url(base_url, "OPENAI_BASE_URL")
         use_mode(self, mode, top_logprobs)
         self.prompt_template = prompt_template
-        if prompt_template is not None:  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
+        if (
+            prompt_template is not None
+        ):  # a fine-tuned CoT model behind a completions endpoint (vLLM with its LoRA adapter)
             try:
-                usable = isinstance(prompt_template, str) and "{text}" in prompt_template and bool(prompt_template.format(text=""))
+                usable = (
+                    isinstance(prompt_template, str)
+                    and "{text}" in prompt_template
+                    and bool(prompt_template.format(text=""))
+                )
             except (KeyError, IndexError, ValueError):  # another {field}, or a lone brace
                 usable = False
             if not usable:
-                raise ToxbenchError("--model-arg prompt_template must hold {text} and no other {field} (write a literal brace as {{ or }}), "
-                                    "e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'")
+                raise ToxbenchError(
+                    "--model-arg prompt_template must hold {text} and no other {field} (write a literal brace as {{ or }}), "
+                    "e.g. 'prompt_template=\"Message:\\n{text}\\n\\nAnalyse:\\n\"'"
+                )
             self.renders_own_prompt, self.default_parser = True, "cot"
-        self.reasoning = reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
+        self.reasoning = (
+            reasoning if reasoning is not None else (model.startswith(REASONING_PREFIXES) or "reasoner" in model)
+        )
         if mode == "score" and (self.reasoning or prompt_template is not None):
-            raise ToxbenchError(f"--model-arg mode=score: {model} " + ("is a reasoning model, which returns no log-probabilities" if self.reasoning
-                                else "is read through prompt_template (a CoT model), whose answer is not its first token") + "; leave mode out")
+            raise ToxbenchError(
+                f"--model-arg mode=score: {model} "
+                + (
+                    "is a reasoning model, which returns no log-probabilities"
+                    if self.reasoning
+                    else "is read through prompt_template (a CoT model), whose answer is not its first token"
+                )
+                + "; leave mode out"
+            )
         self.api_key_env = api_key_env
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)
@@ -103,16 +132,24 @@ class OpenAIChat(Adapter):
         self.response_type = _http_response_type()
 
     def identity(self) -> dict:
-        return {"model": self.model, "base_url": self.base_url, "temperature": None if self.reasoning else self.temperature,
-                "max_tokens": self.max_tokens, "reasoning": self.reasoning,
-                **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {}),
-                **mode_identity(self)}
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": None if self.reasoning else self.temperature,
+            "max_tokens": self.max_tokens,
+            "reasoning": self.reasoning,
+            **({"prompt_template": self.prompt_template} if self.prompt_template is not None else {}),
+            **mode_identity(self),
+        }
 
     def request_body(self, request: Request) -> tuple[str, dict]:
         """(endpoint path, JSON body) of one request: what `answer` posts, and what a Batch API
         input line holds."""
         if self.prompt_template is not None:  # the bare training prompt, no chat template: the completions endpoint
-            path, params = "/completions", {"model": self.model, "prompt": self.prompt_template.format(text=request.text)}
+            path, params = (
+                "/completions",
+                {"model": self.model, "prompt": self.prompt_template.format(text=request.text)},
+            )
         else:
             path, params = "/chat/completions", {"model": self.model, "messages": list(request.messages)}
         if self.reasoning:
@@ -151,7 +188,9 @@ class OpenAIChat(Adapter):
             # and response models (together ~45% of the client's CPU per request), and the raw
             # body is what the record keeps.
             # streamed (the SDK's own raw-response header), so the body is read up to a bound, not whole
-            response = await self.client.post(path, body=params, cast_to=self.response_type, options={"headers": {RAW_STREAM[0]: RAW_STREAM[1]}})
+            response = await self.client.post(
+                path, body=params, cast_to=self.response_type, options={"headers": {RAW_STREAM[0]: RAW_STREAM[1]}}
+            )
             body = await read_bounded(response)
         except AdapterError:
             raise
@@ -174,7 +213,9 @@ class OpenAIModeration(Adapter):
     required_env = ("OPENAI_API_KEY",)
     description = "OpenAI moderation endpoint (omni-moderation-latest)"
 
-    def __init__(self, model: str = "omni-moderation-latest", base_url: str | None = None, api_key_env: str | None = None) -> None:
+    def __init__(
+        self, model: str = "omni-moderation-latest", base_url: str | None = None, api_key_env: str | None = None
+    ) -> None:
         self.model, self.base_url = model, routed_base_url(base_url, "OPENAI_BASE_URL")
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)

@@ -27,8 +27,14 @@ class Perspective(Adapter):
     required_env = ("PERSPECTIVE_API_KEY",)
     description = "Google Perspective API (REST over httpx); threshold and attributes are arguments"
 
-    def __init__(self, model: str = "perspective", base_url: str | None = None, threshold: float = 0.5,
-                 attributes: str | list | None = None, api_key_env: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "perspective",
+        base_url: str | None = None,
+        threshold: float = 0.5,
+        attributes: str | list | None = None,
+        api_key_env: str | None = None,
+    ) -> None:
         if isinstance(attributes, str):
             attributes = [a.strip().upper() for a in attributes.split(",") if a.strip()]
         self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)
@@ -44,10 +50,16 @@ class Perspective(Adapter):
         return {"base_url": self.base_url, "attributes": list(self.attributes)}
 
     async def answer(self, request: Request) -> Answer:
-        body = {"comment": {"text": request.text}, "languages": [request.lang.split("-")[0]],
-                "requestedAttributes": {a: {} for a in self.attributes}, "doNotStore": True}
+        body = {
+            "comment": {"text": request.text},
+            "languages": [request.lang.split("-")[0]],
+            "requestedAttributes": {a: {} for a in self.attributes},
+            "doNotStore": True,
+        }
         try:
-            response = await self.client.send(self.client.build_request("POST", "/v1alpha1/comments:analyze", json=body), stream=True)
+            response = await self.client.send(
+                self.client.build_request("POST", "/v1alpha1/comments:analyze", json=body), stream=True
+            )
             text = (await read_bounded(response)).decode("utf-8", errors="replace")
         except httpx.HTTPError as exc:
             raise TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}") from None
@@ -61,7 +73,11 @@ class Perspective(Adapter):
 
     def decide(self, answer: Answer) -> Answer:
         scores = _scores(answer.raw)
-        return replace(answer, pred=int(any(v >= self.threshold for v in scores.values())), score=max(scores.values()) if scores else None)
+        return replace(
+            answer,
+            pred=int(any(v >= self.threshold for v in scores.values())),
+            score=max(scores.values()) if scores else None,
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -41,13 +41,17 @@ _REGISTRY: dict[str, type[Adapter]] = {}
 
 def _add(name: str, cls: object, origin: str) -> type[Adapter]:
     if not (inspect.isclass(cls) and issubclass(cls, Adapter)):
-        raise ToxbenchError(f"adapter {name!r} from {origin} is {cls!r}, not a subclass of toxbench.adapters.base.Adapter")
+        raise ToxbenchError(
+            f"adapter {name!r} from {origin} is {cls!r}, not a subclass of toxbench.adapters.base.Adapter"
+        )
     if getattr(cls, "kind", None) is None:
         raise ToxbenchError(f"adapter {name!r} from {origin} declares no kind (chat, classifier, moderation or replay)")
     taken = _REGISTRY.get(name)
     if taken is not None and taken is not cls:
-        raise ToxbenchError(f"adapter name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; "
-                            f"{origin} must register {cls.__qualname__} under another name")
+        raise ToxbenchError(
+            f"adapter name {name!r} is taken by {taken.__module__}.{taken.__qualname__}; "
+            f"{origin} must register {cls.__qualname__} under another name"
+        )
     cls.name = name
     _REGISTRY[name] = cls
     return cls
@@ -74,7 +78,9 @@ def get_adapter(name: str) -> type[Adapter]:
         if name in BUILTIN_MODULES:
             claims = [ep.value for ep in entry_points(group=ENTRY_POINT_GROUP, name=name)]
             if claims:
-                raise ToxbenchError(f"adapter name {name!r} is built in, and entry point {claims[0]!r} claims it too; rename the entry point")
+                raise ToxbenchError(
+                    f"adapter name {name!r} is built in, and entry point {claims[0]!r} claims it too; rename the entry point"
+                )
             import_module(BUILTIN_MODULES[name])
         else:
             for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
@@ -97,7 +103,9 @@ def parse_model_args(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ToxbenchError(f"--model-arg {pair!r} is not key=value (e.g. --model-arg base_url=http://127.0.0.1:8000/v1)")
+            raise ToxbenchError(
+                f"--model-arg {pair!r} is not key=value (e.g. --model-arg base_url=http://127.0.0.1:8000/v1)"
+            )
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -120,7 +128,9 @@ def create(model: str, model_args: dict, data=None) -> Adapter:
     except MissingKey as exc:
         raise ToxbenchError(str(exc)) from None
     except TypeError as exc:
-        raise ToxbenchError(f"adapter {name!r} does not take these arguments ({exc}); see `toxbench adapters`") from None
+        raise ToxbenchError(
+            f"adapter {name!r} does not take these arguments ({exc}); see `toxbench adapters`"
+        ) from None
 
 
 def describe_all() -> list[dict]:
@@ -134,6 +144,16 @@ def describe_all() -> list[dict]:
             rows.append({"name": name, "error": f"not available: {exc} (pip install 'toxbench[api]')"})
             continue
         caps = cls.capabilities
-        rows.append({"name": name, "kind": cls.kind, "scores": caps.scores, "concurrency": caps.concurrency, "batching": caps.batching,
-                     "key_from": " or ".join(cls.required_env), "description": cls.description, "varies": cls.varies})
+        rows.append(
+            {
+                "name": name,
+                "kind": cls.kind,
+                "scores": caps.scores,
+                "concurrency": caps.concurrency,
+                "batching": caps.batching,
+                "key_from": " or ".join(cls.required_env),
+                "description": cls.description,
+                "varies": cls.varies,
+            }
+        )
     return rows

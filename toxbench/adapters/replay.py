@@ -71,9 +71,13 @@ class ImportReport:
         if self.unmatched_rows:
             out.append(f"{len(self.unmatched_rows)} rows match no sample (lines {_lines(self.unmatched_rows)})")
         if self.duplicate_rows:
-            out.append(f"{len(self.duplicate_rows)} rows repeat a sample already seen (lines {_lines(self.duplicate_rows)}; first kept)")
+            out.append(
+                f"{len(self.duplicate_rows)} rows repeat a sample already seen (lines {_lines(self.duplicate_rows)}; first kept)"
+            )
         if self.gold_mismatches:
-            out.append(f"{len(self.gold_mismatches)} rows carry a gold label that differs from the dataset's (ids {', '.join(self.gold_mismatches[:5])})")
+            out.append(
+                f"{len(self.gold_mismatches)} rows carry a gold label that differs from the dataset's (ids {', '.join(self.gold_mismatches[:5])})"
+            )
         if self.missing_samples:
             out.append(partial_note(self.recorded, self.recorded + self.missing_samples))
         return out
@@ -100,7 +104,7 @@ def _cut(stem: str, token: str) -> str | None:
     match = re.search(rf"(^|[-_]){re.escape(token)}($|[-_])", stem)
     if not match:
         return None
-    return (stem[: match.start()] + match.group(1) + stem[match.end():]).strip("-_")
+    return (stem[: match.start()] + match.group(1) + stem[match.end() :]).strip("-_")
 
 
 def parse_published_name(stem: str) -> PublishedName:
@@ -206,7 +210,9 @@ class ReplayAdapter(Adapter):
         id_col = next((c for c in ID_COLUMNS if c in self.columns and self.rows[0][1][c] in by_id), None)
         text_col = next((c for c in TEXT_COLUMNS if c in self.columns), None)
         if id_col is None and text_col is None:
-            raise DataError(f"{self.path}: no id ({', '.join(ID_COLUMNS)}) or text ({', '.join(TEXT_COLUMNS)}) column to join on")
+            raise DataError(
+                f"{self.path}: no id ({', '.join(ID_COLUMNS)}) or text ({', '.join(TEXT_COLUMNS)}) column to join on"
+            )
         by_text: dict[str, list] = defaultdict(list)
         if id_col is None:
             for s in samples:
@@ -241,15 +247,17 @@ class ReplayAdapter(Adapter):
                 report.gold_mismatches.append(sample.id)
             pred = parse_prediction(row.get(pred_col))
             raw = orjson.dumps({c: row.get(c) for c in output_columns}).decode()
-            out.append(Record(
-                sample_id=sample.id,
-                pred=pred,
-                status="ok" if pred is not None else "unparseable",
-                score=scores[index] if scores else None,
-                raw=raw,
-                attempts=0,
-                gold=sample.label,
-            ))
+            out.append(
+                Record(
+                    sample_id=sample.id,
+                    pred=pred,
+                    status="ok" if pred is not None else "unparseable",
+                    score=scores[index] if scores else None,
+                    raw=raw,
+                    attempts=0,
+                    gold=sample.label,
+                )
+            )
         report.recorded = len(out)
         report.missing_samples = len(samples) - len(out)
         return out, report

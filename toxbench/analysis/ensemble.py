@@ -73,7 +73,9 @@ class StackResult:
     oof: np.ndarray  # seeds x samples, 0/1
     proba: np.ndarray  # seeds x samples, out-of-fold P(toxic)
     accuracy: list[float]  # per seed
-    splits: list[list[tuple[np.ndarray, np.ndarray]]] = field(repr=False, default_factory=list)  # per seed: (train, test) indices
+    splits: list[list[tuple[np.ndarray, np.ndarray]]] = field(
+        repr=False, default_factory=list
+    )  # per seed: (train, test) indices
 
     @property
     def mean(self) -> float:
@@ -99,13 +101,26 @@ def _logistic(c: float | str, seed: int = 0):
     from sklearn.model_selection import StratifiedKFold
 
     if c == "auto":
-        return LogisticRegressionCV(Cs=list(C_GRID), cv=StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed), scoring="neg_log_loss",
-                                    l1_ratios=(0.0,), use_legacy_attributes=False, max_iter=1000)
+        return LogisticRegressionCV(
+            Cs=list(C_GRID),
+            cv=StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=seed),
+            scoring="neg_log_loss",
+            l1_ratios=(0.0,),
+            use_legacy_attributes=False,
+            max_iter=1000,
+        )
     return LogisticRegression(C=float(c), max_iter=1000)
 
 
-def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, seeds: Sequence[int] = range(10), best_k: int | None = None,
-                       votes: np.ndarray | None = None, c: float | str = 1.0) -> StackResult:
+def cross_fitted_stack(
+    features: np.ndarray,
+    gold: np.ndarray,
+    folds: int = 5,
+    seeds: Sequence[int] = range(10),
+    best_k: int | None = None,
+    votes: np.ndarray | None = None,
+    c: float | str = 1.0,
+) -> StackResult:
     """Out-of-fold stacked predictions for each seed. `best_k` keeps the k members most accurate
     on the training folds (`votes` say how accurate; default: the features); `c="auto"` chooses
     the regularisation by inner cross-validation on the training folds."""
@@ -131,7 +146,9 @@ def cross_fitted_stack(features: np.ndarray, gold: np.ndarray, folds: int = 5, s
     return StackResult(oof, proba, accuracy, all_splits)
 
 
-def cross_fitted_best_single(votes: np.ndarray, gold: np.ndarray, folds: int = 5, seeds: Sequence[int] = range(10)) -> list[float]:
+def cross_fitted_best_single(
+    votes: np.ndarray, gold: np.ndarray, folds: int = 5, seeds: Sequence[int] = range(10)
+) -> list[float]:
     """Per seed, the out-of-fold accuracy of the single member most accurate on the training folds:
     the single-model reference a stack fitted on the same folds should be compared with (the best
     member chosen on all the labels it is then scored on is optimistic)."""
@@ -142,7 +159,9 @@ def cross_fitted_best_single(votes: np.ndarray, gold: np.ndarray, folds: int = 5
     for seed in seeds:
         correct = 0
         for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(votes, gold):
-            chosen = int(np.argmax(member_accuracy(votes[train], gold[train])))  # the first of equals, as argsort(stable) picks
+            chosen = int(
+                np.argmax(member_accuracy(votes[train], gold[train]))
+            )  # the first of equals, as argsort(stable) picks
             correct += int((votes[test, chosen] == gold[test]).sum())
         accuracy.append(correct / len(gold))
     return accuracy
@@ -184,8 +203,13 @@ class Member:
     scores: dict  # sample id -> P(toxic), only where the run recorded one
 
 
-def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], dataset_sha256: str | None = None,
-            patterns: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
+def members(
+    runs_dirs: Sequence,
+    dataset: str,
+    sample_ids: Sequence[str],
+    dataset_sha256: str | None = None,
+    patterns: Sequence[str] = (),
+) -> tuple[list[Member], list[str]]:
     """(members, notes): every complete run of the whole of `dataset` (published replays and live
     runs alike), or those whose label or run id matches one of `patterns` (fnmatch globs). Subset
     runs, runs that hold records for fewer than all the dataset's samples (a partial published
@@ -222,11 +246,19 @@ def members(runs_dirs: Sequence, dataset: str, sample_ids: Sequence[str], datase
             if len(records) < len(wanted):
                 notes.append(f"{name}: holds records for {len(records)} of {len(wanted)} samples")
                 continue
-            found.append((run_dir, manifest, {r.sample_id: r.pred for r in records},
-                          {r.sample_id: r.score for r in records if r.score is not None}))
+            found.append(
+                (
+                    run_dir,
+                    manifest,
+                    {r.sample_id: r.pred for r in records},
+                    {r.sample_id: r.score for r in records if r.score is not None},
+                )
+            )
     if unmatched := [p for p in patterns if p not in matched]:
-        raise ToxbenchError(f"{', '.join(unmatched)}: no complete run of {dataset} by that label, id or glob in "
-                            f"{', '.join(map(str, runs_dirs))} (`toxbench runs list` shows them)")
+        raise ToxbenchError(
+            f"{', '.join(unmatched)}: no complete run of {dataset} by that label, id or glob in "
+            f"{', '.join(map(str, runs_dirs))} (`toxbench runs list` shows them)"
+        )
     names = distinct_labels({d.name: m.spec for d, m, _, _ in found})
     return [Member(names[d.name], d, labels, scores) for d, _, labels, scores in found], notes
 
@@ -259,23 +291,49 @@ class Ensembles:
     seeds: int
     rows: list[dict]
     derived: list[Derived]
-    fair_single: float | None = None  # the best single run chosen inside the folds (mean over seeds), when a stack was fitted
+    fair_single: float | None = (
+        None  # the best single run chosen inside the folds (mean over seeds), when a stack was fitted
+    )
     best_single: tuple[str, float] | None = None  # the best single run chosen on all the labels (optimistic)
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "members": [m.name for m in self.members], "missing_votes": self.missing_votes,
-                "members_with_scores": self.members_with_scores, "folds": self.folds, "seeds": self.seeds, "rows": self.rows}
+        return {
+            "n": self.n,
+            "members": [m.name for m in self.members],
+            "missing_votes": self.missing_votes,
+            "members_with_scores": self.members_with_scores,
+            "folds": self.folds,
+            "seeds": self.seeds,
+            "rows": self.rows,
+        }
 
 
-def _row(method: str, members_: str, accuracy: float, n: int, low: float | None = None, high: float | None = None, **extra) -> dict:
+def _row(
+    method: str, members_: str, accuracy: float, n: int, low: float | None = None, high: float | None = None, **extra
+) -> dict:
     from toxbench.analysis.agreement import proportion
 
-    return {"method": method, "members": members_, "accuracy": accuracy, "low": low, "high": high,
-            "ci": proportion(round(accuracy * n), n).as_dict(), **extra}
+    return {
+        "method": method,
+        "members": members_,
+        "accuracy": accuracy,
+        "low": low,
+        "high": high,
+        "ci": proportion(round(accuracy * n), n).as_dict(),
+        **extra,
+    }
 
 
-def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds: int = 5, seeds: int = 10, vote: bool = True,
-          stacks: Sequence[StackConfig] = (StackConfig(),), show_in_sample: bool = False) -> Ensembles:
+def build(
+    members_: list[Member],
+    sample_ids: list[str],
+    gold: np.ndarray,
+    folds: int = 5,
+    seeds: int = 10,
+    vote: bool = True,
+    stacks: Sequence[StackConfig] = (StackConfig(),),
+    show_in_sample: bool = False,
+) -> Ensembles:
     """Every requested method's out-of-fold accuracy (mean and range over seeds, Wilson 95% at the
     mean) beside the best single member, which is chosen on the very labels it is scored on and is
     labelled so; and each method's per-sample output."""
@@ -289,8 +347,16 @@ def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds
     if stacks:
         per_seed = cross_fitted_best_single(votes, gold, folds, range(seeds))
         fair = float(np.mean(per_seed))
-        rows.append(_row(f"best single run chosen inside each fold (the fair reference for a stack); {folds}-fold, {seeds} seeds",
-                         "1 of " + count, fair, n, min(per_seed), max(per_seed)))
+        rows.append(
+            _row(
+                f"best single run chosen inside each fold (the fair reference for a stack); {folds}-fold, {seeds} seeds",
+                "1 of " + count,
+                fair,
+                n,
+                min(per_seed),
+                max(per_seed),
+            )
+        )
     derived: list[Derived] = []
     if vote:
         voted = majority_vote(votes)
@@ -299,7 +365,9 @@ def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds
         raws = [f"votes: {t} toxic, {c} non-toxic, {len(members_) - t - c} no label" for t, c in zip(toxic, clean)]
         ties = sum(v is None for v in voted)
         accuracy = float(np.mean([v == g for v, g in zip(voted, gold.tolist())]))
-        rows.append(_row(f"majority vote ({ties} ties or no votes, counted wrong)", count, accuracy, n, recorded=accuracy))
+        rows.append(
+            _row(f"majority vote ({ties} ties or no votes, counted wrong)", count, accuracy, n, recorded=accuracy)
+        )
         derived.append(Derived("vote", None, voted, share, raws, accuracy, rows[-1]))
     for config in stacks:
         features = stack_features(votes, scores if config.features == "scores" else None)
@@ -308,46 +376,103 @@ def build(members_: list[Member], sample_ids: list[str], gold: np.ndarray, folds
         labels = [int(p >= 0.5) for p in averaged.tolist()]
         recorded = float(np.mean(np.array(labels) == gold))
         used = f"{config.best_k} of {len(members_)} runs" if config.best_k else count
-        rows.append(_row(f"stack: {config.describe()}; {folds}-fold cross-fitted, {seeds} seeds", used, result.mean, n, result.low, result.high,
-                         recorded=recorded))
-        raws = [f"out-of-fold P(toxic) {p:.4f}, the mean over {seeds} seeds ({int(k)} of them said toxic)"
-                for p, k in zip(averaged.tolist(), result.oof.sum(axis=0).tolist())]
+        rows.append(
+            _row(
+                f"stack: {config.describe()}; {folds}-fold cross-fitted, {seeds} seeds",
+                used,
+                result.mean,
+                n,
+                result.low,
+                result.high,
+                recorded=recorded,
+            )
+        )
+        raws = [
+            f"out-of-fold P(toxic) {p:.4f}, the mean over {seeds} seeds ({int(k)} of them said toxic)"
+            for p, k in zip(averaged.tolist(), result.oof.sum(axis=0).tolist())
+        ]
         derived.append(Derived("stack", config, labels, averaged.tolist(), raws, recorded, rows[-1]))
     if show_in_sample:
         config = stacks[0] if stacks else StackConfig()
         features = stack_features(votes, scores if config.features == "scores" else None)
-        rows.append({"method": f"stack fitted and scored on the same labels ({config.describe()}; in-sample: optimistic, not a result)",
-                     "members": count, "accuracy": in_sample_stack(features, gold, config.c), "low": None, "high": None, "ci": None})
+        rows.append(
+            {
+                "method": f"stack fitted and scored on the same labels ({config.describe()}; in-sample: optimistic, not a result)",
+                "members": count,
+                "accuracy": in_sample_stack(features, gold, config.c),
+                "low": None,
+                "high": None,
+                "ci": None,
+            }
+        )
     with_scores = [m.name for j, m in enumerate(members_) if not np.isnan(scores[:, j]).all()]
-    return Ensembles(n, members_, int(np.isnan(votes).sum()), with_scores, folds, seeds, rows, derived, fair,
-                     (members_[best].name, float(singles[best])))
+    return Ensembles(
+        n,
+        members_,
+        int(np.isnan(votes).sum()),
+        with_scores,
+        folds,
+        seeds,
+        rows,
+        derived,
+        fair,
+        (members_[best].name, float(singles[best])),
+    )
 
 
-def run_spec(derived: Derived, members_: Sequence[Member], dataset: str, dataset_sha256: str, lang: str | None, folds: int, seeds: int) -> RunSpec:
+def run_spec(
+    derived: Derived,
+    members_: Sequence[Member],
+    dataset: str,
+    dataset_sha256: str,
+    lang: str | None,
+    folds: int,
+    seeds: int,
+) -> RunSpec:
     """The ensemble as a run: its identity names every member run, the method and its settings."""
     params: dict = {"members": sorted(m.run_dir.name for m in members_)}
     if derived.method == "stack":
         params |= {"folds": folds, "seeds": seeds, **derived.config.params()}
     tag = "vote" if derived.method == "vote" else derived.config.tag()
-    return RunSpec(adapter="ensemble", model=derived.method, adapter_params=params, dataset=dataset, dataset_sha256=dataset_sha256, lang=lang,
-                   label=f"ensemble-{tag}-of-{len(members_)}")
+    return RunSpec(
+        adapter="ensemble",
+        model=derived.method,
+        adapter_params=params,
+        dataset=dataset,
+        dataset_sha256=dataset_sha256,
+        lang=lang,
+        label=f"ensemble-{tag}-of-{len(members_)}",
+    )
 
 
-def run_notes(derived: Derived, members_: Sequence[Member], folds: int, seeds: int, fair_single: float | None = None,
-              best_single: tuple[str, float] | None = None) -> list[str]:
+def run_notes(
+    derived: Derived,
+    members_: Sequence[Member],
+    folds: int,
+    seeds: int,
+    fair_single: float | None = None,
+    best_single: tuple[str, float] | None = None,
+) -> list[str]:
     if derived.method == "vote":
         how = "majority vote (a tie or no vote is no label)"
     else:
-        how = (f"stacking: {derived.config.describe()}; each label is out of fold ({folds} stratified folds), from P(toxic) averaged over "
-               f"{seeds} seeds' fold assignments")
+        how = (
+            f"stacking: {derived.config.describe()}; each label is out of fold ({folds} stratified folds), from P(toxic) averaged over "
+            f"{seeds} seeds' fold assignments"
+        )
     notes = [f"an ensemble of {len(members_)} recorded runs (named in the spec): {how}"]
     if derived.method == "stack":
         train = round(100 * (folds - 1) / folds)
         fitted = f"{FITTED_NOTE}: each fold's model is fitted on {train}% of them"
         if fair_single is not None:
-            fitted += (f"; the fair single-model reference, the best single run chosen inside the same folds, scores {fair_single:.3f}"
-                       + (f" (the best single run chosen on all these labels, {best_single[0]} at {best_single[1]:.3f}, is optimistic)"
-                          if best_single else ""))
+            fitted += (
+                f"; the fair single-model reference, the best single run chosen inside the same folds, scores {fair_single:.3f}"
+                + (
+                    f" (the best single run chosen on all these labels, {best_single[0]} at {best_single[1]:.3f}, is optimistic)"
+                    if best_single
+                    else ""
+                )
+            )
         notes.append(fitted)
     return notes
 
@@ -356,26 +481,43 @@ FITTED_NOTE = "learned from this benchmark's own labels"
 
 
 def records(derived: Derived, sample_ids: Sequence[str], gold: np.ndarray) -> list[Record]:
-    return [Record(sample_id=sid, pred=label, status="ok" if label is not None else "unparseable", score=score, raw=raw, attempts=0, gold=int(g))
-            for sid, label, score, raw, g in zip(sample_ids, derived.labels, derived.scores, derived.raws, gold.tolist())]
+    return [
+        Record(
+            sample_id=sid,
+            pred=label,
+            status="ok" if label is not None else "unparseable",
+            score=score,
+            raw=raw,
+            attempts=0,
+            gold=int(g),
+        )
+        for sid, label, score, raw, g in zip(sample_ids, derived.labels, derived.scores, derived.raws, gold.tolist())
+    ]
 
 
 def markdown(dataset: str, result: dict) -> str:
     scored = result.get("members_with_scores") or []
-    lines = [f"# Ensembles on {dataset}", "",
-             f"{len(result['members'])} complete runs of {result['n']} samples ({result['missing_votes']} missing votes: 0.5 for stacking, "
-             f"ignored by the vote; {len(scored)} runs recorded scores{': ' + ', '.join(scored) if scored else ''}). "
-             "Accuracy counts a missing label as wrong. Intervals are Wilson 95%; a stack's accuracy is the mean over its seeds, "
-             "with the range over seeds. *Recorded run*: the accuracy of the run written for the method (a stack's out-of-fold "
-             "P(toxic) averaged over the seeds, thresholded at 0.5).", "",
-             "| method | members | accuracy | range over seeds | Wilson 95% | recorded run |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Ensembles on {dataset}",
+        "",
+        f"{len(result['members'])} complete runs of {result['n']} samples ({result['missing_votes']} missing votes: 0.5 for stacking, "
+        f"ignored by the vote; {len(scored)} runs recorded scores{': ' + ', '.join(scored) if scored else ''}). "
+        "Accuracy counts a missing label as wrong. Intervals are Wilson 95%; a stack's accuracy is the mean over its seeds, "
+        "with the range over seeds. *Recorded run*: the accuracy of the run written for the method (a stack's out-of-fold "
+        "P(toxic) averaged over the seeds, thresholded at 0.5).",
+        "",
+        "| method | members | accuracy | range over seeds | Wilson 95% | recorded run |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in result["rows"]:
         spread = f"{row['low']:.3f}–{row['high']:.3f}" if row["low"] is not None else ""
         ci = f"[{row['ci']['low']:.3f}, {row['ci']['high']:.3f}]" if row["ci"] else ""
         recorded = f"{row['recorded']:.3f}" if row.get("recorded") is not None else ""
         if row.get("run"):
             recorded += f" `{row['run']}`"
-        lines.append(f"| {cell(row['method'])} | {cell(row['members'])} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |")
+        lines.append(
+            f"| {cell(row['method'])} | {cell(row['members'])} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |"
+        )
     lines += ["", "Members: " + ", ".join(result["members"])]
     if result.get("notes"):
         lines += ["", "Not members:", "", *(f"- {note}" for note in result["notes"])]

@@ -30,8 +30,24 @@ if TYPE_CHECKING:
     import numpy as np
 
 CSV_COLUMNS = (
-    "run", "model", "prompt", "shots", "n", "coverage", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
-    "balanced_accuracy", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "roc_auc", "paper",
+    "run",
+    "model",
+    "prompt",
+    "shots",
+    "n",
+    "coverage",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "balanced_accuracy",
+    "precision_0",
+    "recall_0",
+    "f1_0",
+    "precision_1",
+    "recall_1",
+    "f1_1",
+    "roc_auc",
+    "paper",
 )
 
 
@@ -59,11 +75,20 @@ class Row:
 
     def csv_values(self) -> dict:
         m = self.metrics.as_dict()
-        out = {"run": self.name or self.run, "model": self.model, "prompt": self.prompt, "shots": self.shots,
-               "paper": "; ".join(link.text for link in self.paper)}
+        out = {
+            "run": self.name or self.run,
+            "model": self.model,
+            "prompt": self.prompt,
+            "shots": self.shots,
+            "paper": "; ".join(link.text for link in self.paper),
+        }
         for column in CSV_COLUMNS[4:-1]:
             value = m[column]
-            out[column] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else (round(value, 6) if isinstance(value, float) else value)
+            out[column] = (
+                ""
+                if value is None or (isinstance(value, float) and math.isnan(value))
+                else (round(value, 6) if isinstance(value, float) else value)
+            )
         if self.no_negatives:  # a span dataset: class 0's figures are undefined, not 0
             out.update({c: "" for c in ("precision_0", "recall_0", "f1_0", "balanced_accuracy")})
         return out
@@ -76,10 +101,16 @@ class Leaderboard:
     rows: list[Row]
     skipped: list[str] = field(default_factory=list)  # runs left out, with the reason
     damaged: list[str] = field(default_factory=list)  # runs that could not be read, with how to repair them
-    subset_rows: list[Row] = field(default_factory=list)  # runs on part of the dataset (subset or partial), ranked apart
-    span_rows: list[dict] = field(default_factory=list)  # one per (ranked run, explainer) with explanations: span agreement, faithfulness
+    subset_rows: list[Row] = field(
+        default_factory=list
+    )  # runs on part of the dataset (subset or partial), ranked apart
+    span_rows: list[dict] = field(
+        default_factory=list
+    )  # one per (ranked run, explainer) with explanations: span agreement, faithfulness
     span_floors: dict | None = None  # SemEval's reference predictions on the whole dataset, when it has gold spans
-    fitted_rows: list[Row] = field(default_factory=list)  # runs that learned from this dataset's own labels (a stacked ensemble)
+    fitted_rows: list[Row] = field(
+        default_factory=list
+    )  # runs that learned from this dataset's own labels (a stacked ensemble)
 
 
 def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
@@ -115,7 +146,9 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
             continue
         notes = list(manifest.notes) + ([f"a subset of the dataset ({spec.subset})"] if spec.subset else [])
         part = spec.subset or (f"partial: {manifest.recorded} of {manifest.n_expected}" if manifest.partial else "")
-        if manifest.partial and (note := partial_note(manifest.recorded, manifest.n_expected)) not in notes:  # a replay said it already
+        if (
+            manifest.partial and (note := partial_note(manifest.recorded, manifest.n_expected)) not in notes
+        ):  # a replay said it already
             notes.append(note)
         if spec.adapter == "replay" and metrics.roc_auc is not None:
             notes += _tuned(run_dir)
@@ -144,7 +177,16 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
     for group in (full, subsets, fitted):
         group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
         _compare_neighbours(group, policy)
-    return Leaderboard(dataset, policy, full, skipped, broken, subsets, explanation_rows(full + subsets + fitted, broken), fitted_rows=fitted)
+    return Leaderboard(
+        dataset,
+        policy,
+        full,
+        skipped,
+        broken,
+        subsets,
+        explanation_rows(full + subsets + fitted, broken),
+        fitted_rows=fitted,
+    )
 
 
 def learned_from_labels(spec) -> bool:
@@ -165,8 +207,22 @@ def _tuned(run_dir: Path) -> list[str]:
     return [note] if note else []
 
 
-SPAN_COLUMNS = ("run", "explainer", "method", "rule", "tuned_on", "n", "span_f1", "char_precision", "char_recall", "char_iou", "overlap_f1",
-                "comprehensiveness", "sufficiency", "aopc")
+SPAN_COLUMNS = (
+    "run",
+    "explainer",
+    "method",
+    "rule",
+    "tuned_on",
+    "n",
+    "span_f1",
+    "char_precision",
+    "char_recall",
+    "char_iou",
+    "overlap_f1",
+    "comprehensiveness",
+    "sufficiency",
+    "aopc",
+)
 
 
 def explanation_rows(rows: list[Row], broken: list[str]) -> list[dict]:
@@ -181,11 +237,22 @@ def explanation_rows(rows: list[Row], broken: list[str]) -> list[dict]:
             for explainer, (settings, lines) in every_explanation(row.run_dir).items():
                 summary = summarise(lines)
                 spans, faith = summary.spans or {}, summary.faithfulness
-                out.append({"run": row.name or row.run, "explainer": explainer, "method": settings["method"], "rule": settings["extraction"]["rule"],
-                            "tuned_on": (settings.get("tuned_on") or {}).get("dataset", ""), "n": summary.explained,
-                            "span_f1": spans.get("f1"), "char_precision": spans.get("precision"), "char_recall": spans.get("recall"),
-                            "char_iou": spans.get("iou"), "overlap_f1": spans.get("overlap_f1"),
-                            **{m: (faith.get(m) or {}).get("mean") for m in ("comprehensiveness", "sufficiency", "aopc")}})
+                out.append(
+                    {
+                        "run": row.name or row.run,
+                        "explainer": explainer,
+                        "method": settings["method"],
+                        "rule": settings["extraction"]["rule"],
+                        "tuned_on": (settings.get("tuned_on") or {}).get("dataset", ""),
+                        "n": summary.explained,
+                        "span_f1": spans.get("f1"),
+                        "char_precision": spans.get("precision"),
+                        "char_recall": spans.get("recall"),
+                        "char_iou": spans.get("iou"),
+                        "overlap_f1": spans.get("overlap_f1"),
+                        **{m: (faith.get(m) or {}).get("mean") for m in ("comprehensiveness", "sufficiency", "aopc")},
+                    }
+                )
         except ToxbenchError as exc:
             broken.append(f"{row.run_dir.name}: explanations not read ({exc})")
     return sorted(out, key=lambda r: (-(r["span_f1"] if r["span_f1"] is not None else -1), r["run"], r["explainer"]))
@@ -198,18 +265,27 @@ def _f(x: float | None) -> str:
 def span_table(span_rows: list[dict], marks: dict[str, str] | None = None) -> list[str]:
     """The explanations table; `marks`: run -> its note's mark in the ranking (what it was trained on, its seeds)."""
     marks = marks or {}
-    lines = ["| Run | Explainer | Method | Spans by | Tuned on | n | Span F1 | Char P | Char R | Char IoU | Overlap F1 | Compr. | Suff. | AOPC |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Run | Explainer | Method | Spans by | Tuned on | n | Span F1 | Char P | Char R | Char IoU | Overlap F1 | Compr. | Suff. | AOPC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in span_rows:
-        lines.append(f"| {code(r['run'])}{marks.get(r['run'], '')} | {cell(r['explainer'])} | {cell(r['method'])} | {cell(r['rule'])} | {cell(r['tuned_on'] or '–')} | {r['n']} | **{_f(r['span_f1'])}** | "
-                     f"{_f(r['char_precision'])} | {_f(r['char_recall'])} | {_f(r['char_iou'])} | {_f(r['overlap_f1'])} | "
-                     f"{_f(r['comprehensiveness'])} | {_f(r['sufficiency'])} | {_f(r['aopc'])} |")
+        lines.append(
+            f"| {code(r['run'])}{marks.get(r['run'], '')} | {cell(r['explainer'])} | {cell(r['method'])} | {cell(r['rule'])} | {cell(r['tuned_on'] or '–')} | {r['n']} | **{_f(r['span_f1'])}** | "
+            f"{_f(r['char_precision'])} | {_f(r['char_recall'])} | {_f(r['char_iou'])} | {_f(r['overlap_f1'])} | "
+            f"{_f(r['comprehensiveness'])} | {_f(r['sufficiency'])} | {_f(r['aopc'])} |"
+        )
     return lines
 
 
 def span_csv_text(span_rows: list[dict]) -> str:
-    return csv_for_people(SPAN_COLUMNS, ([("" if (v := r.get(k)) is None else round(v, 6) if isinstance(v, float) else v) for k in SPAN_COLUMNS]
-                                         for r in span_rows))
+    return csv_for_people(
+        SPAN_COLUMNS,
+        (
+            [("" if (v := r.get(k)) is None else round(v, 6) if isinstance(v, float) else v) for k in SPAN_COLUMNS]
+            for r in span_rows
+        ),
+    )
 
 
 SIGNIFICANCE = 0.05
@@ -246,7 +322,9 @@ def _num(x: float) -> float:
 
 
 def csv_text(rows: list[Row]) -> str:
-    return csv_for_people(CSV_COLUMNS, ([values.get(k, "") for k in CSV_COLUMNS] for values in (row.csv_values() for row in rows)))
+    return csv_for_people(
+        CSV_COLUMNS, ([values.get(k, "") for k in CSV_COLUMNS] for values in (row.csv_values() for row in rows))
+    )
 
 
 def _pct(x: float | None) -> str:
@@ -277,7 +355,9 @@ def no_negatives(rows: list[Row]) -> bool:
     return bool(rows) and all(r.no_negatives for r in rows)
 
 
-def _table(rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False) -> list[str]:
+def _table(
+    rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False
+) -> list[str]:
     lines = list(HEADER)
     undefined = (lambda x: "n/a") if single_class else _pct
     for rank, row in enumerate(rows, start=1):
@@ -313,32 +393,52 @@ def markdown(board: Leaderboard) -> str:
     marks: dict[str, str] = {}
     single_class = no_negatives(board.rows + board.subset_rows + board.fitted_rows)
     if single_class:
-        lines += ["**Every sample of this dataset is toxic** (no gold 0): accuracy here is the share of toxic posts detected (the toxic "
-                  "class's recall), the class-0 columns and balanced accuracy are undefined (n/a), and P (1) is 100 by construction. What "
-                  "tells these runs apart is the detection rate and, below, the explanations' span F1 against the gold spans.", ""]
+        lines += [
+            "**Every sample of this dataset is toxic** (no gold 0): accuracy here is the share of toxic posts detected (the toxic "
+            "class's recall), the class-0 columns and balanced accuracy are undefined (n/a), and P (1) is 100 by construction. What "
+            "tells these runs apart is the detection rate and, below, the explanations' span F1 against the gold spans.",
+            "",
+        ]
     lines += _table(board.rows, notes, marks, single_class)
     if board.subset_rows:
-        lines += ["", "## Runs on part of the dataset", "",
-                  f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`, or a published file that covers "
-                  "only part of it), ranked among themselves only: their accuracy is about other samples than the runs above.", "",
-                  *_table(board.subset_rows, notes, marks, single_class)]
+        lines += [
+            "",
+            "## Runs on part of the dataset",
+            "",
+            f"{len(board.subset_rows)} runs on fewer samples than the whole dataset (`--sample`, `--limit`, or a published file that covers "
+            "only part of it), ranked among themselves only: their accuracy is about other samples than the runs above.",
+            "",
+            *_table(board.subset_rows, notes, marks, single_class),
+        ]
     if board.fitted_rows:
-        lines += ["", "## Learned from this benchmark's labels", "",
-                  f"{len(board.fitted_rows)} run{'s' if len(board.fitted_rows) > 1 else ''} whose labels come from a model fitted on this dataset's own gold labels (a stacked ensemble, "
-                  "each fold's model fitted on the other folds), ranked apart: they are not detectors evaluated on unseen data, and "
-                  "their numbers are not comparable with the ranking above. Their notes give the fair single-model reference: the best "
-                  "single run chosen inside the same folds.", "",
-                  *_table(board.fitted_rows, notes, marks, single_class)]
+        lines += [
+            "",
+            "## Learned from this benchmark's labels",
+            "",
+            f"{len(board.fitted_rows)} run{'s' if len(board.fitted_rows) > 1 else ''} whose labels come from a model fitted on this dataset's own gold labels (a stacked ensemble, "
+            "each fold's model fitted on the other folds), ranked apart: they are not detectors evaluated on unseen data, and "
+            "their numbers are not comparable with the ranking above. Their notes give the fair single-model reference: the best "
+            "single run chosen inside the same folds.",
+            "",
+            *_table(board.fitted_rows, notes, marks, single_class),
+        ]
     if board.span_rows:
-        lines += ["", "## Explanations", "",
-                  "Runs with explanations (`toxbench explain`), one row per explainer. Span F1 is SemEval-2021's character F1 against the gold "
-                  "spans (– on a dataset without them); char P/R pooled over characters, IoU per post; faithfulness means: comprehensiveness "
-                  "and AOPC (higher: the evidence carried the decision), sufficiency (lower: the evidence alone suffices). Definitions: docs/explain.md.",
-                  ""]
+        lines += [
+            "",
+            "## Explanations",
+            "",
+            "Runs with explanations (`toxbench explain`), one row per explainer. Span F1 is SemEval-2021's character F1 against the gold "
+            "spans (– on a dataset without them); char P/R pooled over characters, IoU per post; faithfulness means: comprehensiveness "
+            "and AOPC (higher: the evidence carried the decision), sufficiency (lower: the evidence alone suffices). Definitions: docs/explain.md.",
+            "",
+        ]
         if board.span_floors:
             f = board.span_floors
-            lines += [f"Reference points on all {f['posts']} posts (SemEval-2021's own): no span for any post {f['empty']:.4f}, "
-                      f"every character of every post {f['all_characters']:.4f}.", ""]
+            lines += [
+                f"Reference points on all {f['posts']} posts (SemEval-2021's own): no span for any post {f['empty']:.4f}, "
+                f"every character of every post {f['all_characters']:.4f}.",
+                "",
+            ]
         lines += span_table(board.span_rows, marks)
     if notes:
         lines += ["", "## Notes", "", *notes]
@@ -351,7 +451,11 @@ def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
     """leaderboard.csv (the whole-dataset runs), leaderboard-subsets.csv (when there are runs on
     part of the dataset), leaderboard-spans.csv (when runs have explanations) and leaderboard.md (all), each
     written atomically."""
-    csv_path, md_path, subsets_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md", out_dir / "leaderboard-subsets.csv"
+    csv_path, md_path, subsets_path = (
+        out_dir / "leaderboard.csv",
+        out_dir / "leaderboard.md",
+        out_dir / "leaderboard-subsets.csv",
+    )
     spans_path = out_dir / "leaderboard-spans.csv"
     write_atomic(csv_path, csv_text(board.rows))
     for rows, path in ((board.subset_rows, subsets_path), (board.fitted_rows, out_dir / "leaderboard-fitted.csv")):
@@ -376,8 +480,16 @@ class Regenerated:
     notes: list[str]
 
 
-def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, policy: Policy = "count_as_wrong",
-               published: bool = True, console=None, include: Sequence[Path] = ()) -> Regenerated:
+def regenerate(
+    datasets: list[str] | None,
+    runs_dir: Path,
+    out_dir: Path,
+    data,
+    policy: Policy = "count_as_wrong",
+    published: bool = True,
+    console=None,
+    include: Sequence[Path] = (),
+) -> Regenerated:
     """Replay the release's published files into runs_dir (unless published is False), then rank
     every complete run of each dataset, in runs_dir and in the `include` directories (read only:
     e.g. results/runs, the committed local runs), and write its board (one sub-directory each when
@@ -400,8 +512,16 @@ def regenerate(datasets: list[str] | None, runs_dir: Path, out_dir: Path, data, 
     if published:
         rels = published_files(data)
         with item_progress("replaying published predictions", len(rels), console) as advance:
-            imported = import_published(data, runs_dir, rels, DatasetCache(data), only_dataset=names[0] if len(names) == 1 else None,
-                                        workers=os.cpu_count() or 1, on_done=advance, on_records=remember_metrics)
+            imported = import_published(
+                data,
+                runs_dir,
+                rels,
+                DatasetCache(data),
+                only_dataset=names[0] if len(names) == 1 else None,
+                workers=os.cpu_count() or 1,
+                on_done=advance,
+                on_records=remember_metrics,
+            )
         notes = [f"{item.rel}: {'; '.join(item.problems)}" for item in imported if item.run_dir is None]
     boards = []
     for name in names:
@@ -435,7 +555,9 @@ def _check_datasets(names: list[str], run_dirs: list[Path], data) -> None:
     unknown = [n for n in names if n not in recorded and n not in REGISTRY and parse_dataset_spec(n)[0] != "rtplx"]
     if unknown:
         known = sorted(set(REGISTRY) | recorded)
-        raise ToxbenchError(f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {', '.join(map(str, run_dirs))}; known: {', '.join(known)}")
+        raise ToxbenchError(
+            f"--dataset {unknown[0]}: no such dataset and no run recorded on it under {', '.join(map(str, run_dirs))}; known: {', '.join(known)}"
+        )
 
 
 def agreement(runs_dir: Path, dataset: str) -> tuple[list[str], np.ndarray]:

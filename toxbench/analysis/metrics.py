@@ -110,7 +110,9 @@ def compute_metrics(
     n = len(t)
     if n == 0:
         nan = float("nan")
-        return Metrics(0, n_total, coverage, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, None, [[0, 0, 0], [0, 0, 0]], policy)
+        return Metrics(
+            0, n_total, coverage, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, None, [[0, 0, 0], [0, 0, 0]], policy
+        )
     # rows: gold 0, 1; columns: predicted 0, 1, no label (index 2)
     cm = np.bincount(t * 3 + np.where(p == NO_LABEL, 2, p), minlength=6).reshape(2, 3)
     precision, recall, f1 = per_class_scores(cm)

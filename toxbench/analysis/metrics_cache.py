@@ -66,7 +66,14 @@ def metrics_for(run_dir: Path, policy: Policy, records: Sequence | None = None) 
 
     records = records if records is not None else Run.load(run_dir).records
     metrics = run_metrics(records, policy)
-    _write(run_dir, {"key": key, "metrics": {**cached.get("metrics", {}), policy: metrics.as_dict()}, "outcomes": _outcomes(records)})
+    _write(
+        run_dir,
+        {
+            "key": key,
+            "metrics": {**cached.get("metrics", {}), policy: metrics.as_dict()},
+            "outcomes": _outcomes(records),
+        },
+    )
     return metrics
 
 

@@ -39,8 +39,15 @@ else:  # pragma: no cover
 
 TOLERANCE = 0.0005
 COLUMNS = ("precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1", "accuracy")
-SHORT = {"precision_0": "P (0)", "recall_0": "R (0)", "f1_0": "F1 (0)", "precision_1": "P (1)", "recall_1": "R (1)", "f1_1": "F1 (1)",
-         "accuracy": "Acc."}
+SHORT = {
+    "precision_0": "P (0)",
+    "recall_0": "R (0)",
+    "f1_0": "F1 (0)",
+    "precision_1": "P (1)",
+    "recall_1": "R (1)",
+    "f1_1": "F1 (1)",
+    "accuracy": "Acc.",
+}
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,11 @@ class Comparison:
         if self.row.note:
             text += f" ({self.row.note})"
         if moved := self.permuted():
-            text += "; the printed values are the file's, with " + " and ".join(f"class {c}'s P, R and F1" for c in moved) + " in another order"
+            text += (
+                "; the printed values are the file's, with "
+                + " and ".join(f"class {c}'s P, R and F1" for c in moved)
+                + " in another order"
+            )
         if self.holds and self.status == "differs":
             text += "; the file holds the printed values of " + ", ".join(self.holds)
         if self.same_as:
@@ -149,8 +160,18 @@ def paper_rows() -> tuple[PaperRow, ...]:
     for table in raw["tables"]:
         for group in table["groups"]:
             for row in group["rows"]:
-                rows.append(PaperRow(table["id"], table["title"], group["name"], row["label"], group["dataset"],
-                                     tuple(row["values"]), row.get("file"), row.get("note", "")))
+                rows.append(
+                    PaperRow(
+                        table["id"],
+                        table["title"],
+                        group["name"],
+                        row["label"],
+                        group["dataset"],
+                        tuple(row["values"]),
+                        row.get("file"),
+                        row.get("note", ""),
+                    )
+                )
     return tuple(rows)
 
 
@@ -181,7 +202,9 @@ class PaperLink:
     def text(self) -> str:
         """`Table 3 gpt-4o: reproduced` or `...: differs (P (0) by 0.100)`."""
         found = self.gap
-        return f"{self.row.name}: " + ("reproduced" if found.reproduced else f"differs ({SHORT[found.column]} by {found.largest:.3f})")
+        return f"{self.row.name}: " + (
+            "reproduced" if found.reproduced else f"differs ({SHORT[found.column]} by {found.largest:.3f})"
+        )
 
     @property
     def mark(self) -> str:
@@ -203,10 +226,21 @@ def compare(published: dict[tuple[str, str], Metrics]) -> list[Comparison]:
         others = {s: gap(row.values, m) for (s, d), m in published.items() if d == row.dataset and s != stem}
         same_as = sorted(s + ".csv" for s, g in others.items() if g.reproduced)
         closest = min(others.items(), key=lambda item: item[1].largest, default=None)
-        holds = [o.name for o in paper_rows()
-                 if release and o is not row and o.dataset == row.dataset and gap(o.values, release).reproduced]
-        out.append(Comparison(row, release, gap(row.values, release) if release else None, same_as,
-                              (closest[0] + ".csv", closest[1]) if closest else None, holds))
+        holds = [
+            o.name
+            for o in paper_rows()
+            if release and o is not row and o.dataset == row.dataset and gap(o.values, release).reproduced
+        ]
+        out.append(
+            Comparison(
+                row,
+                release,
+                gap(row.values, release) if release else None,
+                same_as,
+                (closest[0] + ".csv", closest[1]) if closest else None,
+                holds,
+            )
+        )
     return out
 
 
@@ -219,14 +253,44 @@ def replay_release(data, runs_dir: Path, console=None) -> dict[tuple[str, str], 
 
     rels = published_files(data)
     with item_progress("replaying published predictions", len(rels), console) as advance:
-        imported = import_published(data, runs_dir, rels, DatasetCache(data), workers=os.cpu_count() or 1, on_done=advance,
-                                    on_records=remember_metrics)
-    return {(item.name.stem, item.dataset): metrics_for(item.run_dir, "count_as_wrong") for item in imported if item.run_dir is not None}
+        imported = import_published(
+            data,
+            runs_dir,
+            rels,
+            DatasetCache(data),
+            workers=os.cpu_count() or 1,
+            on_done=advance,
+            on_records=remember_metrics,
+        )
+    return {
+        (item.name.stem, item.dataset): metrics_for(item.run_dir, "count_as_wrong")
+        for item in imported
+        if item.run_dir is not None
+    }
 
 
 # -- output ---------------------------------------------------------------------------------------
-CSV_COLUMNS = ["table", "group", "row", "dataset", "file", "status", "largest_gap", "gap_column", "same_as", "closest_file",
-               "closest_gap", "note", "file_holds", "printed_inconsistencies", "permuted_classes", *(f"paper_{c}" for c in COLUMNS), *(f"release_{c}" for c in COLUMNS), "release_n", "release_coverage"]
+CSV_COLUMNS = [
+    "table",
+    "group",
+    "row",
+    "dataset",
+    "file",
+    "status",
+    "largest_gap",
+    "gap_column",
+    "same_as",
+    "closest_file",
+    "closest_gap",
+    "note",
+    "file_holds",
+    "printed_inconsistencies",
+    "permuted_classes",
+    *(f"paper_{c}" for c in COLUMNS),
+    *(f"release_{c}" for c in COLUMNS),
+    "release_n",
+    "release_coverage",
+]
 
 
 def csv_text(comparisons: list[Comparison]) -> str:
@@ -235,16 +299,29 @@ def csv_text(comparisons: list[Comparison]) -> str:
     writer.writeheader()
     for c in comparisons:
         r, m = c.row, c.release
-        writer.writerow({
-            "table": r.table, "group": r.group, "row": r.label, "dataset": r.dataset, "file": r.file or "", "status": c.status,
-            "largest_gap": f"{c.gap.largest:.6f}" if c.gap else "", "gap_column": c.gap.column if c.gap else "",
-            "same_as": " ".join(c.same_as), "closest_file": c.closest[0] if c.closest else "",
-            "closest_gap": f"{c.closest[1].largest:.6f}" if c.closest else "", "note": r.note, "file_holds": "; ".join(c.holds),
-            "printed_inconsistencies": "; ".join(r.inconsistencies()), "permuted_classes": " ".join(map(str, c.permuted())),
-            **{f"paper_{k}": f"{v:.3f}" for k, v in zip(COLUMNS, r.values)},
-            **{f"release_{k}": f"{getattr(m, k):.6f}" if m else "" for k in COLUMNS},
-            "release_n": m.n if m else "", "release_coverage": f"{m.coverage:.6f}" if m else "",
-        })
+        writer.writerow(
+            {
+                "table": r.table,
+                "group": r.group,
+                "row": r.label,
+                "dataset": r.dataset,
+                "file": r.file or "",
+                "status": c.status,
+                "largest_gap": f"{c.gap.largest:.6f}" if c.gap else "",
+                "gap_column": c.gap.column if c.gap else "",
+                "same_as": " ".join(c.same_as),
+                "closest_file": c.closest[0] if c.closest else "",
+                "closest_gap": f"{c.closest[1].largest:.6f}" if c.closest else "",
+                "note": r.note,
+                "file_holds": "; ".join(c.holds),
+                "printed_inconsistencies": "; ".join(r.inconsistencies()),
+                "permuted_classes": " ".join(map(str, c.permuted())),
+                **{f"paper_{k}": f"{v:.3f}" for k, v in zip(COLUMNS, r.values)},
+                **{f"release_{k}": f"{getattr(m, k):.6f}" if m else "" for k in COLUMNS},
+                "release_n": m.n if m else "",
+                "release_coverage": f"{m.coverage:.6f}" if m else "",
+            }
+        )
     return out.getvalue()
 
 
@@ -276,7 +353,11 @@ def markdown(comparisons: list[Comparison]) -> str:
                 lines.append(f"| **{group}** ({c.row.dataset}) |" + " |" * (len(COLUMNS) + 2))
             printed = " | ".join(_three(v) for v in c.row.values)
             lines.append(f"| {c.row.label} | paper | {printed} | |")
-            release = " | ".join(_three(getattr(c.release, k)) for k in COLUMNS) if c.release else " | ".join("–" for _ in COLUMNS)
+            release = (
+                " | ".join(_three(getattr(c.release, k)) for k in COLUMNS)
+                if c.release
+                else " | ".join("–" for _ in COLUMNS)
+            )
             lines.append(f"| | `{c.row.file or '–'}` | {release} | {c.status_text()} |")
     return "\n".join(lines) + "\n"
 

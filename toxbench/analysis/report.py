@@ -37,7 +37,12 @@ def _num(x):
 
 def script_json(value) -> str:
     """JSON that cannot end a <script> element or open a comment: <, > and & as \\u escapes."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
 
 
 def _datasets(runs_dir: Path) -> list[str]:
@@ -53,7 +58,11 @@ def _explained_spans(run_dir: Path) -> dict[str, list]:
         first = next(iter(read_explainers(run_dir)), None)
         if first is None:
             return {}
-        return {sid: line["spans"] for sid, line in read_explanations(run_dir, first)[2].items() if line.get("status") == "ok" and line["spans"]}
+        return {
+            sid: line["spans"]
+            for sid, line in read_explanations(run_dir, first)[2].items()
+            if line.get("status") == "ok" and line["spans"]
+        }
     except ToxbenchError:
         return {}
 
@@ -70,8 +79,14 @@ def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
     return out
 
 
-def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None = None, policy: str = "count_as_wrong",
-                 on_warning=None) -> Path:
+def build_report(
+    runs_dir: Path,
+    data,
+    out_dir: Path,
+    results_dir: Path | None = None,
+    policy: str = "count_as_wrong",
+    on_warning=None,
+) -> Path:
     """Write OUT/index.html from the runs directory; returns its path. Damaged runs are left out,
     each with a warning (on_warning)."""
     import jinja2
@@ -91,12 +106,29 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
 
         def row_dict(rank: int, row) -> dict:
             m = row.metrics
-            return {"rank": rank, "run": row.name, "model": row.model, "prompt": row.prompt or "–", "shots": row.shots or "–", "n": m.n,
-                    "coverage": _num(m.coverage), "accuracy": _num(m.accuracy), "ci_low": _num(m.accuracy_ci_low),
-                    "ci_high": _num(m.accuracy_ci_high), "p0": _num(m.precision_0), "r0": _num(m.recall_0), "f1_0": _num(m.f1_0),
-                    "p1": _num(m.precision_1), "r1": _num(m.recall_1), "f1_1": _num(m.f1_1), "auc": _num(m.roc_auc),
-                    "p_next": row.p_vs_next, "close": row.p_vs_next is not None and row.p_vs_next >= SIGNIFICANCE,
-                    "confusion": m.confusion, "notes": row.notes}
+            return {
+                "rank": rank,
+                "run": row.name,
+                "model": row.model,
+                "prompt": row.prompt or "–",
+                "shots": row.shots or "–",
+                "n": m.n,
+                "coverage": _num(m.coverage),
+                "accuracy": _num(m.accuracy),
+                "ci_low": _num(m.accuracy_ci_low),
+                "ci_high": _num(m.accuracy_ci_high),
+                "p0": _num(m.precision_0),
+                "r0": _num(m.recall_0),
+                "f1_0": _num(m.f1_0),
+                "p1": _num(m.precision_1),
+                "r1": _num(m.recall_1),
+                "f1_1": _num(m.f1_1),
+                "auc": _num(m.roc_auc),
+                "p_next": row.p_vs_next,
+                "close": row.p_vs_next is not None and row.p_vs_next >= SIGNIFICANCE,
+                "confusion": m.confusion,
+                "notes": row.notes,
+            }
 
         rows = [row_dict(rank, row) for rank, row in enumerate(board.rows, 1)]
         subset_rows = [row_dict(rank, row) for rank, row in enumerate(board.subset_rows, 1)]
@@ -105,7 +137,16 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
         loaded = [Run.load(row.run_dir) for row in every]
         top = loaded[: min(KAPPA_RUNS, len(board.rows))] if board.rows else loaded[:KAPPA_RUNS]
         kappa = kappa_matrix(top).round(3).tolist() if len(top) > 1 else []
-        datasets.append({"name": name, "rows": rows, "subset_rows": subset_rows, "fitted_rows": fitted_rows, "kappa_runs": [r.name for r in every[:len(top)]], "kappa": kappa})
+        datasets.append(
+            {
+                "name": name,
+                "rows": rows,
+                "subset_rows": subset_rows,
+                "fitted_rows": fitted_rows,
+                "kappa_runs": [r.name for r in every[: len(top)]],
+                "kappa": kappa,
+            }
+        )
         known = samples_by_id(name, data)  # texts and gold spans, one load
         samples: dict[str, dict] = {}
         runs, names = {}, {}
@@ -119,15 +160,25 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
                     sample["spans"] = [list(r) for r in source.spans]
                 text = answer_text(rec.raw)
                 raw = (rec.raw or "")[:RAW_CHARS] if rec.raw != text else ""
-                preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw] + ([found[rec.sample_id]] if rec.sample_id in found else [])
+                preds[rec.sample_id] = [rec.pred, rec.status, text[:TEXT_CHARS], raw] + (
+                    [found[rec.sample_id]] if rec.sample_id in found else []
+                )
             runs[row.run_dir.name] = preds
             names[row.run_dir.name] = row.name
         explorer["datasets"][name] = {"samples": samples, "runs": runs, "names": names}
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template), autoescape=jinja2.select_autoescape(default=True, default_for_string=True))
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    )
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}"
     env.filters["num"] = lambda x: "" if x is None else f"{x:.6f}"
-    html = env.get_template("report.html.j2").render(datasets=datasets, policy=policy, significance=SIGNIFICANCE,
-                                                     sensitivity=_sensitivity_svgs(results_dir), explorer_json=script_json(explorer))
+    html = env.get_template("report.html.j2").render(
+        datasets=datasets,
+        policy=policy,
+        significance=SIGNIFICANCE,
+        sensitivity=_sensitivity_svgs(results_dir),
+        explorer_json=script_json(explorer),
+    )
     for warning in warnings:
         if on_warning:
             on_warning(warning)
@@ -136,4 +187,3 @@ def build_report(runs_dir: Path, data, out_dir: Path, results_dir: Path | None =
 
 def _template(name: str) -> str:
     return resources.files("toxbench.templates").joinpath(name).read_text("utf-8")
-

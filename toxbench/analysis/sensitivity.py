@@ -20,8 +20,16 @@ SEED_MEANING = {"first": "orders of the release's examples", "random": "which ex
 HASHED_ID = re.compile(r"\b([mp])([0-9a-f]{10})\b")  # matplotlib's _make_id: a letter and 10 hex digits
 
 
-def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source: Source = "auto",
-              on_cell: Callable[[int, int, Cell], None] | None = None, recorded_only: bool = False) -> tuple[Path, Path, Path]:
+def run_sweep(
+    spec: Sweep,
+    data,
+    runs_dir: Path,
+    out_dir: Path,
+    settings,
+    source: Source = "auto",
+    on_cell: Callable[[int, int, Cell], None] | None = None,
+    recorded_only: bool = False,
+) -> tuple[Path, Path, Path]:
     """Run (or resume, or find) every cell, then write the sensitivity table and plot; returns the
     CSV, Markdown and SVG paths. recorded_only: make no run, find each live cell's recorded one."""
     cells = expand(spec, data, source)
@@ -29,7 +37,14 @@ def run_sweep(spec: Sweep, data, runs_dir: Path, out_dir: Path, settings, source
     for i, cell in enumerate(cells, 1):
         if on_cell:
             on_cell(i, len(cells), cell)
-        done.append((cell, run_cell(cell, spec, data, runs_dir, settings, on_records=remember_metrics, recorded_only=recorded_only)))
+        done.append(
+            (
+                cell,
+                run_cell(
+                    cell, spec, data, runs_dir, settings, on_records=remember_metrics, recorded_only=recorded_only
+                ),
+            )
+        )
     rows = sensitivity(done)
     csv_path, md_path = write_table(rows, spec, out_dir)
     return csv_path, md_path, plot(rows, out_dir / "sensitivity.svg")
@@ -67,32 +82,79 @@ def sensitivity(cells_and_runs: list[tuple[Cell, Path]]) -> list[SensitivityRow]
     for (model, dataset, lang, prompt, shots), items in groups.items():
         cell, first = items[0]
         accs = [m.accuracy for _, m in items]
-        rows.append(SensitivityRow(model, dataset, lang, cell.config, prompt, shots, cell.source, first.n, len(items), statistics.fmean(accs),
-                                   min(accs), max(accs), first.accuracy_ci_low, first.accuracy_ci_high,
-                                   statistics.fmean(m.f1_0 for _, m in items), statistics.fmean(m.f1_1 for _, m in items),
-                                   statistics.fmean(m.coverage for _, m in items)))
+        rows.append(
+            SensitivityRow(
+                model,
+                dataset,
+                lang,
+                cell.config,
+                prompt,
+                shots,
+                cell.source,
+                first.n,
+                len(items),
+                statistics.fmean(accs),
+                min(accs),
+                max(accs),
+                first.accuracy_ci_low,
+                first.accuracy_ci_high,
+                statistics.fmean(m.f1_0 for _, m in items),
+                statistics.fmean(m.f1_1 for _, m in items),
+                statistics.fmean(m.coverage for _, m in items),
+            )
+        )
     return rows
 
 
-COLUMNS = ("model", "dataset", "lang", "config", "prompt", "shots", "source", "n", "seeds", "accuracy", "accuracy_min", "accuracy_max",
-           "ci_low", "ci_high", "f1_0", "f1_1", "coverage")
+COLUMNS = (
+    "model",
+    "dataset",
+    "lang",
+    "config",
+    "prompt",
+    "shots",
+    "source",
+    "n",
+    "seeds",
+    "accuracy",
+    "accuracy_min",
+    "accuracy_max",
+    "ci_low",
+    "ci_high",
+    "f1_0",
+    "f1_1",
+    "coverage",
+)
 
 
 def write_table(rows: list[SensitivityRow], sweep: Sweep, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "sensitivity.csv", out_dir / "sensitivity.md"
-    write_atomic(csv_path, csv_for_people(COLUMNS, ([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)]
-                                                    for r in rows)))
-    lines = [f"# {sweep.name}: prompt sensitivity", "", sweep.description.strip(), "",
-             "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over seeds "
-             f"({SEED_MEANING[sweep.shot_pool]}). "
-             "F1 per class (0 non-toxic, 1 toxic). Source: `published` replays the release's prediction file; `live` is a run made here.", "",
-             "| model | dataset | lang | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
-             "|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
+    write_atomic(
+        csv_path,
+        csv_for_people(
+            COLUMNS,
+            ([f"{v:.6f}" if isinstance(v, float) else v for v in (getattr(r, c) for c in COLUMNS)] for r in rows),
+        ),
+    )
+    lines = [
+        f"# {sweep.name}: prompt sensitivity",
+        "",
+        sweep.description.strip(),
+        "",
+        "Accuracy in %, with the Wilson 95% interval; with several seeds, the mean and the range over seeds "
+        f"({SEED_MEANING[sweep.shot_pool]}). "
+        "F1 per class (0 non-toxic, 1 toxic). Source: `published` replays the release's prediction file; `live` is a run made here.",
+        "",
+        "| model | dataset | lang | configuration | n | seeds | accuracy | 95% CI | range over seeds | F1 0 | F1 1 | coverage | source |",
+        "|---|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+    ]
     for r in rows:
         spread = f"{100 * r.accuracy_min:.1f}–{100 * r.accuracy_max:.1f}" if r.seeds > 1 else "–"
-        lines.append(f"| {md_cell(r.model)} | {md_cell(r.dataset)} | {md_cell(r.lang)} | {md_cell(r.config)} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
-                     f"| {spread} | {100 * r.f1_0:.1f} | {100 * r.f1_1:.1f} | {100 * r.coverage:.1f} | {r.source} |")
+        lines.append(
+            f"| {md_cell(r.model)} | {md_cell(r.dataset)} | {md_cell(r.lang)} | {md_cell(r.config)} | {r.n} | {r.seeds} | {100 * r.accuracy:.1f} | {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f} "
+            f"| {spread} | {100 * r.f1_0:.1f} | {100 * r.f1_1:.1f} | {100 * r.coverage:.1f} | {r.source} |"
+        )
     md_path.write_text("\n".join(lines) + "\n", "utf-8")
     return csv_path, md_path
 
@@ -117,8 +179,13 @@ def plot(rows: list[SensitivityRow], out_path: Path) -> Path:
         label = f"{key[0]} ({', '.join(apart)})" if apart else key[0]
         line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
         if any(r.seeds > 1 for r in series):
-            ax.fill_between(x, [100 * r.accuracy_min for r in series], [100 * r.accuracy_max for r in series], alpha=0.2,
-                            color=line[0].get_color())
+            ax.fill_between(
+                x,
+                [100 * r.accuracy_min for r in series],
+                [100 * r.accuracy_max for r in series],
+                alpha=0.2,
+                color=line[0].get_color(),
+            )
     ax.set_xticks(range(len(configs)), configs, rotation=20, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.grid(axis="y", alpha=0.3)

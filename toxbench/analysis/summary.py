@@ -25,16 +25,28 @@ def headline(result: RunResult) -> dict:
 def summary_json(result: RunResult) -> str:
     """`toxbench run --json`: what the run did and its headline metrics."""
     d = result.as_dict()
-    return json.dumps({"run_dir": d["run_dir"], "n": d["n"], "status": d["status"], "metrics": headline(result),
-                       "cost_usd": d["cost_usd"], "requests_sent": d["requests_sent"], "cache_hits": d["cache_hits"]}, indent=2)
+    return json.dumps(
+        {
+            "run_dir": d["run_dir"],
+            "n": d["n"],
+            "status": d["status"],
+            "metrics": headline(result),
+            "cost_usd": d["cost_usd"],
+            "requests_sent": d["requests_sent"],
+            "cache_hits": d["cache_hits"],
+        },
+        indent=2,
+    )
 
 
 def summary_line(result: RunResult) -> str:
     """`toxbench run`'s closing line."""
     m = headline(result)
-    return (f"{result.run_dir}: n={result.n} {result.statuses} accuracy={m['accuracy']:.3f} coverage={m['coverage']:.3f} "
-            f"cost={money(result.cost_usd)} requests={result.requests_sent} cache hits={result.cache_hits}"
-            + (f" retried errors={result.retried_errors}" if result.retried_errors else ""))
+    return (
+        f"{result.run_dir}: n={result.n} {result.statuses} accuracy={m['accuracy']:.3f} coverage={m['coverage']:.3f} "
+        f"cost={money(result.cost_usd)} requests={result.requests_sent} cache hits={result.cache_hits}"
+        + (f" retried errors={result.retried_errors}" if result.retried_errors else "")
+    )
 
 
 def money(usd: float | None) -> str:
@@ -72,6 +84,15 @@ def run_rows(runs_dir: Path) -> tuple[list[RunRow], list[str]]:
         except ToxbenchError as exc:
             warnings.append(damaged(run_dir, exc))
             continue
-        rows.append(RunRow(names[run_dir.name], run_dir.name, manifest.spec, manifest.status, manifest.cost_usd, metrics,
-                           manifest.n_expected if manifest.partial else None))
+        rows.append(
+            RunRow(
+                names[run_dir.name],
+                run_dir.name,
+                manifest.spec,
+                manifest.status,
+                manifest.cost_usd,
+                metrics,
+                manifest.n_expected if manifest.partial else None,
+            )
+        )
     return rows, warnings

@@ -16,8 +16,12 @@ from toxbench.cli import annotate, calibrate, data, ensemble, explain, prompt, r
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import redact
 
-app = typer.Typer(help="Benchmark toxicity detectors from records you can trust.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=True)  # --install-completion / --show-completion for bash, zsh, fish
+app = typer.Typer(
+    help="Benchmark toxicity detectors from records you can trust.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)  # --install-completion / --show-completion for bash, zsh, fish
 
 
 def _examples(*lines: str) -> str:
@@ -26,14 +30,23 @@ def _examples(*lines: str) -> str:
 
 
 EXAMPLES = {
-    "run": _examples("toxbench run --model openai:gpt-4o-mini --dataset toxifrench --prompt detailed --shots 4",
-                     "toxbench run --model hf:smollm2-135m-instruct --model-arg mode=score --sample 200",
-                     "toxbench run --model baseline --dataset my_comments.csv --text-col body --label-col toxic"),
-    "sweep": _examples("toxbench sweep experiments/icl-table5.toml --dry-run", "toxbench sweep experiments/icl-table5.toml --source published"),
-    "leaderboard": _examples("toxbench leaderboard --dataset toxifrench --out results/toxifrench",
-                             "toxbench leaderboard --dataset my_comments.csv --runs runs --no-published --out board"),
-    "compare": _examples("toxbench compare gpt-4o-mini-simple-tf-fr gpt-4o-detailed-tf-fr --runs runs",
-                         "toxbench compare RUN_A RUN_B --show 0 --json comparison.json"),
+    "run": _examples(
+        "toxbench run --model openai:gpt-4o-mini --dataset toxifrench --prompt detailed --shots 4",
+        "toxbench run --model hf:smollm2-135m-instruct --model-arg mode=score --sample 200",
+        "toxbench run --model baseline --dataset my_comments.csv --text-col body --label-col toxic",
+    ),
+    "sweep": _examples(
+        "toxbench sweep experiments/icl-table5.toml --dry-run",
+        "toxbench sweep experiments/icl-table5.toml --source published",
+    ),
+    "leaderboard": _examples(
+        "toxbench leaderboard --dataset toxifrench --out results/toxifrench",
+        "toxbench leaderboard --dataset my_comments.csv --runs runs --no-published --out board",
+    ),
+    "compare": _examples(
+        "toxbench compare gpt-4o-mini-simple-tf-fr gpt-4o-detailed-tf-fr --runs runs",
+        "toxbench compare RUN_A RUN_B --show 0 --json comparison.json",
+    ),
 }
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
@@ -75,7 +88,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """toxbench: datasets, runs, metrics and leaderboards for toxicity detection."""
 

@@ -9,31 +9,73 @@ import typer
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory (else $TOXBENCH_DATA_DIR, else the user cache directory).", show_default=False),
+    typer.Option(
+        "--data-dir",
+        help="Data directory (else $TOXBENCH_DATA_DIR, else the user cache directory).",
+        show_default=False,
+    ),
 ]
 MirrorOption = Annotated[
     str | None,
-    typer.Option("--mirror", help="Download from this base URL instead of the pinned upstream URLs (else $TOXBENCH_DATA_MIRROR).", show_default=False),
+    typer.Option(
+        "--mirror",
+        help="Download from this base URL instead of the pinned upstream URLs (else $TOXBENCH_DATA_MIRROR).",
+        show_default=False,
+    ),
 ]
 RunsOption = Annotated[Path, typer.Option("--runs", help="Runs directory.")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Every column (the default fits an 80-column terminal).")]
 # How a dataset file's columns are named (`run`, `prompt show`, `data show`)
-TextColOption = Annotated[str | None, typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")]
-LabelColOption = Annotated[str | None, typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")]
-IdColOption = Annotated[str | None, typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")]
-LangColOption = Annotated[str | None, typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")]
-SpansColOption = Annotated[str | None, typer.Option("--spans-col", help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).")]
+TextColOption = Annotated[
+    str | None, typer.Option("--text-col", help="Text column of a dataset file (default: text or content).")
+]
+LabelColOption = Annotated[
+    str | None, typer.Option("--label-col", help="0/1 label column of a dataset file (default: label).")
+]
+IdColOption = Annotated[
+    str | None, typer.Option("--id-col", help="Id column of a dataset file (default: id; else a hash of the text).")
+]
+LangColOption = Annotated[
+    str | None, typer.Option("--lang-col", help="Language column of a dataset file (default: lang).")
+]
+SpansColOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spans-col",
+        help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).",
+    ),
+]
 # How a chat prompt is rendered (`run`, `prompt show`)
-ModelArgOption = Annotated[list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")]
-ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).", show_default=False)]
+ModelArgOption = Annotated[
+    list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")
+]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        help="Most requests in flight, lowered automatically on rate limits (default: the adapter's, see `toxbench adapters`).",
+        show_default=False,
+    ),
+]
 RpmOption = Annotated[float | None, typer.Option("--rpm", help="Requests per minute.")]
 TpmOption = Annotated[float | None, typer.Option("--tpm", help="Tokens per minute (estimated).")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds per request.")]
-MaxRetriesOption = Annotated[int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")]
+MaxRetriesOption = Annotated[
+    int, typer.Option("--max-retries", help="Retries per request on rate limits and transient errors.")
+]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")]
 ShotsOption = Annotated[str, typer.Option("--shots", help="0, 1t, 1nt, 4 or 10 few-shot examples.")]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones).")]
-ShotPoolOption = Annotated[str, typer.Option("--shot-pool", help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.")]
+SeedOption = Annotated[
+    int,
+    typer.Option("--seed", help="Seed of the few-shot examples' order (and, with --shot-pool random, of which ones)."),
+]
+ShotPoolOption = Annotated[
+    str,
+    typer.Option(
+        "--shot-pool",
+        help="first: the release's first k examples of each class (byte-exact); random: k drawn with --seed, for sensitivity studies.",
+    ),
+]
 
 
 def console(stderr: bool = False):

@@ -38,8 +38,10 @@ def data_list(data_dir_: DataDirOption = None) -> None:
         table.add_row(name, description, str(data.root / rel), f"[{style[state]}]{state}[/]")
     out.print(table)
     states = [data.status(rel) for rel in published_files(data)]
-    out.print(f"published prediction files: {len(states)} ({states.count('ok')} ok, {states.count('missing')} missing, "
-              f"{states.count('mismatch')} mismatch) under {data.root / 'toxifrench/predictions'}")
+    out.print(
+        f"published prediction files: {len(states)} ({states.count('ok')} ok, {states.count('missing')} missing, "
+        f"{states.count('mismatch')} mismatch) under {data.root / 'toxifrench/predictions'}"
+    )
 
 
 @app.command("verify")
@@ -62,7 +64,9 @@ def data_verify(data_dir_: DataDirOption = None) -> None:
 
 @app.command("fetch")
 def data_fetch(
-    files: Annotated[list[str] | None, typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)] = None,
+    files: Annotated[
+        list[str] | None, typer.Argument(help="Manifest paths to fetch (default: all).", show_default=False)
+    ] = None,
     data_dir_: DataDirOption = None,
     mirror: MirrorOption = None,
     force: Annotated[bool, typer.Option("--force", help="Re-download files whose checksum differs.")] = False,
@@ -71,7 +75,11 @@ def data_fetch(
     data = data_dir(data_dir_, mirror)
     out = console()
     out.print(f"data directory: {data.root}")
-    outcomes = data.fetch(files or None, force=force, on_file=lambda rel, outcome: outcome != "present" and out.print(f"{outcome:8s} {rel}"))
+    outcomes = data.fetch(
+        files or None,
+        force=force,
+        on_file=lambda rel, outcome: outcome != "present" and out.print(f"{outcome:8s} {rel}"),
+    )
     failed = [rel for rel, outcome in outcomes.items() if outcome.startswith(("failed", "mismatch"))]
     fetched = sum(1 for o in outcomes.values() if o == "fetched")
     out.print(f"{fetched} fetched, {len(outcomes) - fetched - len(failed)} already present, {len(failed)} failed")
@@ -81,7 +89,9 @@ def data_fetch(
 
 @app.command("show")
 def data_show(
-    dataset: Annotated[str, typer.Argument(help="A dataset name (toxifrench, rtplx:FR, ...) or a path to a CSV/JSONL file.")],
+    dataset: Annotated[
+        str, typer.Argument(help="A dataset name (toxifrench, rtplx:FR, ...) or a path to a CSV/JSONL file.")
+    ],
     data_dir_: DataDirOption = None,
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
@@ -104,7 +114,9 @@ def data_show(
     p = profile(ds)
     out = console()
     out.print(f"[bold]{ds.name}[/] — {ds.description}")
-    out.print(f"samples: {p.n}   toxic (1): {p.toxic} ({100 * p.toxic / p.n:.1f}%)   non-toxic (0): {p.non_toxic} ({100 * p.non_toxic / p.n:.1f}%)")
+    out.print(
+        f"samples: {p.n}   toxic (1): {p.toxic} ({100 * p.toxic / p.n:.1f}%)   non-toxic (0): {p.non_toxic} ({100 * p.non_toxic / p.n:.1f}%)"
+    )
     out.print("languages: " + ", ".join(f"{k} {v}" for k, v in p.languages))
     out.print(f"identity sha256: {ds.sha256[:16]}…")
     note = release_overlap(ds, data)
@@ -114,8 +126,10 @@ def data_show(
     if annotated:
         with_spans = sum(bool(s.spans) for s in annotated)
         toxic_chars = sum(e - b for s in annotated for b, e in s.spans)
-        out.print(f"gold spans: {with_spans} of {len(annotated)} annotated samples have a span ({len(annotated) - with_spans} none); "
-                  f"{toxic_chars} of {sum(len(s.text) for s in annotated)} characters are in a span")
+        out.print(
+            f"gold spans: {with_spans} of {len(annotated)} annotated samples have a span ({len(annotated) - with_spans} none); "
+            f"{toxic_chars} of {sum(len(s.text) for s in annotated)} characters are in a span"
+        )
     for line in ds.notes:
         out.print(f"note: {line}")
     table = Table("id", "label", "text" + (" (gold spans ⟦marked⟧)" if annotated else ""))
@@ -151,7 +165,9 @@ def data_training_set(
     out.print(f"annotated rows read: {summary['read']}   kept: {summary['kept']}")
     out.print("left out: " + ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in summary["removed"].items()))
     for near in summary["near_copies"]:
-        out.print(f"  near copy (5-gram Jaccard {near['similarity']:.3f} >= {NEAR_COPY_THRESHOLD}): {near['source']} row {near['row_id']} "
-                  f"~ {near['dataset']} sample {near['sample_id']}")
+        out.print(
+            f"  near copy (5-gram Jaccard {near['similarity']:.3f} >= {NEAR_COPY_THRESHOLD}): {near['source']} row {near['row_id']} "
+            f"~ {near['dataset']} sample {near['sample_id']}"
+        )
     for source, counts in summary["balance"].items():
         out.print(f"{source}: {counts[1]} toxic, {counts[0]} non-toxic")

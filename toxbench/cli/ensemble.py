@@ -34,19 +34,61 @@ def _c_values(values: list[str]) -> list[float | str]:
 
 
 def ensemble(
-    member: Annotated[list[str] | None, typer.Argument(help="Runs to combine: labels, run ids or globs (default: every complete run of the dataset).", show_default=False)] = None,
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose complete runs are the members.")] = "toxifrench",
+    member: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Runs to combine: labels, run ids or globs (default: every complete run of the dataset).",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="The dataset whose complete runs are the members.")
+    ] = "toxifrench",
     method: Annotated[str, typer.Option("--method", help="vote, stack, or all (both).")] = "all",
-    features: Annotated[list[str] | None, typer.Option("--features", help="The stack's inputs: votes, or scores (a run's P(toxic) where it recorded one, else its vote). Repeatable: one stack per value.", show_default=False)] = None,
-    c: Annotated[list[str] | None, typer.Option("--c", help="The stack's inverse regularisation C, or auto (chosen on each training part by inner 5-fold CV on log-loss). Repeatable. Default: 1.", show_default=False)] = None,
+    features: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--features",
+            help="The stack's inputs: votes, or scores (a run's P(toxic) where it recorded one, else its vote). Repeatable: one stack per value.",
+            show_default=False,
+        ),
+    ] = None,
+    c: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--c",
+            help="The stack's inverse regularisation C, or auto (chosen on each training part by inner 5-fold CV on log-loss). Repeatable. Default: 1.",
+            show_default=False,
+        ),
+    ] = None,
     folds: Annotated[int, typer.Option("--folds", help="Stratified folds of the cross-fitted stack.")] = 5,
     seeds: Annotated[int, typer.Option("--seeds", help="Fold assignments to repeat over (seeds 0..N-1).")] = 10,
-    best_k: Annotated[int | None, typer.Option("--best-k", help="Also stack only the K runs most accurate on each fold's training part.")] = None,
-    in_sample: Annotated[bool, typer.Option("--in-sample", help="Also show the optimistic in-sample stack, labelled as such.")] = False,
-    runs: Annotated[list[Path] | None, typer.Option("--runs", help="Runs directory to take members from (repeatable; default: runs); each ensemble is recorded in the first.", show_default=False)] = None,
-    record: Annotated[bool, typer.Option("--record/--no-record", help="Write each ensemble as a run (on the leaderboard, usable by compare).")] = True,
+    best_k: Annotated[
+        int | None,
+        typer.Option("--best-k", help="Also stack only the K runs most accurate on each fold's training part."),
+    ] = None,
+    in_sample: Annotated[
+        bool, typer.Option("--in-sample", help="Also show the optimistic in-sample stack, labelled as such.")
+    ] = False,
+    runs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--runs",
+            help="Runs directory to take members from (repeatable; default: runs); each ensemble is recorded in the first.",
+            show_default=False,
+        ),
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--no-record", help="Write each ensemble as a run (on the leaderboard, usable by compare)."
+        ),
+    ] = True,
     out: Annotated[Path | None, typer.Option("--out", help="Write NAME.md and NAME.json here.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False)] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False),
+    ] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Ensembles of recorded runs chosen without looking at the labels they are scored on: the
@@ -81,8 +123,10 @@ def ensemble(
     runs_dirs = runs or [Path("runs")]
     for directory in runs_dirs:
         if not directory.is_dir():
-            raise ToxbenchError(f"--runs {directory}: no such runs directory; --runs is where runs are recorded, and member runs are "
-                                "named as arguments (toxbench ensemble RUN_A RUN_B ...)")
+            raise ToxbenchError(
+                f"--runs {directory}: no such runs directory; --runs is where runs are recorded, and member runs are "
+                "named as arguments (toxbench ensemble RUN_A RUN_B ...)"
+            )
     if out is not None:
         writable_dir(out, "--out")
     if record:
@@ -91,19 +135,33 @@ def ensemble(
     samples = loaded.samples
     ids, gold = [s.id for s in samples], np.array([s.label for s in samples])
     if any(g is None for g in gold.tolist()):
-        raise ToxbenchError(f"--dataset {dataset}: some samples have no gold label; an ensemble is fitted and scored on gold labels")
+        raise ToxbenchError(
+            f"--dataset {dataset}: some samples have no gold label; an ensemble is fitted and scored on gold labels"
+        )
     smallest = min(int((gold == 1).sum()), int((gold == 0).sum()))
     if method != "vote" and smallest < folds:
-        raise ToxbenchError(f"--folds {folds}: the dataset has {smallest} sample(s) of its smaller class; give at most {smallest} folds")
+        raise ToxbenchError(
+            f"--folds {folds}: the dataset has {smallest} sample(s) of its smaller class; give at most {smallest} folds"
+        )
     if "auto" in c_values and method != "vote" and smallest * (folds - 1) // folds < INNER_FOLDS:
-        raise ToxbenchError(f"--c auto: each training part holds fewer than {INNER_FOLDS} samples of the smaller class for the inner "
-                            "cross-validation; give a number for --c")
+        raise ToxbenchError(
+            f"--c auto: each training part holds fewer than {INNER_FOLDS} samples of the smaller class for the inner "
+            "cross-validation; give a number for --c"
+        )
     found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or ())
     if len(found) < 2:
-        left_out = f"; left out: {'; '.join(notes[:3])}{f' (and {len(notes) - 3} more)' if len(notes) > 3 else ''}" if notes else ""
-        raise ToxbenchError(f"--dataset {dataset}: {len(found)} complete run(s) of the whole dataset found in {', '.join(map(str, runs_dirs))}; "
-                            f"an ensemble needs at least 2 (run or replay more, or check the run names given){left_out}")
-    stacks = [StackConfig(f, value) for f, value in product(features or ["votes"], c_values)] if method != "vote" else []
+        left_out = (
+            f"; left out: {'; '.join(notes[:3])}{f' (and {len(notes) - 3} more)' if len(notes) > 3 else ''}"
+            if notes
+            else ""
+        )
+        raise ToxbenchError(
+            f"--dataset {dataset}: {len(found)} complete run(s) of the whole dataset found in {', '.join(map(str, runs_dirs))}; "
+            f"an ensemble needs at least 2 (run or replay more, or check the run names given){left_out}"
+        )
+    stacks = (
+        [StackConfig(f, value) for f, value in product(features or ["votes"], c_values)] if method != "vote" else []
+    )
     if best_k and stacks:
         stacks.append(StackConfig(stacks[0].features, stacks[0].c, min(best_k, len(found))))
     result = build(found, ids, gold, folds, seeds, vote=method != "stack", stacks=stacks, show_in_sample=in_sample)
@@ -112,12 +170,19 @@ def ensemble(
         lang = samples[0].lang if len({s.lang for s in samples}) == 1 else None
         for derived in result.derived:
             spec = run_spec(derived, found, loaded.name, loaded.sha256, lang, folds, seeds)
-            run_dir = write_run(runs_dirs[0], spec, records(derived, ids, gold), run_notes(derived, found, folds, seeds, result.fair_single, result.best_single))
+            run_dir = write_run(
+                runs_dirs[0],
+                spec,
+                records(derived, ids, gold),
+                run_notes(derived, found, folds, seeds, result.fair_single, result.best_single),
+            )
             derived.row["run"] = spec.label
             derived.row["run_id"] = run_dir.name
     text = markdown(f"{dataset} ({name})" if name else dataset, summary)
     console().print(text, markup=False)
     if out is not None:
-        stem = folder_name(name or (Path(dataset).stem if is_path_spec(dataset) else dataset))  # never a path outside --out
+        stem = folder_name(
+            name or (Path(dataset).stem if is_path_spec(dataset) else dataset)
+        )  # never a path outside --out
         write_atomic(out / f"{stem}.md", text)
         write_atomic(out / f"{stem}.json", json.dumps(summary, indent=2) + "\n")

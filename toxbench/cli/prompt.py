@@ -26,13 +26,21 @@ app = typer.Typer(help="Prompts: see exactly what a run sends.", no_args_is_help
 @app.command("show")
 def show(
     sample: Annotated[str, typer.Option("--sample", help="A sample id of the dataset (see `toxbench data show`).")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file, as in `run`.")] = "toxifrench",
-    prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file.")] = "detailed",
-    lang: Annotated[str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")] = None,
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file, as in `run`.")
+    ] = "toxifrench",
+    prompt: Annotated[
+        str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file.")
+    ] = "detailed",
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's, as in `run`.")
+    ] = None,
     shots: ShotsOption = "0",
     seed: SeedOption = 0,
     shot_pool: ShotPoolOption = "first",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the messages as a JSON list of {role, content}.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the messages as a JSON list of {role, content}.")
+    ] = False,
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
     id_col: IdColOption = None,
@@ -49,7 +57,9 @@ def show(
     found = next((s for s in loaded.samples if s.id == sample), None)
     if found is None:
         examples = ", ".join(s.id for s in loaded.samples[:3])
-        raise ToxbenchError(f"--sample {sample!r}: no such id in {loaded.name}; ids look like {examples} (see `toxbench data show {dataset}`)")
+        raise ToxbenchError(
+            f"--sample {sample!r}: no such id in {loaded.name}; ids look like {examples} (see `toxbench data show {dataset}`)"
+        )
     run_lang = run_language(prompt, lang, [s.lang for s in loaded.samples], data)
     messages = make_renderer(prompt, run_lang, shots, seed, data, shot_pool).messages(found.text)
     if as_json:

@@ -33,18 +33,35 @@ from toxbench.errors import ToxbenchError
 
 
 def run(
-    model: Annotated[str, typer.Option("--model", "-m", help="ADAPTER:MODEL, e.g. openai:gpt-4o-mini, mistral:mistral-large-latest, perspective; default: the offline baseline.")] = "baseline",
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")] = "toxifrench",
-    prompt: Annotated[str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")] = "detailed",
-    lang: Annotated[str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="ADAPTER:MODEL, e.g. openai:gpt-4o-mini, mistral:mistral-large-latest, perspective; default: the offline baseline.",
+        ),
+    ] = "baseline",
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="A dataset name or a path to a CSV/JSONL file.")
+    ] = "toxifrench",
+    prompt: Annotated[
+        str, typer.Option("--prompt", help="Prompt set (simple, detailed) or a .toml file; chat adapters only.")
+    ] = "detailed",
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Prompt language (fr, en); default: the dataset's.")
+    ] = None,
     shots: ShotsOption = "0",
     seed: SeedOption = 0,
     shot_pool: ShotPoolOption = "first",
     model_arg: ModelArgOption = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N samples.")] = None,
-    sample: Annotated[int | None, typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="A seeded class-balanced sample of N samples (seed: --sample-seed).")
+    ] = None,
     sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of --sample.")] = 0,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Batch size of local models (default: the adapter's).")
+    ] = None,
     concurrency: ConcurrencyOption = None,
     rpm: RpmOption = None,
     tpm: TpmOption = None,
@@ -54,7 +71,13 @@ def run(
     no_cache: NoCacheOption = False,
     prices: Annotated[str | None, typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-    retry_errors: Annotated[bool, typer.Option("--retry-errors/--no-retry-errors", help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).")] = True,
+    retry_errors: Annotated[
+        bool,
+        typer.Option(
+            "--retry-errors/--no-retry-errors",
+            help="On a re-run, ask again for samples recorded as errors (refusals and unparseable answers are answers and stay).",
+        ),
+    ] = True,
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
     id_col: IdColOption = None,
@@ -67,10 +90,27 @@ def run(
     from toxbench.run.engine import ExecutionSettings
     from toxbench.run.runner import RunOptions, execute
 
-    options = RunOptions(model=model, dataset=dataset, prompt=prompt, lang=lang, shots=shots, seed=seed, shot_pool=shot_pool, model_args=parse_model_args(model_arg or []),
-                         limit=limit, sample=sample, sample_seed=sample_seed, runs_dir=out, use_cache=not no_cache, prices=prices,
-                         columns=Columns(text_col, label_col, id_col, lang_col), retry_errors=retry_errors)
-    settings = ExecutionSettings(concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size)
+    options = RunOptions(
+        model=model,
+        dataset=dataset,
+        prompt=prompt,
+        lang=lang,
+        shots=shots,
+        seed=seed,
+        shot_pool=shot_pool,
+        model_args=parse_model_args(model_arg or []),
+        limit=limit,
+        sample=sample,
+        sample_seed=sample_seed,
+        runs_dir=out,
+        use_cache=not no_cache,
+        prices=prices,
+        columns=Columns(text_col, label_col, id_col, lang_col),
+        retry_errors=retry_errors,
+    )
+    settings = ExecutionSettings(
+        concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size
+    )
     try:
         result = execute(options, data_dir(data_dir_), settings, show_progress=not as_json)
     except KeyboardInterrupt:  # click would swallow it; say what happened and how to go on
@@ -88,13 +128,34 @@ def run(
 
 def sweep(
     file: Annotated[Path, typer.Argument(help="A sweep file (TOML), e.g. experiments/icl-table5.toml.")],
-    source: Annotated[str, typer.Option("--source", help="auto: replay the release's file when the model cannot run here; live; published.")] = "auto",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells, their source and estimated cost; run nothing.")] = False,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source", help="auto: replay the release's file when the model cannot run here; live; published."
+        ),
+    ] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the cells, their source and estimated cost; run nothing.")
+    ] = False,
     runs: RunsOption = Path("runs"),
-    out: Annotated[Path | None, typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>)."),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size of local models.")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False)] = None,
-    recorded: Annotated[bool, typer.Option("--recorded", help="Make no run: take each live cell's complete run from --runs (regenerating committed tables).")] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", help="Most requests in flight per run (default: the adapter's).", show_default=False
+        ),
+    ] = None,
+    recorded: Annotated[
+        bool,
+        typer.Option(
+            "--recorded",
+            help="Make no run: take each live cell's complete run from --runs (regenerating committed tables).",
+        ),
+    ] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
@@ -116,8 +177,16 @@ def sweep(
         seed = f" seed {c.seed}" if c.seed is not None else ""
         console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}{seed} ({c.source})")
 
-    paths = run_sweep(spec, data, runs, out, ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
-                      source, on_cell=cell_line, recorded_only=recorded)  # type: ignore[arg-type]
+    paths = run_sweep(
+        spec,
+        data,
+        runs,
+        out,
+        ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
+        source,
+        on_cell=cell_line,
+        recorded_only=recorded,
+    )  # type: ignore[arg-type]
     console().print("wrote " + ", ".join(map(str, paths)))
 
 
@@ -131,7 +200,9 @@ def _print_dry_run(spec, data, source: str) -> None:
 
     cells = expand(spec, data, source)  # type: ignore[arg-type]
     estimate = CostEstimator(spec, data)
-    grouped = len(cells) > DRY_RUN_ROWS  # one row per configuration, its seeds counted: thousands of rows say less, slowly
+    grouped = (
+        len(cells) > DRY_RUN_ROWS
+    )  # one row per configuration, its seeds counted: thousands of rows say less, slowly
     table = Table("model", "dataset", "lang", "configuration", "seeds" if grouped else "seed", "source", "estimated $")
     rows: dict[tuple, list] = {}
     total, unknown = 0.0, 0
@@ -150,7 +221,10 @@ def _print_dry_run(spec, data, source: str) -> None:
         seed_cell = (str(seeds) if seeds else "–") if grouped else key[5]
         table.add_row(*key[:4], seed_cell, key[4], "?" if unpriced else f"{cost:.4f}")
     console().print(table)
-    console().print(f"{len(cells)} cells; estimated ${total:.4f}" + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else ""))
+    console().print(
+        f"{len(cells)} cells; estimated ${total:.4f}"
+        + (f" plus {unknown} unpriced (local or not in the price table)" if unknown else "")
+    )
 
 
 def adapters(wide: WideOption = False) -> None:
@@ -162,6 +236,15 @@ def adapters(wide: WideOption = False) -> None:
         if "error" in row:
             table.add(adapter=row["name"], kind="–", description=row["error"])
         else:
-            table.add(adapter=row["name"], kind=row["kind"], scores="yes" if row["scores"] else "no", concurrency=str(row["concurrency"]),
-                      **{"key from": row["key_from"] or "–", "description": row["description"], "varies with": row["varies"] or "–"})
+            table.add(
+                adapter=row["name"],
+                kind=row["kind"],
+                scores="yes" if row["scores"] else "no",
+                concurrency=str(row["concurrency"]),
+                **{
+                    "key from": row["key_from"] or "–",
+                    "description": row["description"],
+                    "varies with": row["varies"] or "–",
+                },
+            )
     console().print(table.render(wide))

@@ -20,19 +20,40 @@ def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None
     rows, warnings = run_rows(runs)
     for warning in warnings:
         console(stderr=True).print(f"[yellow]warning[/] {warning}")
-    table = Columns("run", "dataset", "status", "n", "accuracy", "cost", wide=("model", "prompt", "lang", "shots", "seed", "subset", "coverage"))
+    table = Columns(
+        "run",
+        "dataset",
+        "status",
+        "n",
+        "accuracy",
+        "cost",
+        wide=("model", "prompt", "lang", "shots", "seed", "subset", "coverage"),
+    )
     for row in rows:
         m, spec = row.metrics, row.spec
-        table.add(run=row.run, dataset=spec.dataset, status=row.status, n=row.size(),
-                  accuracy=f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–", cost=money(row.cost_usd),
-                  model=f"{spec.adapter}:{spec.model}", prompt=spec.prompt or "–", lang=spec.lang or "–", shots=spec.shots or "–",
-                  seed="–" if spec.shots_seed is None else str(spec.shots_seed), subset=spec.subset or "–",
-                  coverage=f"{m.coverage:.3f}" if m else "–")
+        table.add(
+            run=row.run,
+            dataset=spec.dataset,
+            status=row.status,
+            n=row.size(),
+            accuracy=f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–",
+            cost=money(row.cost_usd),
+            model=f"{spec.adapter}:{spec.model}",
+            prompt=spec.prompt or "–",
+            lang=spec.lang or "–",
+            shots=spec.shots or "–",
+            seed="–" if spec.shots_seed is None else str(spec.shots_seed),
+            subset=spec.subset or "–",
+            coverage=f"{m.coverage:.3f}" if m else "–",
+        )
     console().print(table.render(wide))
 
 
 @app.command("repair")
-def runs_repair(run: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")], runs: RunsOption = Path("runs")) -> None:
+def runs_repair(
+    run: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix) or label.")],
+    runs: RunsOption = Path("runs"),
+) -> None:
     """Make a damaged run readable: drop a torn last line (a crash mid-write), rebuild the counts."""
     from toxbench.records import find_run, repair_run
 
@@ -40,13 +61,47 @@ def runs_repair(run: Annotated[str, typer.Argument(help="A run directory, run id
 
 
 def leaderboard(
-    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="Dataset(s) to rank (default: every dataset with published predictions).", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).")] = Path("results"),
-    runs: Annotated[Path, typer.Option("--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it.")] = Path("runs"),
-    include: Annotated[list[Path] | None, typer.Option("--include-runs", help="Another runs directory whose complete runs are ranked too; nothing is replayed into it (repeatable), e.g. results/runs.", show_default=False)] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Dataset(s) to rank (default: every dataset with published predictions).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).",
+        ),
+    ] = Path("results"),
+    runs: Annotated[
+        Path,
+        typer.Option(
+            "--runs", help="Runs directory: every complete run in it is ranked; published files are replayed into it."
+        ),
+    ] = Path("runs"),
+    include: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include-runs",
+            help="Another runs directory whose complete runs are ranked too; nothing is replayed into it (repeatable), e.g. results/runs.",
+            show_default=False,
+        ),
+    ] = None,
     data_dir_: DataDirOption = None,
-    labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).")] = False,
-    published: Annotated[bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")] = True,
+    labelled_only: Annotated[
+        bool,
+        typer.Option(
+            "--labelled-only",
+            help="Compute metrics on labelled samples only (default: unlabelled answers count as wrong).",
+        ),
+    ] = False,
+    published: Annotated[
+        bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the tables.")] = False,
     wide: WideOption = False,
 ) -> None:
@@ -54,17 +109,29 @@ def leaderboard(
     from toxbench.analysis.leaderboard import regenerate
 
     err = console(stderr=True)
-    made = regenerate(dataset, runs, out, data_dir(data_dir_), "labelled_only" if labelled_only else "count_as_wrong", published, console=err,
-                      include=include or ())
+    made = regenerate(
+        dataset,
+        runs,
+        out,
+        data_dir(data_dir_),
+        "labelled_only" if labelled_only else "count_as_wrong",
+        published,
+        console=err,
+        include=include or (),
+    )
     for note in made.notes:
         err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
     for board, csv_path, md_path in made.boards:
         if not quiet:
             _print_board(board.rows, board, wide, board.dataset)
             if board.subset_rows:
-                _print_board(board.subset_rows, board, wide, f"{board.dataset}: runs on part of the dataset (ranked apart)")
+                _print_board(
+                    board.subset_rows, board, wide, f"{board.dataset}: runs on part of the dataset (ranked apart)"
+                )
             if board.fitted_rows:
-                _print_board(board.fitted_rows, board, wide, f"{board.dataset}: learned from its own labels (ranked apart)")
+                _print_board(
+                    board.fitted_rows, board, wide, f"{board.dataset}: learned from its own labels (ranked apart)"
+                )
         subsets = f" (+{len(board.subset_rows)} on part of it, ranked apart)" if board.subset_rows else ""
         subsets += f" (+{len(board.fitted_rows)} learned from its labels, ranked apart)" if board.fitted_rows else ""
         console().print(f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}")
@@ -73,15 +140,40 @@ def leaderboard(
 def _print_board(rows, board, wide: bool, title: str) -> None:
     from toxbench.analysis.metrics import POLICY_TEXT
 
-    table = Columns("#", "run", "n", "acc", "95% CI", "F1-0", "F1-1",
-                    wide=("prompt", "lang", "shots", "seed", "subset", "cov", "P0", "R0", "P1", "R1", "AUC"))
+    table = Columns(
+        "#",
+        "run",
+        "n",
+        "acc",
+        "95% CI",
+        "F1-0",
+        "F1-1",
+        wide=("prompt", "lang", "shots", "seed", "subset", "cov", "P0", "R0", "P1", "R1", "AUC"),
+    )
     for rank, row in enumerate(rows, start=1):
         m = row.metrics
-        table.add(**{"#": str(rank), "run": row.name + (" *" if row.notes else ""), "n": str(m.n), "acc": pct(m.accuracy),
-                     "95% CI": f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}", "F1-0": pct(m.f1_0), "F1-1": pct(m.f1_1),
-                     "prompt": row.prompt or "–", "lang": row.lang or "–", "shots": row.shots or "–", "seed": row.seed or "–",
-                     "subset": row.subset or "–", "cov": pct(m.coverage), "P0": pct(m.precision_0), "R0": pct(m.recall_0),
-                     "P1": pct(m.precision_1), "R1": pct(m.recall_1), "AUC": pct(m.roc_auc)})
+        table.add(
+            **{
+                "#": str(rank),
+                "run": row.name + (" *" if row.notes else ""),
+                "n": str(m.n),
+                "acc": pct(m.accuracy),
+                "95% CI": f"{pct(m.accuracy_ci_low)}–{pct(m.accuracy_ci_high)}",
+                "F1-0": pct(m.f1_0),
+                "F1-1": pct(m.f1_1),
+                "prompt": row.prompt or "–",
+                "lang": row.lang or "–",
+                "shots": row.shots or "–",
+                "seed": row.seed or "–",
+                "subset": row.subset or "–",
+                "cov": pct(m.coverage),
+                "P0": pct(m.precision_0),
+                "R0": pct(m.recall_0),
+                "P1": pct(m.precision_1),
+                "R1": pct(m.recall_1),
+                "AUC": pct(m.roc_auc),
+            }
+        )
     console().print(table.render(wide, title=title, caption=POLICY_TEXT[board.policy]))
 
 
@@ -91,7 +183,10 @@ def compare(
     runs: RunsOption = Path("runs"),
     show: Annotated[int, typer.Option("--show", help="Disagreements to print (0 for none).")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison, every disagreement included, to this file.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the comparison, every disagreement included, to this file."),
+    ] = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Paired comparison: exact McNemar test, Cohen's kappa, agreement, bootstrap F1 intervals, disagreements."""
@@ -109,27 +204,46 @@ def compare(
     out = console()
     labels = distinct_labels({a.dir.name: a.spec, b.dir.name: b.spec})
     names = (labels[a.dir.name], labels[b.dir.name])
-    out.print(f"A = {escape(names[0])}\nB = {escape(names[1])}\ndataset {escape(a.spec.dataset)}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})")
+    out.print(
+        f"A = {escape(names[0])}\nB = {escape(names[1])}\ndataset {escape(a.spec.dataset)}: {c.n_common} samples labelled by both (A recorded {c.n_a}, B {c.n_b})"
+    )
     table = Table("", "A", "B")
     table.add_row("accuracy (common samples)", f"{c.accuracy_a:.4f}", f"{c.accuracy_b:.4f}")
-    table.add_row(f"macro F1 [{c.confidence:.0%} bootstrap]", "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_a), "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_b))
+    table.add_row(
+        f"macro F1 [{c.confidence:.0%} bootstrap]",
+        "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_a),
+        "{1:.4f} [{0:.4f}, {2:.4f}]".format(*c.f1_b),
+    )
     table.add_row("right where the other is wrong", str(c.only_a_right), str(c.only_b_right))
     out.print(table)
     verdict = "significant" if c.mcnemar_p < 0.05 else "not significant"
-    out.print(f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {c.mcnemar_p:.4g} ({verdict} at 0.05)\n"
-              "macro F1 difference A - B {1:+.4f} [{0:+.4f}, {2:+.4f}] (paired bootstrap, seed {3})".format(*c.f1_diff, seed))
+    out.print(
+        f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {c.mcnemar_p:.4g} ({verdict} at 0.05)\n"
+        "macro F1 difference A - B {1:+.4f} [{0:+.4f}, {2:+.4f}] (paired bootstrap, seed {3})".format(*c.f1_diff, seed)
+    )
     if show and c.disagreements:
         texts = texts_by_id(a.spec.dataset, data_dir(data_dir_))
-        listing = Table("sample", "gold", "A", "B", "text", title=f"{len(c.disagreements)} disagreements (first {min(show, len(c.disagreements))})")
+        listing = Table(
+            "sample",
+            "gold",
+            "A",
+            "B",
+            "text",
+            title=f"{len(c.disagreements)} disagreements (first {min(show, len(c.disagreements))})",
+        )
         for d in c.disagreements[:show]:
-            listing.add_row(escape(d.sample_id), str(d.gold), str(d.pred_a), str(d.pred_b), escape(texts.get(d.sample_id, "")[:120]))
+            listing.add_row(
+                escape(d.sample_id), str(d.gold), str(d.pred_a), str(d.pred_b), escape(texts.get(d.sample_id, "")[:120])
+            )
         out.print(listing)
     if json_out:
         out.print(f"wrote {write_comparison(json_out, names, c)}")
 
 
 def agreement(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset whose runs are compared.")] = "toxifrench",
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="The dataset whose runs are compared.")
+    ] = "toxifrench",
     runs: RunsOption = Path("runs"),
     out: Annotated[Path | None, typer.Option("--out", help="Write the matrix as CSV here.")] = None,
 ) -> None:
@@ -141,7 +255,9 @@ def agreement(
 
     names, matrix = kappa_of(runs, dataset)
     if out:
-        console().print(f"wrote {write_kappa_csv(names, matrix, out)}: {len(names)} x {len(names)} kappa matrix, runs in leaderboard order")
+        console().print(
+            f"wrote {write_kappa_csv(names, matrix, out)}: {len(names)} x {len(names)} kappa matrix, runs in leaderboard order"
+        )
         return
     table = Table("run", *[str(i) for i in range(1, len(names) + 1)])
     for i, (name, row) in enumerate(zip(names, matrix), 1):
@@ -152,7 +268,9 @@ def agreement(
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")] = Path("results/report"),
     runs: RunsOption = Path("runs"),
-    results: Annotated[Path, typer.Option("--results", help="Where sweep results (*/sensitivity.svg) are looked for.")] = Path("results"),
+    results: Annotated[
+        Path, typer.Option("--results", help="Where sweep results (*/sensitivity.svg) are looked for.")
+    ] = Path("results"),
     labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute on labelled samples only.")] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
@@ -160,14 +278,24 @@ def report(
     from toxbench.analysis.report import build_report
 
     err = console(stderr=True)
-    path = build_report(runs, data_dir(data_dir_), out, results, "labelled_only" if labelled_only else "count_as_wrong",
-                        on_warning=lambda w: err.print(f"[yellow]warning[/] {w}"))
+    path = build_report(
+        runs,
+        data_dir(data_dir_),
+        out,
+        results,
+        "labelled_only" if labelled_only else "count_as_wrong",
+        on_warning=lambda w: err.print(f"[yellow]warning[/] {w}"),
+    )
     console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def paper(
-    out: Annotated[Path, typer.Option("--out", help="Where paper-tables.csv and paper-tables.md go.")] = Path("results/paper"),
-    runs: Annotated[Path, typer.Option("--runs", help="Runs directory the release's files are replayed into.")] = Path("runs"),
+    out: Annotated[Path, typer.Option("--out", help="Where paper-tables.csv and paper-tables.md go.")] = Path(
+        "results/paper"
+    ),
+    runs: Annotated[Path, typer.Option("--runs", help="Runs directory the release's files are replayed into.")] = Path(
+        "runs"
+    ),
     data_dir_: DataDirOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the table.")] = False,
     wide: WideOption = False,
@@ -186,10 +314,21 @@ def paper(
         table = Columns("table", "row", "paper acc.", "release acc.", "status", wide=("dataset", "file", "details"))
         for c in comparisons:
             status = c.status + (f" ({SHORT[c.gap.column]} by {c.gap.largest:.3f})" if c.status == "differs" else "")
-            table.add(table=c.row.table, row=(f"{c.row.group}: " if c.row.group else "") + c.row.label, status=status,
-                      dataset=c.row.dataset, file=c.row.file or "–", details=c.status_text(),
-                      **{"paper acc.": f"{c.row.values[-1]:.3f}", "release acc.": f"{c.release.accuracy:.3f}" if c.release else "–"})
+            table.add(
+                table=c.row.table,
+                row=(f"{c.row.group}: " if c.row.group else "") + c.row.label,
+                status=status,
+                dataset=c.row.dataset,
+                file=c.row.file or "–",
+                details=c.status_text(),
+                **{
+                    "paper acc.": f"{c.row.values[-1]:.3f}",
+                    "release acc.": f"{c.release.accuracy:.3f}" if c.release else "–",
+                },
+            )
         console().print(table.render(wide))
     counts = {s: sum(c.status == s for c in comparisons) for s in ("reproduced", "differs", "no release file")}
-    console().print(f"{len(comparisons)} printed rows: {counts['reproduced']} reproduced, {counts['differs']} differ, "
-                    f"{counts['no release file']} without a release file -> {csv_path}, {md_path}")
+    console().print(
+        f"{len(comparisons)} printed rows: {counts['reproduced']} reproduced, {counts['differs']} differ, "
+        f"{counts['no release file']} without a release file -> {csv_path}, {md_path}"
+    )

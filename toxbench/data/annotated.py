@@ -76,15 +76,25 @@ class Selection:
         """source -> {label: rows kept}; by default the release's two files, and annotation
         directories when any row came from one."""
         if sources is None:
-            sources = ("agreement", "jigsaw") + (("annotated",) if any(r.source == "annotated" for r in self.rows) else ())
+            sources = ("agreement", "jigsaw") + (
+                ("annotated",) if any(r.source == "annotated" for r in self.rows) else ()
+            )
         return {src: {c: sum(r.label == c and r.source == src for r in self.rows) for c in (1, 0)} for src in sources}
 
     def summary(self) -> dict:
-        return {"read": self.read, "kept": len(self.rows), "removed": self.removed,
-                "near_copies": [vars(n) for n in self.near_copies], "balance": self.balance()}
+        return {
+            "read": self.read,
+            "kept": len(self.rows),
+            "removed": self.removed,
+            "near_copies": [vars(n) for n in self.near_copies],
+            "balance": self.balance(),
+        }
 
 
-ANNOTATION_TABLE, ANNOTATION_LABELS = "annotations.csv", "labels.csv"  # written by `toxbench annotate run` and `annotate merge`
+ANNOTATION_TABLE, ANNOTATION_LABELS = (
+    "annotations.csv",
+    "labels.csv",
+)  # written by `toxbench annotate run` and `annotate merge`
 
 
 def directory_rows(directory: Path) -> tuple[list[AnnotatedRow], dict[str, int]]:
@@ -103,10 +113,16 @@ def directory_rows(directory: Path) -> tuple[list[AnnotatedRow], dict[str, int]]
     for line, r in enumerate(read_rows(labels, written_for_people=True), 2):
         label = parse_label(r.get("label"))
         if label is None or not r.get("msg_id"):
-            raise DataError(f"{labels}: line {line}: needs a msg_id and a 0/1 label; write it again with `toxbench annotate merge`")
+            raise DataError(
+                f"{labels}: line {line}: needs a msg_id and a 0/1 label; write it again with `toxbench annotate merge`"
+            )
         label_of[r["msg_id"]] = label
     table_rows = read_rows(table, written_for_people=True)
-    rows = [AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r) for r in table_rows if r["msg_id"] in label_of]
+    rows = [
+        AnnotatedRow(r["msg_id"], r["content"], label_of[r["msg_id"]], "annotated", r)
+        for r in table_rows
+        if r["msg_id"] in label_of
+    ]
     return rows, {"labelled": len(rows), "unlabelled": len(table_rows) - len(rows)}
 
 
@@ -116,25 +132,42 @@ def annotated_selection(data, threshold: float = NEAR_COPY_THRESHOLD, directorie
     from toxbench.data.datasets import load_dataset
     from toxbench.data.near_duplicates import near_duplicates
 
-    excluded_ids = {r["msg_id"] for r in read_rows(data.path(JIGSAW_BENCHMARK))} | {r["msg_id"] for r in read_rows(data.path(TOXIFRENCH))}
+    excluded_ids = {r["msg_id"] for r in read_rows(data.path(JIGSAW_BENCHMARK))} | {
+        r["msg_id"] for r in read_rows(data.path(TOXIFRENCH))
+    }
     benchmark = [(name, s) for name in BENCHMARKS for s in load_dataset(name, data).samples]
     excluded_texts = {s.text.strip() for _, s in benchmark}
-    candidates = [AnnotatedRow(r["msg_id"], r["content"], int(float(r["annotator's conclusion"])), "agreement", r) for r in read_rows(data.path(AGREEMENT))]
-    candidates += [AnnotatedRow(r["msg_id"], r["content"], int(any(r[c] == "1" for c in JIGSAW_LABELS)), "jigsaw", r) for r in read_rows(data.path(JIGSAW_COT))]
+    candidates = [
+        AnnotatedRow(r["msg_id"], r["content"], int(float(r["annotator's conclusion"])), "agreement", r)
+        for r in read_rows(data.path(AGREEMENT))
+    ]
+    candidates += [
+        AnnotatedRow(r["msg_id"], r["content"], int(any(r[c] == "1" for c in JIGSAW_LABELS)), "jigsaw", r)
+        for r in read_rows(data.path(JIGSAW_COT))
+    ]
     for directory in directories:
         candidates += directory_rows(directory)[0]
     removed = {"benchmark_id": 0, "benchmark_text": 0, "near_copy": 0, "repeated": 0}
     kept, seen = [], set()
     for row in candidates:
         key = row.text.strip()
-        reason = ("benchmark_id" if row.id in excluded_ids else "benchmark_text" if key in excluded_texts
-                  else "repeated" if row.id in seen or key in seen else None)
+        reason = (
+            "benchmark_id"
+            if row.id in excluded_ids
+            else "benchmark_text"
+            if key in excluded_texts
+            else "repeated"
+            if row.id in seen or key in seen
+            else None
+        )
         if reason:
             removed[reason] += 1
             continue
         seen |= {row.id, key}
         kept.append(row)
-    probes = [(i, row.text) for i, row in enumerate(kept)] + [(i, row.fields["original_text"]) for i, row in enumerate(kept) if row.fields.get("original_text")]
+    probes = [(i, row.text) for i, row in enumerate(kept)] + [
+        (i, row.fields["original_text"]) for i, row in enumerate(kept) if row.fields.get("original_text")
+    ]
     near: dict[int, NearCopy] = {}
     for match in near_duplicates([t for _, t in probes], [s.text for _, s in benchmark], threshold):
         index = probes[match.probe][0]

@@ -128,9 +128,11 @@ class DataDir:
                     outcome = "fetched"
                 except FetchError as exc:
                     if exc.unreachable:
-                        todo = sum(1 for r in rels[len(outcomes):] if self.status(r) != "ok" or force)
-                        raise DataError(f"{todo} of {len(rels)} files are not in {self.root} and {exc}; run where there is network, "
-                                        f"point --mirror / {MIRROR_ENV} at a reachable copy, or copy the files into {self.root}") from None
+                        todo = sum(1 for r in rels[len(outcomes) :] if self.status(r) != "ok" or force)
+                        raise DataError(
+                            f"{todo} of {len(rels)} files are not in {self.root} and {exc}; run where there is network, "
+                            f"point --mirror / {MIRROR_ENV} at a reachable copy, or copy the files into {self.root}"
+                        ) from None
                     outcome = f"failed: {exc}"
             outcomes[rel] = outcome
             if on_file:

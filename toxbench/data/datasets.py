@@ -23,8 +23,10 @@ TF = "toxifrench/benchmark/"
 # EN is left out: RTP-LX's English file holds no texts (every Prompt is "NA"; RTP-LX does not
 # redistribute the English RealToxicityPrompts prompts it was translated from).
 RTPLX_LOCALES = {"FR": "fr", "DE": "de", "IT": "it", "ES": "es", "ZH-HANS": "zh-Hans"}
-RTPLX_NO_TEXTS = {"EN": "RTP-LX's English file has no texts: its 999 Prompt fields are all \"NA\" (RTP-LX does not "
-                        "redistribute the English RealToxicityPrompts prompts); for English use jigsaw-en"}
+RTPLX_NO_TEXTS = {
+    "EN": 'RTP-LX\'s English file has no texts: its 999 Prompt fields are all "NA" (RTP-LX does not '
+    "redistribute the English RealToxicityPrompts prompts); for English use jigsaw-en"
+}
 PLACEHOLDERS = {"na", "n/a", "nan", "null", "none", "-"}
 RTPLX_FILE = "rtp-lx/RTP_LX_{}.jsonl"
 RTPLX_DEFAULT_SEED = 0
@@ -68,7 +70,11 @@ class DatasetInfo:
     def identity(self, data: DataDir, params: dict | None = None) -> dict:
         """What determines the samples: the pinned files' checksums (no file is read), and the
         loader's parameters when given (STATE ToxiCN's span parts)."""
-        return {"dataset": self.name, "files": {rel: data.manifest.get(rel).sha256 for rel in self.files}, **(params or {})}
+        return {
+            "dataset": self.name,
+            "files": {rel: data.manifest.get(rel).sha256 for rel in self.files},
+            **(params or {}),
+        }
 
     def samples(self, data: DataDir, params: dict | None = None) -> tuple[list[Sample], tuple[str, ...]]:
         """The samples and what loading dropped."""
@@ -92,12 +98,16 @@ def register(name: str, description: str, files: tuple[str, ...], lang: str = "f
 
 @register("toxifrench", "ToxiFrench balanced benchmark (French forum comments)", (TF + "ToxiFrenchBalanced.csv",))
 def _toxifrench(data: DataDir) -> list[Sample]:
-    return read_samples(data.path(TF + "ToxiFrenchBalanced.csv"), Columns(text="content", id="msg_id"), default_lang="fr")
+    return read_samples(
+        data.path(TF + "ToxiFrenchBalanced.csv"), Columns(text="content", id="msg_id"), default_lang="fr"
+    )
 
 
 @register("rtplx-fr", "RTP-LX French, the release's balanced 672-row file", (TF + "RTP-LX-french.csv",))
 def _rtplx_fr(data: DataDir) -> list[Sample]:
-    return read_samples(data.path(TF + "RTP-LX-french.csv"), Columns(text="content"), default_lang="fr", id_prefix="rtplx-fr-")
+    return read_samples(
+        data.path(TF + "RTP-LX-french.csv"), Columns(text="content"), default_lang="fr", id_prefix="rtplx-fr-"
+    )
 
 
 def _jigsaw(text_column: str, lang: str) -> Callable[[DataDir], list[Sample]]:
@@ -108,11 +118,22 @@ def _jigsaw(text_column: str, lang: str) -> Callable[[DataDir], list[Sample]]:
     return load
 
 
-register("jigsaw-en", "Jigsaw comments, English originals (same 396 rows as jigsaw-fr)", (TF + "JigsawBilingualBalanced.csv",), "en")(_jigsaw("original_text", "en"))
-register("jigsaw-fr", "Jigsaw comments, French translation (same 396 rows as jigsaw-en)", (TF + "JigsawBilingualBalanced.csv",))(_jigsaw("content", "fr"))
+register(
+    "jigsaw-en",
+    "Jigsaw comments, English originals (same 396 rows as jigsaw-fr)",
+    (TF + "JigsawBilingualBalanced.csv",),
+    "en",
+)(_jigsaw("original_text", "en"))
+register(
+    "jigsaw-fr",
+    "Jigsaw comments, French translation (same 396 rows as jigsaw-en)",
+    (TF + "JigsawBilingualBalanced.csv",),
+)(_jigsaw("content", "fr"))
 
 
-@register("hateday-fr", "HateDay French tweets (one tweet appears twice: ids id and id#2)", (TF + "HateDay-french.csv",))
+@register(
+    "hateday-fr", "HateDay French tweets (one tweet appears twice: ids id and id#2)", (TF + "HateDay-french.csv",)
+)
 def _hateday(data: DataDir) -> list[Sample]:
     path = data.path(TF + "HateDay-french.csv")
     return read_samples(path, Columns(text="content", id="tweet_id"), default_lang="fr", duplicate_ids="suffix")
@@ -129,15 +150,24 @@ def _toxic_spans(split: str) -> Callable[[DataDir, SpanDrops], list[Sample]]:
         for number, (line, row) in enumerate(iter_rows(path)):
             text = row.get("text") or ""
             spans = parse_spans(row.get("spans"), text, f"{path}: line {line}", drops)
-            samples.append(Sample(id=f"tsd-{split}-{number}", text=text, label=1, lang="en", spans=spans if spans is not None else ()))
+            samples.append(
+                Sample(
+                    id=f"tsd-{split}-{number}", text=text, label=1, lang="en", spans=spans if spans is not None else ()
+                )
+            )
         return samples
 
     return load
 
 
 for _split, _n in TSD_SPLITS.items():
-    register(f"toxicspans-en:{_split}", f"SemEval-2021 Task 5 toxic spans, {_split} ({_n} posts, all toxic; gold character spans)",
-             (TSD.format(_split),), "en", spans=True)(_toxic_spans(_split))
+    register(
+        f"toxicspans-en:{_split}",
+        f"SemEval-2021 Task 5 toxic spans, {_split} ({_n} posts, all toxic; gold character spans)",
+        (TSD.format(_split),),
+        "en",
+        spans=True,
+    )(_toxic_spans(_split))
 
 STATE = "state-toxicn/{}.json"
 STATE_SPANS = ("argument", "target+argument")
@@ -157,19 +187,34 @@ def state_samples(data: DataDir, split: str, drops: SpanDrops, parts: str = "arg
     for number, row in enumerate(rows):
         text, label = row.get("content"), str(row.get("sen_hate", "")).strip()
         if not isinstance(text, str) or label not in ("0", "1"):
-            raise DataError(f"{path}: item {number} lacks content or a 0/1 sen_hate; re-fetch it with `toxbench data fetch --force`")
+            raise DataError(
+                f"{path}: item {number} lacks content or a 0/1 sen_hate; re-fetch it with `toxbench data fetch --force`"
+            )
         statements = sorted({key.split(" ")[0] for key in row if key.startswith("Q") and " " in key})
         pieces = [row.get(f"{q} {f}") for q in statements if row.get(f"{q} hateful") == "hate" for f in fields]
         pieces = [p for p in pieces if p not in (None, "", "NULL")]  # NULL: a statement with no target
         spans = substring_spans(text, pieces, f"{path}: item {number} (id {row.get('id')})", drops)
-        samples.append(Sample(id=f"state-{row.get('id', number)}", text=text, label=int(label), lang="zh-Hans", spans=spans if label == "1" else ()))
+        samples.append(
+            Sample(
+                id=f"state-{row.get('id', number)}",
+                text=text,
+                label=int(label),
+                lang="zh-Hans",
+                spans=spans if label == "1" else (),
+            )
+        )
     return samples
 
 
 for _split, _n in {"train": 6424, "test": 1605}.items():
-    register(f"state-toxicn:{_split}", f"STATE ToxiCN {_split} ({_n} Chinese posts; spans = hateful statements' arguments; "
-             f"state-toxicn:{_split}:target+argument adds targets)", (STATE.format(_split),), "zh-Hans", spans=True)(
-        lambda data, drops, split=_split, spans="argument": state_samples(data, split, drops, spans))
+    register(
+        f"state-toxicn:{_split}",
+        f"STATE ToxiCN {_split} ({_n} Chinese posts; spans = hateful statements' arguments; "
+        f"state-toxicn:{_split}:target+argument adds targets)",
+        (STATE.format(_split),),
+        "zh-Hans",
+        spans=True,
+    )(lambda data, drops, split=_split, spans="argument": state_samples(data, split, drops, spans))
 
 COLD = "cold/{}.csv"
 
@@ -182,7 +227,9 @@ def _cold(split: str) -> Callable[[DataDir], list[Sample]]:
         for number, (line, row) in enumerate(iter_rows(path)):
             label = row.get("label", "").strip()
             if label not in ("0", "1") or not row.get("TEXT"):
-                raise DataError(f"{path}: line {line} lacks TEXT or a 0/1 label; re-fetch it with `toxbench data fetch --force`")
+                raise DataError(
+                    f"{path}: line {line} lacks TEXT or a 0/1 label; re-fetch it with `toxbench data fetch --force`"
+                )
             samples.append(Sample(id=f"cold-{split}-{number}", text=row["TEXT"], label=int(label), lang="zh-Hans"))
         return samples
 
@@ -190,7 +237,12 @@ def _cold(split: str) -> Callable[[DataDir], list[Sample]]:
 
 
 for _split, _n in {"train": 25726, "dev": 6431, "test": 5323}.items():
-    register(f"cold:{_split}", f"COLD Chinese offensive language, {_split} ({_n} posts; labels only)", (COLD.format(_split),), "zh-Hans")(_cold(_split))
+    register(
+        f"cold:{_split}",
+        f"COLD Chinese offensive language, {_split} ({_n} posts; labels only)",
+        (COLD.format(_split),),
+        "zh-Hans",
+    )(_cold(_split))
 
 
 def rtplx_label(annotations: dict) -> int:
@@ -217,8 +269,12 @@ def rtplx_samples(data: DataDir, locale: str, seed: int = RTPLX_DEFAULT_SEED) ->
             label = rtplx_label(row["Annotations"])
             text = row["Prompt"]
         except (KeyError, TypeError, ValueError):
-            raise DataError(f"{path}: line {line} lacks Prompt or numeric Annotations; re-fetch the file with `toxbench data fetch --force`") from None
-        rows.append(Sample(id=f"rtplx-{file_locale}-{row.get('Index', line)}", text=text, label=label, lang=RTPLX_LOCALES[key]))
+            raise DataError(
+                f"{path}: line {line} lacks Prompt or numeric Annotations; re-fetch the file with `toxbench data fetch --force`"
+            ) from None
+        rows.append(
+            Sample(id=f"rtplx-{file_locale}-{row.get('Index', line)}", text=text, label=label, lang=RTPLX_LOCALES[key])
+        )
     toxic = [i for i, s in enumerate(rows) if s.label == 1]
     clean = [i for i, s in enumerate(rows) if s.label == 0]
     minority, majority = (toxic, clean) if len(toxic) <= len(clean) else (clean, toxic)
@@ -231,7 +287,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict]:
     if spec.lower().startswith("rtplx:"):
         parts = spec.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
-            raise DataError(f"bad RTP-LX dataset {spec!r}; write rtplx:<LOCALE> or rtplx:<LOCALE>:<SEED>, e.g. rtplx:FR")
+            raise DataError(
+                f"bad RTP-LX dataset {spec!r}; write rtplx:<LOCALE> or rtplx:<LOCALE>:<SEED>, e.g. rtplx:FR"
+            )
         try:
             seed = int(parts[2]) if len(parts) == 3 else RTPLX_DEFAULT_SEED
         except ValueError:
@@ -241,7 +299,9 @@ def parse_dataset_spec(spec: str) -> tuple[str, dict]:
     if spec.lower().startswith("state-toxicn:") and spec.count(":") == 2:
         name, _, parts = spec.rpartition(":")
         if parts.lower() not in STATE_SPANS:
-            raise DataError(f"bad STATE ToxiCN spans {parts!r} in {spec!r}; write {name} (arguments) or {name}:target+argument")
+            raise DataError(
+                f"bad STATE ToxiCN spans {parts!r} in {spec!r}; write {name} (arguments) or {name}:target+argument"
+            )
         return name, ({} if parts.lower() == "argument" else {"spans": parts.lower()})  # arguments are the default
     return spec, {}
 
@@ -254,10 +314,14 @@ def check_texts(samples: list[Sample], source: str) -> None:
     """Refuse a dataset whose texts are missing or all the same: a model would be scored on nothing."""
     texts = [s.text.strip() for s in samples]
     if len(texts) > 1 and len(set(texts)) == 1:
-        raise DataError(f"{source}: all {len(texts)} texts are {texts[0][:40]!r}; the text column holds no messages (check the file or --text-col)")
+        raise DataError(
+            f"{source}: all {len(texts)} texts are {texts[0][:40]!r}; the text column holds no messages (check the file or --text-col)"
+        )
     missing = sum(t.lower() in PLACEHOLDERS for t in texts)
     if texts and missing * 2 > len(texts):
-        raise DataError(f"{source}: {missing} of {len(texts)} texts are placeholders such as 'NA'; the texts are missing (check the file or --text-col)")
+        raise DataError(
+            f"{source}: {missing} of {len(texts)} texts are placeholders such as 'NA'; the texts are missing (check the file or --text-col)"
+        )
 
 
 def load_dataset(spec: str, data: DataDir, columns: Columns = Columns(), default_lang: str = "und") -> Dataset:
@@ -274,15 +338,24 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         samples, rel = rtplx_samples(data, params["locale"], params["seed"])
         locale = params["locale"]
         identity = {"dataset": f"rtplx:{locale}", "files": {rel: data.manifest.get(rel).sha256}, **params}
-        return Dataset(f"rtplx:{locale}" + (f":{params['seed']}" if params["seed"] != RTPLX_DEFAULT_SEED else ""), samples, identity, "RTP-LX, seeded balanced sample")
+        return Dataset(
+            f"rtplx:{locale}" + (f":{params['seed']}" if params["seed"] != RTPLX_DEFAULT_SEED else ""),
+            samples,
+            identity,
+            "RTP-LX, seeded balanced sample",
+        )
     if name in REGISTRY:
         info = REGISTRY[name]
         samples, notes = info.samples(data, params)
-        return Dataset(":".join([name, *params.values()]), samples, info.identity(data, params), info.description, notes)
+        return Dataset(
+            ":".join([name, *params.values()]), samples, info.identity(data, params), info.description, notes
+        )
     if is_path_spec(spec):
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise DataError(f"{path}: no such file; give a dataset name ({', '.join(dataset_names())}) or a path to a CSV/JSONL file")
+            raise DataError(
+                f"{path}: no such file; give a dataset name ({', '.join(dataset_names())}) or a path to a CSV/JSONL file"
+            )
         drops = SpanDrops()
         samples = read_samples(path, columns, default_lang=default_lang, drops=drops)
         identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
@@ -335,7 +408,9 @@ class Profile:
 def profile(dataset: Dataset) -> Profile:
     from collections import Counter
 
-    return Profile(len(dataset), sum(s.label == 1 for s in dataset.samples), Counter(s.lang for s in dataset.samples).most_common())
+    return Profile(
+        len(dataset), sum(s.label == 1 for s in dataset.samples), Counter(s.lang for s in dataset.samples).most_common()
+    )
 
 
 def release_overlap(dataset: Dataset, data: DataDir) -> str | None:
@@ -345,5 +420,7 @@ def release_overlap(dataset: Dataset, data: DataDir) -> str | None:
         return None
     release = {s.text for s in REGISTRY["rtplx-fr"].load(data)}
     shared = sum(s.text in release for s in dataset.samples)
-    return (f"{shared} of its {len(dataset)} rows are in the release's balanced file ({len(release)} rows); "
-            "the paper's RTP-LX numbers are on that file: use rtplx-fr to compare with them")
+    return (
+        f"{shared} of its {len(dataset)} rows are in the release's balanced file ({len(release)} rows); "
+        "the paper's RTP-LX numbers are on that file: use rtplx-fr to compare with them"
+    )

@@ -77,14 +77,20 @@ def fetch_file(entry: ManifestFile, url: str, target: Path) -> None:
                 with httpx.stream("GET", url, timeout=TIMEOUT_S, follow_redirects=True) as response:
                     if response.status_code != 200:
                         raise FetchError(f"download of {url} failed: HTTP {response.status_code}")
-                    for chunk in response.iter_bytes():  # as it arrives: a chunk size would wait for 64 KiB before any check
+                    for (
+                        chunk
+                    ) in response.iter_bytes():  # as it arrives: a chunk size would wait for 64 KiB before any check
                         size += len(chunk)
                         if size > entry.bytes:
-                            raise FetchError(f"refused {url}: more than the {entry.bytes:,} bytes the manifest pins (the upstream file "
-                                             "changed, or the server sends an endless or inflating body)")
+                            raise FetchError(
+                                f"refused {url}: more than the {entry.bytes:,} bytes the manifest pins (the upstream file "
+                                "changed, or the server sends an endless or inflating body)"
+                            )
                         if time.monotonic() > deadline:
-                            raise FetchError(f"download of {url} stopped: {size:,} of {entry.bytes:,} bytes after "
-                                             f"{DEADLINE_S + entry.bytes / SLOWEST_BYTES_S:.0f} s; try again, or another --mirror")
+                            raise FetchError(
+                                f"download of {url} stopped: {size:,} of {entry.bytes:,} bytes after "
+                                f"{DEADLINE_S + entry.bytes / SLOWEST_BYTES_S:.0f} s; try again, or another --mirror"
+                            )
                         out.write(chunk)
                         digest.update(chunk)
                         progress.update(task, advance=len(chunk))
@@ -93,12 +99,16 @@ def fetch_file(entry: ManifestFile, url: str, target: Path) -> None:
                 unreachable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 raise FetchError(f"download of {url} failed ({reason})", unreachable) from None
             except OSError as exc:  # a full disk
-                raise FetchError(f"cannot write {target} ({exc.strerror}); free space in the data directory or give --data-dir another") from None
+                raise FetchError(
+                    f"cannot write {target} ({exc.strerror}); free space in the data directory or give --data-dir another"
+                ) from None
             try:
                 out.flush()
                 os.fsync(out.fileno())
             except OSError as exc:
-                raise FetchError(f"cannot write {target} ({exc.strerror}); free space in the data directory or give --data-dir another") from None
+                raise FetchError(
+                    f"cannot write {target} ({exc.strerror}); free space in the data directory or give --data-dir another"
+                ) from None
         got = digest.hexdigest()
         if size != entry.bytes or got != entry.sha256:
             raise FetchError(

@@ -31,7 +31,7 @@ def ngrams(text: str, n: int = N) -> frozenset[str]:
     norm = normalise(text)
     if len(norm) <= n:
         return frozenset([norm])
-    return frozenset(norm[i:i + n] for i in range(len(norm) - n + 1))
+    return frozenset(norm[i : i + n] for i in range(len(norm) - n + 1))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -23,7 +23,9 @@ def subset_name(n: int, seed: int) -> str:
     return f"balanced-{n}-seed{seed}"
 
 
-def select(samples: list[Sample], sample: int | None, sample_seed: int, limit: int | None) -> tuple[list[Sample], str | None]:
+def select(
+    samples: list[Sample], sample: int | None, sample_seed: int, limit: int | None
+) -> tuple[list[Sample], str | None]:
     """The samples a run evaluates and the name of that subset (None: the whole dataset): a seeded
     balanced sample, then the first `limit`. The name goes into the run's identity, so a subset run
     never shares an id, a record or a leaderboard row with the full run."""

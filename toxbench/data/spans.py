@@ -71,7 +71,9 @@ def parse_spans(value, text: str, where: str, drops: SpanDrops) -> tuple[Span, .
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise DataError(f"{where}: spans {value[:40]!r} is not JSON; write character offsets [0, 1, 2] or ranges [[0, 3]]") from None
+            raise DataError(
+                f"{where}: spans {value[:40]!r} is not JSON; write character offsets [0, 1, 2] or ranges [[0, 3]]"
+            ) from None
     if not isinstance(value, list):
         raise DataError(f"{where}: spans {value!r} is not a list; write character offsets [0, 1, 2] or ranges [[0, 3]]")
     if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
@@ -81,8 +83,14 @@ def parse_spans(value, text: str, where: str, drops: SpanDrops) -> tuple[Span, .
         return from_offsets(kept)
     ranges: list[Span] = []
     for item in value:
-        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
-            raise DataError(f"{where}: span {item!r} is neither an offset nor a [start, end] pair; write [0, 1, 2] or [[0, 3]]")
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+        ):
+            raise DataError(
+                f"{where}: span {item!r} is neither an offset nor a [start, end] pair; write [0, 1, 2] or [[0, 3]]"
+            )
         start, end = item
         if not 0 <= start < end <= len(text):
             drops.note("outside", where)

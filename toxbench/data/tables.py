@@ -66,8 +66,7 @@ def decode(path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
-            "re-save the file as UTF-8"
+            f"{path}: line {line} is not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8"
         ) from None
 
 
@@ -82,13 +81,17 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}); fix or remove that line") from None
+                raise DataError(
+                    f"{path}: line {number} is not valid JSON ({exc.msg}); fix or remove that line"
+                ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}: line {number} is not a JSON object; write one object per line")
             for key, value in row.items():
                 if (isinstance(value, str) and LONE_SURROGATE.search(value)) or LONE_SURROGATE.search(str(key)):
-                    raise DataError(f"{path}: line {number}, field {key!r} holds a lone surrogate escape (\\ud800-\\udfff), which no UTF-8 "
-                                    "text can hold; fix the escape or remove that line")
+                    raise DataError(
+                        f"{path}: line {number}, field {key!r} holds a lone surrogate escape (\\ud800-\\udfff), which no UTF-8 "
+                        "text can hold; fix the escape or remove that line"
+                    )
             yield number, row
     elif suffix in (".csv", ".tsv"):
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
@@ -97,7 +100,9 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
         start = reader.line_num + 1
         for row in reader:
             if None in row:
-                raise DataError(f"{path}: line {start} has more fields than the header; quote texts that contain commas")
+                raise DataError(
+                    f"{path}: line {start} has more fields than the header; quote texts that contain commas"
+                )
             yield start, row
             start = reader.line_num + 1
     else:
@@ -119,10 +124,20 @@ def parse_label(value: object) -> int | None:
     return None
 
 
-def _pick(columns: list[str], chosen: str | None, defaults: tuple[str, ...], required: bool, what: str, option: str, path: Path) -> str | None:
+def _pick(
+    columns: list[str],
+    chosen: str | None,
+    defaults: tuple[str, ...],
+    required: bool,
+    what: str,
+    option: str,
+    path: Path,
+) -> str | None:
     if chosen is not None:
         if chosen not in columns:
-            raise DataError(f"{path}: no column {chosen!r} for the {what} (columns: {', '.join(columns)}); check {option}")
+            raise DataError(
+                f"{path}: no column {chosen!r} for the {what} (columns: {', '.join(columns)}); check {option}"
+            )
         return chosen
     for name in defaults:
         if name in columns:
@@ -170,8 +185,14 @@ def read_samples(
         raw_label = row.get(label_col)
         label = parse_label(raw_label)
         if label is None:
-            shown = "missing" if raw_label is None or (isinstance(raw_label, float) and math.isnan(raw_label)) else repr(raw_label)
-            raise DataError(f"{path}: line {line}: label {shown} in column {label_col!r} is not 0 or 1; use 1 for toxic, 0 for non-toxic")
+            shown = (
+                "missing"
+                if raw_label is None or (isinstance(raw_label, float) and math.isnan(raw_label))
+                else repr(raw_label)
+            )
+            raise DataError(
+                f"{path}: line {line}: label {shown} in column {label_col!r} is not 0 or 1; use 1 for toxic, 0 for non-toxic"
+            )
         sid = str(row[id_col]).strip() if id_col and row.get(id_col) not in (None, "") else text_id(text)
         sid = id_prefix + sid
         if sid in seen:
@@ -205,7 +226,9 @@ class Comment:
     row: dict
 
 
-def read_comments(path: Path, text_col: str | None = None, id_col: str | None = None) -> tuple[list[Comment], str | None]:
+def read_comments(
+    path: Path, text_col: str | None = None, id_col: str | None = None
+) -> tuple[list[Comment], str | None]:
     """(comments, the id column or None) from a CSV/JSONL table, checked like labelled tables: a
     missing text column, an empty text or a repeated id is a one-line error naming the line. Without
     an id column, a comment's id is its text's hash (`text_id`), so the same text is refused twice."""

@@ -48,10 +48,15 @@ class Extraction(BaseModel):
         """A constant of another rule is refused, not ignored: it would change nothing but the id."""
         if isinstance(values, dict):
             rule = values.get("rule", "cliff")
-            foreign = sorted(k for k, v in values.items() if k in ALL_CONSTANTS and k not in RULE_CONSTANTS.get(rule, ())
-                             and v != cls.model_fields[k].default)
+            foreign = sorted(
+                k
+                for k, v in values.items()
+                if k in ALL_CONSTANTS and k not in RULE_CONSTANTS.get(rule, ()) and v != cls.model_fields[k].default
+            )
             if foreign:
-                raise ValueError(f"{', '.join(foreign)} do not apply to the {rule} rule (its constants: {', '.join(RULE_CONSTANTS[rule])})")
+                raise ValueError(
+                    f"{', '.join(foreign)} do not apply to the {rule} rule (its constants: {', '.join(RULE_CONSTANTS[rule])})"
+                )
         return values
 
     def constants(self) -> dict:
@@ -59,8 +64,11 @@ class Extraction(BaseModel):
         return {k: getattr(self, k) for k in RULE_CONSTANTS[self.rule]}
 
 
-RULE_CONSTANTS = {"threshold": ("threshold", "merge_gap", "whole_words"), "topk": ("k", "merge_gap", "whole_words"),
-                  "cliff": ("peak_min", "floor", "max_drop", "merge_gap", "whole_words")}
+RULE_CONSTANTS = {
+    "threshold": ("threshold", "merge_gap", "whole_words"),
+    "topk": ("k", "merge_gap", "whole_words"),
+    "cliff": ("peak_min", "floor", "max_drop", "merge_gap", "whole_words"),
+}
 ALL_CONSTANTS = {"threshold", "k", "peak_min", "floor", "max_drop"}
 
 
@@ -76,7 +84,9 @@ def _scaled(saliency: Sequence[float]) -> list[float]:
 def _cliff(v: list[float], peak_min: float, floor: float, max_drop: float) -> set[int]:
     chosen: set[int] = set()
     n = len(v)
-    peaks = [i for i in range(n) if v[i] >= peak_min and (i == 0 or v[i] >= v[i - 1]) and (i == n - 1 or v[i] >= v[i + 1])]
+    peaks = [
+        i for i in range(n) if v[i] >= peak_min and (i == 0 or v[i] >= v[i - 1]) and (i == n - 1 or v[i] >= v[i + 1])
+    ]
     for p in sorted(peaks, key=lambda i: -v[i]):
         if p in chosen:
             continue
@@ -127,12 +137,21 @@ def extract(text: str, offsets: Sequence[Span], saliency: Sequence[float], setti
 TUNING_GRID = {
     "threshold": {"threshold": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]},
     "topk": {"k": [1, 2, 3, 4, 5, 6, 8]},
-    "cliff": {"peak_min": [0.3, 0.5, 0.7], "floor": [0.1, 0.2, 0.3, 0.5], "max_drop": [0.2, 0.35, 0.5, 1.0], "merge_gap": [0, 1, 2]},
+    "cliff": {
+        "peak_min": [0.3, 0.5, 0.7],
+        "floor": [0.1, 0.2, 0.3, 0.5],
+        "max_drop": [0.2, 0.35, 0.5, 1.0],
+        "merge_gap": [0, 1, 2],
+    },
 }
 
 
-def tune(rule: str, examples: Sequence[tuple[str, Sequence[Span], Sequence[float], Sequence[Span]]], base: Extraction | None = None,
-         grid: dict[str, list] | None = None) -> tuple[Extraction, float]:
+def tune(
+    rule: str,
+    examples: Sequence[tuple[str, Sequence[Span], Sequence[float], Sequence[Span]]],
+    base: Extraction | None = None,
+    grid: dict[str, list] | None = None,
+) -> tuple[Extraction, float]:
     """The rule's constants with the best mean SemEval F1 on `examples` (text, token offsets,
     saliency, gold spans); examples with no extraction (a post predicted non-toxic) are passed
     with saliency None and score as an empty prediction. Ties go to the first grid point."""
@@ -142,8 +161,10 @@ def tune(rule: str, examples: Sequence[tuple[str, Sequence[Span], Sequence[float
     best, best_f1 = base, -1.0
     for values in itertools.product(*grid.values()):
         settings = base.model_copy(update=dict(zip(grid, values)))
-        f1 = sum(semeval_f1(to_offsets(extract(text, offsets, sal, settings)) if sal is not None else (), g)
-                 for (text, offsets, sal, _), g in zip(examples, golds)) / len(examples)
+        f1 = sum(
+            semeval_f1(to_offsets(extract(text, offsets, sal, settings)) if sal is not None else (), g)
+            for (text, offsets, sal, _), g in zip(examples, golds)
+        ) / len(examples)
         if f1 > best_f1:
             best, best_f1 = settings, f1
     return best, best_f1

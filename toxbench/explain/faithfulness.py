@@ -44,8 +44,13 @@ def most_salient(offsets: Sequence[Span], saliency: Sequence[float], fraction: f
     return [tuple(offsets[i]) for i in top]
 
 
-def variants(text: str, spans: Sequence[Span], offsets: Sequence[Span], saliency: Sequence[float],
-             fractions: Sequence[float] = AOPC_FRACTIONS) -> dict[str, str]:
+def variants(
+    text: str,
+    spans: Sequence[Span],
+    offsets: Sequence[Span],
+    saliency: Sequence[float],
+    fractions: Sequence[float] = AOPC_FRACTIONS,
+) -> dict[str, str]:
     """Every text the measures need, by name: `full`, `without` and `only` (when there are spans)
     and `aopc@<fraction>`."""
     texts = {"full": text}

@@ -24,8 +24,15 @@ def log_toxic(logits, toxic: Sequence[int], sigmoid: bool = False):
     return torch.logsumexp(logits.float().log_softmax(dim=-1)[:, index], dim=-1)
 
 
-def input_gradients(model, input_ids, attention_mask, toxic: Sequence[int], sigmoid: bool = False, create_graph: bool = False,
-                    **model_inputs):
+def input_gradients(
+    model,
+    input_ids,
+    attention_mask,
+    toxic: Sequence[int],
+    sigmoid: bool = False,
+    create_graph: bool = False,
+    **model_inputs,
+):
     """(∂ log p(toxic) / ∂ word embeddings, the embeddings, the model's output), one forward. With
     `create_graph` the gradients are differentiable, so a training loss can push on them (the
     model then needs eager attention for the second backward)."""
@@ -41,10 +48,19 @@ def input_gradients(model, input_ids, attention_mask, toxic: Sequence[int], sigm
     return grads, embeds, outputs
 
 
-def gradient_x_input(model, input_ids, attention_mask, toxic: Sequence[int], sigmoid: bool = False, create_graph: bool = False,
-                     **model_inputs):
+def gradient_x_input(
+    model,
+    input_ids,
+    attention_mask,
+    toxic: Sequence[int],
+    sigmoid: bool = False,
+    create_graph: bool = False,
+    **model_inputs,
+):
     """(saliency batch × tokens, logits): gradient × input summed over the hidden dimension."""
-    grads, embeds, outputs = input_gradients(model, input_ids, attention_mask, toxic, sigmoid, create_graph, **model_inputs)
+    grads, embeds, outputs = input_gradients(
+        model, input_ids, attention_mask, toxic, sigmoid, create_graph, **model_inputs
+    )
     saliency = (grads * embeds).sum(dim=-1) * attention_mask.to(grads.dtype)
     return saliency, outputs.logits
 
@@ -57,8 +73,18 @@ def baseline_ids(input_ids, special_tokens_mask, baseline_id: int):
     return torch.where(special_tokens_mask.bool(), input_ids, torch.full_like(input_ids, baseline_id))
 
 
-def integrated_gradients(model, input_ids, attention_mask, special_tokens_mask, toxic: Sequence[int], sigmoid: bool = False,
-                         steps: int = 50, baseline_id: int = 0, internal_batch_size: int | None = None, **model_inputs):
+def integrated_gradients(
+    model,
+    input_ids,
+    attention_mask,
+    special_tokens_mask,
+    toxic: Sequence[int],
+    sigmoid: bool = False,
+    steps: int = 50,
+    baseline_id: int = 0,
+    internal_batch_size: int | None = None,
+    **model_inputs,
+):
     """(saliency batch × tokens, convergence delta per row) from captum's LayerIntegratedGradients
     on the word embeddings. The delta is f(x) − f(baseline) − Σ attributions: near 0 when the
     path integral converged (completeness)."""
@@ -76,8 +102,13 @@ def integrated_gradients(model, input_ids, attention_mask, special_tokens_mask, 
         return log_toxic(model(input_ids=ids, attention_mask=mask, **dict(zip(names, rest))).logits, toxic, sigmoid)
 
     explainer = LayerIntegratedGradients(forward, model.get_input_embeddings())
-    attributions, delta = explainer.attribute(input_ids, baselines=baseline_ids(input_ids, special_tokens_mask, baseline_id),
-                                              additional_forward_args=(attention_mask, *extra), n_steps=steps,
-                                              internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    attributions, delta = explainer.attribute(
+        input_ids,
+        baselines=baseline_ids(input_ids, special_tokens_mask, baseline_id),
+        additional_forward_args=(attention_mask, *extra),
+        n_steps=steps,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
     saliency = attributions.sum(dim=-1) * attention_mask.to(attributions.dtype)
     return saliency.detach(), delta.detach()

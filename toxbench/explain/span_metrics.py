@@ -83,7 +83,9 @@ def span_scores(pairs: Iterable[tuple[Sequence[Span], Sequence[Span]]]) -> SpanS
     # said), recall with no gold span is 1 (nothing was missed)
     precision, recall = _ratio(hit, pred_chars, 1.0), _ratio(hit, gold_chars, 1.0)
     o_p, o_r = _ratio(pred_ok, pred_spans, 1.0), _ratio(gold_found, gold_spans, 1.0)
-    return SpanScores(int(n), f1_sum / n, precision, recall, iou_sum / n, o_p, o_r, _ratio(2 * o_p * o_r, o_p + o_r, 0.0))
+    return SpanScores(
+        int(n), f1_sum / n, precision, recall, iou_sum / n, o_p, o_r, _ratio(2 * o_p * o_r, o_p + o_r, 0.0)
+    )
 
 
 def floors(golds: Sequence[Sequence[Span]], texts: Sequence[str]) -> dict[str, float]:

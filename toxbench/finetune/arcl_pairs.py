@@ -21,10 +21,16 @@ from toxbench.data.datasets import load_dataset
 from toxbench.run.engine import ExecutionSettings
 
 STANCES = {
-    1: ("toxic", "Argue, in two or three sentences, that the following message is toxic: say which words or ideas make it "
-                 "insulting, hateful, threatening or harassing.\n\nMessage:\n{text}"),
-    0: ("non-toxic", "Argue, in two or three sentences, that the following message is not toxic: say why its words and ideas "
-                     "are acceptable in a public discussion.\n\nMessage:\n{text}"),
+    1: (
+        "toxic",
+        "Argue, in two or three sentences, that the following message is toxic: say which words or ideas make it "
+        "insulting, hateful, threatening or harassing.\n\nMessage:\n{text}",
+    ),
+    0: (
+        "non-toxic",
+        "Argue, in two or three sentences, that the following message is not toxic: say why its words and ideas "
+        "are acceptable in a public discussion.\n\nMessage:\n{text}",
+    ),
 }
 
 
@@ -41,7 +47,9 @@ class ArclPairsJob(BaseModel):
     max_posts: int | None = Field(None, ge=1)  # the first N posts
 
 
-def write_pairs(job: ArclPairsJob, data, settings: ExecutionSettings = ExecutionSettings(), show_progress: bool = True) -> dict:
+def write_pairs(
+    job: ArclPairsJob, data, settings: ExecutionSettings = ExecutionSettings(), show_progress: bool = True
+) -> dict:
     """Both stances' runs, then the pairs file; returns counts."""
     from toxbench.finetune.llm_runs import chat_run
 
@@ -50,11 +58,36 @@ def write_pairs(job: ArclPairsJob, data, settings: ExecutionSettings = Execution
     rationales: dict[int, dict[str, str]] = {}
     run_dirs = {}
     for stance, (name, template) in STANCES.items():
-        rationales[stance], run_dirs[name] = chat_run(job.model, job.model_args, data, dataset, samples, f"arcl-{name}", template,
-                                                      lambda s, t=template: t.format(text=s.text), stance, job.runs_dir, settings,
-                                                      show_progress)
-    pairs = [{"sample_id": s.id, "text": s.text, "label": s.label, "rationale_toxic": rationales[1][s.id],
-              "rationale_non_toxic": rationales[0][s.id]} for s in samples if s.id in rationales[1] and s.id in rationales[0]]
+        rationales[stance], run_dirs[name] = chat_run(
+            job.model,
+            job.model_args,
+            data,
+            dataset,
+            samples,
+            f"arcl-{name}",
+            template,
+            lambda s, t=template: t.format(text=s.text),
+            stance,
+            job.runs_dir,
+            settings,
+            show_progress,
+        )
+    pairs = [
+        {
+            "sample_id": s.id,
+            "text": s.text,
+            "label": s.label,
+            "rationale_toxic": rationales[1][s.id],
+            "rationale_non_toxic": rationales[0][s.id],
+        }
+        for s in samples
+        if s.id in rationales[1] and s.id in rationales[0]
+    ]
     job.output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(job.output, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
-    return {"posts": len(samples), "pairs": len(pairs), "missing": len(samples) - len(pairs), "runs": {k: str(v) for k, v in run_dirs.items()}}
+    return {
+        "posts": len(samples),
+        "pairs": len(pairs),
+        "missing": len(samples) - len(pairs),
+        "runs": {k: str(v) for k, v in run_dirs.items()},
+    }

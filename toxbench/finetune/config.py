@@ -25,7 +25,9 @@ class LoraSettings(_Strict):
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
+    )
 
 
 class TrainSettings(_Strict):
@@ -43,7 +45,9 @@ class TrainSettings(_Strict):
     save_total_limit: int = 3
     eval_steps: int | None = None  # None: evaluate at each epoch's end
     gradient_checkpointing: bool = False
-    optim: str = "adamw_torch"  # a transformers optimizer name, or "soap" (pytorch-optimizer's SOAP, the paper's Table 6 rows)
+    optim: str = (
+        "adamw_torch"  # a transformers optimizer name, or "soap" (pytorch-optimizer's SOAP, the paper's Table 6 rows)
+    )
     weight_decay: float = 0.0  # the release used 0.01
     deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. examples/finetune/deepspeed-zero2.json)
 
@@ -89,7 +93,9 @@ class SFTJob(_Strict):
     train: TrainSettings = Field(default_factory=TrainSettings)
     dwl: DWLSettings = Field(default_factory=DWLSettings)
     max_new_tokens: int = 512  # recorded for inference by the registered model
-    repetition_penalty: float | None = None  # recorded for inference too (the release generated its Table 6 rows with 1.1)
+    repetition_penalty: float | None = (
+        None  # recorded for inference too (the release generated its Table 6 rows with 1.1)
+    )
 
 
 class SamplingSettings(_Strict):
@@ -119,7 +125,9 @@ class EncoderJob(_Strict):
     data: CotDataSettings = Field(default_factory=lambda: CotDataSettings(blocks=[]))
     train: EncoderTrainSettings = Field(default_factory=EncoderTrainSettings)
     head_seed: int = 0
-    metric: Literal["f1", "macro_f1", "accuracy"] = "macro_f1"  # the validation split is imbalanced: macro F1 weighs both classes
+    metric: Literal["f1", "macro_f1", "accuracy"] = (
+        "macro_f1"  # the validation split is imbalanced: macro F1 weighs both classes
+    )
     # best: the checkpoint with the best validation `metric`; last: the final one. A span objective
     # wants last: validation F1 does not see saliency, and ties go to an early (warm-up, plain CE) epoch
     checkpoint: Literal["best", "last"] = "best"
@@ -129,10 +137,14 @@ class EncoderJob(_Strict):
     @model_validator(mode="after")
     def _span_objectives_need_spans(self):
         if self.objective.kind != "ce" and self.spans is None:
-            raise ValueError(f'objective kind = "{self.objective.kind}" needs a [spans] table naming a dataset with gold spans '
-                             '(e.g. dataset = "toxicspans-en:train")')
+            raise ValueError(
+                f'objective kind = "{self.objective.kind}" needs a [spans] table naming a dataset with gold spans '
+                '(e.g. dataset = "toxicspans-en:train")'
+            )
         if self.objective.kind == "toxitrace" and self.spans.arcl_pairs is None:
-            raise ValueError('objective kind = "toxitrace" needs arcl_pairs in [spans]: a pairs file from `toxbench finetune arcl-pairs`')
+            raise ValueError(
+                'objective kind = "toxitrace" needs arcl_pairs in [spans]: a pairs file from `toxbench finetune arcl-pairs`'
+            )
         return self
 
 

@@ -52,7 +52,9 @@ class CotDataSettings(BaseModel):
     oversample: bool = True
     drop_disagreeing: bool = False
     max_examples: int | None = None  # a seeded, stratified subset of the training split (small CPU runs)
-    annotated: list[str] = Field(default_factory=list)  # annotation directories (`toxbench annotate`), read as the source "annotated"
+    annotated: list[str] = Field(
+        default_factory=list
+    )  # annotation directories (`toxbench annotate`), read as the source "annotated"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,13 @@ def build_completion(fields: dict, label: int, blocks: list[str] | tuple[str, ..
 
 
 def make_example(row: AnnotatedRow, blocks) -> CotExample:
-    return CotExample(row.id, PROMPT_TEMPLATE.format(text=row.text), build_completion(row.fields, row.label, blocks), row.label, row.source)
+    return CotExample(
+        row.id,
+        PROMPT_TEMPLATE.format(text=row.text),
+        build_completion(row.fields, row.label, blocks),
+        row.label,
+        row.source,
+    )
 
 
 def annotated_conclusion(row: AnnotatedRow) -> int | None:
@@ -116,40 +124,59 @@ def build_splits(data, settings: CotDataSettings) -> tuple[list[CotExample], lis
     sources = set(settings.sources) | ({"annotated"} if settings.annotated else set())
     rows = [r for r in selection.rows if r.source in sources]
     needed = [BLOCKS[b][0] for b in settings.blocks]
-    incomplete = [r for r in rows if r.source == "annotated" and not all((r.fields.get(c) or "").strip() for c in needed)]
+    incomplete = [
+        r for r in rows if r.source == "annotated" and not all((r.fields.get(c) or "").strip() for c in needed)
+    ]
     rows = [r for r in rows if r not in incomplete]  # a comment whose pipeline left a block empty teaches no reasoning
     disagreeing = [r for r in rows if annotated_conclusion(r) not in (None, r.label)]
     if settings.drop_disagreeing:
         rows = [r for r in rows if r not in disagreeing]
     examples = [make_example(r, settings.blocks) for r in rows]
-    train, validation = stratified_split(examples, [e.label for e in examples], settings.validation_fraction, settings.seed)
+    train, validation = stratified_split(
+        examples, [e.label for e in examples], settings.validation_fraction, settings.seed
+    )
     if settings.max_examples:
-        train, _ = stratified_split(train, [e.label for e in train], 1 - settings.max_examples / max(len(train), 1), settings.seed)
+        train, _ = stratified_split(
+            train, [e.label for e in train], 1 - settings.max_examples / max(len(train), 1), settings.seed
+        )
         validation = validation[: max(2, settings.max_examples // 4)]
     before = {c: sum(e.label == c for e in train) for c in (0, 1)}
     if settings.oversample:
         train = oversample(train, [e.label for e in train])
         random.Random(settings.seed).shuffle(train)
-    stats = {"rows": len(rows), "annotated_incomplete": len(incomplete), "disagreeing_cot": len(disagreeing), "dropped_disagreeing": settings.drop_disagreeing,
-             "train_before_oversampling": before, "train": {c: sum(e.label == c for e in train) for c in (0, 1)},
-             "validation": {c: sum(e.label == c for e in validation) for c in (0, 1)}, "balance_note": balance_note(before),
-             "selection": selection.summary()}
+    stats = {
+        "rows": len(rows),
+        "annotated_incomplete": len(incomplete),
+        "disagreeing_cot": len(disagreeing),
+        "dropped_disagreeing": settings.drop_disagreeing,
+        "train_before_oversampling": before,
+        "train": {c: sum(e.label == c for e in train) for c in (0, 1)},
+        "validation": {c: sum(e.label == c for e in validation) for c in (0, 1)},
+        "balance_note": balance_note(before),
+        "selection": selection.summary(),
+    }
     return train, validation, stats
 
 
 def balance_note(before: dict) -> str:
     """What a model card says about the class balance of its training split."""
     toxic, clean = before.get(1, 0), before.get(0, 0)
-    return (f"training split before oversampling: {toxic} toxic, {clean} non-toxic; the material is mostly translated Jigsaw "
-            "toxic comments, the opposite balance of the paper's corpus (mostly non-toxic forum messages)")
+    return (
+        f"training split before oversampling: {toxic} toxic, {clean} non-toxic; the material is mostly translated Jigsaw "
+        "toxic comments, the opposite balance of the paper's corpus (mostly non-toxic forum messages)"
+    )
 
 
-def write_splits(out: Path, train: list[CotExample], validation: list[CotExample], settings: CotDataSettings, stats: dict) -> None:
+def write_splits(
+    out: Path, train: list[CotExample], validation: list[CotExample], settings: CotDataSettings, stats: dict
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, examples in (("train", train), ("validation", validation)):
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in examples)
-    (out / "settings.json").write_text(json.dumps({"settings": settings.model_dump(), "stats": stats}, indent=2, ensure_ascii=False))
+    (out / "settings.json").write_text(
+        json.dumps({"settings": settings.model_dump(), "stats": stats}, indent=2, ensure_ascii=False)
+    )
 
 
 def read_split(path: Path) -> list[CotExample]:
@@ -159,5 +186,7 @@ def read_split(path: Path) -> list[CotExample]:
             try:
                 examples.append(CotExample(**json.loads(line)))
             except (ValueError, TypeError) as exc:
-                raise ToxbenchError(f"{path}, line {lineno}: not a CoT example ({exc}); rebuild it with `toxbench finetune data`") from None
+                raise ToxbenchError(
+                    f"{path}, line {lineno}: not a CoT example ({exc}); rebuild it with `toxbench finetune data`"
+                ) from None
     return examples

@@ -22,10 +22,12 @@ from toxbench.data.spans import SpanDrops, substring_spans
 from toxbench.explain.extraction import Extraction
 from toxbench.run.engine import ExecutionSettings
 
-REFINE = ("Here is a message and candidate toxic spans found by a classifier. Return the exact toxic substrings of the message, "
-          "copied character for character, one per line, correcting the candidates' boundaries (drop a candidate that is not toxic, "
-          "add a toxic part the candidates missed). Answer NONE when nothing in the message is toxic.\n\n"
-          "Message:\n{text}\n\nCandidates:\n{candidates}")
+REFINE = (
+    "Here is a message and candidate toxic spans found by a classifier. Return the exact toxic substrings of the message, "
+    "copied character for character, one per line, correcting the candidates' boundaries (drop a candidate that is not toxic, "
+    "add a toxic part the candidates missed). Answer NONE when nothing in the message is toxic.\n\n"
+    "Message:\n{text}\n\nCandidates:\n{candidates}"
+)
 
 
 class LLMSettings(BaseModel):
@@ -54,7 +56,13 @@ def candidates_text(text: str, spans) -> str:
     return "\n".join(f"- {text[s:e]}" for s, e in spans) or "(none)"
 
 
-def weak_spans(job: CusaJob, data, use_llm: bool = True, settings: ExecutionSettings = ExecutionSettings(), show_progress: bool = True) -> dict:
+def weak_spans(
+    job: CusaJob,
+    data,
+    use_llm: bool = True,
+    settings: ExecutionSettings = ExecutionSettings(),
+    show_progress: bool = True,
+) -> dict:
     from toxbench.adapters.registry import create
     from toxbench.explanations import read_explanations
     from toxbench.finetune.llm_runs import chat_run
@@ -64,18 +72,40 @@ def weak_spans(job: CusaJob, data, use_llm: bool = True, settings: ExecutionSett
     adapter = create(job.encoder, {}, data)
     encoder_of(adapter)
     dataset = load_dataset(job.dataset, data)
-    run = execute(RunOptions(model=job.encoder, dataset=job.dataset, limit=job.max_posts, runs_dir=job.runs_dir), data, settings,
-                  show_progress, adapter=adapter)
-    explainer, _ = explain_run(run.run_dir, ExplainSettings(method=job.method, extraction=job.extraction, spans_for="all", faithfulness=False),
-                               data, settings, show_progress, adapter)
+    run = execute(
+        RunOptions(model=job.encoder, dataset=job.dataset, limit=job.max_posts, runs_dir=job.runs_dir),
+        data,
+        settings,
+        show_progress,
+        adapter=adapter,
+    )
+    explainer, _ = explain_run(
+        run.run_dir,
+        ExplainSettings(method=job.method, extraction=job.extraction, spans_for="all", faithfulness=False),
+        data,
+        settings,
+        show_progress,
+        adapter,
+    )
     _, _, lines = read_explanations(run.run_dir, explainer)
     toxic = [s for s in dataset.samples if s.label == 1 and lines.get(s.id, {}).get("status") == "ok"]
     candidates = {s.id: tuple(tuple(x) for x in lines[s.id]["spans"]) for s in toxic}
     answers, llm_run = {}, None
     if use_llm and job.llm is not None and toxic:
-        answers, llm_run = chat_run(job.llm.model, job.llm.model_args, data, dataset, toxic, "cusa-refine", REFINE,
-                                    lambda s: REFINE.format(text=s.text, candidates=candidates_text(s.text, candidates[s.id])), None,
-                                    job.runs_dir, settings, show_progress)
+        answers, llm_run = chat_run(
+            job.llm.model,
+            job.llm.model_args,
+            data,
+            dataset,
+            toxic,
+            "cusa-refine",
+            REFINE,
+            lambda s: REFINE.format(text=s.text, candidates=candidates_text(s.text, candidates[s.id])),
+            None,
+            job.runs_dir,
+            settings,
+            show_progress,
+        )
     drops = SpanDrops()
     rows, sources = [], {"llm": 0, "llm-none": 0, "saliency": 0}
     for sample in toxic:
@@ -89,8 +119,15 @@ def weak_spans(job: CusaJob, data, use_llm: bool = True, settings: ExecutionSett
         else:
             spans, source = candidates[sample.id], "saliency"
         sources[source] += 1
-        rows.append({"id": sample.id, "text": sample.text, "label": 1, "spans": [list(s) for s in spans], "source": source})
+        rows.append(
+            {"id": sample.id, "text": sample.text, "label": 1, "spans": [list(s) for s in spans], "source": source}
+        )
     job.output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(job.output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    return {"posts": len(toxic), "sources": sources, "dropped_substrings": drops.not_found, "encoder_run": str(run.run_dir),
-            "llm_run": str(llm_run) if llm_run else None}
+    return {
+        "posts": len(toxic),
+        "sources": sources,
+        "dropped_substrings": drops.not_found,
+        "encoder_run": str(run.run_dir),
+        "llm_run": str(llm_run) if llm_run else None,
+    }

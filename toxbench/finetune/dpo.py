@@ -36,13 +36,21 @@ def pairs_from_candidates(example: CotExample, candidates: list[str], max_pairs:
     """chosen = a candidate whose conclusion is the gold label; rejected = one whose is not (or none)."""
     right = [c for c in candidates if parse_cot(c).pred == example.label]
     wrong = [c for c in candidates if parse_cot(c).pred != example.label]
-    pairs = [{"id": example.id, "prompt": example.prompt, "chosen": c, "rejected": w, "kind": "sampled"} for c, w in zip(right, wrong)]
+    pairs = [
+        {"id": example.id, "prompt": example.prompt, "chosen": c, "rejected": w, "kind": "sampled"}
+        for c, w in zip(right, wrong)
+    ]
     return pairs[:max_pairs]
 
 
 def inverted_pair(example: CotExample) -> dict:
-    return {"id": example.id, "prompt": example.prompt, "chosen": example.completion,
-            "rejected": flip_conclusion(example.completion, example.label), "kind": "inverted"}
+    return {
+        "id": example.id,
+        "prompt": example.prompt,
+        "chosen": example.completion,
+        "rejected": flip_conclusion(example.completion, example.label),
+        "kind": "inverted",
+    }
 
 
 def sample_candidates(model, tokenizer, prompts: list[str], settings, seed: int) -> list[list[str]]:
@@ -57,12 +65,20 @@ def sample_candidates(model, tokenizer, prompts: list[str], settings, seed: int)
         task = progress.add_task("sampling DPO candidates", total=len(prompts))
         for i in range(0, len(prompts), settings.batch_size):
             chunk = prompts[i : i + settings.batch_size]
-            batch = tokenizer(chunk, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False).to(model.device)
+            batch = tokenizer(
+                chunk, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+            ).to(model.device)
             with torch.inference_mode():
-                generated = model.generate(**batch, do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
-                                           max_new_tokens=settings.max_new_tokens, num_return_sequences=settings.candidates,
-                                           pad_token_id=tokenizer.pad_token_id)
-            texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+                generated = model.generate(
+                    **batch,
+                    do_sample=True,
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    max_new_tokens=settings.max_new_tokens,
+                    num_return_sequences=settings.candidates,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            texts = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
             out += [texts[j * settings.candidates : (j + 1) * settings.candidates] for j in range(len(chunk))]
             progress.advance(task, len(chunk))
     return out
@@ -113,8 +129,10 @@ def run_dpo(job: DPOJob, data, resume: bool = True) -> Path:
         pairs = build_pairs(job, model, tokenizer, train)
         write_atomic(pairs_path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
     if not pairs:
-        raise ToxbenchError("no preference pair: no prompt had both a right and a wrong candidate; raise sampling.candidates "
-                            "or sampling.max_new_tokens, or set sampling.inverted_pairs = true")
+        raise ToxbenchError(
+            "no preference pair: no prompt had both a right and a wrong candidate; raise sampling.candidates "
+            "or sampling.max_new_tokens, or set sampling.inverted_pairs = true"
+        )
     model.train()
     args = DPOConfig(**trainer_arguments(job.train, output_dir, device, has_eval=False), beta=job.beta)
     dataset = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
@@ -123,8 +141,21 @@ def run_dpo(job: DPOJob, data, resume: bool = True) -> Path:
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     model.save_pretrained(str(output_dir), selected_adapters=["default"])
     kinds = {k: sum(p["kind"] == k for p in pairs) for k in ("sampled", "inverted")}
-    save_outputs(output_dir, tokenizer, trainer.state.log_history, {**card, "training": {"stage": "dpo", "from": str(sft_dir.resolve()), "sft_training": card.get("training"),
-                                                 "job": json.loads(job.model_dump_json()), "pairs": kinds,
-                                                 "reference": "the SFT model (a frozen copy of its adapter, TRL's 'ref' adapter)",
-                                                 "steps": trainer.state.global_step}})
+    save_outputs(
+        output_dir,
+        tokenizer,
+        trainer.state.log_history,
+        {
+            **card,
+            "training": {
+                "stage": "dpo",
+                "from": str(sft_dir.resolve()),
+                "sft_training": card.get("training"),
+                "job": json.loads(job.model_dump_json()),
+                "pairs": kinds,
+                "reference": "the SFT model (a frozen copy of its adapter, TRL's 'ref' adapter)",
+                "steps": trainer.state.global_step,
+            },
+        },
+    )
     return output_dir

@@ -90,7 +90,11 @@ class DWLSchedule(BaseModel):
         answer weight divided by it (factor 0.5: 1, 0.5, 0.25 for reasoning; 1, 2, 4 for the answer)."""
         if factor <= 0:
             raise ToxbenchError(f"DWL factor must be positive, not {factor}")
-        return cls(points=[(float(e), [start / factor**e] + [start * factor**e] * n_blocks) for e in range(max(1, int(epochs)))])
+        return cls(
+            points=[
+                (float(e), [start / factor**e] + [start * factor**e] * n_blocks) for e in range(max(1, int(epochs)))
+            ]
+        )
 
 
 def dwl_loss(per_token_nll, token_class, alphas: Sequence[float], n_target_tokens):

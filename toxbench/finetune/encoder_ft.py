@@ -24,11 +24,17 @@ def encoder_splits(job: EncoderJob, data) -> tuple[list[tuple[str, int]], list[t
     rows = [(r.text, r.label) for r in selection.rows if r.source in job.data.sources]
     train, validation = stratified_split(rows, [y for _, y in rows], job.data.validation_fraction, job.data.seed)
     if job.data.max_examples:
-        train, _ = stratified_split(train, [y for _, y in train], 1 - job.data.max_examples / max(len(train), 1), job.data.seed)
+        train, _ = stratified_split(
+            train, [y for _, y in train], 1 - job.data.max_examples / max(len(train), 1), job.data.seed
+        )
     before = {c: sum(y == c for _, y in train) for c in (0, 1)}
     if job.data.oversample:
         train = oversample(train, [y for _, y in train])
-    stats = {"train_before_oversampling": before, "balance_note": balance_note(before), "selection": selection.summary()}
+    stats = {
+        "train_before_oversampling": before,
+        "balance_note": balance_note(before),
+        "selection": selection.summary(),
+    }
     return train, validation, stats
 
 
@@ -37,8 +43,11 @@ def validation_metrics(eval_pred) -> dict:
 
     logits, labels = eval_pred
     preds = logits.argmax(-1)
-    return {"f1": f1_score(labels, preds, pos_label=1, zero_division=0), "macro_f1": f1_score(labels, preds, average="macro", zero_division=0),
-            "accuracy": accuracy_score(labels, preds)}
+    return {
+        "f1": f1_score(labels, preds, pos_label=1, zero_division=0),
+        "macro_f1": f1_score(labels, preds, average="macro", zero_division=0),
+        "accuracy": accuracy_score(labels, preds),
+    }
 
 
 class SpanCollator:
@@ -77,13 +86,17 @@ def span_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             warming_up = (self.state.epoch or 0.0) < self.objective.warmup_epochs
-            loss, logits = span_loss(model, dict(inputs), self.objective, warming_up, encode=lambda texts: self.encode(model, texts))
+            loss, logits = span_loss(
+                model, dict(inputs), self.objective, warming_up, encode=lambda texts: self.encode(model, texts)
+            )
             return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
 
         def encode(self, model, texts: list[str]):
             """[CLS] vectors of rationales from the encoder being trained (gradients flow)."""
             inner = getattr(model, "module", model)
-            batch = self.processing_class(texts, padding=True, truncation=True, max_length=self.rationale_max_length, return_tensors="pt")
+            batch = self.processing_class(
+                texts, padding=True, truncation=True, max_length=self.rationale_max_length, return_tensors="pt"
+            )
             return inner.base_model(**batch.to(inner.device)).last_hidden_state[:, 0]
 
     return SpanTrainer
@@ -107,8 +120,17 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     labels = {"id2label": {0: "non-toxic", 1: "toxic"}, "label2id": {"non-toxic": 0, "toxic": 1}}
     # the span objectives differentiate the input gradients again: fused attention kernels have no double backward
     attention = {"attn_implementation": "eager"} if job.objective.needs_gradients else {}
-    tokenizer, model, device = load_tokenizer_and_model(job.model.base, "sequence", job.model.device, job.model.dtype, False,
-                                                        num_labels=2, ignore_mismatched_sizes=True, **labels, **attention)
+    tokenizer, model, device = load_tokenizer_and_model(
+        job.model.base,
+        "sequence",
+        job.model.device,
+        job.model.dtype,
+        False,
+        num_labels=2,
+        ignore_mismatched_sizes=True,
+        **labels,
+        **attention,
+    )
 
     def encode(pairs):
         enc = tokenizer([t for t, _ in pairs], truncation=True, max_length=job.train.max_length)
@@ -117,7 +139,9 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
     def encode_spans(rows):
         from toxbench.finetune.span_data import token_roles
 
-        enc = tokenizer([r.text for r in rows], truncation=True, max_length=job.train.max_length, return_offsets_mapping=True)
+        enc = tokenizer(
+            [r.text for r in rows], truncation=True, max_length=job.train.max_length, return_offsets_mapping=True
+        )
         roles = [token_roles(offsets, r.spans) for offsets, r in zip(enc.pop("offset_mapping"), rows)]
         columns = {**enc, "labels": [r.label for r in rows], "token_roles": roles}
         if any(r.rationales for r in rows):
@@ -126,23 +150,58 @@ def run_encoder(job: EncoderJob, data, resume: bool = True) -> Path:
 
     args = trainer_arguments(job.train, output_dir, device, has_eval=True)
     args.pop("max_length")
-    args.update(save_strategy=args["eval_strategy"], load_best_model_at_end=job.checkpoint == "best", metric_for_best_model=job.metric,
-                greater_is_better=True)
+    args.update(
+        save_strategy=args["eval_strategy"],
+        load_best_model_at_end=job.checkpoint == "best",
+        metric_for_best_model=job.metric,
+        greater_is_better=True,
+    )
     if job.spans is not None:
         args["remove_unused_columns"] = False  # the token roles reach compute_loss
-        trainer = span_trainer_class()(model=model, args=TrainingArguments(**args), train_dataset=encode_spans(train),
-                                       eval_dataset=encode_spans(validation), processing_class=tokenizer, data_collator=SpanCollator(tokenizer),
-                                       compute_metrics=validation_metrics, objective=job.objective, max_length=job.train.max_length)
+        trainer = span_trainer_class()(
+            model=model,
+            args=TrainingArguments(**args),
+            train_dataset=encode_spans(train),
+            eval_dataset=encode_spans(validation),
+            processing_class=tokenizer,
+            data_collator=SpanCollator(tokenizer),
+            compute_metrics=validation_metrics,
+            objective=job.objective,
+            max_length=job.train.max_length,
+        )
     else:
-        trainer = Trainer(model=model, args=TrainingArguments(**args), train_dataset=encode(train), eval_dataset=encode(validation),
-                          processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=validation_metrics)
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(**args),
+            train_dataset=encode(train),
+            eval_dataset=encode(validation),
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=validation_metrics,
+        )
     use_optimizer(trainer, job.train)
     trainer.train(resume_from_checkpoint=last_checkpoint(output_dir) if resume else None)
     best = trainer.evaluate()
     trainer.save_model(str(output_dir))
-    save_outputs(output_dir, tokenizer, trainer.state.log_history, {"kind": "encoder", "base_model": job.model.base, "label_policy": "index:1",
-                            "training": {"stage": "encoder", "objective": job.objective.kind, "job": json.loads(job.model_dump_json()),
-                                         "train_examples": len(train),
-                                         "validation_examples": len(validation), "data": stats, "best_checkpoint": trainer.state.best_model_checkpoint,
-                                         "best_validation": best, "steps": trainer.state.global_step}})
+    save_outputs(
+        output_dir,
+        tokenizer,
+        trainer.state.log_history,
+        {
+            "kind": "encoder",
+            "base_model": job.model.base,
+            "label_policy": "index:1",
+            "training": {
+                "stage": "encoder",
+                "objective": job.objective.kind,
+                "job": json.loads(job.model_dump_json()),
+                "train_examples": len(train),
+                "validation_examples": len(validation),
+                "data": stats,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "best_validation": best,
+                "steps": trainer.state.global_step,
+            },
+        },
+    )
     return output_dir

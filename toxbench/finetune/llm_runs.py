@@ -28,8 +28,20 @@ def answered(stance: int | None):
     return parse
 
 
-def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample], name: str, template: str, prompt: Callable[[Sample], str],
-             stance: int | None, runs_dir: Path, settings: ExecutionSettings, show_progress: bool) -> tuple[dict[str, str], Path]:
+def chat_run(
+    model: str,
+    model_args: dict,
+    data,
+    dataset,
+    samples: list[Sample],
+    name: str,
+    template: str,
+    prompt: Callable[[Sample], str],
+    stance: int | None,
+    runs_dir: Path,
+    settings: ExecutionSettings,
+    show_progress: bool,
+) -> tuple[dict[str, str], Path]:
     """(sample id -> the model's text, for the samples it answered; the run directory)."""
     from toxbench.run.cache import ResponseCache
     from toxbench.run.pricing import cost_usd, price_table
@@ -37,14 +49,24 @@ def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample],
 
     adapter = create(model, model_args, data)
     if adapter.kind != "chat" or adapter.renders_own_prompt:
-        raise ToxbenchError(f"model {model!r}: this step needs a chat model that takes a prompt (openai:, mistral:, anthropic:, hf:, ...)")
+        raise ToxbenchError(
+            f"model {model!r}: this step needs a chat model that takes a prompt (openai:, mistral:, anthropic:, hf:, ...)"
+        )
     table = price_table(None)
     model_id = getattr(adapter, "model", None) or adapter.name
-    spec = RunSpec(adapter=adapter.name, model=model_id, adapter_params=adapter.identity(), dataset=dataset.name,
-                   dataset_sha256=dataset.sha256, prompt=name, lang="en", parser="free-text",
-                   prompt_sha256=hashlib.sha256(template.encode("utf-8")).hexdigest(),
-                   subset=f"first-{len(samples)}" if len(samples) < len(dataset) else None,
-                   label=f"{name} " + run_label(adapter.name, model_id, model_args))
+    spec = RunSpec(
+        adapter=adapter.name,
+        model=model_id,
+        adapter_params=adapter.identity(),
+        dataset=dataset.name,
+        dataset_sha256=dataset.sha256,
+        prompt=name,
+        lang="en",
+        parser="free-text",
+        prompt_sha256=hashlib.sha256(template.encode("utf-8")).hexdigest(),
+        subset=f"first-{len(samples)}" if len(samples) < len(dataset) else None,
+        label=f"{name} " + run_label(adapter.name, model_id, model_args),
+    )
     cache = ResponseCache(response_cache_path())
     try:
         writer = RunWriter(runs_dir, spec, n_expected=len(samples))
@@ -52,9 +74,26 @@ def chat_run(model: str, model_args: dict, data, dataset, samples: list[Sample],
         cache.close()
         raise
     try:
-        requests = [Request(s.id, s.text, s.lang, ({"role": "user", "content": prompt(s)},)) for s in samples if s.id not in writer.recorded]
-        run_coroutine(drive(adapter, requests, {s.id: s.label for s in samples}, writer, answered(stance), settings, cache,
-                          lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table), len(samples), show_progress, name))
+        requests = [
+            Request(s.id, s.text, s.lang, ({"role": "user", "content": prompt(s)},))
+            for s in samples
+            if s.id not in writer.recorded
+        ]
+        run_coroutine(
+            drive(
+                adapter,
+                requests,
+                {s.id: s.label for s in samples},
+                writer,
+                answered(stance),
+                settings,
+                cache,
+                lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
+                len(samples),
+                show_progress,
+                name,
+            )
+        )
     except BaseException:
         writer.close()
         raise

@@ -44,7 +44,11 @@ def tokenize_cot(tokenizer, example: CotExample, max_length: int | None) -> dict
     input_ids = list(prompt_ids) + completion_ids
     if max_length and len(input_ids) > max_length:
         return None
-    return {"input_ids": input_ids, "labels": [-100] * len(prompt_ids) + completion_ids, "token_class": [0] * len(prompt_ids) + classes}
+    return {
+        "input_ids": input_ids,
+        "labels": [-100] * len(prompt_ids) + completion_ids,
+        "token_class": [0] * len(prompt_ids) + classes,
+    }
 
 
 def schedule_for(job: SFTJob) -> DWLSchedule:
@@ -52,7 +56,9 @@ def schedule_for(job: SFTJob) -> DWLSchedule:
     if job.dwl.schedule is not None:
         schedule = DWLSchedule(points=job.dwl.schedule)
         if schedule.n_classes != n_blocks + 1:
-            raise ToxbenchError(f"the DWL schedule has {schedule.n_classes} alphas per entry; {n_blocks} blocks need {n_blocks + 1} (answer first)")
+            raise ToxbenchError(
+                f"the DWL schedule has {schedule.n_classes} alphas per entry; {n_blocks} blocks need {n_blocks + 1} (answer first)"
+            )
         return schedule
     if job.dwl.factor is not None:
         return DWLSchedule.two_class(n_blocks, job.dwl.factor, int(job.train.epochs + 0.999))
@@ -68,7 +74,9 @@ def _trainer_classes():
     class DWLCollator(DataCollatorForLanguageModeling):
         def torch_call(self, examples):
             classes = [torch.tensor(e["token_class"]) for e in examples]
-            out = super().torch_call([{k: v for k, v in e.items() if k not in ("token_class", "example")} for e in examples])
+            out = super().torch_call(
+                [{k: v for k, v in e.items() if k not in ("token_class", "example")} for e in examples]
+            )
             width = out["input_ids"].shape[1]
             out["token_class"] = torch.stack([torch.nn.functional.pad(c, (0, width - len(c))) for c in classes])
             if all("example" in e for e in examples):  # which training examples the batch holds (see rank_report)
@@ -83,7 +91,10 @@ def _trainer_classes():
 
         def _set_signature_columns_if_needed(self):
             super()._set_signature_columns_if_needed()
-            self._signature_columns = [*self._signature_columns, *(c for c in ("token_class", "example") if c not in self._signature_columns)]
+            self._signature_columns = [
+                *self._signature_columns,
+                *(c for c in ("token_class", "example") if c not in self._signature_columns),
+            ]
 
         def current_alphas(self) -> list[float]:
             return self.schedule.alphas_at(float(self.state.epoch or 0.0))
@@ -109,7 +120,11 @@ def _trainer_classes():
         def log(self, logs, *args, **kwargs):
             if "loss" in logs:
                 alphas = self.current_alphas()
-                logs = {**logs, "dwl_alpha_answer": alphas[0], "dwl_alpha_reasoning_mean": sum(alphas[1:]) / max(1, len(alphas) - 1)}
+                logs = {
+                    **logs,
+                    "dwl_alpha_answer": alphas[0],
+                    "dwl_alpha_reasoning_mean": sum(alphas[1:]) / max(1, len(alphas) - 1),
+                }
             return super().log(logs, *args, **kwargs)
 
     return DWLCollator, DWLSFTTrainer
@@ -125,14 +140,18 @@ def build_datasets(tokenizer, train: list[CotExample], validation: list[CotExamp
         rows = [{**r, "example": i} for i, r in enumerate(rows) if r is not None]
         out.append(Dataset.from_list(rows) if rows else None)
     if out[0] is None:
-        raise ToxbenchError(f"no training example fits in max_length={max_length} tokens; raise train.max_length or use fewer CoT blocks")
+        raise ToxbenchError(
+            f"no training example fits in max_length={max_length} tokens; raise train.max_length or use fewer CoT blocks"
+        )
     return out[0], out[1], dropped
 
 
 def sft_config(job_train, output_dir: Path, device: str, has_eval: bool):
     from trl import SFTConfig
 
-    return SFTConfig(**trainer_arguments(job_train, output_dir, device, has_eval), completion_only_loss=None, dataset_num_proc=None)
+    return SFTConfig(
+        **trainer_arguments(job_train, output_dir, device, has_eval), completion_only_loss=None, dataset_num_proc=None
+    )
 
 
 def lora_checksum(model) -> str:
@@ -154,8 +173,14 @@ def rank_report(trainer, train: list[CotExample], output_dir: Path) -> Path:
     the training examples it stepped on, in order, and the checksum of the adapter it ended with.
     They show the data was sharded (disjoint sets) and the replicas stayed one model (equal sums)."""
     rank = trainer.accelerator.process_index
-    report = {"rank": rank, "world_size": trainer.accelerator.num_processes, "steps": trainer.state.global_step,
-              "rows": trainer.trained_examples, "examples": [train[i].id for i in trainer.trained_examples], "adapter_sha256": lora_checksum(trainer.model)}
+    report = {
+        "rank": rank,
+        "world_size": trainer.accelerator.num_processes,
+        "steps": trainer.state.global_step,
+        "rows": trainer.trained_examples,
+        "examples": [train[i].id for i in trainer.trained_examples],
+        "adapter_sha256": lora_checksum(trainer.model),
+    }
     path = output_dir / "ranks" / f"rank-{rank}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(report, indent=1))
@@ -173,12 +198,24 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
     if dropped:
         log.warning("%d examples longer than max_length=%d tokens were left out", dropped, job.train.max_length)
     schedule = schedule_for(job)
-    lora = LoraConfig(r=job.lora.r, lora_alpha=job.lora.alpha, lora_dropout=job.lora.dropout, target_modules=job.lora.target_modules,
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=job.lora.r,
+        lora_alpha=job.lora.alpha,
+        lora_dropout=job.lora.dropout,
+        target_modules=job.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
     collator_cls, trainer_cls = _trainer_classes()
-    trainer = trainer_cls(model=model, args=sft_config(job.train, output_dir, device, eval_ds is not None), train_dataset=train_ds,
-                          eval_dataset=eval_ds, processing_class=tokenizer, peft_config=lora,
-                          data_collator=collator_cls(pad_token_id=tokenizer.pad_token_id), schedule=schedule)
+    trainer = trainer_cls(
+        model=model,
+        args=sft_config(job.train, output_dir, device, eval_ds is not None),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=lora,
+        data_collator=collator_cls(pad_token_id=tokenizer.pad_token_id),
+        schedule=schedule,
+    )
     use_optimizer(trainer, job.train)
     checkpoint = last_checkpoint(output_dir) if resume else None
     # The base model's validation loss, on one process only: the Trainer prepares the model for
@@ -194,14 +231,35 @@ def run_sft(job: SFTJob, data, resume: bool = True) -> Path:
     trainer.save_model(str(output_dir))
     if trainer.accelerator.num_processes > 1:
         rank_report(trainer, train, output_dir)
-    if not trainer.is_world_process_zero():  # the weights are saved by process 0 alone (save_model); so are their companions
+    if (
+        not trainer.is_world_process_zero()
+    ):  # the weights are saved by process 0 alone (save_model); so are their companions
         return output_dir
-    save_outputs(output_dir, tokenizer, trainer.state.log_history, {
-        "kind": "causal-cot", "base_model": job.model.base, "adapter": ".", "parser": "cot", "prompt_template": PROMPT_TEMPLATE,
-        "max_new_tokens": job.max_new_tokens, "repetition_penalty": job.repetition_penalty, "quantized_training": quantized,
-        "training": {"stage": "sft", "job": json.loads(job.model_dump_json()), "schedule": schedule.model_dump(), "data": stats,
-                     "examples_left_out_for_length": dropped, "train_examples": len(train_ds), "eval_before": before, "final_eval": final_eval,
-                     "processes": trainer.accelerator.num_processes,
-                     "steps": trainer.state.global_step},
-    })
+    save_outputs(
+        output_dir,
+        tokenizer,
+        trainer.state.log_history,
+        {
+            "kind": "causal-cot",
+            "base_model": job.model.base,
+            "adapter": ".",
+            "parser": "cot",
+            "prompt_template": PROMPT_TEMPLATE,
+            "max_new_tokens": job.max_new_tokens,
+            "repetition_penalty": job.repetition_penalty,
+            "quantized_training": quantized,
+            "training": {
+                "stage": "sft",
+                "job": json.loads(job.model_dump_json()),
+                "schedule": schedule.model_dump(),
+                "data": stats,
+                "examples_left_out_for_length": dropped,
+                "train_examples": len(train_ds),
+                "eval_before": before,
+                "final_eval": final_eval,
+                "processes": trainer.accelerator.num_processes,
+                "steps": trainer.state.global_step,
+            },
+        },
+    )
     return output_dir

@@ -37,7 +37,9 @@ class SpanDataSettings(BaseModel):
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     seed: int = 42
     max_posts: int | None = Field(None, ge=2)  # a seeded, stratified subset of the dataset's posts (smoke and CPU runs)
-    arcl_pairs: Path | None = None  # rationale pairs from `toxbench finetune arcl-pairs` (the toxitrace objective's ARCL term)
+    arcl_pairs: Path | None = (
+        None  # rationale pairs from `toxbench finetune arcl-pairs` (the toxitrace objective's ARCL term)
+    )
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ def read_pairs(path: Path) -> dict[str, tuple[str, str]]:
             row = json.loads(line)
             pairs[row["text"]] = (str(row["rationale_toxic"]), str(row["rationale_non_toxic"]))
         except (json.JSONDecodeError, KeyError, TypeError):
-            raise ToxbenchError(f"{path}: line {number} is not a pair (text, rationale_toxic, rationale_non_toxic); "
-                                "write the file with `toxbench finetune arcl-pairs`") from None
+            raise ToxbenchError(
+                f"{path}: line {number} is not a pair (text, rationale_toxic, rationale_non_toxic); "
+                "write the file with `toxbench finetune arcl-pairs`"
+            ) from None
     return pairs
 
 
@@ -77,8 +81,10 @@ def span_splits(settings: SpanDataSettings, data) -> tuple[list[SpanRow], list[S
     """(train, validation, stats)."""
     dataset = load_dataset(settings.dataset, data)
     if not any(s.spans for s in dataset.samples):
-        raise ToxbenchError(f"[spans] dataset = {settings.dataset!r} has no gold spans; use toxicspans-en:train, state-toxicn:train "
-                            "or a file with a spans column")
+        raise ToxbenchError(
+            f"[spans] dataset = {settings.dataset!r} has no gold spans; use toxicspans-en:train, state-toxicn:train "
+            "or a file with a spans column"
+        )
     pairs = read_pairs(settings.arcl_pairs) if settings.arcl_pairs else {}
     posts = [SpanRow(s.text, s.label, s.spans, rationales=pairs.get(s.text)) for s in dataset.samples]
     labels = [r.label for r in posts]
@@ -88,14 +94,32 @@ def span_splits(settings: SpanDataSettings, data) -> tuple[list[SpanRow], list[S
     train, validation = stratified_split(posts, labels, settings.validation_fraction, settings.seed)
     train, validation = with_negatives(train, settings.negatives), with_negatives(validation, settings.negatives)
     random.Random(settings.seed).shuffle(train)
-    counts = {name: {"toxic": sum(r.label == 1 for r in rows), "non_toxic": sum(r.label == 0 for r in rows),
-                     "synthetic_negatives": sum(r.synthetic for r in rows), "with_spans": sum(bool(r.spans) for r in rows),
-                     "with_rationales": sum(r.rationales is not None for r in rows)}
-              for name, rows in (("train", train), ("validation", validation))}
+    counts = {
+        name: {
+            "toxic": sum(r.label == 1 for r in rows),
+            "non_toxic": sum(r.label == 0 for r in rows),
+            "synthetic_negatives": sum(r.synthetic for r in rows),
+            "with_spans": sum(bool(r.spans) for r in rows),
+            "with_rationales": sum(r.rationales is not None for r in rows),
+        }
+        for name, rows in (("train", train), ("validation", validation))
+    }
     if not counts["train"]["non_toxic"]:
-        raise ToxbenchError(f"[spans] dataset = {settings.dataset!r} gives no non-toxic training rows; set negatives = \"spans-deleted\"")
-    return train, validation, {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "posts": len(posts), "negatives": settings.negatives,
-                               "notes": list(dataset.notes), **counts}
+        raise ToxbenchError(
+            f'[spans] dataset = {settings.dataset!r} gives no non-toxic training rows; set negatives = "spans-deleted"'
+        )
+    return (
+        train,
+        validation,
+        {
+            "dataset": dataset.name,
+            "dataset_sha256": dataset.sha256,
+            "posts": len(posts),
+            "negatives": settings.negatives,
+            "notes": list(dataset.notes),
+            **counts,
+        },
+    )
 
 
 def token_roles(offsets: list[tuple[int, int]], spans) -> list[int]:
@@ -103,5 +127,7 @@ def token_roles(offsets: list[tuple[int, int]], spans) -> list[int]:
     from toxbench.finetune.span_objectives import ROLE_OTHER, ROLE_PAD, ROLE_SPAN
 
     spans = spans or ()
-    return [ROLE_PAD if e <= s else ROLE_SPAN if any(s < b_end and b_start < e for b_start, b_end in spans) else ROLE_OTHER
-            for s, e in offsets]
+    return [
+        ROLE_PAD if e <= s else ROLE_SPAN if any(s < b_end and b_start < e for b_start, b_end in spans) else ROLE_OTHER
+        for s, e in offsets
+    ]

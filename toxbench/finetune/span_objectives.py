@@ -79,7 +79,7 @@ def gcloss_term(saliency, roles, rows, objective: Objective):
 def rrr_term(grads, roles, rows):
     """Squared input gradients outside the spans, summed per sample, averaged over eligible rows."""
     outside = (roles == ROLE_OTHER).to(grads.dtype)
-    per_row = ((grads ** 2).sum(dim=-1) * outside).sum(dim=1)
+    per_row = ((grads**2).sum(dim=-1) * outside).sum(dim=1)
     return per_row[rows].mean()
 
 
@@ -96,7 +96,7 @@ def arcl_term(cls_rows, rationales: list, labels, encode, temperature: float):
     other = [rationales[i][1] if int(labels[i]) == 1 else rationales[i][0] for i in rows]
     h = F.normalize(cls_rows[rows].float(), dim=-1)
     r = F.normalize(encode(gold + other).float(), dim=-1)
-    positive, negative = (h * r[: len(rows)]).sum(-1), (h * r[len(rows):]).sum(-1)
+    positive, negative = (h * r[: len(rows)]).sum(-1), (h * r[len(rows) :]).sum(-1)
     logits = torch.stack([positive, negative], dim=-1) / temperature
     return F.cross_entropy(logits, torch.zeros(len(rows), dtype=torch.long, device=logits.device))
 

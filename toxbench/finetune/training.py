@@ -17,7 +17,9 @@ from toxbench.model_registry import write_card
 def load_examples(job, data) -> tuple[list[CotExample], list[CotExample], dict]:
     if job.data_dir:
         folder = Path(job.data_dir)
-        settings = json.loads((folder / "settings.json").read_text("utf-8")) if (folder / "settings.json").is_file() else {}
+        settings = (
+            json.loads((folder / "settings.json").read_text("utf-8")) if (folder / "settings.json").is_file() else {}
+        )
         return read_split(folder / "train.jsonl"), read_split(folder / "validation.jsonl"), settings.get("stats", {})
     return build_splits(data, job.data)
 
@@ -26,8 +28,9 @@ def load_for_training(model_settings):
     """(tokenizer, model, device, quantized) with gradient-ready settings for LoRA or QLoRA."""
     from toxbench.adapters._local import load_tokenizer_and_model
 
-    tokenizer, model, device = load_tokenizer_and_model(model_settings.base, "causal", model_settings.device, model_settings.dtype,
-                                                        model_settings.load_in_4bit)
+    tokenizer, model, device = load_tokenizer_and_model(
+        model_settings.base, "causal", model_settings.device, model_settings.dtype, model_settings.load_in_4bit
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     quantized = bool(getattr(model, "is_loaded_in_4bit", False))
@@ -52,14 +55,28 @@ def keep_4bit_layers_differentiable(model) -> None:
 def trainer_arguments(job_train, output_dir: Path, device: str, has_eval: bool) -> dict:
     """The TrainingArguments fields SFT and DPO share, from a [train] table."""
     return dict(
-        output_dir=str(output_dir / "checkpoints"), learning_rate=job_train.learning_rate, lr_scheduler_type=job_train.lr_scheduler,
-        warmup_steps=job_train.warmup_steps, num_train_epochs=job_train.epochs, max_steps=job_train.max_steps,
-        per_device_train_batch_size=job_train.batch_size, per_device_eval_batch_size=job_train.batch_size,
-        gradient_accumulation_steps=job_train.gradient_accumulation, max_length=job_train.max_length, seed=job_train.seed,
-        data_seed=job_train.seed, logging_steps=job_train.logging_steps, save_steps=job_train.save_steps,
-        save_total_limit=job_train.save_total_limit, eval_strategy=("steps" if job_train.eval_steps else "epoch") if has_eval else "no",
-        eval_steps=job_train.eval_steps, report_to="none", bf16=device == "cuda", use_cpu=device == "cpu",
-        optim="adamw_torch" if job_train.optim in EXTRA_OPTIMIZERS else job_train.optim, weight_decay=job_train.weight_decay,
+        output_dir=str(output_dir / "checkpoints"),
+        learning_rate=job_train.learning_rate,
+        lr_scheduler_type=job_train.lr_scheduler,
+        warmup_steps=job_train.warmup_steps,
+        num_train_epochs=job_train.epochs,
+        max_steps=job_train.max_steps,
+        per_device_train_batch_size=job_train.batch_size,
+        per_device_eval_batch_size=job_train.batch_size,
+        gradient_accumulation_steps=job_train.gradient_accumulation,
+        max_length=job_train.max_length,
+        seed=job_train.seed,
+        data_seed=job_train.seed,
+        logging_steps=job_train.logging_steps,
+        save_steps=job_train.save_steps,
+        save_total_limit=job_train.save_total_limit,
+        eval_strategy=("steps" if job_train.eval_steps else "epoch") if has_eval else "no",
+        eval_steps=job_train.eval_steps,
+        report_to="none",
+        bf16=device == "cuda",
+        use_cpu=device == "cpu",
+        optim="adamw_torch" if job_train.optim in EXTRA_OPTIMIZERS else job_train.optim,
+        weight_decay=job_train.weight_decay,
         deepspeed=job_train.deepspeed,
         **({"gradient_checkpointing": True} if job_train.gradient_checkpointing else {}),
     )
@@ -81,7 +98,9 @@ def use_optimizer(trainer, job_train) -> None:
     try:
         optimizer_cls = getattr(importlib.import_module(module), name)
     except ImportError:
-        raise ToxbenchError(f'optim = "{job_train.optim}" needs pytorch-optimizer: pip install "toxbench[train]"') from None
+        raise ToxbenchError(
+            f'optim = "{job_train.optim}" needs pytorch-optimizer: pip install "toxbench[train]"'
+        ) from None
     trainer.optimizer_cls_and_kwargs = (optimizer_cls, {"lr": job_train.learning_rate})
 
 

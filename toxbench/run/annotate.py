@@ -41,8 +41,13 @@ ANNOTATION_FILE = "annotation.json"
 TABLE_FILE = "annotations.csv"
 RUNS_DIR = "runs"
 # parsed columns, as the release names them: step -> (value column, justification column)
-PARSED_COLUMNS = {"categorie": ("categorie_list", "categorie_justification"), "labels": ("labels_list", "labels_justification"),
-                  "toxicite_score": ("note", "note_justification"), "certitude": ("certitude_level", None), "conclusion": ("conclusion", None)}
+PARSED_COLUMNS = {
+    "categorie": ("categorie_list", "categorie_justification"),
+    "labels": ("labels_list", "labels_justification"),
+    "toxicite_score": ("note", "note_justification"),
+    "certitude": ("certitude_level", None),
+    "conclusion": ("conclusion", None),
+}
 RAW_COLUMN = {"conclusion": "conclusion_block"}  # the release's `conclusion` is the parsed 0/1
 
 
@@ -86,9 +91,19 @@ def block_parser(key: str):
 
 def step_spec(step: Step, adapter, model_args: dict, input_name: str, input_sha256: str, subset: str | None) -> RunSpec:
     model_id = getattr(adapter, "model", None) or adapter.name
-    return RunSpec(adapter=adapter.name, model=model_id, adapter_params=adapter.identity(), dataset=input_name, dataset_sha256=input_sha256,
-                   prompt=f"cot-{step.key}", lang="fr", parser=f"cot-block:{step.key}", prompt_sha256=step.identity(), subset=subset,
-                   label=f"annotate {step.key} " + run_label(adapter.name, model_id, model_args))
+    return RunSpec(
+        adapter=adapter.name,
+        model=model_id,
+        adapter_params=adapter.identity(),
+        dataset=input_name,
+        dataset_sha256=input_sha256,
+        prompt=f"cot-{step.key}",
+        lang="fr",
+        parser=f"cot-block:{step.key}",
+        prompt_sha256=step.identity(),
+        subset=subset,
+        label=f"annotate {step.key} " + run_label(adapter.name, model_id, model_args),
+    )
 
 
 def _claim(out: Path, pipeline: dict) -> None:
@@ -100,9 +115,13 @@ def _claim(out: Path, pipeline: dict) -> None:
             held = json.loads(path.read_text("utf-8"))
         except ValueError:
             raise ToxbenchError(f"{path}: not readable JSON; remove {out} or choose another --out") from None
-        differs = [k for k in ("input_sha256", "columns", "model", "adapter", "steps", "n") if held.get(k) != pipeline.get(k)]
+        differs = [
+            k for k in ("input_sha256", "columns", "model", "adapter", "steps", "n") if held.get(k) != pipeline.get(k)
+        ]
         if differs:
-            raise ToxbenchError(f"{out}: holds another annotation (its {', '.join(differs)} differ); choose another --out, or run its own command again to resume")
+            raise ToxbenchError(
+                f"{out}: holds another annotation (its {', '.join(differs)} differ); choose another --out, or run its own command again to resume"
+            )
         return
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -118,9 +137,13 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
 
     path = Path(opts.input)
     if not path.is_file():
-        raise ToxbenchError(f"{path}: no such file; give a CSV/JSONL of comments (a text column, optionally an id column)")
+        raise ToxbenchError(
+            f"{path}: no such file; give a CSV/JSONL of comments (a text column, optionally an id column)"
+        )
     if opts.limit is not None and (not isinstance(opts.limit, int) or opts.limit < 1):
-        raise ToxbenchError(f"--limit {opts.limit}: give a whole number of comments, at least 1 (leave it out for the whole file)")
+        raise ToxbenchError(
+            f"--limit {opts.limit}: give a whole number of comments, at least 1 (leave it out for the whole file)"
+        )
     if opts.poll_s is None or not opts.poll_s > 0:
         raise ToxbenchError(f"--poll {opts.poll_s}: give a number of seconds above 0")
     comments, id_col = read_comments(path, opts.text_col, opts.id_col)
@@ -132,27 +155,61 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
     with preparing(opts.model, enabled=show_progress):
         adapter = create(opts.model, opts.model_args, data)
     if adapter.kind != "chat" or adapter.renders_own_prompt:
-        raise ToxbenchError(f"--model {opts.model}: annotation needs a chat model that takes a prompt (openai:, mistral:, anthropic:, gemini:, hf:)")
+        raise ToxbenchError(
+            f"--model {opts.model}: annotation needs a chat model that takes a prompt (openai:, mistral:, anthropic:, gemini:, hf:)"
+        )
     if opts.batch_api:
         from toxbench.run.openai_batch import check_batchable
 
         check_batchable(adapter)
     input_sha256 = sha256_file(path)
-    pipeline = {"input": str(path), "input_sha256": input_sha256, "columns": {"text": opts.text_col, "id": id_col}, "model": opts.model,
-                "adapter": adapter.identity(), "steps": [{"key": s.key, "identity": s.identity()} for s in steps], "n": len(comments)}
+    pipeline = {
+        "input": str(path),
+        "input_sha256": input_sha256,
+        "columns": {"text": opts.text_col, "id": id_col},
+        "model": opts.model,
+        "adapter": adapter.identity(),
+        "steps": [{"key": s.key, "identity": s.identity()} for s in steps],
+        "n": len(comments),
+    }
     _claim(opts.out, pipeline)
     specs = {s.key: step_spec(s, adapter, opts.model_args, path.name, input_sha256, subset) for s in steps}
-    records, stats = run_coroutine(_run_steps(adapter, steps, specs, comments, opts, settings, lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
-                                     show_progress))
+    records, stats = run_coroutine(
+        _run_steps(
+            adapter,
+            steps,
+            specs,
+            comments,
+            opts,
+            settings,
+            lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
+            show_progress,
+        )
+    )
     rows, statuses, blocks = annotated_rows(comments, steps, records)
     write_table(opts.out / TABLE_FILE, rows)
     costs = [r.cost_usd for per_step in records.values() for r in per_step.values() if r.cost_usd is not None]
-    return AnnotationResult(opts.out, len(comments), statuses, blocks, sum(costs) if costs else None,
-                            sum(s.requests_sent for s in stats), sum(s.cache_hits for s in stats))
+    return AnnotationResult(
+        opts.out,
+        len(comments),
+        statuses,
+        blocks,
+        sum(costs) if costs else None,
+        sum(s.requests_sent for s in stats),
+        sum(s.cache_hits for s in stats),
+    )
 
 
-async def _run_steps(adapter, steps: list[Step], specs: dict[str, RunSpec], comments: list[Comment], opts: AnnotateOptions,
-                     settings: ExecutionSettings, cost, show_progress: bool) -> tuple[dict[str, dict[str, Record]], list]:
+async def _run_steps(
+    adapter,
+    steps: list[Step],
+    specs: dict[str, RunSpec],
+    comments: list[Comment],
+    opts: AnnotateOptions,
+    settings: ExecutionSettings,
+    cost,
+    show_progress: bool,
+) -> tuple[dict[str, dict[str, Record]], list]:
     """Each step in order in one event loop (an SDK client belongs to the loop it first ran in):
     (step -> sample id -> record, the engine's counts per step)."""
     from toxbench.run.runner import drive, settle
@@ -170,26 +227,70 @@ async def _run_steps(adapter, steps: list[Step], specs: dict[str, RunSpec], comm
         for number, step in enumerate(steps, 1):
             writer = RunWriter(opts.out / RUNS_DIR, specs[step.key], n_expected=len(comments))
             try:
-                ready = [c for c in comments if c.id not in writer.recorded and all(k == "message" or k in blocks[c.id] for k in step.sees)]
-                requests = [Request(c.id, c.text, "fr", ({"role": "system", "content": step.system},
-                                                         {"role": "user", "content": user_message(step, c.text, blocks[c.id], names)}))
-                            for c in ready]
+                ready = [
+                    c
+                    for c in comments
+                    if c.id not in writer.recorded and all(k == "message" or k in blocks[c.id] for k in step.sees)
+                ]
+                requests = [
+                    Request(
+                        c.id,
+                        c.text,
+                        "fr",
+                        (
+                            {"role": "system", "content": step.system},
+                            {"role": "user", "content": user_message(step, c.text, blocks[c.id], names)},
+                        ),
+                    )
+                    for c in ready
+                ]
                 if opts.batch_api:
                     from toxbench.run.openai_batch import run_step_batch
 
-                    say = (lambda line: print(line, file=sys.stderr, flush=True)) if show_progress else (lambda line: None)
-                    await run_step_batch(adapter, step.key, requests, writer, block_parser(step.key), dict.fromkeys(blocks), opts.out, opts.poll_s,
-                                         cost, say, settings.max_retries)
+                    say = (
+                        (lambda line: print(line, file=sys.stderr, flush=True))
+                        if show_progress
+                        else (lambda line: None)
+                    )
+                    await run_step_batch(
+                        adapter,
+                        step.key,
+                        requests,
+                        writer,
+                        block_parser(step.key),
+                        dict.fromkeys(blocks),
+                        opts.out,
+                        opts.poll_s,
+                        cost,
+                        say,
+                        settings.max_retries,
+                    )
                 else:
                     total = len(writer.recorded & blocks.keys()) + len(requests)
-                    engine_stats.append(await drive(adapter, requests, dict.fromkeys(blocks), writer, block_parser(step.key), settings, cache,
-                                                    cost, total, show_progress, f"{number}/{len(steps)} {step.key}", close=False))
+                    engine_stats.append(
+                        await drive(
+                            adapter,
+                            requests,
+                            dict.fromkeys(blocks),
+                            writer,
+                            block_parser(step.key),
+                            settings,
+                            cache,
+                            cost,
+                            total,
+                            show_progress,
+                            f"{number}/{len(steps)} {step.key}",
+                            close=False,
+                        )
+                    )
             except BaseException:
                 writer.close()
                 raise
             records[step.key] = {r.sample_id: r for r in writer.records()}
             for sid, record in records[step.key].items():
-                if record.status in ("ok", "unparseable") and sid in blocks:  # a block exists, read or not: later steps see it as written
+                if (
+                    record.status in ("ok", "unparseable") and sid in blocks
+                ):  # a block exists, read or not: later steps see it as written
                     blocks[sid][step.key] = answer_text(record.raw)
             if writer.records():
                 settle(writer, len(comments))
@@ -205,7 +306,9 @@ async def _run_steps(adapter, steps: list[Step], specs: dict[str, RunSpec], comm
 SEVERITY = ("error", "refused", "pending", "unparseable", "off_list", "ok")  # a comment's state is its worst block's
 
 
-def annotated_rows(comments: list[Comment], steps: list[Step], records: dict[str, dict[str, Record]]) -> tuple[list[dict], dict, dict]:
+def annotated_rows(
+    comments: list[Comment], steps: list[Step], records: dict[str, dict[str, Record]]
+) -> tuple[list[dict], dict, dict]:
     """(table rows, comment state -> count, step -> block status -> count). A block's status is
     pending (not asked yet: an earlier block is missing), error, refused, or its parse status.
     Input columns the pipeline writes itself (the release's own file as input) are replaced."""
@@ -215,7 +318,11 @@ def annotated_rows(comments: list[Comment], steps: list[Step], records: dict[str
     counts: dict[str, dict[str, int]] = {s.key: {} for s in steps}
     rows = []
     for comment in comments:
-        row = {"msg_id": comment.id, "content": comment.text, **{k: v for k, v in comment.row.items() if k not in produced}}
+        row = {
+            "msg_id": comment.id,
+            "content": comment.text,
+            **{k: v for k, v in comment.row.items() if k not in produced},
+        }
         flags, problems = [], []
         for step in steps:
             record = records.get(step.key, {}).get(comment.id)
@@ -228,7 +335,13 @@ def annotated_rows(comments: list[Comment], steps: list[Step], records: dict[str
             value_col, justification_col = PARSED_COLUMNS.get(step.key, (None, None))
             value = parsed.value if parsed is not None and parsed.status in ("ok", "off_list") else None
             if value_col:
-                row[value_col] = "" if value is None else json.dumps(list(value), ensure_ascii=False) if isinstance(value, (list, tuple)) else value
+                row[value_col] = (
+                    ""
+                    if value is None
+                    else json.dumps(list(value), ensure_ascii=False)
+                    if isinstance(value, (list, tuple))
+                    else value
+                )
             if justification_col:
                 row[justification_col] = (parsed.justification if parsed is not None else None) or ""
             if status != "ok":

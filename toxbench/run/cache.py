@@ -27,7 +27,13 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer BLOB 
 
 
 def cache_key(adapter_name: str, adapter_identity: dict, request: Request) -> str:
-    payload = {"adapter": adapter_name, "params": adapter_identity, "text": request.text, "lang": request.lang, "messages": list(request.messages)}
+    payload = {
+        "adapter": adapter_name,
+        "params": adapter_identity,
+        "text": request.text,
+        "lang": request.lang,
+        "messages": list(request.messages),
+    }
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -78,7 +84,9 @@ class ResponseCache:
             return None
         self.notes.append(f"response cache {self.path} is read-only ({why}): answers are read from it, none are added")
         try:
-            return sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            return sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False, isolation_level=None
+            )
         except sqlite3.Error as exc:
             raise self._unusable(exc) from None
 
@@ -92,11 +100,15 @@ class ResponseCache:
         if not columns and self._tables() == []:  # an empty file: SQLite could not write its table (a full disk)
             self._db.close()
             self._db, self.writable = None, False
-            self.notes.append(f"response cache {self.path} cannot be written (its table was not created: a full disk?); this run asks every request")
+            self.notes.append(
+                f"response cache {self.path} cannot be written (its table was not created: a full disk?); this run asks every request"
+            )
             return
         if not columns >= COLUMNS:
             self._db.close()
-            raise self._unusable(f"its table `answers` has columns {', '.join(sorted(columns)) or 'none'}, not {', '.join(sorted(COLUMNS))}")
+            raise self._unusable(
+                f"its table `answers` has columns {', '.join(sorted(columns)) or 'none'}, not {', '.join(sorted(COLUMNS))}"
+            )
 
     def _tables(self) -> list[str]:
         try:
@@ -105,8 +117,10 @@ class ResponseCache:
             return []
 
     def _unusable(self, why: object) -> ToxbenchError:
-        return ToxbenchError(f"{self.path}: not a usable response cache ({why}); delete the file (cached answers are then asked "
-                             f"again), point {CACHE_ENV} elsewhere, or run with --no-cache")
+        return ToxbenchError(
+            f"{self.path}: not a usable response cache ({why}); delete the file (cached answers are then asked "
+            f"again), point {CACHE_ENV} elsewhere, or run with --no-cache"
+        )
 
     def get(self, key: str) -> Answer | None:
         if self._db is None:
@@ -126,13 +140,17 @@ class ResponseCache:
     def put(self, key: str, answer: Answer) -> None:
         if not self.writable:
             return
-        blob = orjson.dumps(replace(answer, raw=redact(answer.raw), text=redact(answer.text)))  # a server may echo the key
+        blob = orjson.dumps(
+            replace(answer, raw=redact(answer.raw), text=redact(answer.text))
+        )  # a server may echo the key
         try:
             with self._lock:
                 self._db.execute("INSERT OR REPLACE INTO answers (key, answer) VALUES (?, ?)", (key, blob))
         except sqlite3.Error as exc:  # a full disk: the run goes on, uncached from here
             self.writable = False
-            self.notes.append(f"response cache {self.path}: answers are no longer added ({exc}); the run's records are complete")
+            self.notes.append(
+                f"response cache {self.path}: answers are no longer added ({exc}); the run's records are complete"
+            )
 
     def close(self) -> None:
         if self._db is not None:

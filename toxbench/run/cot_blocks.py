@@ -71,7 +71,7 @@ def parse_categories(text: str) -> ParsedBlock:
     end = text.find("]", start)
     if end < 0:
         return _unparseable("the category list is not closed")
-    listed = text[start:end + 1]
+    listed = text[start : end + 1]
     try:
         names = json.loads(listed)
     except ValueError:
@@ -85,8 +85,13 @@ def parse_categories(text: str) -> ParsedBlock:
     found = list(dict.fromkeys(allowed[_same_name(n)] for n in names if _same_name(n) in allowed))
     unknown = [n for n in names if _same_name(n) not in allowed]
     if unknown:  # its own status: the listed names are read, the others named, none mapped to a listed one
-        return ParsedBlock("off_list", found, _justification(text[end + 1:]), f"not on the closed list: {', '.join(repr(n) for n in unknown)}")
-    return ParsedBlock("ok", found, _justification(text[end + 1:]))
+        return ParsedBlock(
+            "off_list",
+            found,
+            _justification(text[end + 1 :]),
+            f"not on the closed list: {', '.join(repr(n) for n in unknown)}",
+        )
+    return ParsedBlock("ok", found, _justification(text[end + 1 :]))
 
 
 _LEVEL = re.compile(r"\b([SHVRAI])([0-3])\b")
@@ -143,9 +148,14 @@ def parse_free_text(text: str) -> ParsedBlock:
 
 
 PARSERS: dict[str, Callable[[str], ParsedBlock]] = {
-    "explication": parse_free_text, "ton": parse_free_text, "intention": parse_free_text,
-    "categorie": parse_categories, "labels": parse_labels, "toxicite_score": parse_score,
-    "certitude": parse_certainty, "conclusion": parse_conclusion,
+    "explication": parse_free_text,
+    "ton": parse_free_text,
+    "intention": parse_free_text,
+    "categorie": parse_categories,
+    "labels": parse_labels,
+    "toxicite_score": parse_score,
+    "certitude": parse_certainty,
+    "conclusion": parse_conclusion,
 }
 
 

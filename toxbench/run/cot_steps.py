@@ -64,8 +64,19 @@ def load_steps(data, certainty: bool = False) -> list[Step]:
         try:
             system = path.read_text("utf-8")
         except OSError as exc:
-            raise ToxbenchError(f"{path}: cannot read the {entry['key']} step's header ({exc.strerror}); run `toxbench data fetch`") from None
-        steps.append(Step(entry["key"], entry["name"], system, entry["instruction"], tuple(entry["sees"]), bool(entry.get("optional"))))
+            raise ToxbenchError(
+                f"{path}: cannot read the {entry['key']} step's header ({exc.strerror}); run `toxbench data fetch`"
+            ) from None
+        steps.append(
+            Step(
+                entry["key"],
+                entry["name"],
+                system,
+                entry["instruction"],
+                tuple(entry["sees"]),
+                bool(entry.get("optional")),
+            )
+        )
     return steps
 
 

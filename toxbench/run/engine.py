@@ -49,14 +49,22 @@ class ExecutionSettings:
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""
-        checks = (("--concurrency", self.concurrency, int, 1), ("--batch-size", self.batch_size, int, 1), ("--max-retries", self.max_retries, int, 0),
-                  ("--rpm", self.rpm, float, None), ("--tpm", self.tpm, float, None), ("--timeout", self.timeout_s, float, None))
+        checks = (
+            ("--concurrency", self.concurrency, int, 1),
+            ("--batch-size", self.batch_size, int, 1),
+            ("--max-retries", self.max_retries, int, 0),
+            ("--rpm", self.rpm, float, None),
+            ("--tpm", self.tpm, float, None),
+            ("--timeout", self.timeout_s, float, None),
+        )
         for option, value, kind, least in checks:
             if value is None:
                 continue
             if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < least):
                 raise ToxbenchError(f"{option} {value}: give a whole number of at least {least}")
-            if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf")):
+            if kind is float and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf")
+            ):
                 raise ToxbenchError(f"{option} {value}: give a number above 0")
 
 
@@ -112,7 +120,11 @@ def pacers(settings: ExecutionSettings) -> tuple[AsyncLimiter | None, AsyncLimit
     """Leaky buckets for --rpm and --tpm that pace: refilled continuously at the rate asked for,
     holding only a small burst. (AsyncLimiter(rpm, 60) would let a whole minute's requests out at
     once, and a server that counts per second answers most of them 429.)"""
-    rpm = AsyncLimiter(min(RPM_BURST, settings.rpm), 60 * min(RPM_BURST, settings.rpm) / settings.rpm) if settings.rpm else None
+    rpm = (
+        AsyncLimiter(min(RPM_BURST, settings.rpm), 60 * min(RPM_BURST, settings.rpm) / settings.rpm)
+        if settings.rpm
+        else None
+    )
     if not settings.tpm:
         return rpm, None
     capacity = max(1.0, settings.tpm * TPM_BURST_S / 60)
@@ -147,8 +159,11 @@ def _bounded(answer: Answer) -> Answer:
     inflated to megabytes): records and the cache never hold it."""
     size = len(answer.raw or "") + len(answer.text or "")
     if size > ANSWER_CHARS:
-        raise FatalError(f"an answer of {size:,} characters, more than the {ANSWER_CHARS:,} toxbench keeps; the server sent an "
-                         "unbounded body", stops_run=False)
+        raise FatalError(
+            f"an answer of {size:,} characters, more than the {ANSWER_CHARS:,} toxbench keeps; the server sent an "
+            "unbounded body",
+            stops_run=False,
+        )
     return answer
 
 
@@ -158,8 +173,11 @@ def _too_long_to_wait(exc: AdapterError, cap: float) -> FatalError | None:
     if exc.retry_after is None or exc.retry_after <= cap:
         return None
     wait = f"{exc.retry_after / 86400:,.0f} days" if exc.retry_after >= 86400 else f"{exc.retry_after:,.0f} s"
-    return FatalError(f"{type(exc).__name__}: the provider asks to wait {wait} before retrying, more than the {cap:g} s toxbench waits "
-                      f"(a daily or monthly quota?); run the same command later to ask again ({exc})", stops_run=False)
+    return FatalError(
+        f"{type(exc).__name__}: the provider asks to wait {wait} before retrying, more than the {cap:g} s toxbench waits "
+        f"(a daily or monthly quota?); run the same command later to ask again ({exc})",
+        stops_run=False,
+    )
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -228,15 +246,25 @@ async def run_requests(
             finally:
                 latency[:] = [time.perf_counter() - sent]
 
-    def finish(request: Request, answer: Answer | None, error: str | None, attempts: int, cached: bool, latency: float | None) -> None:
+    def finish(
+        request: Request, answer: Answer | None, error: str | None, attempts: int, cached: bool, latency: float | None
+    ) -> None:
         if answer is not None and error is None:
             try:
                 answer = adapter.decide(answer)
             except (ValueError, KeyError, IndexError, TypeError) as exc:  # a response the policy cannot read
                 answer, error = None, _redact(f"malformed response: {type(exc).__name__}: {exc}", secrets)
-        record = to_record(request, answer, error, parser, golds[request.sample_id], attempts=attempts, cached=cached,
-                            latency_s=None if cached or latency is None else round(latency, 4),
-                            cost_usd=None if cached or answer is None else cost(answer.tokens_in, answer.tokens_out))
+        record = to_record(
+            request,
+            answer,
+            error,
+            parser,
+            golds[request.sample_id],
+            attempts=attempts,
+            cached=cached,
+            latency_s=None if cached or latency is None else round(latency, 4),
+            cost_usd=None if cached or answer is None else cost(answer.tokens_in, answer.tokens_out),
+        )
         stats.cost_usd += record.cost_usd or 0.0
         stats.statuses[record.status] += 1
         writer.append(record)
@@ -251,7 +279,12 @@ async def run_requests(
         if answer is not None:
             try:
                 adapter.decide(answer)
-            except (ValueError, KeyError, IndexError, TypeError):  # stored by an older toxbench in another shape: ask again
+            except (
+                ValueError,
+                KeyError,
+                IndexError,
+                TypeError,
+            ):  # stored by an older toxbench in another shape: ask again
                 return key, None
             stats.cache_hits += 1
         return key, answer
@@ -319,7 +352,7 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
         if stop is not None and stop.is_set():
             return
         todo, keys = [], {}
-        for request in ordered[start:start + size]:
+        for request in ordered[start : start + size]:
             key, answer = from_cache(request)
             if answer is not None:
                 finish(request, answer, None, 0, True, None)
@@ -344,7 +377,9 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
                     answer = _bounded(answer)
                 except FatalError as exc:
                     answer = exc
-            if isinstance(answer, AdapterError):  # a request the backend cannot take; the rest of the batch was answered
+            if isinstance(
+                answer, AdapterError
+            ):  # a request the backend cannot take; the rest of the batch was answered
                 finish(request, None, _redact(f"{type(answer).__name__}: {answer}", secrets), 1, False, None)
                 continue
             if cache:
@@ -369,6 +404,13 @@ def to_record(request: Request, answer: Answer | None, error: str | None, parser
         parsed = parser(answer.text)
         pred, status = parsed.pred, parsed.status
     return Record(
-        sample_id=request.sample_id, gold=gold, pred=pred, score=answer.score, status=status, raw=raw,
-        tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, **how,
+        sample_id=request.sample_id,
+        gold=gold,
+        pred=pred,
+        score=answer.score,
+        status=status,
+        raw=raw,
+        tokens_in=answer.tokens_in,
+        tokens_out=answer.tokens_out,
+        **how,
     )

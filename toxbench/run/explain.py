@@ -55,8 +55,10 @@ def encoder_of(adapter: Adapter):
 
     inner = getattr(adapter, "inner", adapter)
     if not isinstance(inner, EncoderClassifier):
-        raise ToxbenchError(f"{adapter.name}: explanations need an encoder classifier's token saliency (--model encoder:PATH or a "
-                            "finetuned encoder); this model has none")
+        raise ToxbenchError(
+            f"{adapter.name}: explanations need an encoder classifier's token saliency (--model encoder:PATH or a "
+            "finetuned encoder); this model has none"
+        )
     return inner
 
 
@@ -66,21 +68,29 @@ class Explainer(Adapter):
     name = "explain"
     kind = "classifier"
 
-    def __init__(self, adapter: Adapter, settings: ExplainSettings, preds: dict[str, int], batch_size: int | None = None) -> None:
+    def __init__(
+        self, adapter: Adapter, settings: ExplainSettings, preds: dict[str, int], batch_size: int | None = None
+    ) -> None:
         self.encoder = encoder_of(adapter)
         self.settings, self.preds = settings, preds
         size = batch_size or min(self.encoder.capabilities.batch_size, 8 if settings.method == "ig" else 32)
         self.capabilities = Capabilities(concurrency=1, batching=True, batch_size=size, scores=True)
-        self.baseline_id = self._baseline_id() if settings.method == "ig" else None  # a missing token stops here, before any work
+        self.baseline_id = (
+            self._baseline_id() if settings.method == "ig" else None
+        )  # a missing token stops here, before any work
 
     def batch_length(self, request: Request) -> int:
         return self.encoder.batch_length(request)
 
     def _baseline_id(self) -> int:
         tok = self.encoder.tokenizer
-        token_id = {"pad": tok.pad_token_id, "mask": tok.mask_token_id, "unk": tok.unk_token_id}[self.settings.ig_baseline]
+        token_id = {"pad": tok.pad_token_id, "mask": tok.mask_token_id, "unk": tok.unk_token_id}[
+            self.settings.ig_baseline
+        ]
         if token_id is None:
-            raise ToxbenchError(f"ig_baseline={self.settings.ig_baseline}: the tokenizer has no such token; choose pad, mask or unk")
+            raise ToxbenchError(
+                f"ig_baseline={self.settings.ig_baseline}: the tokenizer has no such token; choose pad, mask or unk"
+            )
         return token_id
 
     def saliency(self, texts: list[str]) -> tuple[list[list[tuple[int, int]]], list[list[float]], list[float | None]]:
@@ -88,8 +98,15 @@ class Explainer(Adapter):
         from toxbench.explain.saliency import gradient_x_input, integrated_gradients
 
         enc = self.encoder
-        batch = enc.tokenizer(texts, padding=True, truncation=True, max_length=enc.max_length, return_tensors="pt",
-                              return_offsets_mapping=True, return_special_tokens_mask=True)
+        batch = enc.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=enc.max_length,
+            return_tensors="pt",
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
         offsets = batch.pop("offset_mapping").tolist()
         special = batch.pop("special_tokens_mask").to(enc.device)
         batch = batch.to(enc.device)
@@ -97,8 +114,18 @@ class Explainer(Adapter):
         if self.settings.method == "ig":
             # the steps of a batch go through the model IG_CHUNK rows at a time: all of them at once
             # (8 posts x 50 steps x 512 tokens) took 7.6 GB on a CPU
-            values, delta = integrated_gradients(enc.net, ids, mask, special, enc.toxic, enc.sigmoid, self.settings.ig_steps,
-                                                 self.baseline_id, internal_batch_size=IG_CHUNK, **dict(batch))
+            values, delta = integrated_gradients(
+                enc.net,
+                ids,
+                mask,
+                special,
+                enc.toxic,
+                enc.sigmoid,
+                self.settings.ig_steps,
+                self.baseline_id,
+                internal_batch_size=IG_CHUNK,
+                **dict(batch),
+            )
             deltas = [float(d) for d in delta.float().cpu().tolist()]
         else:
             values, _ = gradient_x_input(enc.net, ids, mask, enc.toxic, enc.sigmoid, **dict(batch))
@@ -119,7 +146,7 @@ class Explainer(Adapter):
         out: list[float] = [0.0] * len(texts)
         size = enc.capabilities.batch_size
         for start in range(0, len(order), size):
-            chunk = order[start:start + size]
+            chunk = order[start : start + size]
             answers = enc.answer_batch([Request("", texts[i], "") for i in chunk])
             for i, answer in zip(chunk, answers):
                 out[i] = enc.decide(answer).score
@@ -132,12 +159,23 @@ class Explainer(Adapter):
         lines, wanted = [], []
         for request, toks, sal, delta in zip(requests, tokens, saliency, deltas):
             pred = self.preds[request.sample_id]
-            spans = extract(request.text, toks, sal, settings.extraction) if pred == 1 or settings.spans_for == "all" else ()
-            line = {"pred": pred, "tokens": toks, "saliency": [round(v, 7) for v in sal], "spans": [list(s) for s in spans]}
+            spans = (
+                extract(request.text, toks, sal, settings.extraction)
+                if pred == 1 or settings.spans_for == "all"
+                else ()
+            )
+            line = {
+                "pred": pred,
+                "tokens": toks,
+                "saliency": [round(v, 7) for v in sal],
+                "spans": [list(s) for s in spans],
+            }
             if delta is not None:
                 line["ig_delta"] = delta
             lines.append(line)
-            wanted.append(variants(request.text, spans, toks, sal, settings.aopc_fractions) if settings.faithfulness else {})
+            wanted.append(
+                variants(request.text, spans, toks, sal, settings.aopc_fractions) if settings.faithfulness else {}
+            )
         flat = [(i, name, text) for i, texts_of in enumerate(wanted) for name, text in texts_of.items()]
         probs = self.toxic_probabilities([text for _, _, text in flat]) if flat else []
         by_sample: list[dict[str, float]] = [{} for _ in requests]
@@ -162,7 +200,12 @@ class _LineWriter:
         if record.status == "error":
             line = {"sample_id": record.sample_id, "status": "error", "error": record.raw}
         else:
-            line = {"sample_id": record.sample_id, "status": "ok", **json.loads(record.raw), "gold_spans": self.gold_spans[record.sample_id]}
+            line = {
+                "sample_id": record.sample_id,
+                "status": "ok",
+                **json.loads(record.raw),
+                "gold_spans": self.gold_spans[record.sample_id],
+            }
         self.writer.append(line)
 
 
@@ -174,8 +217,12 @@ def rebuild_adapter(run_dir: Path, spec: RunSpec, data: DataDir) -> tuple[str, d
     params = dict(spec.adapter_params)
     if spec.adapter == "encoder":
         model = f"encoder:{params['model']}"
-        recorded = {"label_policy": params["label_policy"], "threshold": params["threshold"], "max_length": params["max_length"],
-                    **({"head_seed": params["head_seed"]} if params.get("head_seed") is not None else {})}
+        recorded = {
+            "label_policy": params["label_policy"],
+            "threshold": params["threshold"],
+            "max_length": params["max_length"],
+            **({"head_seed": params["head_seed"]} if params.get("head_seed") is not None else {}),
+        }
         # the arguments a user would have given: those that differ from the defaults (the run label shows them)
         defaults = {"threshold": 0.5, "max_length": 512, "head_seed": 0}
         given = {k: v for k, v in recorded.items() if k in defaults and defaults[k] != v}
@@ -183,21 +230,31 @@ def rebuild_adapter(run_dir: Path, spec: RunSpec, data: DataDir) -> tuple[str, d
     elif spec.adapter == "finetuned" and params.get("kind") == "encoder":
         model, tries = f"finetuned:{params['name']}", [{}]
     else:
-        raise ToxbenchError(f"{run_dir}: a {spec.adapter} run ({spec.model}); explanations need an encoder run "
-                            "(--model encoder:PATH or a finetuned encoder)")
+        raise ToxbenchError(
+            f"{run_dir}: a {spec.adapter} run ({spec.model}); explanations need an encoder run "
+            "(--model encoder:PATH or a finetuned encoder)"
+        )
     for args in tries:
         adapter = create(model, args, data)
         if adapter.identity() == params:
             break
     else:
         changed = sorted(k for k in {*params, *adapter.identity()} if params.get(k) != adapter.identity().get(k))
-        raise ToxbenchError(f"{run_dir}: its model cannot be rebuilt as recorded ({', '.join(changed)} differ: other weights or settings); "
-                            "explain a new run of the model instead (toxbench explain --model ...)")
+        raise ToxbenchError(
+            f"{run_dir}: its model cannot be rebuilt as recorded ({', '.join(changed)} differ: other weights or settings); "
+            "explain a new run of the model instead (toxbench explain --model ...)"
+        )
     return model, args, adapter
 
 
-def explain_run(run_dir: Path, settings: ExplainSettings, data: DataDir, execution: ExecutionSettings = ExecutionSettings(),
-                show_progress: bool = True, adapter: Adapter | None = None) -> tuple[str, dict]:
+def explain_run(
+    run_dir: Path,
+    settings: ExplainSettings,
+    data: DataDir,
+    execution: ExecutionSettings = ExecutionSettings(),
+    show_progress: bool = True,
+    adapter: Adapter | None = None,
+) -> tuple[str, dict]:
     """Explain every sample of a recorded run that has a label; returns (explainer id, counts)."""
     from toxbench.run.runner import drive
 
@@ -206,33 +263,68 @@ def explain_run(run_dir: Path, settings: ExplainSettings, data: DataDir, executi
         _, _, adapter = rebuild_adapter(run.dir, run.spec, data)
     dataset = load_dataset(run.spec.dataset, data)
     if dataset.sha256 != run.spec.dataset_sha256:
-        raise ToxbenchError(f"{run_dir}: its dataset {run.spec.dataset} has changed since the run (other checksum); explain a new run")
+        raise ToxbenchError(
+            f"{run_dir}: its dataset {run.spec.dataset} has changed since the run (other checksum); explain a new run"
+        )
     preds = {r.sample_id: r.pred for r in run.records if r.status == "ok"}
     samples = [s for s in dataset.samples if s.id in preds]
     explainer = Explainer(adapter, settings, preds, execution.batch_size)
     writer = ExplanationWriter(run.dir, settings.model_dump(mode="json"))
     try:
         requests = [Request(s.id, s.text, s.lang) for s in samples if s.id not in writer.recorded]
-        lines = _LineWriter(writer, {s.id: [list(x) for x in s.spans] if s.spans is not None else None for s in samples})
-        run_coroutine(drive(explainer, requests, {s.id: s.label for s in samples}, lines, None, replace(execution, batch_size=None),
-                          None, lambda i, o: None, len(samples), show_progress, "explain"))
+        lines = _LineWriter(
+            writer, {s.id: [list(x) for x in s.spans] if s.spans is not None else None for s in samples}
+        )
+        run_coroutine(
+            drive(
+                explainer,
+                requests,
+                {s.id: s.label for s in samples},
+                lines,
+                None,
+                replace(execution, batch_size=None),
+                None,
+                lambda i, o: None,
+                len(samples),
+                show_progress,
+                "explain",
+            )
+        )
     finally:
         writer.close()
     return writer.id, {**writer.counts, "samples": len(samples), "unlabelled": len(run.records) - len(preds)}
 
 
-def tune_extraction(model: str, model_args: dict, tune_on: str, settings: ExplainSettings, data: DataDir, runs_dir: Path,
-                    execution: ExecutionSettings, show_progress: bool, adapter: Adapter) -> ExplainSettings:
+def tune_extraction(
+    model: str,
+    model_args: dict,
+    tune_on: str,
+    settings: ExplainSettings,
+    data: DataDir,
+    runs_dir: Path,
+    execution: ExecutionSettings,
+    show_progress: bool,
+    adapter: Adapter,
+) -> ExplainSettings:
     """Run and explain the model on the validation dataset `tune_on`, pick the span rule's
     constants with the best SemEval F1 there, and return the settings with them."""
     from toxbench.run.runner import RunOptions, execute
 
     validation = load_dataset(tune_on, data)
     if not validation.has_spans:
-        raise ToxbenchError(f"--tune-on {tune_on}: it has no gold spans to tune on; give a split with spans, e.g. toxicspans-en:trial")
-    result = execute(RunOptions(model=model, dataset=tune_on, model_args=model_args, runs_dir=runs_dir), data, execution, show_progress,
-                     adapter=adapter)
-    plain = settings.model_copy(update={"faithfulness": False, "extraction": Extraction(rule=settings.extraction.rule), "tuned_on": None})
+        raise ToxbenchError(
+            f"--tune-on {tune_on}: it has no gold spans to tune on; give a split with spans, e.g. toxicspans-en:trial"
+        )
+    result = execute(
+        RunOptions(model=model, dataset=tune_on, model_args=model_args, runs_dir=runs_dir),
+        data,
+        execution,
+        show_progress,
+        adapter=adapter,
+    )
+    plain = settings.model_copy(
+        update={"faithfulness": False, "extraction": Extraction(rule=settings.extraction.rule), "tuned_on": None}
+    )
     explainer, _ = explain_run(result.run_dir, plain, data, execution, show_progress, adapter)
     _, _, lines = read_explanations(result.run_dir, explainer)
     examples = []
@@ -245,5 +337,11 @@ def tune_extraction(model: str, model_args: dict, tune_on: str, settings: Explai
     if not examples:
         raise ToxbenchError(f"--tune-on {tune_on}: no sample was explained; see {result.run_dir}")
     best, f1 = tune(settings.extraction.rule, examples, settings.extraction)
-    where = {"dataset": validation.name, "run": result.run_dir.name, "explainer": explainer, "semeval_f1": round(f1, 6), "posts": len(examples)}
+    where = {
+        "dataset": validation.name,
+        "run": result.run_dir.name,
+        "explainer": explainer,
+        "semeval_f1": round(f1, 6),
+        "posts": len(examples),
+    }
     return settings.model_copy(update={"extraction": best, "tuned_on": where})

@@ -31,7 +31,9 @@ BATCH_DISCOUNT = 0.5  # the Batch API's price against live requests
 
 def check_batchable(adapter) -> None:
     if not hasattr(adapter, "request_body") or getattr(adapter, "prompt_template", None) is not None:
-        raise ToxbenchError(f"--batch-api: {adapter.name!r} has no Batch API here; use an openai: chat model (or leave --batch-api out)")
+        raise ToxbenchError(
+            f"--batch-api: {adapter.name!r} has no Batch API here; use an openai: chat model (or leave --batch-api out)"
+        )
 
 
 def _error_of(item: dict | None, status: str) -> str:
@@ -45,8 +47,19 @@ def _error_of(item: dict | None, status: str) -> str:
     return f"batch request failed (HTTP {response.get('status_code', '?')}): {message or clip(json.dumps(item, ensure_ascii=False), 200)}"
 
 
-async def run_step_batch(adapter, step: str, requests: list[Request], writer, parser, golds: dict, out: Path, poll_s: float, cost,
-                         say=print, max_retries: int = 5) -> None:
+async def run_step_batch(
+    adapter,
+    step: str,
+    requests: list[Request],
+    writer,
+    parser,
+    golds: dict,
+    out: Path,
+    poll_s: float,
+    cost,
+    say=print,
+    max_retries: int = 5,
+) -> None:
     """Submit (or resume) the step's batch, wait for it, and record its results (`say` reports
     each stage). A failed poll is tried again after `poll_s`, up to `max_retries` times in
     a row, before the command stops (the batch stays checkpointed)."""
@@ -60,15 +73,32 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
             lines = []
             for request in requests:
                 path, body = adapter.request_body(request)
-                lines.append(json.dumps({"custom_id": request.sample_id, "method": "POST", "url": f"/v1{path}", "body": body}, ensure_ascii=False))
-            uploaded = await client.files.create(file=(f"toxbench-{step}.jsonl", ("\n".join(lines) + "\n").encode("utf-8")), purpose="batch")
-            batch = await client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
-                                                metadata={"toxbench_step": step})
-            state = {"batch_id": batch.id, "input_file_id": uploaded.id, "custom_ids": [r.sample_id for r in requests],
-                     "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                lines.append(
+                    json.dumps(
+                        {"custom_id": request.sample_id, "method": "POST", "url": f"/v1{path}", "body": body},
+                        ensure_ascii=False,
+                    )
+                )
+            uploaded = await client.files.create(
+                file=(f"toxbench-{step}.jsonl", ("\n".join(lines) + "\n").encode("utf-8")), purpose="batch"
+            )
+            batch = await client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint="/v1/chat/completions",
+                completion_window="24h",
+                metadata={"toxbench_step": step},
+            )
+            state = {
+                "batch_id": batch.id,
+                "input_file_id": uploaded.id,
+                "custom_ids": [r.sample_id for r in requests],
+                "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(checkpoint, json.dumps(state, indent=2) + "\n")
-            say(f"{step}: batch {batch.id} submitted ({len(requests)} requests); waiting (Ctrl-C is safe: the same command polls it again)")
+            say(
+                f"{step}: batch {batch.id} submitted ({len(requests)} requests); waiting (Ctrl-C is safe: the same command polls it again)"
+            )
         else:
             say(f"{step}: polling batch {state['batch_id']} submitted at {state['submitted_at']}")
         last, failures = None, 0
@@ -87,7 +117,10 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
             counts = batch.request_counts
             seen = (batch.status, counts.completed if counts else None)
             if seen != last:
-                say(f"{step}: batch {batch.status}" + (f", {counts.completed + counts.failed}/{counts.total} done" if counts else ""))
+                say(
+                    f"{step}: batch {batch.status}"
+                    + (f", {counts.completed + counts.failed}/{counts.total} done" if counts else "")
+                )
                 last = seen
             await asyncio.sleep(poll_s)
         results: dict[str, dict] = {}
@@ -100,8 +133,10 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
                         results[item["custom_id"]] = item
     except Exception as exc:
         problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
-        raise ToxbenchError(f"--batch-api, step {step}: {problem}; run the same command again to resume"
-                            + (f" (batch {state['batch_id']} is checkpointed)" if state else "")) from None
+        raise ToxbenchError(
+            f"--batch-api, step {step}: {problem}; run the same command again to resume"
+            + (f" (batch {state['batch_id']} is checkpointed)" if state else "")
+        ) from None
     by_id = {r.sample_id: r for r in requests}
     records, answered = [], 0
     for cid in state["custom_ids"]:
@@ -113,15 +148,32 @@ async def run_step_batch(adapter, step: str, requests: list[Request], writer, pa
         answer, error = None, None
         if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
             try:
-                answer = adapter.answer_from_body(json.dumps(response["body"], ensure_ascii=False).encode("utf-8"), "/chat/completions", request.labels)
+                answer = adapter.answer_from_body(
+                    json.dumps(response["body"], ensure_ascii=False).encode("utf-8"),
+                    "/chat/completions",
+                    request.labels,
+                )
             except AdapterError as exc:
                 error = f"{type(exc).__name__}: {exc}"
         else:
             error = _error_of(item, batch.status)
         price = None if answer is None else cost(answer.tokens_in, answer.tokens_out)
-        records.append(to_record(request, answer if error is None else None, error, parser, golds.get(cid), attempts=1, cached=False,
-                                 latency_s=None, cost_usd=None if price is None else price * BATCH_DISCOUNT))
+        records.append(
+            to_record(
+                request,
+                answer if error is None else None,
+                error,
+                parser,
+                golds.get(cid),
+                attempts=1,
+                cached=False,
+                latency_s=None,
+                cost_usd=None if price is None else price * BATCH_DISCOUNT,
+            )
+        )
         answered += error is None
     writer.extend(records)
     checkpoint.unlink()
-    say(f"{step}: batch {state['batch_id']} {batch.status}: {answered} answered, {len(records) - answered} recorded as errors")
+    say(
+        f"{step}: batch {state['batch_id']} {batch.status}: {answered} answered, {len(records) - answered} recorded as errors"
+    )

@@ -30,7 +30,9 @@ REFUSED = Parsed(None, "refused")
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _NOISE = re.compile(r"[\W_]+")  # every punctuation, dash, quote, Markdown or emoji character
-_ECHOED_QUESTION = re.compile(r"\b(ce message est il toxique|est ce que ce message est toxique|is this message toxic|is the message toxic)\b")
+_ECHOED_QUESTION = re.compile(
+    r"\b(ce message est il toxique|est ce que ce message est toxique|is this message toxic|is the message toxic)\b"
+)
 _NEGATED = re.compile(
     r"\b(non\s*toxiques?|pas\s+(du\s+tout\s+)?toxiques?|nullement\s+toxiques?|aucunement\s+toxiques?"
     r"|non\s*toxic|not\s+(at\s+all\s+)?toxic|nontoxic)\b"
@@ -100,7 +102,11 @@ def parse_cot(text: str | None) -> Parsed:
     return Parsed(_COT_VALUE.get(value, 0), "ok")
 
 
-PARSERS: dict[str, Callable[[str | None], Parsed]] = {"one-word": parse_one_word, "guard": parse_guard, "cot": parse_cot}
+PARSERS: dict[str, Callable[[str | None], Parsed]] = {
+    "one-word": parse_one_word,
+    "guard": parse_guard,
+    "cot": parse_cot,
+}
 
 
 def get_parser(name: str) -> Callable[[str | None], Parsed]:

@@ -24,14 +24,18 @@ def price_table(override: str | None = None) -> dict[str, tuple[float, float]]:
         try:
             table.update(read_toml(path, "price table"))
         except ToxbenchError as exc:
-            raise ToxbenchError(f"{exc}; write lines like \"gpt-4o\" = [2.5, 10.0]") from None
+            raise ToxbenchError(f'{exc}; write lines like "gpt-4o" = [2.5, 10.0]') from None
     try:
         return {model: (float(v[0]), float(v[1])) for model, v in table.items()}
     except (TypeError, ValueError, IndexError, KeyError):
-        raise ToxbenchError(f"{path}: every price is [input, output] in USD per million tokens, e.g. \"gpt-4o\" = [2.5, 10.0]") from None
+        raise ToxbenchError(
+            f'{path}: every price is [input, output] in USD per million tokens, e.g. "gpt-4o" = [2.5, 10.0]'
+        ) from None
 
 
-def cost_usd(model: str, tokens_in: int | None, tokens_out: int | None, table: dict[str, tuple[float, float]]) -> float | None:
+def cost_usd(
+    model: str, tokens_in: int | None, tokens_out: int | None, table: dict[str, tuple[float, float]]
+) -> float | None:
     """None when the model has no price or the backend reported no token counts."""
     if model not in table or tokens_in is None:
         return None

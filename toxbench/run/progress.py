@@ -25,8 +25,15 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
     """A bar from `done` to `total` samples; yields `advance(stats)`, called once per record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}"), TextColumn("{task.fields[info]}")]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta {task.fields[eta]}"),
+        TextColumn("{task.fields[info]}"),
+    ]
     with Progress(*columns, disable=not enabled, transient=False) as progress:
         task = progress.add_task(description, total=total, completed=done, rate="", eta="-:--:--", info="")
         start = time.monotonic()
@@ -36,10 +43,22 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
             nonlocal finished
             finished += 1
             elapsed = max(time.monotonic() - start, 1e-6)
-            problems = {**{k: v for k, v in stats.statuses.items() if k != "ok"}, **{f"retry:{k}": v for k, v in stats.retries.items()}}
-            info = " ".join(f"{k} {v}" for k, v in problems.items()) + (f"  ${stats.cost_usd:.4f}" if stats.cost_usd else "") + f"  cache {stats.cache_hits}"
-            progress.update(task, advance=1, rate=f"{finished / elapsed:.1f}/s", eta=eta(total - done - finished, finished, elapsed),
-                            info=info.strip())
+            problems = {
+                **{k: v for k, v in stats.statuses.items() if k != "ok"},
+                **{f"retry:{k}": v for k, v in stats.retries.items()},
+            }
+            info = (
+                " ".join(f"{k} {v}" for k, v in problems.items())
+                + (f"  ${stats.cost_usd:.4f}" if stats.cost_usd else "")
+                + f"  cache {stats.cache_hits}"
+            )
+            progress.update(
+                task,
+                advance=1,
+                rate=f"{finished / elapsed:.1f}/s",
+                eta=eta(total - done - finished, finished, elapsed),
+                info=info.strip(),
+            )
 
         yield advance
 

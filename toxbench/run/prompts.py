@@ -95,7 +95,9 @@ def check_prompt(name: str) -> None:
         if not Path(name).exists():
             raise ToxbenchError(f"{name}: no such prompt file")
     elif name not in prompt_names():
-        raise ToxbenchError(f"unknown prompt {name!r}; known: {', '.join(prompt_names())}, or a path to a .toml prompt file")
+        raise ToxbenchError(
+            f"unknown prompt {name!r}; known: {', '.join(prompt_names())}, or a path to a .toml prompt file"
+        )
 
 
 def load_prompt_set(name: str, data: DataDir) -> PromptSet:
@@ -111,7 +113,9 @@ def load_prompt_set(name: str, data: DataDir) -> PromptSet:
     languages = {}
     for lang, spec in raw.items():
         if not isinstance(spec, dict):
-            raise ToxbenchError(f"{name}: {lang}: not a language table like [fr]; see toxbench/prompts/detailed.toml for the shape")
+            raise ToxbenchError(
+                f"{name}: {lang}: not a language table like [fr]; see toxbench/prompts/detailed.toml for the shape"
+            )
         section = validate(LanguageSection, spec, f"{name}: [{lang}]")
         where = f"{name}: [{lang}]"
         languages[lang] = LanguagePrompt(
@@ -161,11 +165,19 @@ class Renderer:
     def identity(self) -> dict:
         """What the prompt contributes to a run's id: its name and the exact rendered frame."""
         frame = hashlib.sha256((self.system + "\0" + self.template + "\0" + self.question).encode("utf-8")).hexdigest()
-        return {"prompt": self.prompt, "lang": self.lang, "shots": self.shots, "shots_seed": self.seed,
-                "shot_pool": self.shot_pool, "prompt_sha256": frame}
+        return {
+            "prompt": self.prompt,
+            "lang": self.lang,
+            "shots": self.shots,
+            "shots_seed": self.seed,
+            "shot_pool": self.shot_pool,
+            "prompt_sha256": frame,
+        }
 
 
-def choose_examples(pool: dict[int, list[str]], n_toxic: int, n_clean: int, shot_pool: str, seed: int) -> list[tuple[str, int]]:
+def choose_examples(
+    pool: dict[int, list[str]], n_toxic: int, n_clean: int, shot_pool: str, seed: int
+) -> list[tuple[str, int]]:
     """(text, label) of the few-shot examples in prompt order: the release's first k of each class
     (or k drawn with the seed), toxic then non-toxic, shuffled with the seed."""
     rng = random.Random(seed)
@@ -181,17 +193,23 @@ def choose_examples(pool: dict[int, list[str]], n_toxic: int, n_clean: int, shot
 def make_renderer(prompt: str, lang: str, shots: str, seed: int, data: DataDir, shot_pool: str = "first") -> Renderer:
     prompt_set = load_prompt_set(prompt, data)
     if lang not in prompt_set.languages:
-        raise ToxbenchError(f"prompt {prompt_set.name!r} has no {lang!r} version; it has {', '.join(prompt_set.languages)}")
+        raise ToxbenchError(
+            f"prompt {prompt_set.name!r} has no {lang!r} version; it has {', '.join(prompt_set.languages)}"
+        )
     if shots not in SHOTS:
         raise ToxbenchError(f"unknown shot configuration {shots!r}; use one of {', '.join(SHOTS)}")
     if shot_pool not in SHOT_POOLS:
-        raise ToxbenchError(f"--shot-pool {shot_pool!r}: use first (the release's examples) or random (drawn with --seed)")
+        raise ToxbenchError(
+            f"--shot-pool {shot_pool!r}: use first (the release's examples) or random (drawn with --seed)"
+        )
     p = prompt_set.languages[lang]
     n_toxic, n_clean = SHOTS[shots]
     template = p.template.strip()
     if n_toxic or n_clean:
         if not p.fewshot_template or SLOT not in p.fewshot_template:
-            raise ToxbenchError(f"prompt {prompt_set.name!r} ({lang}) has no few-shot template with an {SLOT!r} slot; use --prompt detailed or --shots 0")
+            raise ToxbenchError(
+                f"prompt {prompt_set.name!r} ({lang}) has no few-shot template with an {SLOT!r} slot; use --prompt detailed or --shots 0"
+            )
         chosen = choose_examples(release_examples(data), n_toxic, n_clean, shot_pool, seed)
         blocks = [f"{p.message_label}\n« {t} »\n{p.question}\n{p.labels[label]}" for t, label in chosen]
         template = p.fewshot_template.strip().replace(SLOT, "\n\n".join(blocks))

@@ -36,7 +36,9 @@ def published_files(data: DataDir) -> list[str]:
     return [
         rel
         for rel in data.known_files
-        if rel.startswith(PREDICTIONS_DIR) and rel.endswith(".csv") and rel[len(PREDICTIONS_DIR):] not in NOT_PREDICTIONS
+        if rel.startswith(PREDICTIONS_DIR)
+        and rel.endswith(".csv")
+        and rel[len(PREDICTIONS_DIR) :] not in NOT_PREDICTIONS
     ]
 
 
@@ -78,7 +80,9 @@ def _spec(name: PublishedName, dataset: str, data: DataDir, sha: str, filename: 
     )
 
 
-def _choose(adapter: ReplayAdapter, name: PublishedName, datasets: DatasetCache) -> tuple[Dataset, list[Record], ImportReport, list[str]]:
+def _choose(
+    adapter: ReplayAdapter, name: PublishedName, datasets: DatasetCache
+) -> tuple[Dataset, list[Record], ImportReport, list[str]]:
     """The dataset the file's rows belong to: the named one if its rows join, else the first that does."""
     notes: list[str] = []
     order = ([name.dataset] if name.dataset else []) + [d for d in FALLBACK_ORDER if d != name.dataset]
@@ -109,10 +113,10 @@ def import_published(
 ) -> list[Imported]:
     """Replay published files into runs_dir; with only_dataset, skip files named for another dataset.
 
-    Files already recorded are skipped without being read. The others are independent, so with
-    workers > 1 they are replayed in forked worker processes (where the platform can fork; else
-    one after another). on_done is called in this process as each file finishes; on_records where
-the records were made (see RecordsHook)."""
+        Files already recorded are skipped without being read. The others are independent, so with
+        workers > 1 they are replayed in forked worker processes (where the platform can fork; else
+        one after another). on_done is called in this process as each file finishes; on_records where
+    the records were made (see RecordsHook)."""
     datasets = datasets or DatasetCache(data)
     results: list[Imported] = []
     todo: list[str] = []
@@ -138,8 +142,10 @@ the records were made (see RecordsHook)."""
             datasets[dataset]
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)), mp_context=context,
-            initializer=_init_worker, initargs=(data, runs_dir, datasets, only_dataset, on_records),
+            max_workers=min(workers, len(todo)),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(data, runs_dir, datasets, only_dataset, on_records),
         ) as pool:
             for item in pool.map(_import_in_worker, todo):
                 done(item)
@@ -171,7 +177,9 @@ def _already_imported(rel: str, name: PublishedName, data: DataDir, runs_dir: Pa
     """The recorded run of a file whose name gives its dataset, found without reading the file."""
     if not name.dataset:
         return None
-    run_dir = Path(runs_dir) / _spec(name, name.dataset, data, data.manifest.get(rel).sha256, name.stem + ".csv").run_id()
+    run_dir = (
+        Path(runs_dir) / _spec(name, name.dataset, data, data.manifest.get(rel).sha256, name.stem + ".csv").run_id()
+    )
     if not (run_dir / MANIFEST).is_file():
         return None
     manifest = read_manifest(run_dir)
@@ -180,8 +188,14 @@ def _already_imported(rel: str, name: PublishedName, data: DataDir, runs_dir: Pa
     return Imported(rel, name, name.dataset, run_dir, manifest.notes, skipped=True)
 
 
-def _import_one(rel: str, data: DataDir, runs_dir: Path, datasets: DatasetCache, only_dataset: str | None,
-                on_records: RecordsHook | None = None) -> Imported | None:
+def _import_one(
+    rel: str,
+    data: DataDir,
+    runs_dir: Path,
+    datasets: DatasetCache,
+    only_dataset: str | None,
+    on_records: RecordsHook | None = None,
+) -> Imported | None:
     name = published_name(rel)
     filename = name.stem + ".csv"
     sha = data.manifest.get(rel).sha256

@@ -54,10 +54,14 @@ class RunOptions:
         if self.shots not in SHOTS:
             raise ToxbenchError(f"--shots {self.shots!r}: use one of {', '.join(SHOTS)}")
         if self.shot_pool not in SHOT_POOLS:
-            raise ToxbenchError(f"--shot-pool {self.shot_pool!r}: use first (the release's examples) or random (drawn with --seed)")
+            raise ToxbenchError(
+                f"--shot-pool {self.shot_pool!r}: use first (the release's examples) or random (drawn with --seed)"
+            )
         for option, value in (("--limit", self.limit), ("--sample", self.sample)):
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ToxbenchError(f"{option} {value}: give a whole number of samples, at least 1 (leave it out for the whole dataset)")
+                raise ToxbenchError(
+                    f"{option} {value}: give a whole number of samples, at least 1 (leave it out for the whole dataset)"
+                )
 
 
 @dataclass
@@ -74,12 +78,20 @@ class RunResult:
     notes: list[str] = field(default_factory=list)  # options that did not apply, said once the run is done
 
     def as_dict(self) -> dict:
-        return {"run_dir": str(self.run_dir), "n": self.n, "status": self.statuses,
-                "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
-                "requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retried_errors": self.retried_errors}
+        return {
+            "run_dir": str(self.run_dir),
+            "n": self.n,
+            "status": self.statuses,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "requests_sent": self.requests_sent,
+            "cache_hits": self.cache_hits,
+            "retried_errors": self.retried_errors,
+        }
 
 
-def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True, adapter=None) -> RunResult:
+def execute(
+    opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_progress: bool = True, adapter=None
+) -> RunResult:
     """Run (or resume) `opts`; `adapter` is one already made from opts.model and opts.model_args
     (explanations reuse the loaded model)."""
     from toxbench.run.parsing import get_parser
@@ -93,10 +105,15 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
         with preparing(opts.model, enabled=show_progress):
             adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
-    notes = [f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
-             for option, value in (("--sample", opts.sample), ("--limit", opts.limit)) if value and subset is None]
+    notes = [
+        f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
+        for option, value in (("--sample", opts.sample), ("--limit", opts.limit))
+        if value and subset is None
+    ]
     if not chat and (opts.prompt, opts.lang, opts.shots) != ("detailed", None, "0"):
-        notes.append(f"{adapter.name} reads no prompt: --prompt, --lang and --shots do not apply to it, and the run records none of them")
+        notes.append(
+            f"{adapter.name} reads no prompt: --prompt, --lang and --shots do not apply to it, and the run records none of them"
+        )
     renderer = None
     lang = None
     if chat:
@@ -136,13 +153,32 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
             cache.close()
         raise
     requests = [
-        Request(s.id, s.text, s.lang, tuple(renderer.messages(s.text)) if renderer else (), renderer.labels if renderer else ())
-        for s in samples if s.id not in writer.recorded
+        Request(
+            s.id,
+            s.text,
+            s.lang,
+            tuple(renderer.messages(s.text)) if renderer else (),
+            renderer.labels if renderer else (),
+        )
+        for s in samples
+        if s.id not in writer.recorded
     ]
     golds = {s.id: s.label for s in samples}
     try:
-        stats = run_coroutine(drive(adapter, requests, golds, writer, parser, settings, cache,
-                                 lambda i, o: cost_usd(priced_as, i, o, table), len(samples), show_progress))
+        stats = run_coroutine(
+            drive(
+                adapter,
+                requests,
+                golds,
+                writer,
+                parser,
+                settings,
+                cache,
+                lambda i, o: cost_usd(priced_as, i, o, table),
+                len(samples),
+                show_progress,
+            )
+        )
     except BaseException:
         writer.close()  # Ctrl-C, a stopping error: what was recorded stays for the next run to resume
         raise
@@ -153,8 +189,16 @@ def execute(opts: RunOptions, data: DataDir, settings: ExecutionSettings, show_p
     run_dir = settle(writer, len(samples))
     counts = {k: v for k, v in writer.manifest.counts.items() if v}
     priced = priced_as in table
-    return RunResult(run_dir, len(writer.recorded), counts, (writer.manifest.cost_usd or 0.0) if priced else None,
-                     stats.requests_sent, stats.cache_hits, len(writer.retrying), notes)
+    return RunResult(
+        run_dir,
+        len(writer.recorded),
+        counts,
+        (writer.manifest.cost_usd or 0.0) if priced else None,
+        stats.requests_sent,
+        stats.cache_hits,
+        len(writer.retrying),
+        notes,
+    )
 
 
 def settle(writer: RunWriter, n_samples: int) -> Path:
@@ -163,16 +207,30 @@ def settle(writer: RunWriter, n_samples: int) -> Path:
     records = writer.records()
     if records and all(r.status == "error" for r in records):  # no answer at all: never a complete run
         writer.close()
-        raise ToxbenchError(f"{writer.dir}: no sample got an answer ({len(records)} errors; the first: {records[0].raw}); "
-                            "fix the cause and run the same command again (error samples are asked again)")
+        raise ToxbenchError(
+            f"{writer.dir}: no sample got an answer ({len(records)} errors; the first: {records[0].raw}); "
+            "fix the cause and run the same command again (error samples are asked again)"
+        )
     if len(writer.recorded) >= n_samples:
         return writer.finish()
     writer.close()
     return writer.dir
 
 
-async def drive(adapter, requests, golds, writer, parser, settings, cache, cost, total, show_progress, description: str | None = None,
-                close: bool = True) -> EngineStats:
+async def drive(
+    adapter,
+    requests,
+    golds,
+    writer,
+    parser,
+    settings,
+    cache,
+    cost,
+    total,
+    show_progress,
+    description: str | None = None,
+    close: bool = True,
+) -> EngineStats:
     """The engine under a progress bar and Ctrl-C handling: shared by runs, explanations and the
     annotation steps. `close`: close the adapter's client after (not between the steps of one
     event loop)."""
@@ -199,9 +257,22 @@ async def drive(adapter, requests, golds, writer, parser, settings, cache, cost,
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
         handling = False
     try:
-        with sample_progress(description or adapter.name, total, total - len(requests), enabled=show_progress) as advance:
-            stats = await run_requests(adapter, requests, golds, writer, parser=parser, settings=settings, cache=cache, cost=cost,
-                                       secrets=getattr(adapter, "secrets", ()), on_record=lambda _record, stats: advance(stats), stop=stop)
+        with sample_progress(
+            description or adapter.name, total, total - len(requests), enabled=show_progress
+        ) as advance:
+            stats = await run_requests(
+                adapter,
+                requests,
+                golds,
+                writer,
+                parser=parser,
+                settings=settings,
+                cache=cache,
+                cost=cost,
+                secrets=getattr(adapter, "secrets", ()),
+                on_record=lambda _record, stats: advance(stats),
+                stop=stop,
+            )
     except asyncio.CancelledError:
         if stop.is_set():
             raise KeyboardInterrupt from None

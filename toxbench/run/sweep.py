@@ -128,8 +128,10 @@ def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
     from toxbench.data.datasets import REGISTRY
 
     if (size := grid_size(sweep)) > MAX_CELLS:
-        raise ToxbenchError(f"sweep {sweep.name!r}: {size:,} cells, more than the {MAX_CELLS:,} a sweep may hold; split it into several "
-                            "files or give fewer seeds, prompts or models")
+        raise ToxbenchError(
+            f"sweep {sweep.name!r}: {size:,} cells, more than the {MAX_CELLS:,} a sweep may hold; split it into several "
+            "files or give fewer seeds, prompts or models"
+        )
     index = published_index(data) if source != "live" else {}
     runnable = {id(model): _runnable(model) for model in sweep.models}  # asked once per model, not once per cell
     cells: list[Cell] = []
@@ -139,11 +141,15 @@ def expand(sweep: Sweep, data, source: Source = "auto") -> list[Cell]:
             for lang in sweep.langs:
                 for pc in sweep.prompt_configs():
                     rel = index.get((model.published, dataset, pc.prompt, pc.shots)) if model.published else None
-                    use_published = source == "published" or (source == "auto" and rel is not None and not runnable[id(model)])
+                    use_published = source == "published" or (
+                        source == "auto" and rel is not None and not runnable[id(model)]
+                    )
                     if use_published:
                         if rel is None:
-                            raise ToxbenchError(f"no published file for {model.published or model.model} on {dataset}, {pc.prompt} {pc.shots}-shot; "
-                                                "give the model's `published` name or use --source live")
+                            raise ToxbenchError(
+                                f"no published file for {model.published or model.model} on {dataset}, {pc.prompt} {pc.shots}-shot; "
+                                "give the model's `published` name or use --source live"
+                            )
                         cell = Cell(model, dataset, REGISTRY[dataset].lang, pc.prompt, pc.shots, None, "published", rel)
                         if (key := (id(model), dataset, pc.prompt, pc.shots)) not in published_seen:
                             published_seen.add(key)
@@ -178,7 +184,9 @@ def _runnable(model: SweepModel) -> bool:
     except Exception:
         return False
     if cls.required_env:
-        return any(os.environ.get(v) for v in cls.required_env) or bool(model.args.get("api_key_env") and os.environ.get(model.args["api_key_env"]))
+        return any(os.environ.get(v) for v in cls.required_env) or bool(
+            model.args.get("api_key_env") and os.environ.get(model.args["api_key_env"])
+        )
     if name in ("hf", "vllm", "encoder", "llamaguard", "shieldgemma") and model_id:
         from toxbench.adapters._local import resolve
 
@@ -218,7 +226,9 @@ class CostEstimator:
         if key not in self._frames:
             from toxbench.run.prompts import make_renderer
 
-            renderer = make_renderer(cell.prompt, cell.lang, cell.shots, cell.seed or 0, self.data, self.sweep.shot_pool)
+            renderer = make_renderer(
+                cell.prompt, cell.lang, cell.shots, cell.seed or 0, self.data, self.sweep.shot_pool
+            )
             self._frames[key] = sum(len(m["content"]) for m in renderer.messages(""))
         return self._frames[key]
 
@@ -238,7 +248,6 @@ class CostEstimator:
         return cost_usd(model_id, chars // CHARS_PER_TOKEN, 5 * n, table)
 
 
-
 def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
     """The complete recorded run of a live cell, found by what identifies it, without loading the
     model; an error naming the cell when there is none, or several."""
@@ -253,8 +262,13 @@ def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
     # the subset as a run names it: a sample as large as the dataset is the whole dataset
     dataset = load_dataset(cell.dataset, data, Columns(**sweep.columns.model_dump()))
     wanted = {"dataset": dataset.name, "subset": select(dataset.samples, sweep.sample, sweep.sample_seed, None)[1]}
-    prompted = {"prompt": cell.prompt, "lang": cell.lang, "shots": cell.shots, "shots_seed": (cell.seed or 0) if k_shot else None,
-                "shot_pool": sweep.shot_pool if k_shot else None}
+    prompted = {
+        "prompt": cell.prompt,
+        "lang": cell.lang,
+        "shots": cell.shots,
+        "shots_seed": (cell.seed or 0) if k_shot else None,
+        "shot_pool": sweep.shot_pool if k_shot else None,
+    }
 
     def matches(spec) -> bool:
         # a bare adapter name (`baseline`) was recorded under the adapter's own model id
@@ -265,30 +279,57 @@ def find_recorded(cell: Cell, sweep: Sweep, runs_dir: Path, data) -> Path:
         return spec.prompt is None or all(getattr(spec, k) == v for k, v in prompted.items())
 
     found = [d for d, m in readable_runs(runs_dir)[0] if m.status == "complete" and matches(m.spec)]
-    what = f"{cell.model.display} on {cell.dataset}, {cell.config}" + (f" seed {cell.seed}" if cell.seed is not None else "")
+    what = f"{cell.model.display} on {cell.dataset}, {cell.config}" + (
+        f" seed {cell.seed}" if cell.seed is not None else ""
+    )
     if not found:
-        raise ToxbenchError(f"{runs_dir}: no complete recorded run of {what}; run the sweep without --recorded to make it")
+        raise ToxbenchError(
+            f"{runs_dir}: no complete recorded run of {what}; run the sweep without --recorded to make it"
+        )
     if len(found) > 1:
-        raise ToxbenchError(f"{runs_dir}: {len(found)} recorded runs of {what} ({', '.join(d.name for d in found)}); keep one")
+        raise ToxbenchError(
+            f"{runs_dir}: {len(found)} recorded runs of {what} ({', '.join(d.name for d in found)}); keep one"
+        )
     return found[0]
 
 
-def run_cell(cell: Cell, sweep: Sweep, data, runs_dir: Path, settings, show_progress: bool = True, on_records=None,
-             recorded_only: bool = False) -> Path:
+def run_cell(
+    cell: Cell,
+    sweep: Sweep,
+    data,
+    runs_dir: Path,
+    settings,
+    show_progress: bool = True,
+    on_records=None,
+    recorded_only: bool = False,
+) -> Path:
     """The cell's run directory, running (or resuming, or finding) it first."""
     if recorded_only and cell.source == "live":
         return find_recorded(cell, sweep, runs_dir, data)
     if cell.source == "published":
         from toxbench.run.replay import import_published
 
-        imported = import_published(data, runs_dir, rels=[cell.published_file], only_dataset=cell.dataset, on_records=on_records)
+        imported = import_published(
+            data, runs_dir, rels=[cell.published_file], only_dataset=cell.dataset, on_records=on_records
+        )
         if not imported or imported[0].run_dir is None:
             raise ToxbenchError(f"{cell.published_file}: could not be replayed on {cell.dataset}")
         return imported[0].run_dir
     from toxbench.data.tables import Columns
     from toxbench.run.runner import RunOptions, execute
 
-    opts = RunOptions(model=cell.model.model, dataset=cell.dataset, prompt=cell.prompt, lang=cell.lang, shots=cell.shots,
-                      seed=cell.seed or 0, shot_pool=sweep.shot_pool, model_args=dict(cell.model.args), sample=sweep.sample, sample_seed=sweep.sample_seed,
-                      runs_dir=runs_dir, columns=Columns(**sweep.columns.model_dump()))
+    opts = RunOptions(
+        model=cell.model.model,
+        dataset=cell.dataset,
+        prompt=cell.prompt,
+        lang=cell.lang,
+        shots=cell.shots,
+        seed=cell.seed or 0,
+        shot_pool=sweep.shot_pool,
+        model_args=dict(cell.model.args),
+        sample=sweep.sample,
+        sample_seed=sweep.sample_seed,
+        runs_dir=runs_dir,
+        columns=Columns(**sweep.columns.model_dump()),
+    )
     return execute(opts, data, settings, show_progress=show_progress).run_dir
