@@ -32,8 +32,11 @@ def test_evaluate_makes_the_run_the_cli_makes(tmp_path, dataset, data_root, cli)
     assert code == 0 and json.loads(out)["run_dir"] == str(result.run_dir), (
         err
     )  # the same identity: the CLI finds the run
-    assert toxbench.load_run(result.run_dir.name, tmp_path / "runs").dir == result.run_dir
-    assert [d for d, _ in toxbench.list_runs(tmp_path / "runs")] == [result.run_dir]
+    opened = toxbench.load_run(result.run_dir.name, tmp_path / "runs")
+    assert opened.dir == result.run_dir and opened.metrics == result.metrics
+    listed = toxbench.list_runs(tmp_path / "runs")
+    assert list(listed["run_dir"]) == [result.run_dir] and list(listed["status"]) == ["complete"]
+    assert listed.loc[0, "label"] == "baseline:tfidf-char-lr" and listed.loc[0, "recorded"] == 10
 
 
 def test_evaluate_works_inside_a_running_event_loop(tmp_path, fake, dataset, data_root, monkeypatch):
@@ -66,3 +69,62 @@ def test_evaluate_works_inside_a_running_event_loop(tmp_path, fake, dataset, dat
 def test_evaluate_names_an_unknown_option(tmp_path):
     with pytest.raises(ToxbenchError, match=r"unknown option tmeout_s; known: .*timeout_s"):
         toxbench.evaluate("baseline", runs_dir=tmp_path, tmeout_s=3)
+
+
+def test_a_runs_records_are_a_dataframe_of_what_was_recorded(tmp_path, dataset, data_root):
+    result = toxbench.evaluate("baseline", str(dataset), runs_dir=tmp_path / "runs", data_dir=data_root)
+    frame = result.records
+    lines = [json.loads(line) for line in (result.run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert list(frame.columns)[:4] == ["sample_id", "pred", "status", "score"] and len(frame) == 10
+    assert frame.to_dict("records") == lines  # every field, as written
+    assert (frame["pred"] == frame["gold"]).mean() == pytest.approx(result.metrics.accuracy)
+
+
+def test_leaderboard_compare_sweep_and_report_return_objects_and_frames(tmp_path, dataset, data_root):
+    runs = tmp_path / "runs"
+    a = toxbench.evaluate("baseline", str(dataset), runs_dir=runs, data_dir=data_root)
+    b = toxbench.evaluate("baseline", str(dataset), runs_dir=runs, data_dir=data_root, model_args={"C": 0.01})
+
+    (board,) = toxbench.leaderboard(
+        str(dataset), runs_dir=runs, out=tmp_path / "board", published=False, data_dir=data_root
+    )
+    frame = board.frame()
+    assert set(frame["run_dir"]) == {a.run_dir, b.run_dir} and list(frame["accuracy"]) == sorted(
+        [a.metrics.accuracy, b.metrics.accuracy], reverse=True
+    )
+    csv_rows = (tmp_path / "board" / "leaderboard.csv").read_text().splitlines()
+    assert len(csv_rows) == 3  # the same board the files hold
+    with pytest.raises(ToxbenchError, match="use ranked, subset or fitted"):
+        board.frame("partial")
+
+    comparison = toxbench.compare(a.run_dir, b.run_dir, runs_dir=runs)
+    disagreements = comparison.frame()
+    assert comparison.n_common == 10 and len(disagreements) == comparison.only_a_right + comparison.only_b_right + sum(
+        d.pred_a == d.pred_b for d in comparison.disagreements
+    )
+    assert list(disagreements.columns) == ["sample_id", "gold", "pred_a", "pred_b"]
+
+    sweep_file = tmp_path / "mini.toml"
+    sweep_file.write_text(
+        f'name = "mini"\ndatasets = ["{dataset.as_posix()}"]\nprompts = ["simple", "detailed"]\n'
+        '[[models]]\nmodel = "baseline"\n',
+        encoding="utf-8",
+    )
+    made = toxbench.sweep(sweep_file, runs_dir=runs, out=tmp_path / "sweep", data_dir=data_root)
+    table = made.frame()
+    assert list(table["config"]) == ["simple 0-shot", "detailed 0-shot"]
+    assert list(table["accuracy"]) == [a.metrics.accuracy] * 2 and list(table["n"]) == [10, 10]
+    assert made.csv.exists() and made.svg.exists() and set(made.run_dirs) == {a.run_dir}  # the baseline reads no prompt
+    with pytest.raises(ToxbenchError, match="unknown option concurency"):
+        toxbench.sweep(sweep_file, runs_dir=runs, concurency=2)
+
+    page = toxbench.report(tmp_path / "report", runs_dir=runs, results=tmp_path / "sweep", data_dir=data_root)
+    assert page.name == "index.html" and a.run_dir.name in page.read_text(encoding="utf-8")
+
+
+def test_the_public_api_is_listed_and_documented():
+    for name in toxbench.__all__:
+        assert getattr(toxbench, name) is not None
+        if name != "__version__":
+            assert getattr(toxbench, name).__doc__, name
+    assert set(toxbench.__all__) <= set(dir(toxbench))

@@ -1,12 +1,27 @@
 """toxbench: benchmark toxicity detectors from records, and fine-tune new ones.
 
-The Python API (`toxbench.evaluate`, `toxbench.load_run`, `toxbench.list_runs`) lives in
-`toxbench.api` and is imported on first use (PEP 562), so `import toxbench` loads nothing else."""
+The Python API (`toxbench.evaluate`, `load_run`, `list_runs`, `leaderboard`, `compare`, `sweep`,
+`report`) lives in `toxbench.api` and is imported on first use (PEP 562), so `import toxbench`
+loads nothing else."""
 
 __version__ = "0.1.0"
 
-__all__ = ["Evaluation", "__version__", "evaluate", "list_runs", "load_run"]
-_API = {"Evaluation", "evaluate", "list_runs", "load_run"}
+_API = (
+    "Evaluation",
+    "OpenedRun",
+    "compare",
+    "evaluate",
+    "leaderboard",
+    "list_runs",
+    "load_run",
+    "report",
+    "sweep",
+)
+__all__ = ["__version__", *_API]
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
 
 
 def __getattr__(name: str):

@@ -1,9 +1,12 @@
-"""The Python front door: what `toxbench run` does, as functions that return objects, for scripts
-and notebooks. `toxbench.evaluate(...)` makes (or resumes) a run with the same identity, cache,
-records and resume as the CLI, through the same `execute`; it works from a plain script and from
-inside a running event loop (Jupyter, IPython, an async application). Imported lazily by
-`toxbench/__init__.py`, so `import toxbench` stays fast; beside `cli/` in the layers (it calls the
-library, nothing imports it)."""
+"""The Python front door: what the CLI does, as functions that return objects and pandas
+DataFrames, for scripts and notebooks.
+
+`evaluate` makes (or resumes) a run with the same identity, cache, records and resume as
+`toxbench run`, through the same `execute`; `load_run` and `list_runs` open recorded runs;
+`leaderboard`, `compare`, `sweep` and `report` call the library functions the matching commands
+call. Everything works from a plain script and from inside a running event loop (Jupyter, IPython,
+an async application). Imported lazily by `toxbench/__init__.py`, so `import toxbench` stays fast;
+beside `cli/` in the layers (it calls the library, nothing imports it)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,17 @@ from typing import Any
 
 from toxbench.errors import ToxbenchError
 
-__all__ = ["Evaluation", "evaluate", "list_runs", "load_run"]
+__all__ = [
+    "Evaluation",
+    "OpenedRun",
+    "compare",
+    "evaluate",
+    "leaderboard",
+    "list_runs",
+    "load_run",
+    "report",
+    "sweep",
+]
 
 _EXECUTION = {
     "concurrency",
@@ -43,11 +56,30 @@ class Evaluation:
         Any  # toxbench.analysis.metrics.Metrics: accuracy with its Wilson interval, per-class P/R/F1, coverage, ROC-AUC
     )
 
-    def load(self):
-        """The run as recorded (`toxbench.records.Run`: its manifest, spec and records)."""
-        from toxbench.records import Run
+    def load(self) -> OpenedRun:
+        """The run as recorded: its manifest, records (a DataFrame) and metrics."""
+        return load_run(self.run_dir)
 
-        return Run.load(self.run_dir)
+    @property
+    def records(self):
+        """The run's records as a pandas DataFrame, one row a sample."""
+        return self.load().records
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    """A recorded run: where it is, its manifest (spec, counts, cost, notes), its records as a
+    pandas DataFrame (a column per `toxbench.types.Record` field) and its metrics."""
+
+    dir: Path
+    manifest: Any  # toxbench.records.RunManifest
+    records: Any  # pandas.DataFrame
+    metrics: Any  # toxbench.analysis.metrics.Metrics
+
+    @property
+    def spec(self):
+        """What determines the run's answers (`toxbench.records.RunSpec`); its hash is the run id."""
+        return self.manifest.spec
 
 
 def evaluate(
@@ -102,16 +134,167 @@ def evaluate(
     )
 
 
-def load_run(ref: str | Path, runs_dir: str | Path = "runs"):
-    """A recorded run (`toxbench.records.Run`) by directory, run id, unique id prefix or label."""
+def load_run(ref: str | Path, runs_dir: str | Path = "runs", *, labelled_only: bool = False) -> OpenedRun:
+    """A recorded run by directory, run id, unique id prefix or label, with its records as a
+    DataFrame and its metrics (unlabelled answers count as wrong unless `labelled_only`)."""
+    from toxbench.analysis.metrics_cache import metrics_for
     from toxbench.records import Run, find_run
 
-    return Run.load(find_run(ref, Path(runs_dir)))
+    run = Run.load(find_run(ref, Path(runs_dir)))
+    return OpenedRun(
+        run.dir, run.manifest, run.frame(), metrics_for(run.dir, "labelled_only" if labelled_only else "count_as_wrong")
+    )
 
 
-def list_runs(runs_dir: str | Path = "runs") -> list:
-    """Every readable run under `runs_dir`, as (directory, manifest) pairs in name order; a damaged
-    run is left out (`toxbench runs list` names it)."""
-    from toxbench.records import readable_runs, require_runs_dir
+RUN_COLUMNS = [
+    "run_dir",
+    "run_id",
+    "label",
+    "adapter",
+    "model",
+    "dataset",
+    "prompt",
+    "lang",
+    "shots",
+    "status",
+    "recorded",
+    "n_expected",
+    "cost_usd",
+    "started_at",
+]
 
-    return readable_runs(require_runs_dir(Path(runs_dir)))[0]
+
+def list_runs(runs_dir: str | Path = "runs"):
+    """Every readable run under `runs_dir` as a pandas DataFrame, one row a run in name order, with
+    the label `toxbench runs list` shows; a damaged run is left out (`toxbench runs list` names it)."""
+    import pandas as pd
+
+    from toxbench.records import distinct_labels, readable_runs, require_runs_dir
+
+    runs = readable_runs(require_runs_dir(Path(runs_dir)))[0]
+    labels = distinct_labels({d.name: m.spec for d, m in runs})
+    rows = [
+        [
+            d,
+            m.run_id,
+            labels[d.name],
+            m.spec.adapter,
+            m.spec.model,
+            m.spec.dataset,
+            m.spec.prompt,
+            m.spec.lang,
+            m.spec.shots,
+            "partial" if m.status == "complete" and m.partial else m.status,
+            m.recorded,
+            m.n_expected,
+            m.cost_usd,
+            m.started_at,
+        ]
+        for d, m in runs
+    ]
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def leaderboard(
+    dataset: str | list[str] | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+    out: str | Path = "results",
+    data_dir: str | Path | None = None,
+    labelled_only: bool = False,
+    published: bool = True,
+    include: list[str | Path] | tuple = (),
+) -> list:
+    """Rank every complete run of each dataset, as `toxbench leaderboard` does (published files
+    replayed first unless `published=False`; `include`: other runs directories, read only), write
+    its CSV and Markdown under `out`, and return the boards (`toxbench.analysis.leaderboard.
+    Leaderboard`; `board.frame()` is its table as a DataFrame, `board.notes`-like lists `skipped`
+    and `damaged` say what was left out)."""
+    from toxbench.analysis.leaderboard import regenerate
+    from toxbench.data.datadir import DataDir
+
+    names = [dataset] if isinstance(dataset, str) else dataset
+    made = regenerate(
+        names,
+        Path(runs_dir),
+        Path(out),
+        DataDir(data_dir),
+        "labelled_only" if labelled_only else "count_as_wrong",
+        published,
+        include=[Path(p) for p in include],
+    )
+    return [board for board, _csv, _md in made.boards]
+
+
+def compare(run_a: str | Path, run_b: str | Path, *, runs_dir: str | Path = "runs", seed: int = 0):
+    """The paired comparison `toxbench compare` prints: exact McNemar test, Cohen's kappa,
+    agreement, macro-F1 bootstrap intervals (`toxbench.analysis.compare.Comparison`; its
+    `frame()` lists the disagreements as a DataFrame)."""
+    from toxbench.analysis.compare import compare_refs
+
+    return compare_refs(str(run_a), str(run_b), Path(runs_dir), seed=seed)[2]
+
+
+def sweep(
+    file: str | Path,
+    *,
+    runs_dir: str | Path = "runs",
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    source: str = "auto",
+    recorded_only: bool = False,
+    **execution: Any,
+):
+    """Run (or resume, or find) every cell of a sweep file, as `toxbench sweep` does, and write its
+    sensitivity table and plot under `out` (default results/<sweep name>); returns a
+    `toxbench.analysis.sensitivity.SweepResult` (`frame()`: the table as a DataFrame).
+    `execution`: how requests are sent (concurrency, batch_size, rpm, ...)."""
+    from toxbench._util import writable_dir
+    from toxbench.analysis.sensitivity import run_sweep
+    from toxbench.data.datadir import DataDir
+    from toxbench.run.engine import ExecutionSettings
+    from toxbench.run.sweep import load_sweep
+
+    if source not in ("auto", "live", "published"):
+        raise ToxbenchError(f"sweep: source={source!r}; use auto, live or published")
+    unknown = set(execution) - _EXECUTION
+    if unknown:
+        raise ToxbenchError(
+            f"sweep: unknown option {', '.join(sorted(unknown))}; known: {', '.join(sorted(_EXECUTION))}"
+        )
+    spec = load_sweep(Path(file))
+    out_dir = writable_dir(Path(out) if out else Path("results") / spec.name, "out")
+    return run_sweep(
+        spec,
+        DataDir(data_dir),
+        Path(runs_dir),
+        out_dir,
+        ExecutionSettings(**execution),
+        source,  # type: ignore[arg-type]
+        recorded_only=recorded_only,
+    )
+
+
+def report(
+    out: str | Path = "results/report",
+    *,
+    runs_dir: str | Path = "runs",
+    results: str | Path = "results",
+    data_dir: str | Path | None = None,
+    labelled_only: bool = False,
+) -> Path:
+    """Write the static HTML report of every run, as `toxbench report` does; returns the path of
+    its index.html. Runs that cannot be read are left out, each with a `warnings` warning."""
+    import warnings
+
+    from toxbench.analysis.report import build_report
+    from toxbench.data.datadir import DataDir
+
+    return build_report(
+        Path(runs_dir),
+        DataDir(data_dir),
+        Path(out),
+        Path(results),
+        "labelled_only" if labelled_only else "count_as_wrong",
+        on_warning=lambda w: warnings.warn(w, stacklevel=3),
+    )

@@ -12,7 +12,7 @@ import json
 import platform
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from toxbench import __version__
 from toxbench._util import write_atomic
 from toxbench.errors import ToxbenchError
-from toxbench.types import STATUSES, Record
+from toxbench.types import RECORD_FIELDS, STATUSES, Record
 
 MANIFEST = "manifest.json"
 LOCK = "run.lock"
@@ -384,6 +384,13 @@ class Run:
         run_dir = Path(run_dir)
         manifest = read_manifest(run_dir)
         return cls(run_dir, manifest, read_records(run_dir / PREDICTIONS))
+
+    def frame(self):
+        """The records as a pandas DataFrame, one row a sample, a column per `Record` field;
+        pandas is imported here, on first use."""
+        import pandas as pd
+
+        return pd.DataFrame([astuple(r) for r in self.records], columns=list(RECORD_FIELDS))
 
 
 def read_manifest(run_dir: Path) -> RunManifest:

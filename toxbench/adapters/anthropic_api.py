@@ -40,6 +40,15 @@ class AnthropicChat(Adapter):
         max_tokens: int = 256,
         api_key_env: str | None = None,
     ) -> None:
+        """`--model-arg` keys of `anthropic:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            temperature: Sampling temperature (0: the most likely answer); `null` for a model that takes none.
+            max_tokens: Most tokens in the answer.
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+        """
         import inspect
 
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens

@@ -38,6 +38,13 @@ class Baseline(Adapter):
     def __init__(
         self, model: str = "tfidf-char-lr", data=None, ngram_min: int = 2, ngram_max: int = 5, C: float = 4.0
     ) -> None:
+        """`--model-arg` keys of `baseline:`.
+
+        Args:
+            ngram_min: Shortest character n-gram of the TF-IDF features.
+            ngram_max: Longest character n-gram.
+            C: Inverse regularisation strength of the logistic regression.
+        """
         from toxbench.data.datadir import DataDir
 
         self.model = model

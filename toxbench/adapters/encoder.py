@@ -62,6 +62,19 @@ class EncoderClassifier(Adapter):
         head_seed: int = 0,
         dtype: str = "auto",
     ) -> None:
+        """`--model-arg` keys of `encoder:`.
+
+        Args:
+            label_policy: Which classes are toxic: `merge:1,2` sums their probabilities, `index:1` takes one
+                class; default: classes named toxic (not non-toxic), else class 1.
+            threshold: Score at or above which the label is toxic.
+            batch_size: Samples per forward pass.
+            max_length: Tokens kept per text (longer texts are cut).
+            device: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`.
+            head_seed: Seed of a fresh classification head, for a checkpoint that has none.
+            dtype: Weights' precision: `auto` (bfloat16 on CUDA, float32 on CPU), `float32`, `bfloat16`,
+                `float16`.
+        """
         from toxbench.adapters._local import import_torch, load_tokenizer_and_model
 
         torch = import_torch()

@@ -128,6 +128,24 @@ class Finetuned(Adapter):
         data_parallel_size: int | None = None,
         enforce_eager: bool | None = None,
     ) -> None:
+        """`--model-arg` keys of `finetuned:`.
+
+        Args:
+            max_new_tokens: Tokens generated per answer (default: the model card's).
+            batch_size: Samples per batch (default: the engine's).
+            device: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`. (hf engine).
+            dtype: Weights' precision: `auto` (bfloat16 on CUDA, float32 on CPU), `float32`, `bfloat16`,
+                `float16`.
+            repetition_penalty: Overrides the card's repetition penalty.
+            cache: hf engine's key/value cache: `dynamic` or `static` (compiled decode on CUDA).
+            stop_at_conclusion: `true`: stop generating once the CoT's conclusion is written.
+            engine: `hf` (transformers) or `vllm` (the LoRA adapter on vLLM).
+            max_model_len: vLLM's context length (default: the model's). (vllm engine)
+            gpu_memory_utilization: Share of GPU memory vLLM may take, in (0, 1]. (vllm engine)
+            tensor_parallel_size: GPUs one model is split over. (vllm engine)
+            data_parallel_size: Engine copies, each on its own GPUs, sharing the samples. (vllm engine)
+            enforce_eager: `true`: no CUDA graphs (starts faster; needed on vLLM's CPU build). (vllm engine)
+        """
         from toxbench.adapters.encoder import EncoderClassifier
         from toxbench.errors import ToxbenchError
         from toxbench.model_registry import lookup

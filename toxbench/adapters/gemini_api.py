@@ -60,6 +60,18 @@ class GeminiChat(Adapter):
         mode: str = "label",
         top_logprobs: int = TOP_LOGPROBS,
     ) -> None:
+        """`--model-arg` keys of `gemini:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            temperature: Sampling temperature (0: the most likely answer).
+            max_tokens: Most tokens in the answer (default: the provider's).
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+            mode: `label`: read the answer word; `score`: also P(toxic) from the first answer token's log-
+                probabilities (ROC-AUC for an API run).
+            top_logprobs: Log-probabilities asked for in score mode (1–20), for a model that allows fewer.
+        """
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.base_url = routed_base_url(base_url, "GOOGLE_GEMINI_BASE_URL")
         use_mode(self, mode, top_logprobs)

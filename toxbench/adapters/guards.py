@@ -44,9 +44,17 @@ class LlamaGuard(HFCausalLM):
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
     varies = "batch_size"
     renders_own_prompt = True
+    fixed_model_args = ("mode",)  # set here; the other keys of hf: pass through
     default_parser = "guard"
 
     def __init__(self, model: str, max_new_tokens: int = 10, **kwargs) -> None:
+        """`--model-arg` keys of `llamaguard:`.
+
+        Args:
+            max_new_tokens: Tokens generated for the guard's verdict.
+
+        Other keys are those of `hf:` (batch_size, device, dtype, ...).
+        """
         super().__init__(model, mode="generate", max_new_tokens=max_new_tokens, **kwargs)
 
     def prompt_text(self, request: Request) -> str:
@@ -62,8 +70,17 @@ class ShieldGemma(HFCausalLM):
     description = "ShieldGemma (local): its policy prompt, P(Yes) from the Yes/No logits"
     varies = "batch_size"
     renders_own_prompt = True
+    fixed_model_args = ("mode",)  # set here; the other keys of hf: pass through
 
     def __init__(self, model: str, policy: str = SHIELDGEMMA_POLICY, threshold: float = 0.5, **kwargs) -> None:
+        """`--model-arg` keys of `shieldgemma:`.
+
+        Args:
+            policy: The policy text the guard judges against (default: ShieldGemma's harassment policy).
+            threshold: P(Yes) at or above which the label is toxic.
+
+        Other keys are those of `hf:` (batch_size, device, dtype, ...).
+        """
         super().__init__(model, mode="score", **kwargs)
         self.policy, self.threshold = policy, float(threshold)
         self.capabilities = Capabilities(

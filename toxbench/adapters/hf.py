@@ -65,6 +65,25 @@ class HFCausalLM(Adapter):
         cache: str = "dynamic",
         stop_strings: str | tuple[str, ...] = (),
     ) -> None:
+        """`--model-arg` keys of `hf:`.
+
+        Args:
+            mode: `generate`: read the generated answer; `score`: P(toxic) from the answer words' likelihoods,
+                no generation.
+            max_new_tokens: Tokens generated per answer.
+            batch_size: Samples per forward pass.
+            device: `auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`.
+            dtype: Weights' precision: `auto` (bfloat16 on CUDA, float32 on CPU), `float32`, `bfloat16`,
+                `float16`.
+            thinking: For a model with a thinking switch in its chat template (Qwen3): `false` turns thinking
+                off; unset keeps the template's default.
+            share_prefix: Compute the prompt's shared prefix (the k-shot examples) once and reuse its key/value
+                cache.
+            load_in_4bit: NF4 weights through bitsandbytes (default: on for CUDA, off on CPU).
+            repetition_penalty: Generation's repetition penalty (part of the run's identity when set).
+            cache: generate's key/value cache: `dynamic` or `static` (compiled decode on CUDA).
+            stop_strings: Generation stops at any of these (a JSON list, or one string).
+        """
         from toxbench.adapters._local import load_tokenizer_and_model
         from toxbench.errors import ToxbenchError
 

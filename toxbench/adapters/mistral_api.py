@@ -89,6 +89,19 @@ class MistralChat(Adapter):
         mode: str = "label",
         top_logprobs: int = TOP_LOGPROBS,
     ) -> None:
+        """`--model-arg` keys of `mistral:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            temperature: Sampling temperature (0: the most likely answer).
+            max_tokens: Most tokens in the answer (default: the provider's).
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+            server_url: The mistralai SDK's name for base_url (either works).
+            mode: `label`: read the answer word; `score`: also P(toxic) from the first answer token's log-
+                probabilities (ROC-AUC for an API run).
+            top_logprobs: Log-probabilities asked for in score mode (1–20), for a model that allows fewer.
+        """
         self.model, self.base_url, self.temperature, self.max_tokens = (
             model,
             _base_url(base_url, server_url),
@@ -175,6 +188,16 @@ class MistralModeration(Adapter):
         api_key_env: str | None = None,
         server_url: str | None = None,
     ) -> None:
+        """`--model-arg` keys of `mistral-moderation:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            categories: Categories whose flag makes a text toxic (comma-separated); default: sexual,
+                hate_and_discrimination, violence_and_threats, dangerous_and_criminal_content, selfharm.
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+            server_url: The mistralai SDK's name for base_url (either works).
+        """
         self.model, self.base_url = model, _base_url(base_url, server_url)
         if isinstance(categories, str):
             categories = [c.strip() for c in categories.split(",") if c.strip()]

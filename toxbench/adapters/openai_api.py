@@ -89,6 +89,22 @@ class OpenAIChat(Adapter):
         mode: str = "label",
         top_logprobs: int = TOP_LOGPROBS,
     ) -> None:
+        """`--model-arg` keys of `openai:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            temperature: Sampling temperature (0: the most likely answer); reasoning models take none.
+            max_tokens: Most tokens in the answer (default: the provider's).
+            reasoning: Treat the model as a reasoning model (no temperature, max_completion_tokens); default:
+                guessed from its name (o1, o3, o4, gpt-5, *reasoner*).
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+            prompt_template: A completions-endpoint model that renders its own prompt (a toxbench CoT model
+                served by vLLM): the template, holding `{text}`.
+            mode: `label`: read the answer word; `score`: also P(toxic) from the first answer token's log-
+                probabilities (ROC-AUC for an API run).
+            top_logprobs: Log-probabilities asked for in score mode (1–20), for a model that allows fewer.
+        """
         from toxbench.errors import ToxbenchError
 
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
@@ -216,6 +232,13 @@ class OpenAIModeration(Adapter):
     def __init__(
         self, model: str = "omni-moderation-latest", base_url: str | None = None, api_key_env: str | None = None
     ) -> None:
+        """`--model-arg` keys of `openai-moderation:`.
+
+        Args:
+            base_url: Another server speaking this provider's API (a proxy, a compatible server, a local fake);
+                default: the provider's, or its SDK's environment variable.
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+        """
         self.model, self.base_url = model, routed_base_url(base_url, "OPENAI_BASE_URL")
         key = self.key_from_env(api_key_env)
         self.secrets = (key,)

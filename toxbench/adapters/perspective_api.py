@@ -35,6 +35,15 @@ class Perspective(Adapter):
         attributes: str | list | None = None,
         api_key_env: str | None = None,
     ) -> None:
+        """`--model-arg` keys of `perspective:`.
+
+        Args:
+            base_url: Another server speaking Perspective's API (recorded answers, a local fake).
+            threshold: Score at or above which the label is toxic.
+            attributes: Attributes asked for (comma-separated); the score is their highest. Default: TOXICITY,
+                SEVERE_TOXICITY, INSULT, THREAT, PROFANITY.
+            api_key_env: The environment variable the key is read from, instead of the provider's usual one.
+        """
         if isinstance(attributes, str):
             attributes = [a.strip().upper() for a in attributes.split(",") if a.strip()]
         self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)

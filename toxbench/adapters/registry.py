@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 
@@ -131,6 +133,67 @@ def create(model: str, model_args: dict, data=None) -> Adapter:
         raise ToxbenchError(
             f"adapter {name!r} does not take these arguments ({exc}); see `toxbench adapters`"
         ) from None
+
+
+@dataclass(frozen=True)
+class ModelArg:
+    """One `--model-arg` key of an adapter: its default and what it means (from the `Args:`
+    section of the adapter's `__init__` docstring, which the API reference renders too)."""
+
+    name: str
+    default: object
+    meaning: str
+    required: bool = False
+
+
+def _args_section(doc: str) -> dict[str, str]:
+    """`name: text` entries of a Google-style `Args:` section, continuation lines joined."""
+    out: dict[str, str] = {}
+    lines = inspect.cleandoc(doc).splitlines()
+    if "Args:" not in lines:
+        return out
+    current = None
+    for line in lines[lines.index("Args:") + 1 :]:
+        if not line.strip():
+            break
+        entry = re.match(r"^    (\w+): (.*)$", line)
+        if entry:
+            current = entry[1]
+            out[current] = entry[2].strip()
+        elif current and line.startswith("        "):
+            out[current] += " " + line.strip()
+        else:
+            break
+    return out
+
+
+NOT_ARGS = ("self", "model", "data")  # the model comes from ADAPTER:MODEL, the data directory from the run
+
+
+def model_args(name: str) -> list[ModelArg]:
+    """The `--model-arg` keys adapter `name` takes, in its constructor's order; an adapter that
+    passes `**kwargs` on to its base class (a guard model on `hf`) takes that class's keys too,
+    except those it sets itself."""
+    cls = get_adapter(name)
+    out: list[ModelArg] = []
+    seen: set[str] = set()
+    fixed: set[str] = set(getattr(cls, "fixed_model_args", ()))
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        doc = _args_section(init.__doc__ or "")
+        params = inspect.signature(init).parameters
+        for p in params.values():
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in NOT_ARGS or p.name in seen | fixed:
+                continue
+            seen.add(p.name)
+            required = p.default is p.empty
+            out.append(ModelArg(p.name, None if required else p.default, doc.get(p.name, ""), required))
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            break
+        fixed |= set(klass.__dict__.get("fixed_model_args", ()))
+    return out
 
 
 def describe_all() -> list[dict]:

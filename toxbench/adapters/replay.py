@@ -173,6 +173,12 @@ class ReplayAdapter(Adapter):
     description = "published or exported prediction files (CSV), joined to a dataset"
 
     def __init__(self, path: Path, sha256: str) -> None:
+        """`--model-arg` keys of `replay:`.
+
+        Args:
+            path: The published predictions file being replayed (set by the importer).
+            sha256: Its checksum, part of the run's identity (set by the importer).
+        """
         self.path = Path(path)
         self.sha256 = sha256
         self.rows = list(iter_rows(self.path))

@@ -158,6 +158,25 @@ class VLLMEngine(Adapter):
         stop_strings: str | Sequence[str] = (),
         lora: str | None = None,
     ) -> None:
+        """`--model-arg` keys of `vllm:`.
+
+        Args:
+            mode: `generate`: read the generated answer; `score`: P(toxic) from the answer words' likelihoods.
+            max_new_tokens: Tokens generated per answer.
+            batch_size: Requests handed to the engine at once.
+            dtype: Weights' precision: `auto` (bfloat16 on CUDA, float32 on CPU), `float32`, `bfloat16`,
+                `float16`.
+            max_model_len: vLLM's context length (default: the model's).
+            gpu_memory_utilization: Share of GPU memory vLLM may take, in (0, 1].
+            tensor_parallel_size: GPUs one model is split over.
+            data_parallel_size: Engine copies, each on its own GPUs, sharing the samples.
+            enforce_eager: `true`: no CUDA graphs (starts faster; needed on vLLM's CPU build).
+            thinking: For a model with a thinking switch in its chat template (Qwen3): `false` turns thinking
+                off; unset keeps the template's default.
+            repetition_penalty: Generation's repetition penalty (part of the run's identity when set).
+            stop_strings: Generation stops at any of these (a JSON list, or one string).
+            lora: A LoRA adapter's directory, served on top of the base model.
+        """
         from toxbench.adapters._local import load_tokenizer, model_path
 
         if mode not in ("generate", "score"):

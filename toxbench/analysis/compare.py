@@ -55,6 +55,12 @@ class Comparison:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def frame(self):
+        """The disagreements as a pandas DataFrame (sample_id, gold, pred_a, pred_b)."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(d) for d in self.disagreements], columns=["sample_id", "gold", "pred_a", "pred_b"])
+
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
     """Cohen's kappa; 1.0 when both raters give one identical constant label (sklearn says nan)."""

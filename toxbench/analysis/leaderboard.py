@@ -112,6 +112,35 @@ class Leaderboard:
         default_factory=list
     )  # runs that learned from this dataset's own labels (a stacked ensemble)
 
+    def frame(self, rows: str = "ranked"):
+        """A table of the board as a pandas DataFrame, in rank order: the ranked runs, or
+        `rows="subset"` (runs on part of the dataset) or `"fitted"` (learned from its labels).
+        Metrics are numbers (NaN where undefined), with `p_vs_next` and the run's directory."""
+        import pandas as pd
+
+        chosen = {"ranked": self.rows, "subset": self.subset_rows, "fitted": self.fitted_rows}
+        if rows not in chosen:
+            raise ToxbenchError(f"rows={rows!r}: use ranked, subset or fitted")
+        metric_columns = CSV_COLUMNS[4:-1]
+        table = []
+        for row in chosen[rows]:
+            m = row.metrics.as_dict()
+            table.append(
+                {
+                    "run": row.name or row.run,
+                    "model": row.model,
+                    "prompt": row.prompt,
+                    "shots": row.shots,
+                    **{c: (float("nan") if m[c] is None else m[c]) for c in metric_columns},
+                    "p_vs_next": row.p_vs_next,
+                    "paper": "; ".join(link.text for link in row.paper),
+                    "run_dir": row.run_dir,
+                }
+            )
+        return pd.DataFrame(
+            table, columns=["run", "model", "prompt", "shots", *metric_columns, "p_vs_next", "paper", "run_dir"]
+        )
+
 
 def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]], list[str]]:
     """The runs of several directories; a run id found twice counts once (the first directory wins)."""

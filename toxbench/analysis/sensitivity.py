@@ -8,7 +8,7 @@ import io
 import re
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from toxbench._util import csv_for_people, write_atomic
@@ -29,9 +29,10 @@ def run_sweep(
     source: Source = "auto",
     on_cell: Callable[[int, int, Cell], None] | None = None,
     recorded_only: bool = False,
-) -> tuple[Path, Path, Path]:
+) -> SweepResult:
     """Run (or resume, or find) every cell, then write the sensitivity table and plot; returns the
-    CSV, Markdown and SVG paths. recorded_only: make no run, find each live cell's recorded one."""
+    rows and the CSV, Markdown and SVG paths. recorded_only: make no run, find each live cell's
+    recorded one."""
     cells = expand(spec, data, source)
     done = []
     for i, cell in enumerate(cells, 1):
@@ -47,7 +48,9 @@ def run_sweep(
         )
     rows = sensitivity(done)
     csv_path, md_path = write_table(rows, spec, out_dir)
-    return csv_path, md_path, plot(rows, out_dir / "sensitivity.svg")
+    return SweepResult(
+        rows, [run_dir for _, run_dir in done], csv_path, md_path, plot(rows, out_dir / "sensitivity.svg")
+    )
 
 
 @dataclass
@@ -69,6 +72,28 @@ class SensitivityRow:
     f1_0: float
     f1_1: float
     coverage: float
+
+
+@dataclass
+class SweepResult:
+    """What a sweep made: one row per (model, dataset, prompt language, configuration), the run of
+    every cell, and the files written."""
+
+    rows: list[SensitivityRow]
+    run_dirs: list[Path]
+    csv: Path
+    markdown: Path
+    svg: Path
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path]:
+        return self.csv, self.markdown, self.svg
+
+    def frame(self):
+        """The sensitivity table as a pandas DataFrame (one column per `SensitivityRow` field)."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.rows], columns=[f.name for f in fields(SensitivityRow)])
 
 
 def sensitivity(cells_and_runs: list[tuple[Cell, Path]]) -> list[SensitivityRow]:

@@ -47,6 +47,16 @@ EXAMPLES = {
         "toxbench compare gpt-4o-mini-simple-tf-fr gpt-4o-detailed-tf-fr --runs runs",
         "toxbench compare RUN_A RUN_B --show 0 --json comparison.json",
     ),
+    "adapters": _examples(
+        "toxbench adapters --wide",
+        "toxbench adapters vllm",
+    ),
+    "report": _examples(
+        "toxbench report --runs runs --out results/report",
+    ),
+    "paper": _examples(
+        "toxbench paper --out results/paper",
+    ),
 }
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
@@ -56,12 +66,12 @@ app.add_typer(train.models_app, name="models")
 app.add_typer(annotate.app, name="annotate")
 app.command("run", epilog=EXAMPLES["run"])(run.run)
 app.command("sweep", epilog=EXAMPLES["sweep"])(run.sweep)
-app.command("adapters")(run.adapters)
+app.command("adapters", epilog=EXAMPLES["adapters"])(run.adapters)
 app.command("leaderboard", epilog=EXAMPLES["leaderboard"])(runs.leaderboard)
 app.command("compare", epilog=EXAMPLES["compare"])(runs.compare)
 app.command("agreement")(runs.agreement)
-app.command("report")(runs.report)
-app.command("paper")(runs.paper)
+app.command("report", epilog=EXAMPLES["report"])(runs.report)
+app.command("paper", epilog=EXAMPLES["paper"])(runs.paper)
 app.command("explain")(explain.explain)
 app.command("spans")(explain.spans)
 app.command("ensemble")(ensemble.ensemble)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -177,7 +178,7 @@ def sweep(
         seed = f" seed {c.seed}" if c.seed is not None else ""
         console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}{seed} ({c.source})")
 
-    paths = run_sweep(
+    made = run_sweep(
         spec,
         data,
         runs,
@@ -187,7 +188,7 @@ def sweep(
         on_cell=cell_line,
         recorded_only=recorded,
     )  # type: ignore[arg-type]
-    console().print("wrote " + ", ".join(map(str, paths)))
+    console().print("wrote " + ", ".join(map(str, made.paths)))
 
 
 DRY_RUN_ROWS = 200  # beyond this many cells, the dry run shows one row per configuration
@@ -227,9 +228,19 @@ def _print_dry_run(spec, data, source: str) -> None:
     )
 
 
-def adapters(wide: WideOption = False) -> None:
-    """Registered adapters: kind, capabilities and where their key comes from (--wide: description, what changes them)."""
+def adapters(
+    adapter: Annotated[
+        str | None,
+        typer.Argument(help="One adapter: list its --model-arg keys, their defaults and meaning.", show_default=False),
+    ] = None,
+    wide: WideOption = False,
+) -> None:
+    """Registered adapters: kind, capabilities and where their key comes from (--wide: description, what changes them).
+    With ADAPTER: that adapter's --model-arg keys."""
     from toxbench.adapters.registry import describe_all
+
+    if adapter is not None:
+        return _print_model_args(adapter)
 
     table = Columns("adapter", "kind", "scores", "concurrency", "key from", wide=("description", "varies with"))
     for row in describe_all():
@@ -248,3 +259,24 @@ def adapters(wide: WideOption = False) -> None:
                 },
             )
     console().print(table.render(wide))
+
+
+def _print_model_args(name: str) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from toxbench.adapters.registry import get_adapter, model_args
+
+    cls = get_adapter(name)  # an unknown name is one line listing the known ones
+    keys = model_args(name)
+    table = Table("--model-arg", "default", "meaning", title=f"{name}: {escape(cls.description)}")
+    for arg in keys:
+        default = "(required)" if arg.required else json.dumps(arg.default, ensure_ascii=False, default=str)
+        table.add_row(arg.name, escape(default if len(default) <= 40 else default[:37] + "..."), escape(arg.meaning))
+    out = console()
+    out.print(table)
+    out.print(
+        f"e.g. toxbench run --model {name}:MODEL --model-arg {keys[0].name}=VALUE"
+        if keys
+        else f"{name} takes no --model-arg"
+    )
