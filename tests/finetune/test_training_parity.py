@@ -1,6 +1,9 @@
 """Training parity with the release: the SOAP optimizer (pytorch-optimizer) and weight decay, run
-for a few real steps; generation's repetition penalty recorded in the identity."""
+for a few real steps; generation's repetition penalty recorded in the identity; the trackers
+TRL and transformers support (`report_to`), off by default, tested with TensorBoard's local files."""
 
+import importlib.util
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -97,3 +100,48 @@ def test_a_few_soap_steps_with_weight_decay(tmp_path, data):
     losses = [e["loss"] for e in __import__("json").loads((out / "training_log.json").read_text()) if "loss" in e]
     assert card["training"]["job"]["train"]["optim"] == "soap" and card["training"]["steps"] >= 3
     assert losses and all(loss == loss and loss < 10 for loss in losses)  # finite: SOAP trained the model
+
+
+def _encoder_job(tmp_path, **train):
+    return EncoderJob.model_validate(
+        {
+            "model": {"base": _tiny_encoder(tmp_path / "base"), "device": "cpu"},
+            "output_dir": str(tmp_path / "out"),
+            "data": {"max_examples": 24, "validation_fraction": 0.05},
+            "train": {
+                "learning_rate": 1e-3,
+                "epochs": 1,
+                "batch_size": 8,
+                "max_length": 32,
+                "logging_steps": 1,
+                **train,
+            },
+        }
+    )
+
+
+def test_report_to_tensorboard_logs_the_losses_the_training_log_holds(tmp_path, data):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from toxbench.finetune.encoder_ft import run_encoder
+
+    out = run_encoder(_encoder_job(tmp_path, report_to=["tensorboard"]), data)
+    (logdir,) = (out / "checkpoints" / "runs").iterdir()  # one run; the writer may open more than one file
+    assert list(logdir.glob("events.out.tfevents.*"))
+    board = EventAccumulator(str(logdir))
+    board.Reload()
+    logged = [e.value for e in board.Scalars("train/loss")]
+    losses = [e["loss"] for e in json.loads((out / "training_log.json").read_text()) if "loss" in e]
+    assert logged == pytest.approx(losses, rel=1e-6) and len(losses) >= 3
+
+
+def test_no_tracker_by_default_and_a_named_one_is_checked_before_training(tmp_path, data):
+    from toxbench.finetune.encoder_ft import run_encoder
+
+    assert trainer_arguments(_encoder_job(tmp_path).train, tmp_path, "cpu", True)["report_to"] == "none"
+    with pytest.raises(ToxbenchError, match=r"unknown tracker 'tensorbaord'; transformers knows .*tensorboard"):
+        run_encoder(_encoder_job(tmp_path, report_to=["tensorbaord"]), data)
+    if importlib.util.find_spec("wandb") is None:
+        with pytest.raises(ToxbenchError, match=r"wandb is not installed here \(pip install wandb\)"):
+            run_encoder(_encoder_job(tmp_path, report_to=["wandb"]), data)
+    assert not (tmp_path / "out" / "checkpoints").exists()

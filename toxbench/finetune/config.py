@@ -50,6 +50,9 @@ class TrainSettings(_Strict):
     )
     weight_decay: float = 0.0  # the release used 0.01
     deepspeed: str | None = None  # a DeepSpeed JSON config (e.g. examples/finetune/deepspeed-zero2.json)
+    # experiment trackers transformers supports (tensorboard, wandb, mlflow, trackio, ...); none by
+    # default. Each logs what the trainer logs; tensorboard's files go under OUTPUT_DIR/checkpoints/runs.
+    report_to: list[str] = Field(default_factory=list)
 
 
 class DPOTrainSettings(TrainSettings):

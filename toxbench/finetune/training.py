@@ -72,7 +72,7 @@ def trainer_arguments(job_train, output_dir: Path, device: str, has_eval: bool) 
         save_total_limit=job_train.save_total_limit,
         eval_strategy=("steps" if job_train.eval_steps else "epoch") if has_eval else "no",
         eval_steps=job_train.eval_steps,
-        report_to="none",
+        report_to=trackers(job_train.report_to),
         bf16=device == "cuda",
         use_cpu=device == "cpu",
         optim="adamw_torch" if job_train.optim in EXTRA_OPTIMIZERS else job_train.optim,
@@ -80,6 +80,30 @@ def trainer_arguments(job_train, output_dir: Path, device: str, has_eval: bool) 
         deepspeed=job_train.deepspeed,
         **({"gradient_checkpointing": True} if job_train.gradient_checkpointing else {}),
     )
+
+
+def trackers(names: list[str]) -> list[str] | str:
+    """`[train] report_to` checked before any training: each name one transformers knows, and
+    installed here (a tracker that fails to import after hours of training loses nothing, but one
+    that fails at start is cheaper). Empty: none (transformers' own default would take every
+    tracker it finds installed)."""
+    if not names:
+        return "none"
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    installed = set(get_available_reporting_integrations())
+    for name in names:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ToxbenchError(
+                f"[train] report_to: unknown tracker {name!r}; transformers knows {', '.join(sorted(INTEGRATION_TO_CALLBACK))}"
+            )
+        if name not in installed:
+            package = {"comet_ml": "comet-ml", "azure_ml": "azureml-core"}.get(name, name)
+            raise ToxbenchError(f"[train] report_to: {name} is not installed here (pip install {package})")
+    return list(names)
 
 
 # optimizers transformers does not ship: name -> (module, class), from pytorch-optimizer (the `train` extra)
