@@ -205,11 +205,13 @@ def leaderboard(
     published: bool = True,
     include: list[str | Path] | tuple = (),
 ) -> list:
-    """Rank every complete run of each dataset, as `toxbench leaderboard` does (published files
-    replayed first unless `published=False`; `include`: other runs directories, read only), write
-    its CSV and Markdown under `out`, and return the boards (`toxbench.analysis.leaderboard.
-    Leaderboard`; `board.frame()` is its table as a DataFrame, `board.notes`-like lists `skipped`
-    and `damaged` say what was left out)."""
+    """Rank every complete run of each dataset, as `toxbench leaderboard` does, write its CSV and
+    Markdown under `out`, and return the boards, one per dataset
+    (`toxbench.analysis.leaderboard.Leaderboard`: `board.frame()` is the ranked table as a
+    DataFrame; `board.skipped` and `board.damaged` say which runs were left out and why).
+
+    The release's published files are replayed into `runs_dir` first unless `published=False`;
+    `include` names other runs directories whose complete runs are ranked too (read only)."""
     from toxbench.analysis.leaderboard import regenerate
     from toxbench.data.datadir import DataDir
 

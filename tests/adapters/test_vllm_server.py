@@ -1,7 +1,7 @@
 """A toxbench CoT model on vLLM, for real on the CPU build: a tiny LoRA adapter trained by the
 shipped small SFT config (cut to a few steps), run by `finetuned:NAME` on both engines; then the
-README's vLLM server block, command by command, against `python -m vllm.entrypoints.openai.api_server`
-on 127.0.0.1 serving SmolLM2 and that adapter. The README's model and adapter names are swapped for
+vLLM how-to's server block (docs/how-to/vllm.md), command by command, against `python -m vllm.entrypoints.openai.api_server`
+on 127.0.0.1 serving SmolLM2 and that adapter. The page's model and adapter names are swapped for
 the local ones; each `toxbench run` gets a small sample and temporary directories."""
 
 import json
@@ -50,9 +50,9 @@ CPU = [
 ]  # this machine's additions
 
 
-def readme_block() -> list[str]:
-    """The README's server block: one command per line, continuations joined."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def docs_block() -> list[str]:
+    """The vLLM how-to's server block: one command per line, continuations joined."""
+    text = (ROOT / "docs" / "how-to" / "vllm.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n(.*?)```", text[text.index(MARKER) :], re.S).group(1)
     return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
@@ -155,7 +155,7 @@ def test_finetuned_cot_on_vllm_reads_as_on_hf(sft, cli, data_root):
 def test_the_readme_server_commands_run_against_a_real_vllm_server(sft, data_root, models_dir):
     from toxbench.adapters._local import model_path
 
-    lines = readme_block()
+    lines = docs_block()
     assert lines[0].startswith("python -m vllm.entrypoints.openai.api_server") and len(lines) == 4
     model, port = model_path("smollm2-135m-instruct"), free_port()
 

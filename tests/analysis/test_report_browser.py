@@ -2,7 +2,7 @@
 
 Built from replayed runs plus a baseline run on comments that carry HTML and script. Checks that
 sorting and filtering work, that those comments show literally, and that none of them ran. Saves a
-screenshot; with TOXBENCH_UPDATE_SCREENSHOT=1 it also replaces docs/report.png (the README's picture).
+screenshot; with TOXBENCH_UPDATE_SCREENSHOT=1 it also replaces docs/images/report.png (the README's and the docs' picture).
 """
 
 import json
@@ -187,7 +187,7 @@ def test_report_in_headless_chromium(report, tmp_path):
         browser.close()
     assert shot.stat().st_size > 10_000
     if os.environ.get("TOXBENCH_UPDATE_SCREENSHOT"):
-        shutil.copy(shot, ROOT / "docs" / "report.png")
+        shutil.copy(shot, ROOT / "docs" / "images" / "report.png")
 
 
 def test_the_explorer_shows_the_answer_text_and_keys_runs_by_id(report):
