@@ -133,7 +133,7 @@ def in_time(call, seconds=20):
     def target():
         try:
             result.append(call())
-        except BaseException as exc:
+        except BaseException as exc:  # handed to the test's thread
             result.append(exc)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -210,7 +210,7 @@ class OpenAIChat(Adapter):
             body = await read_bounded(response)
         except AdapterError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # translated for the engine
             if (body := blocked_by_filter(exc)) is not None:
                 return Answer(refused=True, raw=json.dumps(body, ensure_ascii=False))
             raise _translate(exc) from None

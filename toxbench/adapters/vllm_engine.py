@@ -102,7 +102,7 @@ def load_engine(settings: dict):
     extra = {"block_size": CPU_BLOCK} if current_platform.is_cpu() else {}
     try:
         engine = vllm.LLM(**settings, **extra, enable_prefix_caching=True, seed=0)
-    except Exception as exc:
+    except Exception as exc:  # whatever stops the engine from starting (settings, files, memory) is one line
         message = " ".join(str(exc).split()) or type(exc).__name__
         hint = fit_hint(message)
         raise ToxbenchError(
@@ -398,9 +398,8 @@ class Replicas:
             worker.start()
             self.pipes.append(ours)
             self.workers.append(worker)
-        self.summary = next(
-            self._receive(pipe) for pipe in self.pipes
-        )  # every replica answers that it started; they resolve alike
+        # every replica answers that it started, and each pipe is read so none keeps a stale answer; they resolve alike
+        self.summary = [self._receive(pipe) for pipe in self.pipes][0]  # noqa: RUF015
 
     def _receive(self, pipe):
         try:

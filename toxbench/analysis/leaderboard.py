@@ -388,7 +388,7 @@ def _table(
     rows: list[Row], notes: list[str], marks: dict[str, str] | None = None, single_class: bool = False
 ) -> list[str]:
     lines = list(HEADER)
-    undefined = (lambda x: "n/a") if single_class else _pct
+    undefined = (lambda x: "n/a") if single_class else _pct  # class 0 has no sample
     for rank, row in enumerate(rows, start=1):
         m = row.metrics
         mark = ""

@@ -365,7 +365,7 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
         stats.requests_sent += len(todo)
         try:
             answers = await asyncio.to_thread(adapter.answer_batch, todo)
-        except Exception as exc:
+        except Exception as exc:  # a failed batch is recorded, sample by sample
             message = _redact(f"{type(exc).__name__}: {exc}", secrets)
             for request in todo:
                 finish(request, None, message, 1, False, None)

@@ -106,7 +106,7 @@ async def run_step_batch(
             try:
                 batch = await client.batches.retrieve(state["batch_id"])
                 failures = 0
-            except Exception:
+            except Exception:  # a poll that failed: wait and poll again, up to max_retries in a row
                 failures += 1
                 if failures > max_retries:
                     raise
@@ -131,7 +131,7 @@ async def run_step_batch(
                     if line.strip():
                         item = json.loads(line)
                         results[item["custom_id"]] = item
-    except Exception as exc:
+    except Exception as exc:  # an SDK or HTTP failure: one line; the checkpoint stays
         problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
         raise ToxbenchError(
             f"--batch-api, step {step}: {problem}; run the same command again to resume"
