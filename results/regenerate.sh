@@ -3,11 +3,18 @@
 # --data-dir's default) and the committed local runs in results/runs. It needs no key, no GPU and
 # no network, loads no model, and leaves `git status` clean (tests/test_results.py checks it).
 #   sh results/regenerate.sh                 # from the repository root
-# RUNS: where the release's prediction files are replayed (default: runs); OUT: where the tables go.
+# Sources, exactly: the release's prediction files (replayed into RUNS), the ensembles this script
+# records there, and the committed local runs in results/runs. Your own runs (runs/) are never
+# read: RUNS is a fresh temporary directory unless you name one.
+# RUNS: where the release's prediction files are replayed (default: a temporary directory, removed
+# at the end); OUT: where the tables go.
 set -eu
 cd "$(dirname "$0")/.."
 TOXBENCH=${TOXBENCH:-toxbench}
-RUNS=${RUNS:-runs}
+if [ -z "${RUNS:-}" ]; then
+  RUNS=$(mktemp -d "${TMPDIR:-/tmp}/toxbench-release-runs.XXXXXX")
+  trap 'rm -rf "$RUNS"' EXIT
+fi
 OUT=${OUT:-results}
 # The paper's tables first: it replays the release's files into $RUNS, which the ensembles combine.
 $TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet

@@ -199,7 +199,7 @@ def leaderboard(
     dataset: str | list[str] | None = None,
     *,
     runs_dir: str | Path = "runs",
-    out: str | Path = "results",
+    out: str | Path = "leaderboards",
     data_dir: str | Path | None = None,
     labelled_only: bool = False,
     published: bool = True,
@@ -248,7 +248,7 @@ def sweep(
     **execution: Any,
 ):
     """Run (or resume, or find) every cell of a sweep file, as `toxbench sweep` does, and write its
-    sensitivity table and plot under `out` (default results/<sweep name>); returns a
+    sensitivity table and plot under `out` (default sweeps/<sweep name>); returns a
     `toxbench.analysis.sensitivity.SweepResult` (`frame()`: the table as a DataFrame).
     `execution`: how requests are sent (concurrency, batch_size, rpm, ...)."""
     from toxbench._util import writable_dir
@@ -265,7 +265,7 @@ def sweep(
             f"sweep: unknown option {', '.join(sorted(unknown))}; known: {', '.join(sorted(_EXECUTION))}"
         )
     spec = load_sweep(Path(file))
-    out_dir = writable_dir(Path(out) if out else Path("results") / spec.name, "out")
+    out_dir = writable_dir(Path(out) if out else Path("sweeps") / spec.name, "out")
     return run_sweep(
         spec,
         DataDir(data_dir),
@@ -278,10 +278,10 @@ def sweep(
 
 
 def report(
-    out: str | Path = "results/report",
+    out: str | Path = "report",
     *,
     runs_dir: str | Path = "runs",
-    results: str | Path = "results",
+    results: str | Path | list = ("sweeps", "results"),
     data_dir: str | Path | None = None,
     labelled_only: bool = False,
 ) -> Path:
@@ -296,7 +296,7 @@ def report(
         Path(runs_dir),
         DataDir(data_dir),
         Path(out),
-        Path(results),
+        [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results],
         "labelled_only" if labelled_only else "count_as_wrong",
         on_warning=lambda w: warnings.warn(w, stacklevel=3),
     )

@@ -530,8 +530,47 @@ def iter_run_dirs(runs_dir: Path) -> Iterator[Path]:
             yield child
 
 
+SOURCES = ("yours", "release", "all")
+
+
+def run_source(spec: RunSpec) -> str:
+    """Where a run's answers come from: "release" for a replayed published file of the ToxiFrench
+    release, "yours" for every run made here (live, local, ensembles, calibrations)."""
+    return "release" if spec.adapter == "replay" else "yours"
+
+
+def short_id(run_dir: Path | str) -> str:
+    """The run id's hash, cut to 8 characters: what tells runs apart at 80 columns (`find_run`
+    takes it)."""
+    return Path(run_dir).name.rsplit("--", 1)[-1][:8]
+
+
+def lock_held(run_dir: Path) -> bool:
+    """Whether a toxbench process is writing the run now (it holds the run's lock). A run whose
+    manifest says `running` and whose lock nobody holds was stopped (Ctrl-C, a crash)."""
+    lock = FileLock(Path(run_dir) / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:  # a read-only runs directory: nobody can be writing it
+        return False
+    lock.release()
+    return False
+
+
+def run_state(run_dir: Path, manifest: RunManifest) -> str:
+    """complete, partial (complete, on part of the samples it expected), running (a process is
+    writing it) or stopped (not complete, and nobody is writing it: run the command again)."""
+    if manifest.status == "complete":
+        return "partial" if manifest.partial else "complete"
+    return "running" if lock_held(run_dir) else "stopped"
+
+
 def find_run(ref: str | Path, runs_dir: Path) -> Path:
-    """A run directory from a path, a run id, a unique prefix of one, or a unique label."""
+    """A run directory from a path, a run id, a unique prefix of one, its short id, a label (as
+    `runs list` shows it), or a model name (`adapter:model`, or the model alone) when that names
+    one run. Several matches name each; none suggests the closest names."""
     path = Path(ref)
     if (path / MANIFEST).is_file():
         return path
@@ -540,15 +579,33 @@ def find_run(ref: str | Path, runs_dir: Path) -> Path:
     exact = [d for d in dirs if d.name == ref]
     if exact:
         return exact[0]
-    matches = [d for d in dirs if d.name.startswith(ref)] or [
-        d for d, m in readable_runs(runs_dir)[0] if m.spec.label == ref
-    ]
+    matches = [d for d in dirs if d.name.startswith(ref) or (len(ref) >= 6 and short_id(d).startswith(ref))]
     if len(matches) == 1:
         return matches[0]
-    if not matches:
+    if matches:
         raise ToxbenchError(
-            f"no run {ref!r} under {runs_dir}: give a run directory, a run id or a label (`toxbench runs list --runs {runs_dir}`)"
+            f"{ref!r} matches {len(matches)} runs under {runs_dir} ({', '.join(d.name for d in matches[:3])}, ...): give more of the id"
         )
+    readable = readable_runs(runs_dir)[0]
+    labels = distinct_labels({d.name: m.spec for d, m in readable})
+    for named in (
+        lambda d, m: ref in (m.spec.label, labels[d.name]),
+        lambda d, m: ref in (f"{m.spec.adapter}:{m.spec.model}", m.spec.model, labels[d.name].split(" [")[0]),
+    ):
+        matches = [d for d, m in readable if named(d, m)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            listed = "; ".join(f"{short_id(d)} {labels[d.name]}" for d in matches[:6])
+            raise ToxbenchError(
+                f"{ref!r} names {len(matches)} runs under {runs_dir}: {listed}{' ...' if len(matches) > 6 else ''}; "
+                "give one of these ids"
+            )
+    import difflib
+
+    names = sorted({labels[d.name] for d, _ in readable} | {f"{m.spec.adapter}:{m.spec.model}" for _, m in readable})
+    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
     raise ToxbenchError(
-        f"{ref!r} matches {len(matches)} runs under {runs_dir} ({', '.join(d.name for d in matches[:3])}, ...): give more of the id"
+        f"no run {ref!r} under {runs_dir}{hint}: give a run directory, a run id or a label (`toxbench runs list --runs {runs_dir}`)"
     )

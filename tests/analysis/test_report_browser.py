@@ -81,11 +81,31 @@ def report(tmp_path_factory, data_root):
     return build_report(root / "runs", data, root / "site", ROOT / "results"), str(comments)
 
 
+def explorer_data(index: Path) -> dict:
+    """dataset -> its explorer data, read from the scripts beside the page as the page reads them."""
+    files = json.loads(
+        re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', index.read_text("utf-8"), re.S)[
+            1
+        ]
+    )["datasets"]
+    out = {}
+    for name, rel in files.items():
+        text = (index.parent / rel).read_text("utf-8")
+        assert text.startswith("toxbenchExplorer(") and text.endswith(");\n")
+        payload = json.loads(text[len("toxbenchExplorer(") : -len(");\n")])
+        assert payload["name"] == name
+        out[name] = payload["data"]
+    return out
+
+
 def test_report_is_escaped_in_the_html_itself(report):
     path, _ = report
     html = path.read_text("utf-8")
     assert "<script>window.pwned" not in html and "<img src=x" not in html and "<b>gras</b>" not in html
     assert html.count("<script") == 2  # the JSON block and the page's own script
+    scripts = list((path.parent / "explorer").glob("*.js"))
+    assert len(scripts) == 2 and all("<" not in s.read_text("utf-8") for s in scripts)  # data scripts: no markup at all
+    assert len(html.encode()) < 2_000_000  # the samples are not in the page
     assert not re.search(
         r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import""", html
     )  # nothing fetched at view time
@@ -115,6 +135,33 @@ def test_report_in_headless_chromium(report, tmp_path):
         page.goto(path.as_uri())
         assert page.evaluate("typeof window.pwned") == "undefined"
 
+        def choose_dataset(**option):
+            page.select_option("#f-dataset", **option)
+            name = page.eval_on_selector("#f-dataset", "s => s.value")
+            page.wait_for_function("name => document.body.dataset.explorer === name", arg=name)
+
+        page.wait_for_function("() => document.body.dataset.explorer !== undefined")  # the first dataset loaded
+
+        # the sensitivity charts: each one's clip paths and markers are its own (unique ids, every
+        # reference resolved inside the same chart), and each draws all its points
+        charts = page.evaluate(
+            """() => Array.from(document.querySelectorAll('#icl svg')).map(svg => {
+                const refs = Array.from(svg.querySelectorAll('[clip-path], use')).map(el =>
+                    (el.getAttribute('clip-path') || el.getAttribute('xlink:href') || el.getAttribute('href') || '')
+                        .replace(/^url\\(#/, '').replace(/\\)$/, '').replace(/^#/, ''));
+                return {refs: refs.length, outside: refs.filter(id => !svg.querySelector('[id="' + id + '"]')).length,
+                        markers: svg.querySelectorAll('use').length};
+            })"""
+        )
+        ids = page.evaluate("() => Array.from(document.querySelectorAll('#icl [id]')).map(e => e.id)")
+        assert len(charts) == 2 and len(ids) == len(set(ids))
+        assert all(c["refs"] > 0 and c["outside"] == 0 for c in charts), charts
+        committed = [
+            (ROOT / "results" / name / "sensitivity.svg").read_text("utf-8").count("<use ")
+            for name in ("icl-smollm2", "icl-table5")
+        ]
+        assert [c["markers"] for c in charts] == committed
+
         # sorting: the rtplx-fr leaderboard by accuracy, ascending then descending
         table = page.locator('table.leaderboard[data-dataset="rtplx-fr"]')
         accuracy = table.locator("th", has_text="accuracy")
@@ -135,7 +182,7 @@ def test_report_in_headless_chromium(report, tmp_path):
         assert runs == sorted(runs, reverse=True)
 
         # the explorer: the hostile comments, shown as text
-        page.select_option("#f-dataset", label=comments)
+        choose_dataset(label=comments)
         texts = page.locator("#explorer-table tbody td.text").all_inner_texts()
         assert sorted(texts) == sorted(t for t, _ in HOSTILE)
         assert page.locator("#explorer-table img").count() == 0 and page.locator("#explorer-table b").count() == 0
@@ -158,7 +205,7 @@ def test_report_in_headless_chromium(report, tmp_path):
 
         # disagreements between two replayed runs on rtplx-fr
         page.select_option("#f-correct", "all")
-        page.select_option("#f-dataset", "rtplx-fr")
+        choose_dataset(value="rtplx-fr")
         assert (
             page.locator("#explorer-table tbody tr.sample").count() == 50
             and page.locator("#explorer-page").inner_text() == "page 1 of 14"
@@ -179,7 +226,7 @@ def test_report_in_headless_chromium(report, tmp_path):
         assert all(a != b for a, b in zip(mine, other))
         assert page.evaluate("typeof window.pwned") == "undefined" and not errors
 
-        page.select_option("#f-dataset", label=comments)
+        choose_dataset(label=comments)
         page.uncheck("#f-disagree")
         page.evaluate("document.getElementById('ds-rtplx-fr').scrollIntoView()")
         shot = tmp_path / "report.png"
@@ -231,11 +278,7 @@ def test_the_explorer_shows_the_answer_text_and_keys_runs_by_id(report):
         and answer_text("HTTP 500: down") == "HTTP 500: down"
     )
     path, _ = report
-    data = json.loads(
-        re.search(
-            r'<script id="explorer-data" type="application/json">(.*?)</script>', path.read_text("utf-8"), re.S
-        ).group(1)
-    )
+    data = {"datasets": explorer_data(path)}
     runs = data["datasets"]["rtplx-fr"]["runs"]
     assert all("--" in run_id for run_id in runs) and sorted(data["datasets"]["rtplx-fr"]["names"].values()) == [
         "camembert-sfc-rtplx",

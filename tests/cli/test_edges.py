@@ -511,9 +511,10 @@ def test_runs_list_says_of_how_many_samples_when_a_run_holds_fewer(cli, tmp_path
             writer.append(Record(sample_id=f"s{i}", pred=1, status="ok", gold=1))
         writer.finish() if recorded == 4 else writer.close()
     monkeypatch.setenv("COLUMNS", "120")
-    code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs")
+    code, out, _ = cli("runs", "list", "--runs", tmp_path / "runs", "--source", "all")
     rows = {
-        cells[0]: cells
+        cells[1]: cells
         for cells in ([c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.count("│") > 2)
     }
-    assert code == 0 and rows["halfway"][2:4] == ["running", "2 of 4"] and rows["done"][2:4] == ["complete", "4"]
+    # nobody holds the half-done run's lock: it was stopped, not running
+    assert code == 0 and rows["halfway"][3:5] == ["stopped", "2 of 4"] and rows["done"][3:5] == ["complete", "4"]

@@ -20,10 +20,86 @@ def import_torch():
     return require("torch", "local", "local models")
 
 
+def verbose() -> bool:
+    """`toxbench --verbose` (or TOXBENCH_VERBOSE=1): the libraries' own logs, bars and load reports."""
+    return os.environ.get("TOXBENCH_VERBOSE", "") not in ("", "0")
+
+
+def quiet_libraries() -> None:
+    """Weight-loading bars, load reports and deprecation warnings from transformers, huggingface_hub
+    and bitsandbytes on every model load say nothing a run needs; toxbench says what matters (an
+    untrained head, a missing model) in one line. `--verbose` shows them all."""
+    if verbose():
+        return
+    import logging
+    import warnings
+
+    for name in ("transformers", "huggingface_hub", "bitsandbytes", "accelerate", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings(
+            "ignore", category=category, module=r"(transformers|torch|huggingface_hub|accelerate)(\.|$)"
+        )
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:
+        pass
+
+
 def import_transformers():
     """The transformers module, or a one-line error naming the extra that installs it."""
+    quiet_libraries()
     import_torch()
-    return require("transformers", "local", "local models")
+    transformers = require("transformers", "local", "local models")
+    if not verbose():
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def hub_cache() -> Path:
+    """Where huggingface_hub keeps downloaded models (HF_HUB_CACHE, else HF_HOME/hub)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    return Path(os.environ.get("HF_HOME", "~/.cache/huggingface")).expanduser() / "hub"
+
+
+def reachable(url: str, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the URL's host opens within the timeout (no request is sent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def require_hub_files(name: str, repo_id: str) -> None:
+    """A hub id that is not in the local cache, on a machine that cannot download it, is one line at
+    once, instead of a minute of retries: offline by setting (HF_HUB_OFFLINE, TOXBENCH_OFFLINE),
+    or because the hub does not answer."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json", cache_dir=str(hub_cache())), str):
+        return
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    offline = [
+        v
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOXBENCH_OFFLINE")
+        if os.environ.get(v, "") not in ("", "0")
+    ]
+    why = f"{offline[0]} is set" if offline else (None if reachable(endpoint) else f"{endpoint} cannot be reached")
+    if why:
+        raise ToxbenchError(
+            f"model {name!r} is not in the Hugging Face cache ({hub_cache()}) and {why}: download it where there is "
+            f"network (`hf download {repo_id}`, then copy the cache), or give a local model directory or .gguf file"
+        )
 
 
 # short name -> (package that ships the files, file or directory inside it, GGUF file name or None)
@@ -133,6 +209,8 @@ def model_path(name: str) -> str:
     transformers = import_transformers()
     path, gguf = resolve(name)
     if not gguf:
+        if not Path(path).exists():  # a hub id
+            require_hub_files(name, path)
         if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
             raise ToxbenchError(
                 f"model {name!r}: {path} holds no config.json, so it is not a Hugging Face model directory; give one, "
@@ -179,9 +257,13 @@ def load_tokenizer_and_model(
     kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     tokenizer = load_tokenizer(name, path)
     try:
-        model = cls.from_pretrained(path, **kwargs)
+        model, info = cls.from_pretrained(path, output_loading_info=True, **kwargs)
     except (OSError, ValueError) as exc:  # ValueError: weights transformers cannot read as this model class
         raise load_error(name, path, exc) from None
+    # a classification head the checkpoint did not hold is freshly initialised: its labels are noise
+    model.toxbench_fresh_head = model_class == "sequence" and any(
+        key.split(".")[0] in ("classifier", "score", "pre_classifier") for key in info.get("missing_keys", ())
+    )
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()

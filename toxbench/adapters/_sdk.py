@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
@@ -77,6 +78,19 @@ def error_for_status(status: int | None, message: str, retry_after: object = Non
     return FatalError(text, stops_run=status in (401, 403, 404))
 
 
+def not_found_hint(url: str, message: str) -> str:
+    """A 404 with the URL that answered it, and, when that URL has no version segment, the usual
+    one: a base_url without /v1 is the common mistake with OpenAI-compatible servers."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}{parts.path}"  # never the query string (a key may travel there)
+    hint = ""
+    if not re.search(r"/v\d+(beta\d*|alpha\d*)?(/|$)", parts.path):
+        hint = f"; servers of this API usually answer under /v1: try base_url={parts.scheme}://{parts.netloc}/v1"
+    return f"{where} answered 404 ({message}){hint}, or check the model name"
+
+
 def translate_sdk_error(exc: Exception, sdk) -> Exception:
     """An `openai`- or `anthropic`-style SDK exception (the two share one hierarchy: APIStatusError,
     APITimeoutError, APIConnectionError, APIResponseValidationError) as the engine's error class.
@@ -86,6 +100,8 @@ def translate_sdk_error(exc: Exception, sdk) -> Exception:
     if isinstance(exc, sdk.APIStatusError):
         body = exc.body
         message = clip(json.dumps(body, ensure_ascii=False) if isinstance(body, dict) else str(exc), 300)
+        if exc.status_code == 404:
+            message = not_found_hint(str(exc.response.request.url), message)
         return error_for_status(exc.status_code, message, exc.response.headers.get("retry-after"))
     if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
         return TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}")

@@ -90,6 +90,11 @@ class Adapter:
     """Guard and fine-tuned models wrap the text in their own prompt; --prompt does not apply."""
     default_parser: ClassVar[str | None] = None
     """The parser their answers need (else the run's)."""
+    preparing: ClassVar[str] = "starting"
+    """What the spinner says while the adapter is made ("loading the model" for local models)."""
+    run_notes: tuple[str, ...] = ()
+    """What a reader of this adapter's runs must know (an untrained head): written into the run's
+    manifest, shown by `runs list` and the leaderboard, and warned about when the run starts."""
     secrets: tuple[str, ...] = ()
     """Values the engine redacts from every error it records (the instance's key)."""
 

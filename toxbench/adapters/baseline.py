@@ -31,6 +31,7 @@ def training_set(data) -> tuple[list[str], list[int]]:
 
 @register("baseline")
 class Baseline(Adapter):
+    preparing = "loading the model, or training it on first use (about a quarter of a minute)"
     kind = "classifier"
     capabilities = Capabilities(concurrency=4, batching=True, batch_size=256, scores=True)
     description = "char n-gram TF-IDF + logistic regression trained on non-benchmark annotations (offline)"

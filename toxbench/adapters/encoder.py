@@ -46,6 +46,7 @@ def toxic_classes(policy: str | None, id2label: dict[int, str], num_labels: int)
 
 @register("encoder")
 class EncoderClassifier(Adapter):
+    preparing = "loading the model"
     kind = "classifier"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=32, scores=True)
     description = "local sequence classifier (CamemBERT-style), declared label policy"
@@ -90,6 +91,11 @@ class EncoderClassifier(Adapter):
         torch.manual_seed(self.head_seed)  # a checkpoint without a classification head gets a reproducible fresh one
         extra = {"num_labels": 2} if model == "minilm-l6" else {}
         self.tokenizer, self.net, self.device = load_tokenizer_and_model(model, "sequence", device, dtype, **extra)
+        if getattr(self.net, "toxbench_fresh_head", False):
+            self.run_notes = (
+                f"untrained classification head: {model} holds no trained head, so a fresh one (seed {self.head_seed}) "
+                "gives its labels, near chance; fine-tune it (toxbench finetune encoder) before comparing it",
+            )
         config = self.net.config
         self.id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         self.sigmoid = config.problem_type == "multi_label_classification"

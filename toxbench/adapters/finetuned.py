@@ -105,6 +105,7 @@ class CotGenerator(HFCausalLM):
 
 @register("finetuned")
 class Finetuned(Adapter):
+    preparing = "loading the model"
     kind = "chat"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
     description = "a model trained by `toxbench finetune` and registered by name (CoT LoRA or encoder)"

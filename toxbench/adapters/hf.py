@@ -45,6 +45,7 @@ def _common_prefix(sequences: list[list[int]]) -> int:
 
 @register("hf")
 class HFCausalLM(Adapter):
+    preparing = "loading the model"
     kind = "chat"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=8, scores=False)
     description = "local Hugging Face causal LM (transformers; GGUF too): generate or score label likelihoods"

@@ -1,22 +1,53 @@
 """Google Perspective (comments:analyze). It has no maintained SDK, so this speaks its REST API with
 httpx; the key travels in the X-Goog-Api-Key header, never in a URL that an error could print.
 label = any requested attribute at or above the threshold; score = the highest attribute score. The
-threshold is a policy applied to the cached response, so changing it sends no request."""
+threshold is a policy applied to the cached response, so changing it sends no request.
+
+Google closes Perspective API on 31 December 2026 (new requests are refused during its wind-down).
+A refusal that says so, or any refusal or missing key after that date, is one line naming the
+closure, the replay of recorded runs and the open alternatives; recorded answers (the response
+cache, the release's published Perspective predictions) stay replayable."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date, datetime, timezone
 
 import httpx
 
 from toxbench.adapters._sdk import error_for_status, read_bounded
-from toxbench.adapters.base import Adapter, Capabilities, TransientError
+from toxbench.adapters.base import Adapter, Capabilities, FatalError, MissingKey, TransientError
 from toxbench.adapters.registry import register
 from toxbench.redaction import clip
 from toxbench.types import Answer, Request
 
 DEFAULT_URL = "https://commentanalyzer.googleapis.com"
+CLOSED_AFTER = date(2026, 12, 31)  # Google's announcement: Perspective API stops serving at the end of 2026
+CLOSURE_WORDS = ("shut down", "shutdown", "no longer available", "discontinued", "sunset", "wind-down", "wind down")
+CLOSURE = (
+    "Perspective API closed on 31 December 2026 (Google's announcement; new requests are refused). "
+    "Recorded Perspective answers stay usable: the release's published Perspective predictions replay offline "
+    "(toxbench leaderboard, toxbench paper) and earlier runs answer from the response cache. For new runs, use an open "
+    "detector toxbench runs: encoder:MODEL (a toxicity classifier), shieldgemma:MODEL or llamaguard:MODEL, or the "
+    "openai-moderation and mistral-moderation APIs"
+)
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def closure_error(status: int | None, text: str) -> FatalError | None:
+    """The closure, said in one line, when a refusal announces it, or when any refusal (400, 401,
+    403, 404, 410) comes after the closing date."""
+    announced = any(word in text.lower() for word in CLOSURE_WORDS)
+    refused_after = today() > CLOSED_AFTER and status in (400, 401, 403, 404, 410)
+    if announced or refused_after:
+        return FatalError(f"{CLOSURE} (the server answered HTTP {status}: {text[:120]})", stops_run=True)
+    return None
+
+
 DEFAULT_ATTRIBUTES = ("TOXICITY", "SEVERE_TOXICITY", "INSULT", "THREAT", "PROFANITY")
 
 
@@ -48,7 +79,10 @@ class Perspective(Adapter):
             attributes = [a.strip().upper() for a in attributes.split(",") if a.strip()]
         self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)
         self.attributes = tuple(attributes or DEFAULT_ATTRIBUTES)
-        key = self.key_from_env(api_key_env)
+        try:
+            key = self.key_from_env(api_key_env)
+        except MissingKey as exc:
+            raise MissingKey(f"{CLOSURE}; {exc}" if today() > CLOSED_AFTER else str(exc)) from None
         self.secrets = (key,)
         self.client = httpx.AsyncClient(base_url=self.base_url, headers={"X-Goog-Api-Key": key}, timeout=None)
 
@@ -73,7 +107,8 @@ class Perspective(Adapter):
         except httpx.HTTPError as exc:
             raise TransientError(f"{type(exc).__name__}: {clip(str(exc), 300)}") from None
         if response.status_code != 200:
-            raise error_for_status(response.status_code, clip(text, 300), response.headers.get("retry-after"))
+            closed = closure_error(response.status_code, text)
+            raise closed or error_for_status(response.status_code, clip(text, 300), response.headers.get("retry-after"))
         try:
             _scores(text)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -12,6 +12,7 @@ import inspect
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import import_module
 from importlib.metadata import entry_points
 
@@ -194,6 +195,18 @@ def model_args(name: str) -> list[ModelArg]:
             break
         fixed |= set(klass.__dict__.get("fixed_model_args", ()))
     return out
+
+
+@cache
+def priced(name: str) -> bool:
+    """Whether runs of adapter `name` can have a price: a remote API with a key. Local models,
+    replays and ensembles have none ("n/a", not "unknown")."""
+    try:
+        return bool(get_adapter(name).required_env)
+    except ToxbenchError:  # not an adapter (an ensemble, a calibration): nothing was paid
+        return False
+    except ImportError:
+        return True
 
 
 def describe_all() -> list[dict]:

@@ -134,6 +134,7 @@ def shutdown(engine) -> None:
 
 @register("vllm")
 class VLLMEngine(Adapter):
+    preparing = "loading the model"
     kind = "chat"
     capabilities = Capabilities(concurrency=1, batching=True, batch_size=256, scores=False)
     description = (

@@ -209,15 +209,17 @@ def members(
     sample_ids: Sequence[str],
     dataset_sha256: str | None = None,
     patterns: Sequence[str] = (),
+    source: str = "all",
 ) -> tuple[list[Member], list[str]]:
     """(members, notes): every complete run of the whole of `dataset` (published replays and live
     runs alike), or those whose label or run id matches one of `patterns` (fnmatch globs). Subset
     runs, runs that hold records for fewer than all the dataset's samples (a partial published
     file) and runs of another version of the dataset are left out, and the notes say so; earlier
-    ensembles are never members."""
+    ensembles are never members. `source` (yours, release or all) keeps the runs made here or the
+    release's replayed files only."""
     from fnmatch import fnmatch
 
-    from toxbench.records import PREDICTIONS, distinct_labels, read_records, readable_runs
+    from toxbench.records import PREDICTIONS, distinct_labels, read_records, readable_runs, run_source
 
     found, notes, seen, matched = [], [], set(), set()
     wanted = set(sample_ids)
@@ -227,6 +229,8 @@ def members(
         for run_dir, manifest in runs:
             spec = manifest.spec
             if spec.dataset != dataset or manifest.status != "complete" or run_dir.name in seen:
+                continue
+            if source not in ("all", run_source(spec)):
                 continue
             name = spec.label or run_dir.name
             matching = {p for p in patterns if fnmatch(name, p) or fnmatch(run_dir.name, p)}
@@ -518,7 +522,9 @@ def markdown(dataset: str, result: dict) -> str:
         lines.append(
             f"| {cell(row['method'])} | {cell(row['members'])} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |"
         )
-    lines += ["", "Members: " + ", ".join(result["members"])]
+    words = {"release": "replayed from the release's prediction files", "yours": "made with toxbench"}
+    sources = ", ".join(f"{n} {words[k]}" for k, n in (result.get("sources") or {}).items())
+    lines += ["", "Members: " + ", ".join(result["members"]) + (f" (sources: {sources})" if sources else "")]
     if result.get("notes"):
         lines += ["", "Not members:", "", *(f"- {note}" for note in result["notes"])]
     return "\n".join(lines) + "\n"

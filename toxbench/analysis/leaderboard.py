@@ -24,7 +24,15 @@ from toxbench.analysis.metrics import POLICY_TEXT, Metrics, Policy
 from toxbench.analysis.metrics_cache import metrics_for
 from toxbench.analysis.paper import PaperLink, paper_links
 from toxbench.errors import ToxbenchError
-from toxbench.records import PREDICTIONS, RunManifest, damaged, distinct_labels, readable_runs, require_runs_dir
+from toxbench.records import (
+    PREDICTIONS,
+    RunManifest,
+    damaged,
+    distinct_labels,
+    readable_runs,
+    require_runs_dir,
+    run_source,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,6 +119,17 @@ class Leaderboard:
     fitted_rows: list[Row] = field(
         default_factory=list
     )  # runs that learned from this dataset's own labels (a stacked ensemble)
+    sources: dict[str, int] = field(default_factory=dict)  # ranked runs by source: release, yours, included
+
+    def sources_text(self) -> str:
+        """Where the board's runs come from, e.g. "66 replayed from the release's prediction files, 2
+        made with toxbench"."""
+        words = {
+            "release": "replayed from the release's prediction files",
+            "yours": "made with toxbench",
+            "included": "from other runs directories (--include-runs)",
+        }
+        return ", ".join(f"{n} {words[k]}" for k, n in self.sources.items()) or "no run"
 
     def frame(self, rows: str = "ranked"):
         """A table of the board as a pandas DataFrame, in rank order: the ranked runs, or
@@ -153,15 +172,25 @@ def _readable(run_dirs: Sequence[Path]) -> tuple[list[tuple[Path, RunManifest]],
     return runs, broken
 
 
-def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "count_as_wrong") -> Leaderboard:
-    """The board of one dataset from every complete run in runs_dir (or in several directories)."""
+def collect(
+    runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "count_as_wrong", source: str = "all"
+) -> Leaderboard:
+    """The board of one dataset from every complete run in runs_dir (or in several directories).
+    `source` (yours, release or all) picks the runs of the first directory; the others, named on
+    purpose (`--include-runs`), are ranked whole."""
     rows: list[Row] = []
     skipped: list[str] = []
-    runs, broken = _readable([runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir))
+    dirs = [runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir)
+    runs, broken = _readable(dirs)
+    first = {d for d, _ in readable_runs(dirs[0])[0]} if dirs else set()
+    origin: dict[Path, str] = {}
     for run_dir, manifest in runs:
         spec = manifest.spec
         if spec.dataset != dataset:
             continue
+        if run_dir in first and source not in ("all", run_source(spec)):
+            continue
+        origin[run_dir] = run_source(spec) if run_dir in first else "included"
         if manifest.status != "complete":
             skipped.append(f"{run_dir.name}: not finished (run it again to resume)")
             continue
@@ -206,6 +235,9 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
     for group in (full, subsets, fitted):
         group.sort(key=lambda r: (-_num(r.metrics.accuracy), r.name))
         _compare_neighbours(group, policy)
+    counts = {"release": 0, "yours": 0, "included": 0}
+    for row in rows:
+        counts[origin[row.run_dir]] += 1
     return Leaderboard(
         dataset,
         policy,
@@ -215,6 +247,7 @@ def collect(runs_dir: Path | Sequence[Path], dataset: str, policy: Policy = "cou
         subsets,
         explanation_rows(full + subsets + fitted, broken),
         fitted_rows=fitted,
+        sources={k: v for k, v in counts.items() if v},
     )
 
 
@@ -361,10 +394,10 @@ def _pct(x: float | None) -> str:
 
 
 def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    text = f"{p:.3f}" if p >= 0.001 else "<0.001"
-    return f"{text} ≈" if p >= SIGNIFICANCE else text
+    from toxbench.analysis.significance import format_p
+
+    text = format_p(p)
+    return f"{text} ≈" if p is not None and p >= SIGNIFICANCE else text
 
 
 HEADER = [
@@ -411,6 +444,7 @@ def markdown(board: Leaderboard) -> str:
         f"# Leaderboard: {cell(board.dataset)}",
         "",
         f"{len(board.rows)} runs, sorted by accuracy. Values are percentages. Policy: {POLICY_TEXT[board.policy]}.",
+        f"Sources of the runs on this page: {board.sources_text()}.",
         "Accuracy is shown with its Wilson 95% interval; ROC-AUC only where a run has real scores.",
         "*p vs next*: exact McNemar test of a row against the one below it, on the samples both hold; "
         f"≈ marks a row that is not significantly better than the next (p ≥ {SIGNIFICANCE}).",
@@ -518,6 +552,7 @@ def regenerate(
     published: bool = True,
     console=None,
     include: Sequence[Path] = (),
+    source: str = "all",
 ) -> Regenerated:
     """Replay the release's published files into runs_dir (unless published is False), then rank
     every complete run of each dataset, in runs_dir and in the `include` directories (read only:
@@ -531,6 +566,7 @@ def regenerate(
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
 
     names = datasets or list(PUBLISHED_DATASETS)
+    published = published and source != "yours"  # nothing replayed that would not be ranked
     if not published:
         require_runs_dir(runs_dir)
     for directory in include:
@@ -554,7 +590,7 @@ def regenerate(
         notes = [f"{item.rel}: {'; '.join(item.problems)}" for item in imported if item.run_dir is None]
     boards = []
     for name in names:
-        board = collect([runs_dir, *include], name, policy)
+        board = collect([runs_dir, *include], name, policy, source)
         if board.span_rows:
             board.span_floors = _span_floors(name, data)
         boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / folder_name(name))))

@@ -1,5 +1,7 @@
-"""A static HTML report of every recorded run: one self-contained `index.html`, nothing fetched at
-view time.
+"""A static HTML report of every recorded run: `index.html` and, beside it, the sample explorer's
+data as one script per dataset (`explorer/N.js`), loaded when that dataset is chosen, so the page
+opens fast however many runs there are. Nothing is fetched from the network at view time, and it
+works from the file system (file://).
 
 Per dataset: the leaderboard (sortable, with intervals and the McNemar mark), per-class precision
 and recall bars, confusion matrices, the Cohen's kappa matrix of the best runs, and the ICL
@@ -8,21 +10,24 @@ correct/incorrect, status and disagreement with a second run, and shows text, go
 predictions and raw answers.
 
 Texts are toxic user content and may hold HTML or script. The page is rendered by Jinja2 with
-autoescaping, and explorer data travels as JSON inside a `<script type="application/json">` block
-with `<`, `>` and `&` escaped as \\u sequences; the page's script writes it with `textContent` only,
-never as HTML.
+autoescaping, and explorer data travels as JSON (a `<script type="application/json">` block, and
+the argument of one call in each data script) with `<`, `>`, `&`, U+2028 and U+2029 escaped as
+\\u sequences; the page's script writes it with `textContent` only, never as HTML.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
 from toxbench._util import write_atomic
 from toxbench.analysis.leaderboard import SIGNIFICANCE, collect
+from toxbench.analysis.significance import format_p
 from toxbench.data.datasets import samples_by_id
+from toxbench.errors import ToxbenchError
 from toxbench.records import Run, readable_runs, require_runs_dir
 from toxbench.run.parsing import answer_text
 
@@ -36,13 +41,27 @@ def _num(x):
 
 
 def script_json(value) -> str:
-    """JSON that cannot end a <script> element or open a comment: <, > and & as \\u escapes."""
+    """JSON that cannot end a <script> element or open a comment: <, > and & as \\u escapes (and the
+    two line separators JavaScript source once refused)."""
     return (
         json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
     )
+
+
+SVG_REFERENCE = re.compile(r'(\bid="|url\(#|href="#)([^")]+)(?=[")])')
+
+
+def prefix_ids(svg: str, prefix: str) -> str:
+    """Every id of an inlined SVG, and every reference to one (`url(#id)`, `href="#id"`), with a
+    prefix: two matplotlib charts on one page both name their clip path `p0` and their markers
+    `m0`, and the second would draw with the first one's clipping and markers."""
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    return SVG_REFERENCE.sub(lambda m: m.group(1) + prefix + m.group(2) if m.group(2) in ids else m.group(0), svg)
 
 
 def _datasets(runs_dir: Path) -> list[str]:
@@ -67,15 +86,16 @@ def _explained_spans(run_dir: Path) -> dict[str, list]:
         return {}
 
 
-def _sensitivity_svgs(results_dir: Path | None) -> list[dict]:
-    """The sweep plots under results/ (our own matplotlib SVGs), inlined."""
-    if not results_dir or not Path(results_dir).is_dir():
-        return []
+def _sensitivity_svgs(results_dirs) -> list[dict]:
+    """The sweep plots found in the results folders (our own matplotlib SVGs), inlined, each with
+    ids of its own."""
+    dirs = [results_dirs] if isinstance(results_dirs, (str, Path)) else list(results_dirs or ())
+    found = sorted({svg.resolve() for d in dirs if Path(d).is_dir() for svg in Path(d).glob("*/sensitivity.svg")})
     out = []
-    for svg in sorted(Path(results_dir).glob("*/sensitivity.svg")):
+    for i, svg in enumerate(found):
         text = svg.read_text("utf-8")
         start = text.find("<svg")
-        out.append({"name": svg.parent.name, "svg": text[start:] if start >= 0 else ""})
+        out.append({"name": svg.parent.name, "svg": prefix_ids(text[start:], f"chart{i}-") if start >= 0 else ""})
     return out
 
 
@@ -83,7 +103,7 @@ def build_report(
     runs_dir: Path,
     data,
     out_dir: Path,
-    results_dir: Path | None = None,
+    results_dir=None,  # a folder, or several, whose */sensitivity.svg charts are inlined
     policy: str = "count_as_wrong",
     on_warning=None,
 ) -> Path:
@@ -94,6 +114,10 @@ def build_report(
     from toxbench._util import writable_dir
     from toxbench.analysis.compare import kappa_matrix
 
+    if Path(out_dir).suffix.lower() in (".html", ".htm"):
+        raise ToxbenchError(
+            f"--out {out_dir}: give a folder (the report writes index.html and its explorer data in it), e.g. results/report"
+        )
     warnings = list(readable_runs(require_runs_dir(runs_dir))[1])
     writable_dir(out_dir, "--out")
 
@@ -166,23 +190,54 @@ def build_report(
             runs[row.run_dir.name] = preds
             names[row.run_dir.name] = row.name
         explorer["datasets"][name] = {"samples": samples, "runs": runs, "names": names}
+    files = _write_explorer_data(Path(out_dir), explorer["datasets"])
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
     )
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}"
     env.filters["num"] = lambda x: "" if x is None else f"{x:.6f}"
+    env.filters["pvalue"] = format_p
     html = env.get_template("report.html.j2").render(
         datasets=datasets,
         policy=policy,
         significance=SIGNIFICANCE,
         sensitivity=_sensitivity_svgs(results_dir),
-        explorer_json=script_json(explorer),
+        explorer_json=script_json({"datasets": files}),
     )
     for warning in warnings:
         if on_warning:
             on_warning(warning)
     return write_atomic(Path(out_dir) / "index.html", html)
+
+
+EXPLORER_DIR = "explorer"
+
+
+def _write_explorer_data(out_dir: Path, datasets: dict[str, dict]) -> dict[str, str]:
+    """One script per dataset, `explorer/N.js`, that hands its samples and runs to the page
+    (`toxbenchExplorer({...})`); the page loads one when its dataset is chosen. Scripts left by an
+    earlier report with more datasets are removed. Returns dataset -> the script's relative path."""
+    folder = out_dir / EXPLORER_DIR
+    files = {}
+    for i, (name, payload) in enumerate(datasets.items()):
+        rel = f"{EXPLORER_DIR}/{i}.js"
+        write_atomic(out_dir / rel, f"toxbenchExplorer({script_json({'name': name, 'data': payload})});\n")
+        files[name] = rel
+    for stale in folder.glob("*.js") if folder.is_dir() else ():
+        if re.fullmatch(r"\d+\.js", stale.name) and f"{EXPLORER_DIR}/{stale.name}" not in files.values():
+            stale.unlink()
+    return files
+
+
+def report_size(index: Path) -> str:
+    """What `toxbench report` says it wrote: the page's size and its explorer data's."""
+    scripts = list((index.parent / EXPLORER_DIR).glob("*.js"))
+    data = sum(p.stat().st_size for p in scripts)
+    return (
+        f"{index.stat().st_size / 1e6:.1f} MB, and {data / 1e6:.1f} MB of explorer data in {len(scripts)} "
+        f"file{'s' if len(scripts) != 1 else ''} under {index.parent / EXPLORER_DIR}, loaded one dataset at a time"
+    )
 
 
 def _template(name: str) -> str:

@@ -8,6 +8,14 @@ import math
 from fractions import Fraction
 
 
+def format_p(p: float | None) -> str:
+    """A p-value as every table and command prints it: three decimals, "<0.001" below that, "–"
+    for none (the last row of a board)."""
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def mcnemar_exact(only_a_right: int, only_b_right: int) -> float:
     """Two-sided exact McNemar p-value: the discordant pairs against a fair coin.
 

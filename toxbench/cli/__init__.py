@@ -101,8 +101,20 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show the libraries' own logs: weight-loading bars, load reports, deprecation warnings.",
+        ),
+    ] = False,
 ) -> None:
     """toxbench: datasets, runs, metrics and leaderboards for toxicity detection."""
+    if verbose:
+        import os
+
+        os.environ["TOXBENCH_VERBOSE"] = "1"
 
 
 def main() -> None:

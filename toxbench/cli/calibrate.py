@@ -44,6 +44,7 @@ def calibrate(
     from toxbench._util import writable_file, write_atomic
     from toxbench.analysis.calibration import OBJECTIVES
     from toxbench.analysis.calibration import calibrate as calibrate_run
+    from toxbench.analysis.significance import format_p
     from toxbench.records import Run, RunSpec, find_run, write_run
 
     if objective not in OBJECTIVES:
@@ -104,7 +105,7 @@ def calibrate(
             pct(m.f1_1),
         )
     out.print(table)
-    out.print(f"on the rest, own labels vs threshold: exact McNemar p = {result.mcnemar_p:.4g}")
+    out.print(f"on the rest, own labels vs threshold: exact McNemar p = {format_p(result.mcnemar_p)}")
     payload = {
         "run": base.dir.name,
         "label": name,

@@ -85,6 +85,12 @@ def ensemble(
         ),
     ] = True,
     out: Annotated[Path | None, typer.Option("--out", help="Write NAME.md and NAME.json here.")] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source", help="Members from: yours (runs made here), release (the release's replayed files), or all."
+        ),
+    ] = "all",
     name: Annotated[
         str | None,
         typer.Option("--name", help="The files' name in --out (default: the dataset's).", show_default=False),
@@ -148,7 +154,9 @@ def ensemble(
             f"--c auto: each training part holds fewer than {INNER_FOLDS} samples of the smaller class for the inner "
             "cross-validation; give a number for --c"
         )
-    found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or ())
+    if source not in ("yours", "release", "all"):
+        raise ToxbenchError(f"--source {source!r}: use yours, release, all")
+    found, notes = members(runs_dirs, loaded.name, ids, loaded.sha256, member or (), source)
     if len(found) < 2:
         left_out = (
             f"; left out: {'; '.join(notes[:3])}{f' (and {len(notes) - 3} more)' if len(notes) > 3 else ''}"
@@ -165,7 +173,12 @@ def ensemble(
     if best_k and stacks:
         stacks.append(StackConfig(stacks[0].features, stacks[0].c, min(best_k, len(found))))
     result = build(found, ids, gold, folds, seeds, vote=method != "stack", stacks=stacks, show_in_sample=in_sample)
-    summary = result.as_dict() | {"notes": notes}
+    from collections import Counter
+
+    from toxbench.records import read_manifest, run_source
+
+    sources = Counter(run_source(read_manifest(m.run_dir).spec) for m in found)
+    summary = result.as_dict() | {"notes": notes, "sources": dict(sorted(sources.items()))}
     if record:
         lang = samples[0].lang if len({s.lang for s in samples}) == 1 else None
         for derived in result.derived:

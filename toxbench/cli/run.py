@@ -141,7 +141,7 @@ def sweep(
     runs: RunsOption = Path("runs"),
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Where the sensitivity table and plot go (default: results/<sweep name>)."),
+        typer.Option("--out", help="Where the sensitivity table and plot go (default: sweeps/<sweep name>)."),
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size of local models.")] = None,
     concurrency: Annotated[
@@ -172,11 +172,12 @@ def sweep(
     from toxbench._util import writable_dir
     from toxbench.analysis.sensitivity import run_sweep
 
-    out = writable_dir(out or Path("results") / spec.name, "--out")
+    out = writable_dir(out or Path("sweeps") / spec.name, "--out")
 
     def cell_line(i: int, n: int, c) -> None:
         seed = f" seed {c.seed}" if c.seed is not None else ""
-        console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}{seed} ({c.source})")
+        where = "recorded run" if recorded and c.source == "live" else c.source
+        console().print(f"[{i}/{n}] {c.model.display} {c.dataset} {c.lang} {c.config}{seed} ({where})")
 
     made = run_sweep(
         spec,

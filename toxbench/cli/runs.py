@@ -8,19 +8,57 @@ from typing import Annotated
 import typer
 
 from toxbench.cli._options import Columns, DataDirOption, RunsOption, WideOption, console, data_dir, pct
+from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
 
 
-@app.command("list")
-def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None:
-    """Every run with its status, size, accuracy and cost (--wide: prompt, language, shots, seed, subset, coverage)."""
-    from toxbench.analysis.summary import money, run_rows
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        help="yours: runs made here; release: the ToxiFrench release's replayed prediction files; all.",
+    ),
+]
 
-    rows, warnings = run_rows(runs)
+
+def _check_choice(value: str | None, option: str, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise ToxbenchError(f"{option} {value!r}: use {', '.join(choices)}")
+
+
+@app.command("list")
+def runs_list(
+    runs: RunsOption = Path("runs"),
+    source: SourceOption = "yours",
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Only this dataset (a glob: 'rtplx*').", show_default=False)
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Only runs whose label or adapter:model contains this.", show_default=False),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only complete, partial, running or stopped runs.", show_default=False),
+    ] = None,
+    wide: WideOption = False,
+) -> None:
+    """Your runs with their short id, status, size, accuracy and cost (--source release or all: the
+    release's replayed files too; --wide: model, prompt, language, shots, seed, subset, coverage).
+    A run not complete is `running` while a process writes it, else `stopped`: run its command again."""
+    from toxbench.adapters.registry import priced
+    from toxbench.analysis.summary import filter_rows, money, run_rows
+    from toxbench.records import SOURCES
+
+    _check_choice(source, "--source", SOURCES)
+    _check_choice(status, "--status", ("complete", "partial", "running", "stopped"))
+    all_rows, warnings = run_rows(runs)
     for warning in warnings:
         console(stderr=True).print(f"[yellow]warning[/] {warning}")
+    rows = filter_rows(all_rows, source, dataset, model, status)
     table = Columns(
+        "id",
         "run",
         "dataset",
         "status",
@@ -32,12 +70,13 @@ def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None
     for row in rows:
         m, spec = row.metrics, row.spec
         table.add(
+            id=row.short_id,
             run=row.run,
             dataset=spec.dataset,
             status=row.status,
             n=row.size(),
             accuracy=f"{m.accuracy:.3f}" if m and m.accuracy == m.accuracy else "–",
-            cost=money(row.cost_usd),
+            cost=money(row.cost_usd, priced(spec.adapter)),
             model=f"{spec.adapter}:{spec.model}",
             prompt=spec.prompt or "–",
             lang=spec.lang or "–",
@@ -47,6 +86,44 @@ def runs_list(runs: RunsOption = Path("runs"), wide: WideOption = False) -> None
             coverage=f"{m.coverage:.3f}" if m else "–",
         )
     console().print(table.render(wide))
+    hidden = len(filter_rows(all_rows, "all", dataset, model, status)) - len(rows)
+    if hidden:
+        console().print(
+            f"{len(rows)} of yours shown; {hidden} replayed from the release not shown (--source all)"
+            if source == "yours"
+            else f"{len(rows)} shown; {hidden} of another source not shown (--source all)"
+        )
+    elif not rows:
+        console().print(f"no run under {runs} matches (--source {source})")
+
+
+@app.command("rm")
+def runs_rm(
+    refs: Annotated[
+        list[str], typer.Argument(help="Runs: directories, run ids (or unique prefixes), short ids or labels.")
+    ],
+    runs: RunsOption = Path("runs"),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete runs (their records and manifest). A run a process is writing is refused, and nothing
+    is deleted unless every run named can be."""
+    import shutil
+
+    from toxbench.records import find_run, lock_held, read_manifest
+
+    targets = list(dict.fromkeys(find_run(ref, runs) for ref in refs))
+    busy = [str(d) for d in targets if lock_held(d)]
+    if busy:
+        raise ToxbenchError(
+            f"{', '.join(busy)}: a toxbench process is writing this run; stop it first (nothing deleted)"
+        )
+    for run_dir in targets:
+        console().print(f"{run_dir}  ({read_manifest(run_dir).spec.dataset}, {read_manifest(run_dir).status})")
+    if not yes and not typer.confirm(f"delete {len(targets)} run{'s' if len(targets) > 1 else ''}?", default=False):
+        raise ToxbenchError("nothing deleted")
+    for run_dir in targets:
+        shutil.rmtree(run_dir)
+    console().print(f"deleted {len(targets)} run{'s' if len(targets) > 1 else ''}")
 
 
 @app.command("repair")
@@ -76,7 +153,7 @@ def leaderboard(
             "--out",
             help="Where leaderboard.csv and leaderboard.md go (one sub-directory per dataset when there are several).",
         ),
-    ] = Path("results"),
+    ] = Path("leaderboards"),
     runs: Annotated[
         Path,
         typer.Option(
@@ -103,11 +180,14 @@ def leaderboard(
         bool, typer.Option("--published/--no-published", help="Replay the release's published prediction files first.")
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Write the files without printing the tables.")] = False,
+    source: SourceOption = "all",
     wide: WideOption = False,
 ) -> None:
     """Rank every run of a dataset (published predictions included) and write CSV and Markdown."""
     from toxbench.analysis.leaderboard import regenerate
+    from toxbench.records import SOURCES
 
+    _check_choice(source, "--source", SOURCES)
     err = console(stderr=True)
     made = regenerate(
         dataset,
@@ -118,6 +198,7 @@ def leaderboard(
         published,
         console=err,
         include=include or (),
+        source=source,
     )
     for note in made.notes:
         err.print(f"[yellow]{'warning' if note.startswith('skipped') else 'note'}[/] {note}")
@@ -134,7 +215,9 @@ def leaderboard(
                 )
         subsets = f" (+{len(board.subset_rows)} on part of it, ranked apart)" if board.subset_rows else ""
         subsets += f" (+{len(board.fitted_rows)} learned from its labels, ranked apart)" if board.fitted_rows else ""
-        console().print(f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}")
+        console().print(
+            f"{board.dataset}: {len(board.rows)} runs{subsets} -> {csv_path}, {md_path}; sources: {board.sources_text()}"
+        )
 
 
 def _print_board(rows, board, wide: bool, title: str) -> None:
@@ -216,9 +299,11 @@ def compare(
     )
     table.add_row("right where the other is wrong", str(c.only_a_right), str(c.only_b_right))
     out.print(table)
+    from toxbench.analysis.significance import format_p
+
     verdict = "significant" if c.mcnemar_p < 0.05 else "not significant"
     out.print(
-        f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {c.mcnemar_p:.4g} ({verdict} at 0.05)\n"
+        f"agreement {c.agreement:.4f}  Cohen's kappa {c.kappa:.4f}  exact McNemar p = {format_p(c.mcnemar_p)} ({verdict} at 0.05)\n"
         "macro F1 difference A - B {1:+.4f} [{0:+.4f}, {2:+.4f}] (paired bootstrap, seed {3})".format(*c.f1_diff, seed)
     )
     if show and c.disagreements:
@@ -266,32 +351,39 @@ def agreement(
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Folder for index.html.")] = Path("results/report"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for index.html and its explorer data (not a file name).")
+    ] = Path("report"),
     runs: RunsOption = Path("runs"),
     results: Annotated[
-        Path, typer.Option("--results", help="Where sweep results (*/sensitivity.svg) are looked for.")
-    ] = Path("results"),
+        list[Path] | None,
+        typer.Option(
+            "--results",
+            help="Where sweep results (*/sensitivity.svg) are looked for (repeatable; default: sweeps and results).",
+            show_default=False,
+        ),
+    ] = None,
     labelled_only: Annotated[bool, typer.Option("--labelled-only", help="Compute on labelled samples only.")] = False,
     data_dir_: DataDirOption = None,
 ) -> None:
     """A static HTML report of every run (open index.html; nothing is fetched at view time)."""
-    from toxbench.analysis.report import build_report
+    from toxbench.analysis.report import build_report, report_size
 
     err = console(stderr=True)
     path = build_report(
         runs,
         data_dir(data_dir_),
         out,
-        results,
+        results or [Path("sweeps"), Path("results")],
         "labelled_only" if labelled_only else "count_as_wrong",
         on_warning=lambda w: err.print(f"[yellow]warning[/] {w}"),
     )
-    console().print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    console().print(f"wrote {path} ({report_size(path)})")
 
 
 def paper(
     out: Annotated[Path, typer.Option("--out", help="Where paper-tables.csv and paper-tables.md go.")] = Path(
-        "results/paper"
+        "paper-tables"
     ),
     runs: Annotated[Path, typer.Option("--runs", help="Runs directory the release's files are replayed into.")] = Path(
         "runs"

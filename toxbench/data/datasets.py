@@ -359,7 +359,12 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         drops = SpanDrops()
         samples = read_samples(path, columns, default_lang=default_lang, drops=drops)
         identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
-        return Dataset(str(spec), samples, identity, f"user file {path.name}", drops.notes())
+        from toxbench.data.tables import delimiter_note
+
+        read_as = delimiter_note(path)
+        return Dataset(
+            str(spec), samples, identity, f"user file {path.name}", (*([read_as] if read_as else []), *drops.notes())
+        )
     raise DataError(f"unknown dataset {spec!r}; known: {', '.join(dataset_names())}, or a path to a CSV/JSONL file")
 
 

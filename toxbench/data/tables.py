@@ -70,6 +70,33 @@ def decode(path: Path) -> str:
         ) from None
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(text: str, suffix: str) -> str:
+    """The field separator of a .csv/.tsv file, read from its header: the candidate that splits the
+    header into the most columns (a tie keeps the file type's own: a comma for .csv, a tab for
+    .tsv). Spreadsheets in French locales write `;`."""
+    default = "\t" if suffix == ".tsv" else ","
+    header = next(iter(text.splitlines()), "")
+    widths = {d: len(next(csv.reader([header], delimiter=d), [])) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (widths[d], d == default))
+    return best if widths[best] > widths[default] else default
+
+
+def delimiter_note(path: Path) -> str | None:
+    """ "read as ';'-separated" for a table whose separator is not its file type's own, else None."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv"):
+        return None
+    found = sniff_delimiter(decode(path), suffix)
+    return (
+        None
+        if found == ("\t" if suffix == ".tsv" else ",")
+        else f"read as {found!r}-separated (detected from the header)"
+    )
+
+
 def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number where the row starts, row) for a .csv/.tsv or .jsonl/.ndjson file."""
     text = decode(path)
@@ -94,14 +121,16 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
                     )
             yield number, row
     elif suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        delimiter = sniff_delimiter(text, suffix)
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         if not reader.fieldnames:
             raise DataError(f"{path}: the file is empty; it needs a header row and at least one row")
         start = reader.line_num + 1
         for row in reader:
             if None in row:
                 raise DataError(
-                    f"{path}: line {start} has more fields than the header; quote texts that contain commas"
+                    f"{path}: line {start} has more fields than the header (separator {delimiter!r}); quote texts "
+                    "that contain it"
                 )
             yield start, row
             start = reader.line_num + 1

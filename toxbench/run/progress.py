@@ -64,7 +64,7 @@ def sample_progress(description: str, total: int, done: int, enabled: bool = Tru
 
 
 @contextmanager
-def preparing(what: str, enabled: bool = True) -> Iterator[None]:
+def preparing(what: str, enabled: bool = True, doing: str = "loading the model") -> Iterator[None]:
     """A spinner while an adapter loads its model (or trains it: the baseline's first run takes a
     quarter of a minute), so a run never starts in silence."""
     if not enabled:
@@ -75,7 +75,7 @@ def preparing(what: str, enabled: bool = True) -> Iterator[None]:
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
-    message = f"preparing {what}: loading the model, or training it on first use"
+    message = f"preparing {what}: {doing}"
     if not console.is_terminal:  # a log gets the line, once preparing has taken a second (an API client takes none)
         timer = threading.Timer(NOTICE_AFTER_S, lambda: console.print(message, markup=False))
         timer.daemon = True

@@ -102,8 +102,13 @@ def execute(
     dataset = load_dataset(opts.dataset, data, opts.columns)
     samples, subset = select(dataset.samples, opts.sample, opts.sample_seed, opts.limit)
     if adapter is None:
-        with preparing(opts.model, enabled=show_progress):
+        with preparing(opts.model, enabled=show_progress, doing=_preparing_note(opts.model)):
             adapter = create(opts.model, opts.model_args, data)  # a missing key stops here, before any work
+    if adapter.run_notes:  # said before any work, to a script's stderr as well
+        from rich.console import Console
+
+        for note in adapter.run_notes:
+            Console(stderr=True, highlight=False).print(f"[yellow]warning[/] {opts.model}: {note}")
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     notes = [
         f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
@@ -186,7 +191,7 @@ def execute(
         if cache:
             notes.extend(cache.notes)
             cache.close()
-    run_dir = settle(writer, len(samples))
+    run_dir = settle(writer, len(samples), list(adapter.run_notes) or None)
     counts = {k: v for k, v in writer.manifest.counts.items() if v}
     priced = priced_as in table
     return RunResult(
@@ -201,7 +206,16 @@ def execute(
     )
 
 
-def settle(writer: RunWriter, n_samples: int) -> Path:
+def _preparing_note(model: str) -> str:
+    from toxbench.adapters.registry import get_adapter, parse_model
+
+    try:
+        return get_adapter(parse_model(model)[0]).preparing
+    except (ToxbenchError, ImportError):
+        return "starting"
+
+
+def settle(writer: RunWriter, n_samples: int, notes: list[str] | None = None) -> Path:
     """End a run after the engine: complete when every sample is recorded, else closed for resume;
     a run in which no sample got an answer is never complete (a one-line error says so)."""
     records = writer.records()
@@ -212,7 +226,7 @@ def settle(writer: RunWriter, n_samples: int) -> Path:
             "fix the cause and run the same command again (error samples are asked again)"
         )
     if len(writer.recorded) >= n_samples:
-        return writer.finish()
+        return writer.finish(notes)
     writer.close()
     return writer.dir
 

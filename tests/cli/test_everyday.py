@@ -1,0 +1,54 @@
+"""Everyday commands write where a user expects and say what they did: a sweep's tables go to
+sweeps/<name> (never the repository's committed results/), `--recorded` says its cells are recorded
+runs, the report refuses a file name for its folder and says how big it is, and a p-value prints
+one way in every table."""
+
+import re
+
+from toxbench.analysis.significance import format_p
+
+
+def _sweep_file(path, dataset):
+    path.write_text(
+        f'name = "mini"\ndatasets = ["{dataset.as_posix()}"]\nprompts = ["simple"]\n[[models]]\nmodel = "baseline"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_sweep_writes_to_sweeps_by_default_and_recorded_cells_say_so(tmp_path, dataset, data_root, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "committed.md").write_text("a committed table")
+    sweep = _sweep_file(tmp_path / "mini.toml", dataset)
+    code, out, err = cli("sweep", sweep, "--data-dir", data_root)
+    assert code == 0, err
+    assert (tmp_path / "sweeps" / "mini" / "sensitivity.csv").is_file() and "(live)" in out
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["committed.md"]
+    code, out, err = cli("sweep", sweep, "--recorded", "--data-dir", data_root, "--out", tmp_path / "again")
+    assert code == 0 and "(recorded run)" in out and "(live)" not in out, err
+
+
+def test_the_report_refuses_a_file_name_for_its_folder_and_says_its_size(tmp_path, dataset, data_root, cli):
+    code, _, err = cli("run", "-d", dataset, "--out", tmp_path / "runs", "--data-dir", data_root)
+    assert code == 0, err
+    code, _, err = cli("report", "--runs", tmp_path / "runs", "--out", tmp_path / "x.html", "--data-dir", data_root)
+    assert code == 2 and "--out" in err and "give a folder" in err and not (tmp_path / "x.html").exists()
+    code, out, err = cli("report", "--runs", tmp_path / "runs", "--out", tmp_path / "site", "--data-dir", data_root)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert re.search(
+        r"wrote .*index\.html \(\d+\.\d MB, and \d+\.\d MB of explorer data in 1 file under .*explorer", flat
+    )
+    assert (tmp_path / "site" / "explorer" / "0.js").is_file()
+
+
+def test_a_p_value_prints_one_way():
+    assert [format_p(p) for p in (None, 0.5, 0.04999, 0.0012, 0.00049, 1e-12)] == [
+        "–",
+        "0.500",
+        "0.050",
+        "0.001",
+        "<0.001",
+        "<0.001",
+    ]
