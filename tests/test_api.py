@@ -120,7 +120,11 @@ def test_leaderboard_compare_sweep_and_report_return_objects_and_frames(tmp_path
 
     page = toxbench.report(tmp_path / "report", runs_dir=runs, results=tmp_path, data_dir=data_root)
     explorer = (page.parent / "explorer" / "0.js").read_text(encoding="utf-8")  # the run's samples, beside the page
-    assert page.name == "index.html" and a.run_dir.name in explorer and "<h3>sweep</h3>" in page.read_text(encoding="utf-8")
+    assert (
+        page.name == "index.html"
+        and a.run_dir.name in explorer
+        and "<h3>sweep</h3>" in page.read_text(encoding="utf-8")
+    )
 
 
 def test_the_public_api_is_listed_and_documented():

@@ -205,4 +205,37 @@ def test_after_the_date_any_refusal_or_a_missing_key_is_the_closure(
     monkeypatch.delenv("PERSPECTIVE_API_KEY")
     code, _, err = cli(*args)
     line = last_error(err)
-    assert code == 2 and "Perspective API closed" in line and "PERSPECTIVE_API_KEY" in line
+    assert code == 2 and "Perspective API closed" in line and "no PERSPECTIVE_API_KEY is set" in line
+
+
+def test_recorded_perspective_answers_replay_from_the_cache_after_the_closure(
+    cli, data_root, tmp_path, monkeypatch, fake
+):
+    import toxbench.adapters.perspective_api as perspective
+
+    plain = tmp_path / "plain.csv"  # answered at the first request (the shared dataset's markers make errors)
+    plain.write_text("id,text,label\n1,tu es un TOX idiot,1\n2,merci pour tout,0\n3,à demain,0\n", encoding="utf-8")
+
+    def run(out):
+        return cli(
+            "run", "--model", "perspective", "--model-arg", f"base_url={fake.url}", "-d", plain, "--out", out,
+            "--data-dir", data_root, "--json",
+        )  # fmt: skip
+
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.setenv("PERSPECTIVE_API_KEY", CANARY)
+    code, out, err = run(tmp_path / "before")
+    first = json.loads(out)
+    assert code == 0 and first["requests_sent"] == 3 and first["status"] == {"ok": 3}, err
+    monkeypatch.delenv("PERSPECTIVE_API_KEY")
+    monkeypatch.setattr(perspective, "today", lambda: datetime.date(2027, 3, 1))
+    code, out, err = run(tmp_path / "after")  # no key, after the closure: every answer from the cache
+    summary = json.loads(out)
+    assert code == 0 and summary["requests_sent"] == 0 and summary["cache_hits"] == first["status"].get("ok"), (
+        out,
+        err,
+    )
+    before, after = (Run.load(next(iter_run_dirs(tmp_path / d))) for d in ("before", "after"))
+    assert [(r.sample_id, r.pred, r.score) for r in before.records] == [
+        (r.sample_id, r.pred, r.score) for r in after.records
+    ]

@@ -247,14 +247,14 @@ def load_tokenizer_and_model(
     """(tokenizer, model, device) ready for inference; model_class is "causal" or "sequence"."""
     transformers = import_transformers()
 
+    device = pick_device(device)  # the options first (a missing bitsandbytes), then the files
+    kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     path = model_path(name)
-    device = pick_device(device)
     cls = (
         transformers.AutoModelForCausalLM
         if model_class == "causal"
         else transformers.AutoModelForSequenceClassification
     )
-    kwargs = {**model_kwargs, **weight_settings(name, model_class, device, dtype, load_in_4bit)}
     tokenizer = load_tokenizer(name, path)
     try:
         model, info = cls.from_pretrained(path, output_loading_info=True, **kwargs)

@@ -80,11 +80,14 @@ class Perspective(Adapter):
         self.model, self.base_url, self.threshold = model, base_url or DEFAULT_URL, float(threshold)
         self.attributes = tuple(attributes or DEFAULT_ATTRIBUTES)
         try:
-            key = self.key_from_env(api_key_env)
-        except MissingKey as exc:
-            raise MissingKey(f"{CLOSURE}; {exc}" if today() > CLOSED_AFTER else str(exc)) from None
-        self.secrets = (key,)
-        self.client = httpx.AsyncClient(base_url=self.base_url, headers={"X-Goog-Api-Key": key}, timeout=None)
+            key: str | None = self.key_from_env(api_key_env)
+        except MissingKey:
+            if today() <= CLOSED_AFTER:
+                raise
+            key = None  # after the closure: recorded answers still replay from the cache; a request is refused below
+        self.secrets = (key,) if key else ()
+        headers = {"X-Goog-Api-Key": key} if key else {}
+        self.client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=None)
 
     def identity(self) -> dict:
         return {**self.cache_identity(), "threshold": self.threshold}
@@ -93,6 +96,8 @@ class Perspective(Adapter):
         return {"base_url": self.base_url, "attributes": list(self.attributes)}
 
     async def answer(self, request: Request) -> Answer:
+        if "X-Goog-Api-Key" not in self.client.headers:  # only after the closure: see __init__
+            raise FatalError(f"{CLOSURE} (no {' or '.join(self.required_env)} is set)", stops_run=True)
         body = {
             "comment": {"text": request.text},
             "languages": [request.lang.split("-")[0]],
