@@ -108,7 +108,7 @@ def execute(
         from rich.console import Console
 
         for note in adapter.run_notes:
-            Console(stderr=True, highlight=False).print(f"[yellow]warning[/] {opts.model}: {note}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]warning[/] {opts.model}: {note}")
     chat = adapter.kind == "chat" and not adapter.renders_own_prompt
     notes = [
         f"{option} {value}: {dataset.name} has {len(dataset.samples)} samples, so this is the whole-dataset run"
