@@ -128,6 +128,9 @@ def test_leaderboard_compare_sweep_and_report_return_objects_and_frames(tmp_path
 
 
 def test_the_public_api_is_listed_and_documented():
+    import importlib
+
+    assert set(toxbench._API) == set(importlib.import_module("toxbench.api").__all__)  # the lazy list is the module's
     for name in toxbench.__all__:
         assert getattr(toxbench, name) is not None
         if name != "__version__":

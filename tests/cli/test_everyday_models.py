@@ -239,3 +239,20 @@ def test_recorded_perspective_answers_replay_from_the_cache_after_the_closure(
     assert [(r.sample_id, r.pred, r.score) for r in before.records] == [
         (r.sample_id, r.pred, r.score) for r in after.records
     ]
+
+
+def test_delimiter_names_the_separator_and_a_bad_one_is_one_line(cli, data_root, tmp_path):
+    path = tmp_path / "pipes.csv"
+    path.write_text(
+        "id|text|label\n1|quel idiot; vraiment, nul|1\n2|merci, à demain; bonne journée|0\n", encoding="utf-8"
+    )
+    code, out, err = cli("data", "show", path, "--delimiter", "|", "--data-dir", data_root)
+    assert code == 0 and "read as '|'-separated (--delimiter)" in out and "samples: 2" in out, err
+    code, _, err = cli("data", "show", path, "--delimiter", "||", "--data-dir", data_root)
+    assert code == 2 and "--delimiter '||': give one character" in last_error(err)
+    tabbed = tmp_path / "tabs.csv"
+    tabbed.write_text("id\ttext\tlabel\n1\tquel idiot, vraiment\t1\n", encoding="utf-8")
+    code, out, err = cli(
+        "run", "-d", tabbed, "--delimiter", "tab", "--out", tmp_path / "runs", "--data-dir", data_root, "--json"
+    )
+    assert code == 0 and json.loads(out)["n"] == 1, err

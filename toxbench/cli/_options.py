@@ -45,6 +45,14 @@ SpansColOption = Annotated[
         help="Gold toxic spans column of a dataset file: offsets [0, 1, 2] or ranges [[0, 3]] (default: spans).",
     ),
 ]
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="Field separator of a .csv/.tsv dataset file: one character or tab (default: read from its header).",
+        show_default=False,
+    ),
+]
 # How a chat prompt is rendered (`run`, `prompt show`)
 ModelArgOption = Annotated[
     list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")

@@ -8,6 +8,7 @@ import typer
 
 from toxbench.cli._options import (
     DataDirOption,
+    DelimiterOption,
     IdColOption,
     LabelColOption,
     LangColOption,
@@ -97,6 +98,7 @@ def data_show(
     label_col: LabelColOption = None,
     id_col: IdColOption = None,
     lang_col: LangColOption = None,
+    delimiter: DelimiterOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of a user file without a language column.")] = "und",
     rows: Annotated[int, typer.Option("--rows", help="How many rows to show.")] = 5,
     spans_col: SpansColOption = None,
@@ -110,7 +112,9 @@ def data_show(
     from toxbench.data.tables import Columns
 
     data = data_dir(data_dir_)
-    ds = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col, spans_col), default_lang=lang)
+    ds = load_dataset(
+        dataset, data, Columns(text_col, label_col, id_col, lang_col, spans_col, delimiter), default_lang=lang
+    )
     p = profile(ds)
     out = console()
     out.print(f"[bold]{ds.name}[/] — {ds.description}")

@@ -9,6 +9,7 @@ import typer
 
 from toxbench.cli._options import (
     DataDirOption,
+    DelimiterOption,
     IdColOption,
     LabelColOption,
     LangColOption,
@@ -45,6 +46,7 @@ def show(
     label_col: LabelColOption = None,
     id_col: IdColOption = None,
     lang_col: LangColOption = None,
+    delimiter: DelimiterOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Print the messages a run with these options sends for one sample, byte for byte."""
@@ -53,7 +55,7 @@ def show(
     from toxbench.run.prompts import make_renderer, run_language
 
     data = data_dir(data_dir_)
-    loaded = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col))
+    loaded = load_dataset(dataset, data, Columns(text_col, label_col, id_col, lang_col, delimiter=delimiter))
     found = next((s for s in loaded.samples if s.id == sample), None)
     if found is None:
         examples = ", ".join(s.id for s in loaded.samples[:3])

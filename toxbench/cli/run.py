@@ -12,6 +12,7 @@ from toxbench.cli._options import (
     Columns,
     ConcurrencyOption,
     DataDirOption,
+    DelimiterOption,
     IdColOption,
     LabelColOption,
     LangColOption,
@@ -83,6 +84,7 @@ def run(
     label_col: LabelColOption = None,
     id_col: IdColOption = None,
     lang_col: LangColOption = None,
+    delimiter: DelimiterOption = None,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run a model on a dataset; re-running the same command resumes (and retries errors)."""
@@ -106,7 +108,7 @@ def run(
         runs_dir=out,
         use_cache=not no_cache,
         prices=prices,
-        columns=Columns(text_col, label_col, id_col, lang_col),
+        columns=Columns(text_col, label_col, id_col, lang_col, delimiter=delimiter),
         retry_errors=retry_errors,
     )
     settings = ExecutionSettings(

@@ -361,7 +361,7 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
         identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
         from toxbench.data.tables import delimiter_note
 
-        read_as = delimiter_note(path)
+        read_as = delimiter_note(path, columns.delimiter)
         return Dataset(
             str(spec), samples, identity, f"user file {path.name}", (*([read_as] if read_as else []), *drops.notes())
         )

@@ -40,11 +40,25 @@ class Columns:
     id: str | None = None
     lang: str | None = None
     spans: str | None = None
+    delimiter: str | None = None  # a .csv/.tsv file's field separator; None: read from its header
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None:
+            object.__setattr__(self, "delimiter", delimiter_arg(self.delimiter))
 
     def identity(self) -> dict:
-        """The column choices for a dataset identity; `spans` only when named, so files read before
-        spans existed keep their identity (the file's checksum already covers its contents)."""
-        return {k: v for k, v in self.__dict__.items() if k != "spans" or v}
+        """The column choices for a dataset identity; `spans` and `delimiter` only when named, so
+        files read before they existed keep their identity (the file's checksum already covers its
+        contents)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("spans", "delimiter") or v}
+
+
+def delimiter_arg(value: str) -> str:
+    """`--delimiter`: one character, or `tab`."""
+    chosen = "\t" if value in ("tab", "\\t") else value
+    if len(chosen) != 1 or chosen in ('"', "\n", "\r"):
+        raise DataError(f"--delimiter {value!r}: give one character (for example ';' or '|'), or tab")
+    return chosen
 
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON may escape one; UTF-8 cannot encode it
@@ -84,20 +98,21 @@ def sniff_delimiter(text: str, suffix: str) -> str:
     return best if widths[best] > widths[default] else default
 
 
-def delimiter_note(path: Path) -> str | None:
-    """ "read as ';'-separated" for a table whose separator is not its file type's own, else None."""
+def delimiter_note(path: Path, chosen: str | None = None) -> str | None:
+    """What `data show` says of a table whose separator is not its file type's own: given
+    (`--delimiter`) or detected from the header; None for an ordinary one."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".tsv"):
         return None
+    if chosen is not None:
+        return f"read as {chosen!r}-separated (--delimiter)"
     found = sniff_delimiter(decode(path), suffix)
-    return (
-        None
-        if found == ("\t" if suffix == ".tsv" else ",")
-        else f"read as {found!r}-separated (detected from the header)"
-    )
+    if found == ("\t" if suffix == ".tsv" else ","):
+        return None
+    return f"read as {found!r}-separated (detected from the header; --delimiter names another)"
 
 
-def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
+def iter_rows(path: Path, delimiter: str | None = None) -> Iterator[tuple[int, dict]]:
     """(line number where the row starts, row) for a .csv/.tsv or .jsonl/.ndjson file."""
     text = decode(path)
     suffix = path.suffix.lower()
@@ -121,7 +136,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict]]:
                     )
             yield number, row
     elif suffix in (".csv", ".tsv"):
-        delimiter = sniff_delimiter(text, suffix)
+        delimiter = delimiter or sniff_delimiter(text, suffix)
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         if not reader.fieldnames:
             raise DataError(f"{path}: the file is empty; it needs a header row and at least one row")
@@ -191,7 +206,7 @@ def read_samples(
     """Validated samples from a table. duplicate_ids: "error", or "suffix" (keep both as id, id#2).
     A `spans` column (or `columns.spans`) gives gold character spans; what falls outside its text
     is dropped and counted in `drops`."""
-    rows = iter_rows(path)
+    rows = iter_rows(path, columns.delimiter)
     first = next(rows, None)
     if first is None:
         raise DataError(f"{path}: no rows; the file needs at least one labelled text")

@@ -49,6 +49,7 @@ class DatasetColumns(BaseModel):
     label: str | None = None
     id: str | None = None
     lang: str | None = None
+    delimiter: str | None = None  # a .csv/.tsv file's separator (default: read from its header)
 
 
 class PromptConfig(BaseModel):
