@@ -52,3 +52,36 @@ def test_a_p_value_prints_one_way():
         "<0.001",
         "<0.001",
     ]
+
+
+def test_the_spinner_says_what_each_adapter_does_while_it_starts():
+    from toxbench.run.runner import _preparing_note
+
+    assert "training it on first use" in _preparing_note("baseline")
+    assert _preparing_note("hf:smollm2-135m-instruct") == "loading the model" == _preparing_note("encoder:minilm-l6")
+    assert _preparing_note("openai:gpt-4o-mini") == "starting" and _preparing_note("nosuch:x") == "starting"
+
+
+def test_the_report_prints_a_tiny_p_value_as_the_markdown_does(tmp_path, data_root, cli):
+    """Two runs that disagree on all 40 samples: p = 2 * 0.5**40, "<0.001" in the report and in
+    leaderboard.md alike (the report printed 0.000)."""
+    from toxbench.records import RunSpec, RunWriter
+    from toxbench.types import Record
+
+    for name, right in (("all-right", True), ("all-wrong", False)):
+        writer = RunWriter(
+            tmp_path / "runs",
+            RunSpec(adapter="replay", model=name, dataset="toxifrench", dataset_sha256="x", label=name),
+            n_expected=40,
+        )
+        for i in range(40):
+            writer.append(Record(sample_id=f"s{i}", pred=i % 2 if right else 1 - i % 2, status="ok", gold=i % 2))
+        writer.finish()
+    code, _, err = cli("report", "--runs", tmp_path / "runs", "--out", tmp_path / "site", "--data-dir", data_root)
+    assert code == 0, err
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r'<td class="p" data-value="[0-9.e-]+">([^<]*)', html) == ["&lt;0.001"]
+    code, _, err = cli(
+        "leaderboard", "-d", "toxifrench", "--runs", tmp_path / "runs", "--no-published", "--out", tmp_path / "b", "-q"
+    )
+    assert code == 0 and "| <0.001 |" in (tmp_path / "b" / "leaderboard.md").read_text(), err

@@ -111,3 +111,18 @@ def test_a_model_name_with_several_runs_lists_them_and_a_typo_gets_suggestions(r
     assert code == 2 and "names 2 runs" in err and all(s in err for s in short) and "give one of these ids" in err
     code, _, err = cli("compare", "openai:gpt4o-mini", "gpt-4o-detailed-tf-fr", "--runs", runs_dir)
     assert code == 2 and re.search(r"no run 'openai:gpt4o-mini' under .*did you mean 'openai:gpt-4o-mini'", err)
+
+
+def test_the_leaderboard_says_its_sources_and_can_rank_yours_alone(runs, cli, tmp_path):
+    runs_dir, _ = runs  # the stopped run is not ranked; the rtplx run is another dataset's
+    code, out, err = cli(
+        "leaderboard", "-d", "toxifrench", "--runs", runs_dir, "--no-published", "--out", tmp_path / "b", "-q"
+    )
+    flat = " ".join(out.split())
+    assert code == 0 and "sources: 1 replayed from the release's prediction files, 2 made with toxbench" in flat, err
+    assert "Sources of the runs on this page: 1 replayed" in (tmp_path / "b" / "leaderboard.md").read_text()
+    code, out, err = cli(
+        "leaderboard", "-d", "toxifrench", "--runs", runs_dir, "--source", "yours", "--out", tmp_path / "y", "-q"
+    )
+    assert code == 0 and "sources: 2 made with toxbench" in " ".join(out.split()), err
+    assert "gpt-4o-detailed-tf-fr" not in (tmp_path / "y" / "leaderboard.csv").read_text()
