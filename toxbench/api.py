@@ -38,6 +38,8 @@ _EXECUTION = {
     "backoff_max_s",
     "batch_size",
     "max_retry_after_s",
+    "batch",
+    "poll_s",
 }
 
 

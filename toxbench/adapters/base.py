@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from toxbench.redaction import remember
 from toxbench.types import Answer, Kind, Request
@@ -124,6 +124,11 @@ class Adapter:
         as usual; an exception raised ends the whole batch as errors."""
         raise NotImplementedError(f"{type(self).__name__} answers one request at a time")
 
+    def batch_backend(self) -> BatchBackend | None:
+        """The provider's batch API for this adapter's requests (`toxbench run --batch`), or None
+        where there is none."""
+        return None
+
     def decide(self, answer: Answer) -> Answer:
         """The label (and score) that this adapter's policy gives a raw answer; applied after the
         cache. Default: the answer as it is."""
@@ -151,3 +156,33 @@ class Adapter:
                 remember(os.environ[name])  # redacted from every record, cache value and message from now on
                 return os.environ[name]
         raise MissingKey(f"adapter {cls.name!r} needs an API key: set {' or '.join(names)}")
+
+
+@dataclass(frozen=True)
+class BatchState:
+    status: str  # the provider's word
+    ended: bool
+    done: int | None = None  # requests answered or failed so far, when the provider says
+    total: int | None = None
+
+
+class BatchBackend(Protocol):
+    """What a provider's batch API needs from toxbench: lines in, batch ids, results out."""
+
+    max_requests: int
+    max_bytes: int
+
+    def line(self, custom_id: str, request: Request) -> bytes:
+        """One request as a line of the provider's input file (or inline list), tagged custom_id."""
+        ...
+
+    async def submit(self, lines: list[bytes], label: str) -> str: ...
+
+    async def poll(self, batch_id: str) -> BatchState: ...
+
+    async def results(self, batch_id: str, requests: dict[str, Request]) -> dict[str, tuple[Answer | None, str | None]]:
+        """custom_id -> (the answer, read as a live one would be, or None with why), for the
+        requests given (score mode reads each request's answer words)."""
+        ...
+
+    async def cancel(self, batch_id: str) -> None: ...

@@ -25,7 +25,7 @@ from toxbench.adapters._sdk import (
     routed_base_url,
     translate_sdk_error,
 )
-from toxbench.adapters.base import Adapter, AdapterError, Capabilities
+from toxbench.adapters.base import Adapter, AdapterError, BatchState, Capabilities
 from toxbench.adapters.registry import register
 from toxbench.types import Answer, Request
 
@@ -179,6 +179,9 @@ class OpenAIChat(Adapter):
             params["logprobs"], params["top_logprobs"] = True, self.top_logprobs
         return path, params
 
+    def batch_backend(self) -> OpenAIBatches:
+        return OpenAIBatches(self)
+
     def answer_from_body(self, body: bytes, path: str = "/chat/completions", labels: tuple[str, ...] = ()) -> Answer:
         """The answer in a response body (the server's bytes, kept as the record's raw); in score
         mode, with P(toxic) for the prompt's answer words `labels`."""
@@ -266,3 +269,68 @@ class OpenAIModeration(Adapter):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+class OpenAIBatches:
+    """OpenAI's Batch API (and servers that implement /v1/batches) for `toxbench run --batch`: a
+    JSONL file of {custom_id, method, url, body} uploaded with purpose "batch", one batch per
+    file (at most 50,000 requests and 200 MB), results and errors as JSONL files by custom_id."""
+
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+    ENDED = ("completed", "failed", "expired", "cancelled")
+
+    def __init__(self, adapter: OpenAIChat) -> None:
+        self.adapter, self.client = adapter, adapter.client
+        self.path = adapter.request_body(Request("probe", "", "und", (), ()))[0]
+
+    def line(self, custom_id: str, request: Request) -> bytes:
+        path, body = self.adapter.request_body(request)
+        return json.dumps({"custom_id": custom_id, "method": "POST", "url": f"/v1{path}", "body": body}).encode()
+
+    async def submit(self, lines: list[bytes], label: str) -> str:
+        uploaded = await self.client.files.create(file=(f"{label}.jsonl", b"\n".join(lines) + b"\n"), purpose="batch")
+        batch = await self.client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint=f"/v1{self.path}",
+            completion_window="24h",
+            metadata={"toxbench_run": label[:500]},
+        )
+        return batch.id
+
+    async def poll(self, batch_id: str) -> BatchState:
+        batch = await self.client.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        done = (counts.completed + counts.failed) if counts else None
+        return BatchState(batch.status, batch.status in self.ENDED, done, counts.total if counts else None)
+
+    async def results(self, batch_id: str, requests: dict[str, Request]) -> dict[str, tuple[Answer | None, str | None]]:
+        batch = await self.client.batches.retrieve(batch_id)
+        out: dict[str, tuple[Answer | None, str | None]] = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await self.client.files.content(file_id)
+            for text in content.text.splitlines():
+                if text.strip():
+                    item = json.loads(text)
+                    if item.get("custom_id") in requests:
+                        out[item["custom_id"]] = self._result(item, requests[item["custom_id"]].labels)
+        return out
+
+    def _result(self, item: dict, labels: tuple[str, ...]) -> tuple[Answer | None, str | None]:
+        response = item.get("response") or {}
+        body = response.get("body") if isinstance(response, dict) else None
+        if response.get("status_code") == 200 and isinstance(body, dict):
+            try:
+                return self.adapter.answer_from_body(
+                    json.dumps(body, ensure_ascii=False).encode(), self.path, labels
+                ), None
+            except AdapterError as exc:
+                return None, f"{type(exc).__name__}: {exc}"
+        error = item.get("error") if isinstance(item.get("error"), dict) else {}
+        message = error.get("message") or (body.get("error", {}).get("message") if isinstance(body, dict) else None)
+        return None, f"batch request failed (HTTP {response.get('status_code', '?')}): {message or 'no message'}"
+
+    async def cancel(self, batch_id: str) -> None:
+        await self.client.batches.cancel(batch_id)

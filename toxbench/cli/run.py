@@ -69,6 +69,14 @@ def run(
     tpm: TpmOption = None,
     timeout: TimeoutOption = 60.0,
     max_retries: MaxRetriesOption = 5,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Through the provider's batch API: half the price, answers within a day; the same run (openai: for now).",
+        ),
+    ] = False,
+    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
     out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
     no_cache: NoCacheOption = False,
     prices: Annotated[str | None, typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
@@ -112,7 +120,14 @@ def run(
         retry_errors=retry_errors,
     )
     settings = ExecutionSettings(
-        concurrency=concurrency, rpm=rpm, tpm=tpm, timeout_s=timeout, max_retries=max_retries, batch_size=batch_size
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        timeout_s=timeout,
+        max_retries=max_retries,
+        batch_size=batch_size,
+        batch=batch,
+        poll_s=poll_interval,
     )
     try:
         result = execute(options, data_dir(data_dir_), settings, show_progress=not as_json)

@@ -46,6 +46,8 @@ class ExecutionSettings:
     backoff_max_s: float = 60.0
     batch_size: int | None = None  # for batching (local) adapters; default: the adapter's own
     max_retry_after_s: float = 300.0  # a provider asking to wait longer (a daily quota) ends the sample as an error
+    batch: bool = False  # through the provider's batch API (toxbench.run.batch): half the price, answers within a day
+    poll_s: float = 30.0  # seconds between polls of a batch
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""
@@ -56,6 +58,7 @@ class ExecutionSettings:
             ("--rpm", self.rpm, float, None),
             ("--tpm", self.tpm, float, None),
             ("--timeout", self.timeout_s, float, None),
+            ("--poll-interval", self.poll_s, float, None),
         )
         for option, value, kind, least in checks:
             if value is None:

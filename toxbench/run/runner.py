@@ -10,6 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from toxbench._util import response_cache_path
 from toxbench.adapters.registry import create
@@ -146,6 +147,11 @@ def execute(
         label=run_label(adapter.name, model_id, opts.model_args),
     )
     priced_as = getattr(adapter, "model", "")
+    backend = adapter.batch_backend() if settings.batch else None
+    if settings.batch and backend is None:
+        raise ToxbenchError(
+            f"--batch: {adapter.name!r} has no batch API here (openai: has); leave --batch out to send requests live"
+        )
     cache = None  # everything that can fail on input fails before the run directory is touched
     if opts.use_cache:
         from toxbench.run.cache import ResponseCache
@@ -170,20 +176,42 @@ def execute(
     ]
     golds = {s.id: s.label for s in samples}
     try:
-        stats = run_coroutine(
-            drive(
-                adapter,
-                requests,
-                golds,
-                writer,
-                parser,
-                settings,
-                cache,
-                lambda i, o: cost_usd(priced_as, i, o, table),
-                len(samples),
-                show_progress,
+        if backend is not None:
+            from rich.console import Console
+
+            from toxbench.run.batch import run_batched
+
+            say = Console(stderr=True, highlight=False, soft_wrap=True).print if show_progress else (lambda _: None)
+            counts = run_coroutine(
+                run_batched(
+                    adapter,
+                    backend,
+                    requests,
+                    writer,
+                    parser,
+                    golds,
+                    cache,
+                    lambda i, o: cost_usd(priced_as, i, o, table),
+                    settings.poll_s,
+                    say,
+                )
             )
-        )
+            stats = SimpleNamespace(requests_sent=counts["submitted"], cache_hits=counts["cache_hits"])
+        else:
+            stats = run_coroutine(
+                drive(
+                    adapter,
+                    requests,
+                    golds,
+                    writer,
+                    parser,
+                    settings,
+                    cache,
+                    lambda i, o: cost_usd(priced_as, i, o, table),
+                    len(samples),
+                    show_progress,
+                )
+            )
     except BaseException:
         writer.close()  # Ctrl-C, a stopping error: what was recorded stays for the next run to resume
         raise

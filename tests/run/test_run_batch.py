@@ -1,0 +1,121 @@
+"""`toxbench run --batch` through OpenAI's Batch API, for real through the openai SDK against a
+loopback server speaking its Files and Batch wire format: the same run (id, records, cache) as a
+live one, at half the price, resumable without paying twice, and a partial batch leaves exactly
+its missing samples as `error`."""
+
+import json
+
+import pytest
+
+from toxbench.records import Run, iter_run_dirs
+from toxbench.run.batch import CHECKPOINT, split
+
+KEY = "sk-batch-canary-0123456789abcdefghij"
+TEXTS = ["tu es un TOX idiot", "merci pour tout", "TOX dégage", "à demain", "TOX nul", "bonne journée"]
+
+
+def verdict(body: dict) -> str:
+    return "toxique" if "TOX" in body["messages"][-1]["content"] else "non-toxique"
+
+
+@pytest.fixture
+def batch_api():
+    from fakes.openai_batch import FakeBatchAPI
+
+    api = FakeBatchAPI(verdict, polls_in_progress=1)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def plain(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text(
+        "id,text,label\n" + "".join(f"{i},{t},{int('TOX' in t)}\n" for i, t in enumerate(TEXTS)), encoding="utf-8"
+    )
+    return path
+
+
+def run(cli, url, dataset, out, data_root, *extra):
+    return cli(
+        "run", "--model", "openai:gpt-4o-mini", "--model-arg", f"base_url={url}", "-d", dataset, "--out", out,
+        "--data-dir", data_root, "--json", *extra,
+    )  # fmt: skip
+
+
+def test_split_keeps_each_batch_within_both_limits():
+    assert split([10] * 7, max_requests=3, max_bytes=1000) == [(0, 3), (3, 6), (6, 7)]
+    assert split([400, 400, 400, 50], max_requests=10, max_bytes=1000) == [(0, 2), (2, 4)]
+    assert split([5000, 10], max_requests=10, max_bytes=1000) == [(0, 1), (1, 2)]  # too big alone: its own batch
+    assert split([], 3, 10) == []
+
+
+def test_a_batched_run_is_the_live_run_at_half_the_price(cli, batch_api, fake, plain, data_root, tmp_path, monkeypatch):
+    from toxbench.run.pricing import cost_usd, price_table
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "batched.sqlite"))
+    code, out, err = run(
+        cli, batch_api.url, plain, tmp_path / "batched", data_root, "--batch", "--poll-interval", "0.01"
+    )
+    assert code == 0, err
+    batched = json.loads(out)
+    assert batched["status"] == {"ok": 6} and batched["requests_sent"] == 6
+    assert [c for c in batch_api.calls if c[0] == "POST"] == [("POST", "/v1/files"), ("POST", "/v1/batches")]
+    (run_dir,) = iter_run_dirs(tmp_path / "batched")
+    assert not (run_dir / CHECKPOINT).exists()
+    # the same command without --batch is the same run, complete: nothing is asked again
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "batched", data_root)
+    assert code == 0 and json.loads(out)["run_dir"] == str(run_dir) and json.loads(out)["requests_sent"] == 0, err
+    # live answers to the same texts read the same
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "live.sqlite"))
+    code, out, err = run(cli, f"{fake.url}/v1", plain, tmp_path / "live", data_root)
+    assert code == 0, err
+    records = Run.load(run_dir).records
+    live = Run.load(next(iter_run_dirs(tmp_path / "live"))).records
+    assert sorted((r.sample_id, r.pred, r.status) for r in records) == sorted(
+        (r.sample_id, r.pred, r.status) for r in live
+    )
+    table = price_table(None)
+    for r in records:  # the batch price: half the live price of the same tokens
+        assert r.tokens_in and r.cost_usd == pytest.approx(
+            cost_usd("gpt-4o-mini", r.tokens_in, r.tokens_out, table) / 2
+        )
+
+
+def test_a_command_stopped_while_waiting_resumes_its_batch_without_paying_twice(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    batch_api.polls_down = True
+    code, _, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 2 and "run the same command again to resume" in err and "checkpointed" in err
+    (run_dir,) = iter_run_dirs(tmp_path / "runs")
+    assert json.loads((run_dir / CHECKPOINT).read_text())["batches"][0]["batch_id"].startswith("batch_")
+    batch_api.polls_down = False
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["status"] == {"ok": 6}, err
+    assert [c for c in batch_api.calls if c == ("POST", "/v1/batches")] == [
+        ("POST", "/v1/batches")
+    ]  # one batch, paid once
+
+
+def test_a_partial_batch_leaves_exactly_its_missing_samples_as_errors(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    batch_api.end_status, batch_api.expire_after = "expired", 4
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    records = {r.sample_id: r for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records}
+    assert [sid for sid, r in records.items() if r.status == "error"] == ["4", "5"], (out, err)
+    assert "batch expired" in records["4"].raw
+    batch_api.end_status, batch_api.expire_after = "completed", None
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["requests_sent"] == 2, err  # only the two errors are asked again
+
+
+def test_batch_is_refused_where_an_adapter_has_none(cli, plain, data_root, tmp_path):
+    code, _, err = cli("run", "-d", plain, "--batch", "--out", tmp_path / "runs", "--data-dir", data_root)
+    assert code == 2 and "--batch: 'baseline' has no batch API here" in err and not (tmp_path / "runs").exists()

@@ -1,0 +1,177 @@
+"""Runs through a provider's batch API (half the price of live requests, answers within a day):
+the provider-neutral half. A `BatchBackend` (one small class beside each adapter that has one)
+turns requests into the provider's input lines and submits, polls, fetches and cancels; this module
+does the rest the same way for every provider.
+
+A batched run is the same run as a live one (batching is how requests are sent, like concurrency):
+samples already recorded are not asked, cached answers are recorded as cached, the others go out in
+batches split at the provider's request and byte limits. Each batch id is checkpointed in the run
+directory (`batches.json`) the moment it exists, so the same command run again polls the same
+batches instead of paying twice. When they end, each result is recorded exactly as a live answer
+(the adapter reads the response body, its label policy applies, the raw response is kept, the
+answer goes into the cache), at the batch price; a request the batch failed or never answered is
+recorded as `error`, which the next command (live or batched) asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from toxbench._util import write_atomic
+from toxbench.adapters.base import BatchBackend, BatchState
+from toxbench.errors import ToxbenchError
+from toxbench.redaction import clip, redact
+from toxbench.run.cache import cache_key
+from toxbench.run.engine import to_record
+from toxbench.types import Request
+
+CHECKPOINT = "batches.json"
+BATCH_DISCOUNT = 0.5  # every provider's batch price against its live one (OpenAI, Anthropic, Gemini, Mistral)
+
+
+def split(sizes: list[int], max_requests: int, max_bytes: int) -> list[tuple[int, int]]:
+    """[start, end) ranges of consecutive lines, each within both limits (a line larger than
+    max_bytes alone is one batch: the provider says what it thinks of it)."""
+    chunks, start, size = [], 0, 0
+    for i, n in enumerate(sizes):
+        if i > start and (i - start >= max_requests or size + n > max_bytes):
+            chunks.append((start, i))
+            start, size = i, 0
+        size += n
+    if start < len(sizes):
+        chunks.append((start, len(sizes)))
+    return chunks
+
+
+async def run_batched(
+    adapter,
+    backend: BatchBackend,
+    requests: list[Request],
+    writer,
+    parser,
+    golds: dict,
+    cache,
+    cost: Callable[[int | None, int | None], float | None],
+    poll_s: float,
+    say: Callable[[str], None] = print,
+    max_poll_failures: int = 5,
+) -> dict:
+    """Record every request through the batch API (or the cache); returns counts for the summary."""
+    checkpoint = Path(writer.dir) / CHECKPOINT
+    identity = adapter.cache_identity()
+    by_id = {r.sample_id: r for r in requests}
+    stats = {"cache_hits": 0, "submitted": 0, "answered": 0, "errors": 0, "batches": 0}
+    state = json.loads(checkpoint.read_text("utf-8")) if checkpoint.exists() else {"batches": []}
+    pending_ids = {cid for b in state["batches"] for cid in b["custom_ids"]}
+    cached_records, to_send = [], []
+    for request in requests:
+        if request.sample_id in pending_ids:
+            continue
+        answer = cache.get(cache_key(adapter.name, identity, request)) if cache else None
+        if answer is not None:
+            stats["cache_hits"] += 1
+            cached_records.append(_record(adapter, request, answer, None, parser, golds, cached=True))
+        else:
+            to_send.append(request)
+    writer.extend(cached_records)
+    try:
+        if to_send:
+            lines = [backend.line(r.sample_id, r) for r in to_send]
+            for start, end in split([len(x) + 1 for x in lines], backend.max_requests, backend.max_bytes):
+                batch_id = await backend.submit(lines[start:end], label=Path(writer.dir).name)
+                state["batches"].append(
+                    {
+                        "batch_id": batch_id,
+                        "custom_ids": [r.sample_id for r in to_send[start:end]],
+                        "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                )
+                write_atomic(checkpoint, json.dumps(state, indent=2) + "\n")  # before anything else can fail
+                stats["submitted"] += end - start
+                say(f"batch {batch_id} submitted ({end - start} requests)")
+        elif state["batches"]:
+            say(f"polling {len(state['batches'])} checkpointed batch(es) of {checkpoint.parent.name}")
+        for batch in list(state["batches"]):
+            final = await _wait(backend, batch["batch_id"], poll_s, say, max_poll_failures)
+            results = await backend.results(batch["batch_id"], by_id)
+            records = []
+            for cid in batch["custom_ids"]:
+                request = by_id.get(cid)
+                if request is None:  # recorded since, or no longer asked
+                    continue
+                answer, error = results.get(
+                    cid, (None, f"batch {final.status}: no result for this request; run the command again to send it")
+                )
+                record = _record(adapter, request, answer, error, parser, golds, cached=False, cost=cost)
+                if record.status != "error" and answer is not None and cache:
+                    cache.put(cache_key(adapter.name, identity, request), answer)
+                records.append(record)
+                stats["answered" if record.status != "error" else "errors"] += 1
+            writer.extend(records)
+            state["batches"].remove(batch)
+            if state["batches"]:
+                write_atomic(checkpoint, json.dumps(state, indent=2) + "\n")
+            else:
+                checkpoint.unlink(missing_ok=True)
+            stats["batches"] += 1
+            say(f"batch {batch['batch_id']} {final.status}: {len(records)} recorded")
+    except ToxbenchError:
+        raise
+    except asyncio.CancelledError:  # Ctrl-C: the batches run on at the provider
+        if state["batches"]:
+            say(f"stopped; the batches stay checkpointed in {checkpoint}: the same command picks them up")
+        raise
+    except Exception as exc:  # an SDK or HTTP failure: one line; the checkpoint stays
+        problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
+        kept = f" ({len(state['batches'])} batch(es) checkpointed in {checkpoint})" if state["batches"] else ""
+        raise ToxbenchError(f"--batch: {problem}; run the same command again to resume{kept}") from None
+    finally:
+        await adapter.aclose()
+    return stats
+
+
+async def _wait(backend: BatchBackend, batch_id: str, poll_s: float, say, max_failures: int) -> BatchState:
+    last, failures = None, 0
+    started = time.monotonic()
+    while True:
+        try:
+            state = await backend.poll(batch_id)
+            failures = 0
+        except Exception:  # a poll that failed: wait and poll again, up to max_failures in a row
+            failures += 1
+            if failures > max_failures:
+                raise
+            await asyncio.sleep(poll_s)
+            continue
+        if state.ended:
+            return state
+        seen = (state.status, state.done)
+        if seen != last:
+            progress = f", {state.done}/{state.total} done" if state.total else ""
+            say(f"batch {batch_id} {state.status}{progress} ({time.monotonic() - started:.0f} s)")
+            last = seen
+        await asyncio.sleep(poll_s)
+
+
+def _record(adapter, request, answer, error, parser, golds, cached: bool, cost=None):
+    if answer is not None and error is None:
+        try:
+            answer = adapter.decide(answer)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            answer, error = None, f"malformed response: {type(exc).__name__}: {exc}"
+    price = None if cached or answer is None or cost is None else cost(answer.tokens_in, answer.tokens_out)
+    return to_record(
+        request,
+        answer if error is None else None,
+        error,
+        parser,
+        golds.get(request.sample_id),
+        attempts=0 if cached else 1,
+        cached=cached,
+        latency_s=None,
+        cost_usd=None if price is None else round(price * BATCH_DISCOUNT, 10),
+    )
