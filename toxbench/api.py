@@ -273,7 +273,7 @@ def sweep(
         DataDir(data_dir),
         Path(runs_dir),
         out_dir,
-        ExecutionSettings(**execution),
+        ExecutionSettings(**execution, batch_where_available=True),
         source,  # type: ignore[arg-type]
         recorded_only=recorded_only,
     )

@@ -119,3 +119,38 @@ def test_a_partial_batch_leaves_exactly_its_missing_samples_as_errors(
 def test_batch_is_refused_where_an_adapter_has_none(cli, plain, data_root, tmp_path):
     code, _, err = cli("run", "-d", plain, "--batch", "--out", tmp_path / "runs", "--data-dir", data_root)
     assert code == 2 and "--batch: 'baseline' has no batch API here" in err and not (tmp_path / "runs").exists()
+
+
+def test_sweep_batch_sends_openai_cells_through_the_batch_api_and_the_others_live(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    sweep = tmp_path / "mixed.toml"
+    sweep.write_text(
+        f'name = "mixed"\ndatasets = ["{plain.as_posix()}"]\nprompts = ["simple", "detailed"]\n'
+        f'[[models]]\nmodel = "openai:gpt-4o-mini"\nargs = {{ base_url = "{batch_api.url}" }}\n'
+        '[[models]]\nmodel = "baseline"\n',
+        encoding="utf-8",
+    )
+    code, _out, err = cli(
+        "sweep", sweep, "--batch", "--poll-interval", "0.01", "--runs", tmp_path / "runs", "--out", tmp_path / "t",
+        "--data-dir", data_root,
+    )  # fmt: skip
+    assert code == 0, err
+    assert [c for c in batch_api.calls if c == ("POST", "/v1/batches")] == [
+        ("POST", "/v1/batches")
+    ] * 2  # a batch per openai cell
+    table = (tmp_path / "t" / "sensitivity.csv").read_text()
+    assert table.count("openai:gpt-4o-mini") == 2 and "baseline" in table
+
+
+def test_evaluate_takes_batch_like_the_command(batch_api, plain, data_root, tmp_path, monkeypatch):
+    import toxbench
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    result = toxbench.evaluate(
+        "openai:gpt-4o-mini", str(plain), runs_dir=tmp_path / "runs", data_dir=data_root,
+        model_args={"base_url": batch_api.url}, batch=True, poll_s=0.01, cache_path=tmp_path / "c.sqlite",
+    )  # fmt: skip
+    assert result.statuses == {"ok": 6} and result.requests_sent == 6 and ("POST", "/v1/batches") in batch_api.calls

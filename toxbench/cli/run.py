@@ -174,6 +174,14 @@ def sweep(
             help="Make no run: take each live cell's complete run from --runs (regenerating committed tables).",
         ),
     ] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Send each live cell through its provider's batch API where there is one (openai:), the others live.",
+        ),
+    ] = False,
+    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
@@ -201,7 +209,13 @@ def sweep(
         data,
         runs,
         out,
-        ExecutionSettings(concurrency=concurrency, batch_size=batch_size),
+        ExecutionSettings(
+            concurrency=concurrency,
+            batch_size=batch_size,
+            batch=batch,
+            poll_s=poll_interval,
+            batch_where_available=True,
+        ),
         source,
         on_cell=cell_line,
         recorded_only=recorded,

@@ -48,6 +48,7 @@ class ExecutionSettings:
     max_retry_after_s: float = 300.0  # a provider asking to wait longer (a daily quota) ends the sample as an error
     batch: bool = False  # through the provider's batch API (toxbench.run.batch): half the price, answers within a day
     poll_s: float = 30.0  # seconds between polls of a batch
+    batch_where_available: bool = False  # a sweep's --batch: models without a batch API are sent live
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""

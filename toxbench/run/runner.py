@@ -148,7 +148,7 @@ def execute(
     )
     priced_as = getattr(adapter, "model", "")
     backend = adapter.batch_backend() if settings.batch else None
-    if settings.batch and backend is None:
+    if settings.batch and backend is None and not settings.batch_where_available:
         raise ToxbenchError(
             f"--batch: {adapter.name!r} has no batch API here (openai: has); leave --batch out to send requests live"
         )
