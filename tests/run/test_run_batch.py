@@ -154,3 +154,55 @@ def test_evaluate_takes_batch_like_the_command(batch_api, plain, data_root, tmp_
         model_args={"base_url": batch_api.url}, batch=True, poll_s=0.01, cache_path=tmp_path / "c.sqlite",
     )  # fmt: skip
     assert result.statuses == {"ok": 6} and result.requests_sent == 6 and ("POST", "/v1/batches") in batch_api.calls
+
+
+@pytest.fixture
+def message_batches():
+    from fakes.anthropic_batch import FakeMessageBatches
+
+    api = FakeMessageBatches(lambda params: verdict(params), polls_in_progress=1)
+    yield api
+    api.close()
+
+
+def test_anthropic_message_batches_read_as_live_answers_at_half_the_price(
+    cli, message_batches, fake, plain, data_root, tmp_path, monkeypatch
+):
+    from toxbench.run.pricing import cost_usd, price_table
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "b.sqlite"))
+    args = ("run", "--model", "anthropic:claude-haiku-4-5", "-d", plain, "--data-dir", data_root, "--json")
+    code, out, err = cli(*args, "--model-arg", f"base_url={message_batches.url}", "--out", tmp_path / "b",
+                         "--batch", "--poll-interval", "0.01")  # fmt: skip
+    assert code == 0 and json.loads(out)["status"] == {"ok": 6}, err
+    assert message_batches.calls.count(("POST", "/v1/messages/batches")) == 1
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "l.sqlite"))
+    code, out, err = cli(*args, "--model-arg", f"base_url={fake.url}", "--out", tmp_path / "l")
+    assert code == 0, err
+    batched = Run.load(next(iter_run_dirs(tmp_path / "b"))).records
+    live = Run.load(next(iter_run_dirs(tmp_path / "l"))).records
+    assert sorted((r.sample_id, r.pred, r.status) for r in batched) == sorted(
+        (r.sample_id, r.pred, r.status) for r in live
+    )
+    table = price_table(None)
+    for r in batched:
+        expected = cost_usd("claude-haiku-4-5", r.tokens_in, r.tokens_out, table)
+        assert (expected is None and r.cost_usd is None) or r.cost_usd == pytest.approx(expected / 2)
+
+
+def test_expired_message_batch_requests_are_errors_asked_again(
+    cli, message_batches, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    message_batches.expire_after = 4
+    args = ("run", "--model", "anthropic:claude-haiku-4-5", "--model-arg", f"base_url={message_batches.url}", "-d", plain,
+            "--out", tmp_path / "runs", "--data-dir", data_root, "--json", "--batch", "--poll-interval", "0.01")  # fmt: skip
+    cli(*args)
+    records = {r.sample_id: r for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records}
+    assert sorted(sid for sid, r in records.items() if r.status == "error") == ["4", "5"]
+    assert "expired" in records["4"].raw
+    message_batches.expire_after = None
+    code, out, err = cli(*args)
+    assert code == 0 and json.loads(out)["requests_sent"] == 2, err

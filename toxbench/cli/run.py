@@ -73,7 +73,7 @@ def run(
         bool,
         typer.Option(
             "--batch",
-            help="Through the provider's batch API: half the price, answers within a day; the same run (openai: for now).",
+            help="Through the provider's batch API: half the price, answers within a day; the same run (openai:, anthropic:).",
         ),
     ] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
@@ -178,7 +178,7 @@ def sweep(
         bool,
         typer.Option(
             "--batch",
-            help="Send each live cell through its provider's batch API where there is one (openai:), the others live.",
+            help="Send each live cell through its provider's batch API where there is one (openai:, anthropic:), the others live.",
         ),
     ] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,

@@ -150,7 +150,7 @@ def execute(
     backend = adapter.batch_backend() if settings.batch else None
     if settings.batch and backend is None and not settings.batch_where_available:
         raise ToxbenchError(
-            f"--batch: {adapter.name!r} has no batch API here (openai: has); leave --batch out to send requests live"
+            f"--batch: {adapter.name!r} has no batch API here (openai: and anthropic: have); leave --batch out to send requests live"
         )
     cache = None  # everything that can fail on input fails before the run directory is touched
     if opts.use_cache:
