@@ -174,3 +174,6 @@ class AnthropicBatches:
 
     async def cancel(self, batch_id: str) -> None:
         await self.client.messages.batches.cancel(batch_id)
+
+    async def aclose(self) -> None:
+        await self.client.close()

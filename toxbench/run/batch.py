@@ -130,6 +130,8 @@ async def run_batched(
         kept = f" ({len(state['batches'])} batch(es) checkpointed in {checkpoint})" if state["batches"] else ""
         raise ToxbenchError(f"--batch: {problem}; run the same command again to resume{kept}") from None
     finally:
+        if (close := getattr(backend, "aclose", None)) is not None:  # a client of the backend's own
+            await close()
         await adapter.aclose()
     return stats
 
