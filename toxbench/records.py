@@ -539,6 +539,19 @@ def run_source(spec: RunSpec) -> str:
     return "release" if spec.adapter == "replay" else "yours"
 
 
+SOURCE_WORDS = {
+    "release": "replayed from the release's prediction files",
+    "yours": "made with toxbench",
+    "included": "from other runs directories (--include-runs)",
+}
+
+
+def sources_text(counts: dict[str, int]) -> str:
+    """Where a table's runs come from, e.g. "66 replayed from the release's prediction files, 2
+    made with toxbench" (the leaderboard and the ensembles say it alike)."""
+    return ", ".join(f"{n} {SOURCE_WORDS[k]}" for k, n in counts.items() if n)
+
+
 def short_id(run_dir: Path | str) -> str:
     """The run id's hash, cut to 8 characters: what tells runs apart at 80 columns (`find_run`
     takes it)."""

@@ -256,3 +256,10 @@ def test_delimiter_names_the_separator_and_a_bad_one_is_one_line(cli, data_root,
         "run", "-d", tabbed, "--delimiter", "tab", "--out", tmp_path / "runs", "--data-dir", data_root, "--json"
     )
     assert code == 0 and json.loads(out)["n"] == 1, err
+
+
+def test_a_sweep_files_bad_delimiter_is_named_before_any_cell_runs(cli, data_root, tmp_path):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('name = "x"\n[[models]]\nmodel = "baseline"\n[columns]\ndelimiter = ";;"\n', encoding="utf-8")
+    code, out, err = cli("sweep", sweep, "--data-dir", data_root, "--out", tmp_path / "t")
+    assert code == 2 and "columns.delimiter" in last_error(err) and "give one character" in err and "[1/" not in out

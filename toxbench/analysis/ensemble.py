@@ -522,8 +522,9 @@ def markdown(dataset: str, result: dict) -> str:
         lines.append(
             f"| {cell(row['method'])} | {cell(row['members'])} | {row['accuracy']:.3f} | {spread} | {ci} | {recorded} |"
         )
-    words = {"release": "replayed from the release's prediction files", "yours": "made with toxbench"}
-    sources = ", ".join(f"{n} {words[k]}" for k, n in (result.get("sources") or {}).items())
+    from toxbench.records import sources_text
+
+    sources = sources_text(result.get("sources") or {})
     lines += ["", "Members: " + ", ".join(result["members"]) + (f" (sources: {sources})" if sources else "")]
     if result.get("notes"):
         lines += ["", "Not members:", "", *(f"- {note}" for note in result["notes"])]

@@ -32,6 +32,7 @@ from toxbench.records import (
     readable_runs,
     require_runs_dir,
     run_source,
+    sources_text,
 )
 
 if TYPE_CHECKING:
@@ -124,12 +125,7 @@ class Leaderboard:
     def sources_text(self) -> str:
         """Where the board's runs come from, e.g. "66 replayed from the release's prediction files, 2
         made with toxbench"."""
-        words = {
-            "release": "replayed from the release's prediction files",
-            "yours": "made with toxbench",
-            "included": "from other runs directories (--include-runs)",
-        }
-        return ", ".join(f"{n} {words[k]}" for k, n in self.sources.items()) or "no run"
+        return sources_text(self.sources) or "no run"
 
     def frame(self, rows: str = "ranked"):
         """A table of the board as a pandas DataFrame, in rank order: the ranked runs, or

@@ -119,7 +119,15 @@ def runs_rm(
         )
     for run_dir in targets:
         console().print(f"{run_dir}  ({read_manifest(run_dir).spec.dataset}, {read_manifest(run_dir).status})")
-    if not yes and not typer.confirm(f"delete {len(targets)} run{'s' if len(targets) > 1 else ''}?", default=False):
+    import sys
+
+    if not yes and not sys.stdin.isatty():
+        raise ToxbenchError("nothing deleted: give --yes to delete without a prompt (no terminal to ask at)")
+    try:
+        confirmed = yes or typer.confirm(f"delete {len(targets)} run{'s' if len(targets) > 1 else ''}?", default=False)
+    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
+        confirmed = False
+    if not confirmed:
         raise ToxbenchError("nothing deleted")
     for run_dir in targets:
         shutil.rmtree(run_dir)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from toxbench._util import load_toml_model
 from toxbench.errors import ToxbenchError
@@ -50,6 +50,17 @@ class DatasetColumns(BaseModel):
     id: str | None = None
     lang: str | None = None
     delimiter: str | None = None  # a .csv/.tsv file's separator (default: read from its header)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        from toxbench.data.tables import delimiter_arg
+        from toxbench.errors import ToxbenchError
+
+        try:
+            return None if value is None else delimiter_arg(value)
+        except ToxbenchError as exc:  # pydantic names the file and the key
+            raise ValueError(str(exc).removeprefix("--delimiter ")) from None
 
 
 class PromptConfig(BaseModel):
