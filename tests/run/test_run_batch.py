@@ -206,3 +206,125 @@ def test_expired_message_batch_requests_are_errors_asked_again(
     message_batches.expire_after = None
     code, out, err = cli(*args)
     assert code == 0 and json.loads(out)["requests_sent"] == 2, err
+
+
+def last_user_text(request: dict) -> str:
+    """The user's text in a Gemini request (wire form) or a Mistral body."""
+    if "contents" in request:
+        return request["contents"][-1]["parts"][0]["text"]
+    return request["messages"][-1]["content"]
+
+
+@pytest.fixture
+def gemini_batches():
+    from fakes.gemini_batch import FakeGeminiBatches
+
+    api = FakeGeminiBatches(lambda r: "toxique" if "TOX" in last_user_text(r) else "non-toxique")
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def mistral_batches():
+    from fakes.mistral_batch import FakeMistralBatches
+
+    api = FakeMistralBatches(lambda r: "toxique" if "TOX" in last_user_text(r) else "non-toxique")
+    yield api
+    api.close()
+
+
+PROVIDERS = {  # model, key variable, the fake's fixture, its submit call
+    "gemini": ("gemini:gemini-2.5-flash", "GEMINI_API_KEY", "gemini_batches", ("POST", "/v1/models/gemini-2.5-flash:batchGenerateContent")),
+    "mistral": ("mistral:mistral-small-latest", "MISTRAL_API_KEY", "mistral_batches", ("POST", "/v1/batch/jobs")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_gemini_and_mistral_batches_read_as_live_answers_at_half_the_price(
+    provider, request, cli, fake, plain, data_root, tmp_path, monkeypatch
+):
+    from toxbench.run.pricing import cost_usd, price_table
+
+    model, key_env, fixture, submit = PROVIDERS[provider]
+    api = request.getfixturevalue(fixture)
+    monkeypatch.setenv(key_env, KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "b.sqlite"))
+    args = ("run", "--model", model, "-d", plain, "--data-dir", data_root, "--json")
+    code, out, err = cli(*args, "--model-arg", f"base_url={api.url}", "--out", tmp_path / "b", "--batch",
+                         "--poll-interval", "0.01")  # fmt: skip
+    assert code == 0 and json.loads(out)["status"] == {"ok": 6}, err
+    assert api.calls.count(submit) == 1
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "l.sqlite"))
+    code, out, err = cli(*args, "--model-arg", f"base_url={fake.url}", "--out", tmp_path / "l")
+    assert code == 0, err
+    batched = Run.load(next(iter_run_dirs(tmp_path / "b"))).records
+    live = Run.load(next(iter_run_dirs(tmp_path / "l"))).records
+    assert sorted((r.sample_id, r.pred, r.status) for r in batched) == sorted(
+        (r.sample_id, r.pred, r.status) for r in live
+    )
+    assert {r.pred for r in batched} == {0, 1}
+    table = price_table(None)
+    for r in batched:
+        expected = cost_usd(model.split(":")[1], r.tokens_in, r.tokens_out, table)
+        assert r.tokens_in and ((expected is None and r.cost_usd is None) or r.cost_usd == pytest.approx(expected / 2))
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_gemini_and_mistral_partial_batches_leave_their_missing_and_failed_samples_as_errors(
+    provider, request, cli, plain, data_root, tmp_path, monkeypatch
+):
+    model, key_env, fixture, _ = PROVIDERS[provider]
+    api = request.getfixturevalue(fixture)
+    monkeypatch.setenv(key_env, KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    if provider == "gemini":
+        api.expire_after, api.fail_keys = 4, {"1"}
+    else:
+        api.timeout_after, api.fail_ids = 4, {"1"}
+    args = ("run", "--model", model, "--model-arg", f"base_url={api.url}", "-d", plain, "--out", tmp_path / "runs",
+            "--data-dir", data_root, "--json", "--batch", "--poll-interval", "0.01")  # fmt: skip
+    cli(*args)
+    records = {r.sample_id: r for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records}
+    assert sorted(sid for sid, r in records.items() if r.status == "error") == ["1", "4", "5"]
+    assert "no result for this request" in records["4"].raw and "batch request failed" in records["1"].raw
+    api.fail_keys, api.fail_ids = set(), set()
+    api.expire_after = api.timeout_after = None
+    code, out, err = cli(*args)
+    assert code == 0 and json.loads(out)["requests_sent"] == 3 and json.loads(out)["status"] == {"ok": 6}, err
+
+
+def test_a_mistral_guardrail_block_in_a_batch_is_a_refusal_as_it_is_live(
+    cli, mistral_batches, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MISTRAL_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    data = tmp_path / "d.csv"
+    data.write_text("id,text,label\n0,TOX [filter] sale,1\n1,merci,0\n", encoding="utf-8")
+    code, _, err = cli("run", "--model", "mistral:mistral-small-latest", "--model-arg", f"base_url={mistral_batches.url}",
+                         "-d", data, "--out", tmp_path / "runs", "--data-dir", data_root, "--json", "--batch",
+                         "--poll-interval", "0.01")  # fmt: skip
+    assert code == 0, err
+    records = {r.sample_id: r for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records}
+    assert records["0"].status == "refused" and records["1"].status == "ok"
+
+
+def test_a_run_larger_than_the_providers_limits_goes_out_in_several_batches(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    from toxbench.adapters.openai_api import OpenAIBatches
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    monkeypatch.setattr(OpenAIBatches, "max_requests", 4)  # 6 requests: 4 + 2 ...
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["status"] == {"ok": 6}, err
+    sizes = sorted(len(b["lines"]) for b in batch_api.batches.values())
+    assert sizes == [2, 4]
+    inputs = [batch_api.files[b["object"]["input_file_id"]] for b in batch_api.batches.values()]
+    one_line = max(len(line) + 1 for f in inputs for line in f.splitlines())
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "other.sqlite"))
+    monkeypatch.setattr(OpenAIBatches, "max_requests", 50_000)
+    monkeypatch.setattr(OpenAIBatches, "max_bytes", one_line * 2)  # ... and by bytes: at most 2 lines a file
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "bytes", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0, err
+    assert [len(b["lines"]) for b in list(batch_api.batches.values())[len(sizes) :]] == [2, 2, 2]

@@ -13,7 +13,7 @@ from toxbench.adapters._sdk import (
     sdk_environment,
     split_system,
 )
-from toxbench.adapters.base import Adapter, AdapterError, Capabilities, TransientError
+from toxbench.adapters.base import Adapter, AdapterError, BatchState, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.redaction import clip
 from toxbench.types import Answer, Request
@@ -100,7 +100,8 @@ class GeminiChat(Adapter):
             **sdk_environment(VERTEX_ENVIRONMENT),
         }
 
-    async def answer(self, request: Request) -> Answer:
+    def generate_args(self, request: Request) -> dict:
+        """The generate_content arguments for a request (live, or one line of a batch)."""
         from google.genai import types
 
         system, messages = split_system(request.messages)
@@ -109,10 +110,17 @@ class GeminiChat(Adapter):
         config = types.GenerateContentConfig(
             system_instruction=system, temperature=self.temperature, max_output_tokens=self.max_tokens, **scored
         )
+        return {"contents": user, "config": config}
+
+    async def answer(self, request: Request) -> Answer:
         try:
-            response = await self.client.aio.models.generate_content(model=self.model, contents=user, config=config)
+            response = await self.client.aio.models.generate_content(model=self.model, **self.generate_args(request))
         except Exception as exc:
             raise _translate(exc) from None
+        return self.answer_from_response(response, request.labels)
+
+    def answer_from_response(self, response, labels: tuple[str, ...]) -> Answer:
+        """A GenerateContentResponse read as an answer: the same for a live answer and a batch's."""
         with reading_response():
             usage = response.usage_metadata
             raw = response.model_dump_json(exclude_none=True, exclude={"sdk_http_response"})
@@ -131,14 +139,85 @@ class GeminiChat(Adapter):
             first = (steps[0].candidates or []) if steps else []
             return Answer(
                 text=text,
-                score=answer_word_score(((c.token, c.log_probability) for c in first), request.labels)
-                if first
-                else None,
+                score=answer_word_score(((c.token, c.log_probability) for c in first), labels) if first else None,
                 refused=blocked or finish in BLOCKING_FINISH,
                 raw=raw,
                 tokens_in=usage.prompt_token_count if usage else None,
                 tokens_out=usage.candidates_token_count if usage else None,
             )
 
+    def batch_backend(self) -> GeminiBatches:
+        return GeminiBatches(self)
+
     async def aclose(self) -> None:
         await self.client.aio.aclose() if hasattr(self.client.aio, "aclose") else None
+
+
+class GeminiBatches:
+    """Gemini's Batch Mode for `toxbench run --batch`: requests sent inline, each batch under the
+    20 MB an inline batch may weigh (a larger run is split into several batches), sample ids carried
+    in each request's metadata, answers read back from the batch's inlined responses. Batch calls
+    use a client of their own: a batch's responses are larger than any one answer, which the
+    adapter's client refuses to read past."""
+
+    max_requests = 100_000
+    max_bytes = 19 * 1024 * 1024  # under the inline limit of 20 MB, with room for the request's envelope
+    ENDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
+
+    def __init__(self, adapter: GeminiChat) -> None:
+        import httpx
+        from google import genai
+        from google.genai import types
+
+        self.adapter = adapter
+        self._http = httpx.AsyncClient(timeout=None)
+        options = types.HttpOptions(
+            base_url=adapter.base_url, retry_options=types.HttpRetryOptions(attempts=1), httpx_async_client=self._http
+        )
+        self.client = genai.Client(api_key=adapter.secrets[0], http_options=options)
+
+    def line(self, custom_id: str, request: Request) -> bytes:
+        from google.genai import types
+
+        inlined = types.InlinedRequest(**self.adapter.generate_args(request), metadata={"key": custom_id})
+        return inlined.model_dump_json(exclude_none=True).encode()
+
+    async def submit(self, lines: list[bytes], label: str) -> str:
+        from google.genai import types
+
+        requests = [types.InlinedRequest.model_validate_json(line) for line in lines]
+        job = await self.client.aio.batches.create(
+            model=self.adapter.model, src=requests, config=types.CreateBatchJobConfig(display_name=label[:128])
+        )
+        return job.name
+
+    async def poll(self, batch_id: str) -> BatchState:
+        job = await self.client.aio.batches.get(name=batch_id)
+        state = str(job.state.value if job.state else "JOB_STATE_UNSPECIFIED")
+        return BatchState(state, state in self.ENDED)
+
+    async def results(self, batch_id: str, requests: dict[str, Request]) -> dict[str, tuple[Answer | None, str | None]]:
+        job = await self.client.aio.batches.get(name=batch_id)
+        out: dict[str, tuple[Answer | None, str | None]] = {}
+        for item in (job.dest.inlined_responses or []) if job.dest else []:
+            sid = (item.metadata or {}).get("key")
+            if sid not in requests:
+                continue
+            if item.response is not None and item.error is None:
+                try:
+                    out[sid] = (self.adapter.answer_from_response(item.response, requests[sid].labels), None)
+                except AdapterError as exc:
+                    out[sid] = (None, f"{type(exc).__name__}: {exc}")
+            else:
+                error = item.error
+                out[sid] = (
+                    None,
+                    f"batch request failed ({getattr(error, 'code', '?')}): {getattr(error, 'message', None) or 'no message'}",
+                )
+        return out
+
+    async def cancel(self, batch_id: str) -> None:
+        await self.client.aio.batches.cancel(name=batch_id)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
 from toxbench.adapters._sdk import bounded_http_client, error_for_status, reading_response, require
-from toxbench.adapters.base import Adapter, AdapterError, Capabilities, TransientError
+from toxbench.adapters.base import Adapter, AdapterError, BatchState, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip
@@ -39,7 +39,9 @@ def _base_url(base_url: str | None, server_url: str | None) -> str | None:
     return base_url or server_url
 
 
-def _client(api_key: str, base_url: str | None, who: str):
+def _client(api_key: str, base_url: str | None, who: str, bounded: bool = True):
+    """The SDK's client without its retries; `bounded`: every body read to at most ANSWER_CHARS (a
+    batch's results file is larger than any one answer, so batch calls use an unbounded one)."""
     require("mistralai.client", "api", f"adapter {who!r}")
     import httpx
     from mistralai.client import Mistral
@@ -50,8 +52,17 @@ def _client(api_key: str, base_url: str | None, who: str):
         api_key=api_key,
         server_url=base_url,
         retry_config=no_retries,
-        async_client=bounded_http_client(httpx.AsyncClient, timeout=None),
+        async_client=bounded_http_client(httpx.AsyncClient, timeout=None)
+        if bounded
+        else httpx.AsyncClient(timeout=None),
     )
+
+
+def guardrail_refusal(status: int | None, body: str | None) -> Answer | None:
+    """A 4xx whose body names a guardrail or moderation is a refusal, not an error (live or batched)."""
+    if status and 400 <= status < 500 and status != 429 and any(w in (body or "").lower() for w in BLOCK_WORDS):
+        return Answer(refused=True, raw=body)
+    return None
 
 
 def _translate(exc: Exception) -> Exception:
@@ -122,26 +133,30 @@ class MistralChat(Adapter):
             **mode_identity(self),
         }
 
-    async def answer(self, request: Request) -> Answer:
-        params = {"model": self.model, "messages": list(request.messages), "temperature": self.temperature}
+    def params(self, request: Request) -> dict:
+        """The chat request's body, less the model (live, or one line of a batch)."""
+        params = {"messages": list(request.messages), "temperature": self.temperature}
         if self.max_tokens:
             params["max_tokens"] = self.max_tokens
         if self.mode == "score":
             params["logprobs"], params["top_logprobs"] = True, self.top_logprobs
+        return params
+
+    async def answer(self, request: Request) -> Answer:
         from mistralai.client import errors
 
         try:
-            response = await self.client.chat.complete_async(**params)
+            response = await self.client.chat.complete_async(model=self.model, **self.params(request))
         except errors.MistralError as exc:
-            if (
-                400 <= exc.status_code < 500
-                and exc.status_code != 429
-                and any(w in (exc.body or "").lower() for w in BLOCK_WORDS)
-            ):
-                return Answer(refused=True, raw=exc.body)
+            if (refusal := guardrail_refusal(exc.status_code, exc.body)) is not None:
+                return refusal
             raise _translate(exc) from None
         except Exception as exc:
             raise _translate(exc) from None
+        return self.answer_from_response(response, request.labels)
+
+    def answer_from_response(self, response, labels: tuple[str, ...]) -> Answer:
+        """A ChatCompletionResponse read as an answer: the same for a live answer and a batch's."""
         with reading_response():
             if not response.choices:
                 raise TransientError("malformed response: no choices")
@@ -157,7 +172,7 @@ class MistralChat(Adapter):
             first = choice.logprobs.content[:1] if self.mode == "score" and choice.logprobs else []
             return Answer(
                 text=text,
-                score=answer_word_score(((t.token, t.logprob) for t in first[0].top_logprobs or []), request.labels)
+                score=answer_word_score(((t.token, t.logprob) for t in first[0].top_logprobs or []), labels)
                 if first
                 else None,
                 refused=finish not in NORMAL_FINISH and not text,  # a guardrail or filter stop with no answer
@@ -165,6 +180,9 @@ class MistralChat(Adapter):
                 tokens_in=usage.prompt_tokens if usage else None,
                 tokens_out=usage.completion_tokens if usage else None,
             )
+
+    def batch_backend(self) -> MistralBatches:
+        return MistralBatches(self)
 
     async def aclose(self) -> None:
         await self.client.__aexit__(None, None, None)
@@ -229,6 +247,79 @@ class MistralModeration(Adapter):
         return replace(
             answer, pred=int(any(flags.get(c) for c in self.categories)), score=max(chosen) if chosen else None
         )
+
+    async def aclose(self) -> None:
+        await self.client.__aexit__(None, None, None)
+
+
+class MistralBatches:
+    """Mistral's batch jobs for `toxbench run --batch`: a JSONL file of {custom_id, body} uploaded
+    with purpose "batch", one job per file (at most 100,000 requests and 512 MB), the model named
+    once at job creation; results and errors as JSONL files by custom_id. Batch calls use a client
+    of their own: results files are larger than any one answer."""
+
+    max_requests = 100_000
+    max_bytes = 512 * 1024 * 1024
+    ENDED = ("SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED")
+
+    def __init__(self, adapter: MistralChat) -> None:
+        self.adapter = adapter
+        self.client = _client(adapter.secrets[0], adapter.base_url, adapter.name, bounded=False)
+
+    def line(self, custom_id: str, request: Request) -> bytes:
+        return json.dumps({"custom_id": custom_id, "body": self.adapter.params(request)}, ensure_ascii=False).encode()
+
+    async def submit(self, lines: list[bytes], label: str) -> str:
+        uploaded = await self.client.files.upload_async(
+            file={"file_name": f"{label}.jsonl", "content": b"\n".join(lines) + b"\n"}, purpose="batch"
+        )
+        job = await self.client.batch.jobs.create_async(
+            input_files=[uploaded.id],
+            endpoint="/v1/chat/completions",
+            model=self.adapter.model,
+            metadata={"toxbench_run": label[:500]},
+            timeout_hours=24,
+        )
+        return job.id
+
+    async def poll(self, batch_id: str) -> BatchState:
+        job = await self.client.batch.jobs.get_async(job_id=batch_id)
+        return BatchState(str(job.status), job.status in self.ENDED, job.completed_requests, job.total_requests)
+
+    async def results(self, batch_id: str, requests: dict[str, Request]) -> dict[str, tuple[Answer | None, str | None]]:
+        from mistralai.client import models
+
+        job = await self.client.batch.jobs.get_async(job_id=batch_id)
+        out: dict[str, tuple[Answer | None, str | None]] = {}
+        for file_id in (job.output_file, job.error_file):
+            if not file_id or not isinstance(file_id, str):
+                continue
+            response = await self.client.files.download_async(file_id=file_id)  # streamed: read it
+            for text in (await response.aread()).decode("utf-8").splitlines():
+                item = json.loads(text) if text.strip() else {}
+                sid = item.get("custom_id")
+                if sid not in requests:
+                    continue
+                response = item.get("response") if isinstance(item.get("response"), dict) else {}
+                status, body = response.get("status_code"), response.get("body")
+                if status == 200 and isinstance(body, dict):
+                    try:
+                        answer = self.adapter.answer_from_response(
+                            models.ChatCompletionResponse.model_validate(body), requests[sid].labels
+                        )
+                        out[sid] = (answer, None)
+                    except (AdapterError, ValueError) as exc:
+                        out[sid] = (None, f"malformed response: {type(exc).__name__}: {clip(str(exc), 200)}")
+                    continue
+                body_text = json.dumps(body, ensure_ascii=False) if body is not None else json.dumps(item.get("error"))
+                if (refusal := guardrail_refusal(status, body_text)) is not None:
+                    out[sid] = (refusal, None)
+                else:
+                    out[sid] = (None, f"batch request failed (HTTP {status or '?'}): {clip(body_text, 300)}")
+        return out
+
+    async def cancel(self, batch_id: str) -> None:
+        await self.client.batch.jobs.cancel_async(job_id=batch_id)
 
     async def aclose(self) -> None:
         await self.client.__aexit__(None, None, None)
