@@ -1,5 +1,6 @@
 """A loopback server speaking OpenAI's Files and Batch API wire format: POST /v1/files (multipart
-upload), POST /v1/batches, GET /v1/batches/{id}, GET /v1/files/{id}/content.
+upload), POST /v1/batches, GET /v1/batches/{id}, GET /v1/files/{id}/content, POST
+/v1/batches/{id}/cancel (cancelling, then cancelled with nothing answered).
 
 A batch is `validating`, then `in_progress` for `polls_in_progress` polls, then ends with
 `end_status` (completed by default; `expired` answers only the first `expire_after` lines). Each
@@ -45,6 +46,9 @@ class FakeBatchAPI:
                     return api.send(self, 200, api.upload(self.headers.get("content-type", ""), body))
                 if self.path == "/v1/batches":
                     return api.send(self, 200, api.create(json.loads(body)))
+                parts = self.path.strip("/").split("/")
+                if parts[:2] == ["v1", "batches"] and parts[3:] == ["cancel"]:
+                    return api.send(self, 200, api.cancel(parts[2]))
                 api.send(self, 404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
 
             def do_GET(self):
@@ -144,12 +148,19 @@ class FakeBatchAPI:
             "metadata": {},
         }
 
+    def cancel(self, batch_id: str) -> dict:
+        with self.lock:
+            self.batches[batch_id]["object"]["status"] = "cancelling"
+            return self.batches[batch_id]["object"]
+
     def poll(self, batch_id: str) -> dict:
         with self.lock:
             entry = self.batches[batch_id]
             entry["polls"] += 1
             obj = entry["object"]
-            if obj["status"] in ("validating", "in_progress") and entry["polls"] > self.polls_in_progress:
+            if obj["status"] == "cancelling":  # cancelled before any request was answered
+                obj["status"] = "cancelled"
+            elif obj["status"] in ("validating", "in_progress") and entry["polls"] > self.polls_in_progress:
                 self._finish(entry)
             elif obj["status"] == "validating":
                 obj["status"] = "in_progress"

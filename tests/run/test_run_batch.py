@@ -328,3 +328,53 @@ def test_a_run_larger_than_the_providers_limits_goes_out_in_several_batches(
     code, out, err = run(cli, batch_api.url, plain, tmp_path / "bytes", data_root, "--batch", "--poll-interval", "0.01")
     assert code == 0, err
     assert [len(b["lines"]) for b in list(batch_api.batches.values())[len(sizes) :]] == [2, 2, 2]
+
+
+def test_runs_status_shows_a_waiting_batch_and_cancel_records_its_requests_as_errors(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    batch_api.polls_down = True  # the command dies while waiting: the batch runs on at the provider
+    code, _, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 2, err
+    (run_dir,) = iter_run_dirs(tmp_path / "runs")
+    batch_id = json.loads((run_dir / CHECKPOINT).read_text())["batches"][0]["batch_id"]
+    batch_api.polls_down = False
+    batch_api.polls_in_progress = 100
+    code, out, err = cli("runs", "status", run_dir.name, "--runs", tmp_path / "runs")
+    assert code == 0, err
+    assert batch_id in out and "in_progress" in out and "0/6" in out and "--batch --cancel" in out
+    assert "0 of 6 recorded" in out
+    code, out, err = run(
+        cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--cancel", "--poll-interval", "0.01"
+    )
+    assert code == 2 and "no sample got an answer" in err and "batch cancelled" in err  # cancelled before any answer
+    assert ("POST", f"/v1/batches/{batch_id}/cancel") in batch_api.calls
+    assert [c for c in batch_api.calls if c == ("POST", "/v1/batches")] == [("POST", "/v1/batches")]  # nothing new
+    records = Run.load(run_dir).records
+    assert len(records) == 6 and {r.status for r in records} == {"error"} and "batch cancelled" in records[0].raw
+    assert not (run_dir / CHECKPOINT).exists()
+    code, out, err = cli("runs", "status", run_dir.name, "--runs", tmp_path / "runs")
+    assert code == 0 and "no batch checkpointed" in out, err
+    batch_api.polls_in_progress = 1
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["requests_sent"] == 6 and json.loads(out)["status"] == {"ok": 6}, err
+
+
+def test_cancel_needs_batch_and_a_checkpointed_batch(cli, plain, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    code, _, err = run(cli, "http://127.0.0.1:9/v1", plain, tmp_path / "runs", data_root, "--cancel")
+    assert code == 2 and "--cancel goes with --batch" in err
+    code, _, err = run(cli, "http://127.0.0.1:9/v1", plain, tmp_path / "runs", data_root, "--batch", "--cancel")
+    assert code == 2 and "no batch of this run is checkpointed" in err and "nothing to cancel" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_adapters_with_a_batch_api_are_the_ones_the_messages_name():
+    from toxbench.adapters.base import Adapter
+    from toxbench.adapters.registry import adapter_names, get_adapter
+    from toxbench.run.batch import WITH_BATCH_API
+
+    have = [n for n in adapter_names() if get_adapter(n).batch_backend is not Adapter.batch_backend]
+    assert sorted(have) == sorted(WITH_BATCH_API)

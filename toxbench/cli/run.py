@@ -73,10 +73,17 @@ def run(
         bool,
         typer.Option(
             "--batch",
-            help="Through the provider's batch API: half the price, answers within a day; the same run (openai:, anthropic:).",
+            help="Through the provider's batch API: half the price, answers within a day; the same run (openai:, anthropic:, gemini:, mistral:).",
         ),
     ] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
+    cancel: Annotated[
+        bool,
+        typer.Option(
+            "--cancel",
+            help="With --batch: cancel this run's checkpointed batches, record what they answered (the rest as errors), send nothing new.",
+        ),
+    ] = False,
     out: Annotated[Path, typer.Option("--out", "--runs", help="Runs directory.")] = Path("runs"),
     no_cache: NoCacheOption = False,
     prices: Annotated[str | None, typer.Option("--prices", help="Price table TOML overriding the shipped one.")] = None,
@@ -128,6 +135,7 @@ def run(
         batch_size=batch_size,
         batch=batch,
         poll_s=poll_interval,
+        cancel=cancel,
     )
     try:
         result = execute(options, data_dir(data_dir_), settings, show_progress=not as_json)
@@ -178,7 +186,7 @@ def sweep(
         bool,
         typer.Option(
             "--batch",
-            help="Send each live cell through its provider's batch API where there is one (openai:, anthropic:), the others live.",
+            help="Send each live cell through its provider's batch API where there is one (openai:, anthropic:, gemini:, mistral:), the others live.",
         ),
     ] = False,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,

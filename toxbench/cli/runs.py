@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import Columns, DataDirOption, RunsOption, WideOption, console, data_dir, pct
+from toxbench.cli._options import (
+    Columns,
+    DataDirOption,
+    ModelArgOption,
+    RunsOption,
+    WideOption,
+    console,
+    data_dir,
+    pct,
+)
 from toxbench.errors import ToxbenchError
 
 app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
@@ -132,6 +141,60 @@ def runs_rm(
     for run_dir in targets:
         shutil.rmtree(run_dir)
     console().print(f"deleted {len(targets)} run{'s' if len(targets) > 1 else ''}")
+
+
+@app.command("status")
+def runs_status(
+    run: Annotated[str, typer.Argument(help="A run directory, run id (or unique prefix), short id or label.")],
+    runs: RunsOption = Path("runs"),
+    model_arg: ModelArgOption = None,
+) -> None:
+    """A run's progress and, for a batched run, each checkpointed batch's state at the provider and
+    its counts (polled with the provider's key from the environment; --model-arg api_key_env=VAR or
+    base_url=URL where the run used others)."""
+    from toxbench.adapters.registry import create, parse_model_args
+    from toxbench.records import find_run, read_manifest, run_state
+    from toxbench.run.batch import CHECKPOINT, poll_all, read_checkpoint
+    from toxbench.run.loop import run_coroutine
+
+    run_dir = find_run(run, runs)
+    manifest = read_manifest(run_dir)
+    spec = manifest.spec
+    expected = f" of {manifest.n_expected}" if manifest.n_expected else ""
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(manifest.counts.items()) if v) or "nothing yet"
+    out = console()
+    out.print(f"{run_dir}\n{spec.adapter}:{spec.model} on {spec.dataset}: {run_state(run_dir, manifest)}, "
+              f"{manifest.recorded}{expected} recorded ({counts})", highlight=False)  # fmt: skip
+    batches = read_checkpoint(run_dir)["batches"]
+    if not batches:
+        out.print("no batch checkpointed")
+        return
+    args = {"base_url": spec.adapter_params["base_url"]} if spec.adapter_params.get("base_url") else {}
+    args.update(parse_model_args(model_arg or []))
+    try:
+        adapter = create(f"{spec.adapter}:{spec.model}", args)
+        backend = adapter.batch_backend()
+        if backend is None:
+            raise ToxbenchError(f"{spec.adapter!r} has no batch API here")
+        states = run_coroutine(poll_all(adapter, backend, batches))
+    except ToxbenchError as exc:
+        states = [f"not polled: {exc}"] * len(batches)
+    table = Columns("batch", "requests", "submitted", "state", "done")
+    for batch, state in zip(batches, states, strict=True):
+        polled = not isinstance(state, str)
+        table.add(
+            batch=batch["batch_id"],
+            requests=str(len(batch["custom_ids"])),
+            submitted=batch.get("submitted_at", "–"),
+            state=state.status if polled else state,
+            done=f"{state.done}/{state.total}" if polled and state.total else "–",
+        )
+    out.print(table.render(False))
+    out.print(
+        f"{len(batches)} batch(es) checkpointed in {run_dir / CHECKPOINT}: run the command that started this run "
+        "again with --batch to record their answers, or with --batch --cancel to cancel them",
+        highlight=False,
+    )
 
 
 @app.command("repair")

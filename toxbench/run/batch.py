@@ -30,6 +30,7 @@ from toxbench.run.engine import to_record
 from toxbench.types import Request
 
 CHECKPOINT = "batches.json"
+WITH_BATCH_API = ("openai", "anthropic", "gemini", "mistral")  # the adapters with a batch_backend (tested)
 BATCH_DISCOUNT = 0.5  # every provider's batch price against its live one (OpenAI, Anthropic, Gemini, Mistral)
 
 
@@ -59,13 +60,16 @@ async def run_batched(
     poll_s: float,
     say: Callable[[str], None] = print,
     max_poll_failures: int = 5,
+    cancel: bool = False,
 ) -> dict:
-    """Record every request through the batch API (or the cache); returns counts for the summary."""
+    """Record every request through the batch API (or the cache); returns counts for the summary.
+    `cancel`: cancel the checkpointed batches, record what they answered before they ended (the
+    rest as errors) and send nothing new."""
     checkpoint = Path(writer.dir) / CHECKPOINT
     identity = adapter.cache_identity()
     by_id = {r.sample_id: r for r in requests}
     stats = {"cache_hits": 0, "submitted": 0, "answered": 0, "errors": 0, "batches": 0}
-    state = json.loads(checkpoint.read_text("utf-8")) if checkpoint.exists() else {"batches": []}
+    state = read_checkpoint(writer.dir)
     pending_ids = {cid for b in state["batches"] for cid in b["custom_ids"]}
     cached_records, to_send = [], []
     for request in requests:
@@ -79,6 +83,11 @@ async def run_batched(
             to_send.append(request)
     writer.extend(cached_records)
     try:
+        if cancel:
+            for batch in state["batches"]:
+                await backend.cancel(batch["batch_id"])
+                say(f"batch {batch['batch_id']}: cancel requested ({len(batch['custom_ids'])} requests)")
+            to_send = []
         if to_send:
             lines = [backend.line(r.sample_id, r) for r in to_send]
             for start, end in split([len(x) + 1 for x in lines], backend.max_requests, backend.max_bytes):
@@ -123,7 +132,10 @@ async def run_batched(
         raise
     except asyncio.CancelledError:  # Ctrl-C: the batches run on at the provider
         if state["batches"]:
-            say(f"stopped; the batches stay checkpointed in {checkpoint}: the same command picks them up")
+            say(
+                f"stopped; the batches run on at the provider, checkpointed in {checkpoint}: the same command "
+                "picks them up (add --cancel to cancel them; `toxbench runs status RUN` shows them)"
+            )
         raise
     except Exception as exc:  # an SDK or HTTP failure: one line; the checkpoint stays
         problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
@@ -134,6 +146,40 @@ async def run_batched(
             await close()
         await adapter.aclose()
     return stats
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    """The run's checkpointed batches ({"batches": [{batch_id, custom_ids, submitted_at}]}), or none."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return {"batches": []}
+    try:
+        state = json.loads(path.read_text("utf-8"))
+        if not all({"batch_id", "custom_ids"} <= set(b) for b in state["batches"]):
+            raise KeyError("batch_id")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ToxbenchError(
+            f"{path}: not a batch checkpoint toxbench wrote ({type(exc).__name__}: {exc}); "
+            "if its batches are gone, delete the file and run the command again"
+        ) from None
+    return state
+
+
+async def poll_all(adapter, backend: BatchBackend, batches: list[dict]) -> list[BatchState | str]:
+    """Each checkpointed batch's state now, or why it could not be read (for `runs status`); the
+    backend's and the adapter's clients closed after, in the same event loop."""
+    out: list[BatchState | str] = []
+    try:
+        for batch in batches:
+            try:
+                out.append(await backend.poll(batch["batch_id"]))
+            except Exception as exc:
+                out.append(clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 200))
+    finally:
+        if (close := getattr(backend, "aclose", None)) is not None:
+            await close()
+        await adapter.aclose()
+    return out
 
 
 async def _wait(backend: BatchBackend, batch_id: str, poll_s: float, say, max_failures: int) -> BatchState:

@@ -49,6 +49,7 @@ class ExecutionSettings:
     batch: bool = False  # through the provider's batch API (toxbench.run.batch): half the price, answers within a day
     poll_s: float = 30.0  # seconds between polls of a batch
     batch_where_available: bool = False  # a sweep's --batch: models without a batch API are sent live
+    cancel: bool = False  # --cancel: cancel the run's checkpointed batches, record what they answered, send nothing
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""

@@ -147,11 +147,7 @@ def execute(
         label=run_label(adapter.name, model_id, opts.model_args),
     )
     priced_as = getattr(adapter, "model", "")
-    backend = adapter.batch_backend() if settings.batch else None
-    if settings.batch and backend is None and not settings.batch_where_available:
-        raise ToxbenchError(
-            f"--batch: {adapter.name!r} has no batch API here (openai: and anthropic: have); leave --batch out to send requests live"
-        )
+    backend = _batch_backend(adapter, settings, Path(opts.runs_dir) / spec.run_id())
     cache = None  # everything that can fail on input fails before the run directory is touched
     if opts.use_cache:
         from toxbench.run.cache import ResponseCache
@@ -194,6 +190,7 @@ def execute(
                     lambda i, o: cost_usd(priced_as, i, o, table),
                     settings.poll_s,
                     say,
+                    cancel=settings.cancel,
                 )
             )
             stats = SimpleNamespace(requests_sent=counts["submitted"], cache_hits=counts["cache_hits"])
@@ -327,3 +324,23 @@ async def drive(
     if stop.is_set():
         raise KeyboardInterrupt
     return stats
+
+
+def _batch_backend(adapter, settings: ExecutionSettings, run_dir: Path):
+    """The adapter's batch backend when --batch asks for it (None: send live), after checking what
+    --batch and --cancel need, before anything is written."""
+    from toxbench.run.batch import CHECKPOINT, WITH_BATCH_API, read_checkpoint
+
+    if settings.cancel and not settings.batch:
+        raise ToxbenchError("--cancel goes with --batch: it cancels the batches a batched run checkpointed")
+    if settings.cancel and not read_checkpoint(run_dir)["batches"]:
+        raise ToxbenchError(
+            f"--cancel: no batch of this run is checkpointed ({run_dir / CHECKPOINT}): nothing to cancel"
+        )
+    backend = adapter.batch_backend() if settings.batch else None
+    if settings.batch and backend is None and not settings.batch_where_available:
+        have = ", ".join(f"{name}:" for name in WITH_BATCH_API)
+        raise ToxbenchError(
+            f"--batch: {adapter.name!r} has no batch API here ({have} have); leave --batch out to send requests live"
+        )
+    return backend
