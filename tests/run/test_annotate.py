@@ -302,8 +302,8 @@ def test_batch_api_submits_one_batch_per_step_resumes_and_resends_failures(tmp_p
             *run
         )  # dies while waiting for the first batch (three failed polls in a row): the batch id is kept
         assert code == 2 and err.strip().splitlines()[-1].startswith("error: --batch-api, step explication: ")
-        assert "batch batch_2 is checkpointed" in err and sum(p.startswith("/v1/batches/") for _, p in api.calls) == 3
-        assert json.loads((out / "batches" / "explication.json").read_text())["batch_id"] == "batch_2"
+        assert "1 batch(es) checkpointed in" in err and sum(p.startswith("/v1/batches/") for _, p in api.calls) == 3
+        assert json.loads((out / "batches" / "explication.json").read_text())["batches"][0]["batch_id"] == "batch_2"
 
         api.polls_down = False
         code, stdout, err = cli(*run, "--json")
@@ -337,8 +337,7 @@ def test_batch_api_submits_one_batch_per_step_resumes_and_resends_failures(tmp_p
         api.close()
 
 
-def test_batch_api_is_refused_for_other_adapters(tmp_path, data_root, cli, monkeypatch):
-    monkeypatch.setenv("MISTRAL_API_KEY", "test-key-000000")
+def test_batch_api_is_refused_for_adapters_without_one_before_any_model_loads(tmp_path, data_root, cli):
     comments = tmp_path / "comments.csv"
     comments.write_text(COMMENTS, encoding="utf-8")
     code, _, err = cli(
@@ -346,14 +345,14 @@ def test_batch_api_is_refused_for_other_adapters(tmp_path, data_root, cli, monke
         "run",
         comments,
         "--model",
-        "mistral:mistral-small-latest",
+        "hf:no-such/model-anywhere",
         "--out",
         tmp_path / "annot",
         "--batch-api",
         "--data-dir",
         data_root,
     )
-    assert code == 2 and "--batch-api: 'mistral' has no Batch API here" in err
+    assert code == 2 and "--batch-api: 'hf' has no batch API here (openai:, anthropic:, gemini:, mistral: have)" in err
     assert not (tmp_path / "annot").exists()
 
 

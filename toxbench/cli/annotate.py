@@ -209,7 +209,7 @@ def annotate_run(
         bool,
         typer.Option(
             "--batch-api",
-            help="openai: models only: one Batch API job per step (half price, within 24 h); the same command resumes polling.",
+            help="The provider's batch API, a batch per step (openai:, anthropic:, gemini:, mistral:; half price, within 24 h); the same command resumes polling.",
         ),
     ] = False,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between polls of a batch.")] = 30.0,

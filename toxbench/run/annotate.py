@@ -19,6 +19,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from toxbench._util import (
     csv_for_people,
@@ -51,6 +52,9 @@ PARSED_COLUMNS = {
 RAW_COLUMN = {"conclusion": "conclusion_block"}  # the release's `conclusion` is the parsed 0/1
 
 
+BATCHES_DIR = "batches"  # OUT/batches/<step>.json: each step's checkpointed batches
+
+
 @dataclass
 class AnnotateOptions:
     input: Path
@@ -62,7 +66,7 @@ class AnnotateOptions:
     certainty: bool = False  # the release's optional certainty step
     limit: int | None = None  # the first N comments
     use_cache: bool = True
-    batch_api: bool = False  # OpenAI's Batch API, one batch per step (toxbench.run.openai_batch)
+    batch_api: bool = False  # the provider's batch API, one batch per step (toxbench.run.batch)
     poll_s: float = 30.0  # seconds between polls of a batch
 
 
@@ -152,16 +156,22 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
         comments, subset = comments[: opts.limit], f"first-{opts.limit}"
     steps = load_steps(data, opts.certainty)
     table = price_table(None)
+    if opts.batch_api:
+        from toxbench.adapters.registry import get_adapter, parse_model
+        from toxbench.run.batch import WITH_BATCH_API, has_batch_api
+
+        name = parse_model(opts.model)[0]
+        if not has_batch_api(get_adapter(name)):
+            have = ", ".join(f"{n}:" for n in WITH_BATCH_API)
+            raise ToxbenchError(
+                f"--batch-api: {name!r} has no batch API here ({have} have); leave --batch-api out to send requests live"
+            )
     with preparing(opts.model, enabled=show_progress):
         adapter = create(opts.model, opts.model_args, data)
     if adapter.kind != "chat" or adapter.renders_own_prompt:
         raise ToxbenchError(
             f"--model {opts.model}: annotation needs a chat model that takes a prompt (openai:, mistral:, anthropic:, gemini:, hf:)"
         )
-    if opts.batch_api:
-        from toxbench.run.openai_batch import check_batchable
-
-        check_batchable(adapter)
     input_sha256 = sha256_file(path)
     pipeline = {
         "input": str(path),
@@ -245,25 +255,30 @@ async def _run_steps(
                     for c in ready
                 ]
                 if opts.batch_api:
-                    from toxbench.run.openai_batch import run_step_batch
+                    from toxbench.run.batch import run_batched
 
-                    say = (
-                        (lambda line: print(line, file=sys.stderr, flush=True))
-                        if show_progress
-                        else (lambda line: None)
-                    )
-                    await run_step_batch(
+                    def say(line: str, step: str = step.key) -> None:
+                        if show_progress:
+                            print(f"{step}: {line}", file=sys.stderr, flush=True)
+
+                    counts = await run_batched(
                         adapter,
-                        step.key,
+                        adapter.batch_backend(),
                         requests,
                         writer,
                         block_parser(step.key),
                         dict.fromkeys(blocks),
-                        opts.out,
-                        opts.poll_s,
+                        cache,
                         cost,
+                        opts.poll_s,
                         say,
-                        settings.max_retries,
+                        max_poll_failures=settings.max_retries,
+                        checkpoint=opts.out / BATCHES_DIR / f"{step.key}.json",
+                        option=f"--batch-api, step {step.key}",
+                        close_adapter=False,
+                    )
+                    engine_stats.append(
+                        SimpleNamespace(requests_sent=counts["submitted"], cache_hits=counts["cache_hits"])
                     )
                 else:
                     total = len(writer.recorded & blocks.keys()) + len(requests)

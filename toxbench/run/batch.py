@@ -61,15 +61,20 @@ async def run_batched(
     say: Callable[[str], None] = print,
     max_poll_failures: int = 5,
     cancel: bool = False,
+    checkpoint: Path | None = None,
+    option: str = "--batch",
+    close_adapter: bool = True,
 ) -> dict:
     """Record every request through the batch API (or the cache); returns counts for the summary.
     `cancel`: cancel the checkpointed batches, record what they answered before they ended (the
-    rest as errors) and send nothing new."""
-    checkpoint = Path(writer.dir) / CHECKPOINT
+    rest as errors) and send nothing new. `checkpoint` (default RUN_DIR/batches.json), `option`
+    (how errors name the command's option) and `close_adapter` let a pipeline of several runs over
+    one adapter (annotate's steps) use the same layer."""
+    checkpoint = checkpoint or Path(writer.dir) / CHECKPOINT
     identity = adapter.cache_identity()
     by_id = {r.sample_id: r for r in requests}
     stats = {"cache_hits": 0, "submitted": 0, "answered": 0, "errors": 0, "batches": 0}
-    state = read_checkpoint(writer.dir)
+    state = read_checkpoint(checkpoint)
     pending_ids = {cid for b in state["batches"] for cid in b["custom_ids"]}
     cached_records, to_send = [], []
     for request in requests:
@@ -99,6 +104,7 @@ async def run_batched(
                         "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     }
                 )
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(checkpoint, json.dumps(state, indent=2) + "\n")  # before anything else can fail
                 stats["submitted"] += end - start
                 say(f"batch {batch_id} submitted ({end - start} requests)")
@@ -140,21 +146,28 @@ async def run_batched(
     except Exception as exc:  # an SDK or HTTP failure: one line; the checkpoint stays
         problem = clip(redact(f"{type(exc).__name__}: {exc}", getattr(adapter, "secrets", ())), 300)
         kept = f" ({len(state['batches'])} batch(es) checkpointed in {checkpoint})" if state["batches"] else ""
-        raise ToxbenchError(f"--batch: {problem}; run the same command again to resume{kept}") from None
+        raise ToxbenchError(f"{option}: {problem}; run the same command again to resume{kept}") from None
     finally:
         if (close := getattr(backend, "aclose", None)) is not None:  # a client of the backend's own
             await close()
-        await adapter.aclose()
+        if close_adapter:
+            await adapter.aclose()
     return stats
 
 
-def read_checkpoint(run_dir: Path) -> dict:
-    """The run's checkpointed batches ({"batches": [{batch_id, custom_ids, submitted_at}]}), or none."""
-    path = Path(run_dir) / CHECKPOINT
+def read_checkpoint(path: Path) -> dict:
+    """The checkpointed batches ({"batches": [{batch_id, custom_ids, submitted_at}]}) in `path` (a
+    run directory's batches.json, or the run directory itself), or none. An annotation step's
+    checkpoint of one batch, as `annotate --batch-api` wrote it before this layer, reads as a list
+    of one."""
+    path = Path(path)
+    path = path / CHECKPOINT if path.is_dir() else path
     if not path.exists():
         return {"batches": []}
     try:
         state = json.loads(path.read_text("utf-8"))
+        if "batch_id" in state:  # one batch, the annotation pipeline's earlier checkpoint
+            state = {"batches": [state]}
         if not all({"batch_id", "custom_ids"} <= set(b) for b in state["batches"]):
             raise KeyError("batch_id")
     except (ValueError, KeyError, TypeError) as exc:
@@ -163,6 +176,13 @@ def read_checkpoint(run_dir: Path) -> dict:
             "if its batches are gone, delete the file and run the command again"
         ) from None
     return state
+
+
+def has_batch_api(adapter_class: type) -> bool:
+    """Whether an adapter class has a batch backend (checked before building the adapter)."""
+    from toxbench.adapters.base import Adapter
+
+    return adapter_class.batch_backend is not Adapter.batch_backend
 
 
 async def poll_all(adapter, backend: BatchBackend, batches: list[dict]) -> list[BatchState | str]:
