@@ -8,7 +8,7 @@ import json
 import pytest
 
 from toxbench.records import Run, iter_run_dirs
-from toxbench.run.batch import CHECKPOINT, split
+from toxbench.run.batch import CHECKPOINT, chunked
 
 KEY = "sk-batch-canary-0123456789abcdefghij"
 TEXTS = ["tu es un TOX idiot", "merci pour tout", "TOX dégage", "à demain", "TOX nul", "bonne journée"]
@@ -43,11 +43,14 @@ def run(cli, url, dataset, out, data_root, *extra):
     )  # fmt: skip
 
 
-def test_split_keeps_each_batch_within_both_limits():
-    assert split([10] * 7, max_requests=3, max_bytes=1000) == [(0, 3), (3, 6), (6, 7)]
-    assert split([400, 400, 400, 50], max_requests=10, max_bytes=1000) == [(0, 2), (2, 4)]
-    assert split([5000, 10], max_requests=10, max_bytes=1000) == [(0, 1), (1, 2)]  # too big alone: its own batch
-    assert split([], 3, 10) == []
+def test_chunks_keep_each_batch_within_both_limits():
+    def sizes(pairs, max_requests, max_bytes):
+        return [[n for n in chunk] for chunk in chunked(((n, n) for n in pairs), max_requests, max_bytes)]
+
+    assert sizes([10] * 7, max_requests=3, max_bytes=1000) == [[10] * 3, [10] * 3, [10]]
+    assert sizes([400, 400, 400, 50], max_requests=10, max_bytes=1000) == [[400, 400], [400, 50]]
+    assert sizes([5000, 10], max_requests=10, max_bytes=1000) == [[5000], [10]]  # too big alone: its own batch
+    assert sizes([], 3, 10) == []
 
 
 def test_a_batched_run_is_the_live_run_at_half_the_price(cli, batch_api, fake, plain, data_root, tmp_path, monkeypatch):

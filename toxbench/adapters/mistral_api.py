@@ -271,7 +271,7 @@ class MistralBatches:
 
     async def submit(self, lines: list[bytes], label: str) -> str:
         uploaded = await self.client.files.upload_async(
-            file={"file_name": f"{label}.jsonl", "content": b"\n".join(lines) + b"\n"}, purpose="batch"
+            file={"file_name": f"{label}.jsonl", "content": b"".join(line + b"\n" for line in lines)}, purpose="batch"
         )
         job = await self.client.batch.jobs.create_async(
             input_files=[uploaded.id],

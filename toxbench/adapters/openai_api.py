@@ -12,6 +12,7 @@ response body as it came, not the SDK's re-serialisation of it.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
 
 import orjson
@@ -286,10 +287,14 @@ class OpenAIBatches:
 
     def line(self, custom_id: str, request: Request) -> bytes:
         path, body = self.adapter.request_body(request)
-        return json.dumps({"custom_id": custom_id, "method": "POST", "url": f"/v1{path}", "body": body}).encode()
+        line = {"custom_id": custom_id, "method": "POST", "url": f"/v1{path}", "body": body}
+        return json.dumps(line, ensure_ascii=False).encode()
 
     async def submit(self, lines: list[bytes], label: str) -> str:
-        uploaded = await self.client.files.create(file=(f"{label}.jsonl", b"\n".join(lines) + b"\n"), purpose="batch")
+        with tempfile.TemporaryFile() as payload:  # streamed from disk: the upload holds no copy of the file in memory
+            payload.writelines(line + b"\n" for line in lines)
+            payload.seek(0)
+            uploaded = await self.client.files.create(file=(f"{label}.jsonl", payload), purpose="batch")
         batch = await self.client.batches.create(
             input_file_id=uploaded.id,
             endpoint=f"/v1{self.path}",

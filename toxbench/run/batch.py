@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from toxbench._util import write_atomic
 from toxbench.adapters.base import BatchBackend, BatchState
@@ -29,23 +30,26 @@ from toxbench.run.cache import cache_key
 from toxbench.run.engine import to_record
 from toxbench.types import Request
 
+T = TypeVar("T")
 CHECKPOINT = "batches.json"
 WITH_BATCH_API = ("openai", "anthropic", "gemini", "mistral")  # the adapters with a batch_backend (tested)
 BATCH_DISCOUNT = 0.5  # every provider's batch price against its live one (OpenAI, Anthropic, Gemini, Mistral)
 
 
-def split(sizes: list[int], max_requests: int, max_bytes: int) -> list[tuple[int, int]]:
-    """[start, end) ranges of consecutive lines, each within both limits (a line larger than
-    max_bytes alone is one batch: the provider says what it thinks of it)."""
-    chunks, start, size = [], 0, 0
-    for i, n in enumerate(sizes):
-        if i > start and (i - start >= max_requests or size + n > max_bytes):
-            chunks.append((start, i))
-            start, size = i, 0
+def chunked(items: Iterable[tuple[T, int]], max_requests: int, max_bytes: int) -> Iterator[list[T]]:
+    """Consecutive (item, size) pairs gathered into lists within both limits, lazily: only one
+    batch's lines are ever in memory (an item larger than max_bytes alone is one batch: the
+    provider says what it thinks of it)."""
+    chunk: list[T] = []
+    size = 0
+    for item, n in items:
+        if chunk and (len(chunk) >= max_requests or size + n > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
         size += n
-    if start < len(sizes):
-        chunks.append((start, len(sizes)))
-    return chunks
+    if chunk:
+        yield chunk
 
 
 async def run_batched(
@@ -94,20 +98,21 @@ async def run_batched(
                 say(f"batch {batch['batch_id']}: cancel requested ({len(batch['custom_ids'])} requests)")
             to_send = []
         if to_send:
-            lines = [backend.line(r.sample_id, r) for r in to_send]
-            for start, end in split([len(x) + 1 for x in lines], backend.max_requests, backend.max_bytes):
-                batch_id = await backend.submit(lines[start:end], label=Path(writer.dir).name)
+            lines = ((r.sample_id, backend.line(r.sample_id, r)) for r in to_send)
+            for chunk in chunked(((pair, len(pair[1]) + 1) for pair in lines), backend.max_requests, backend.max_bytes):
+                batch_id = await backend.submit([line for _, line in chunk], label=Path(writer.dir).name)
                 state["batches"].append(
                     {
                         "batch_id": batch_id,
-                        "custom_ids": [r.sample_id for r in to_send[start:end]],
+                        "custom_ids": [sid for sid, _ in chunk],
                         "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     }
                 )
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(checkpoint, json.dumps(state, indent=2) + "\n")  # before anything else can fail
-                stats["submitted"] += end - start
-                say(f"batch {batch_id} submitted ({end - start} requests)")
+                stats["submitted"] += len(chunk)
+                say(f"batch {batch_id} submitted ({len(chunk)} requests)")
+                del chunk
         elif state["batches"]:
             say(f"polling {len(state['batches'])} checkpointed batch(es) of {checkpoint.parent.name}")
         for batch in list(state["batches"]):
