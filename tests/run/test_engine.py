@@ -8,6 +8,7 @@ from tenacity import RetryCallState
 
 from toxbench.adapters._sdk import error_for_status, parse_retry_after
 from toxbench.adapters.base import Adapter, Capabilities, RateLimited, TransientError
+from toxbench.errors import ToxbenchError
 from toxbench.records import Run, RunSpec, RunWriter
 from toxbench.run import engine
 from toxbench.run.engine import ExecutionSettings, _wait, run_requests
@@ -57,6 +58,18 @@ def test_prices_override_and_unknown_models(tmp_path):
         cost_usd("my-local-model", 1_000_000, 500_000, mine) == pytest.approx(2.0)
         and cost_usd("gpt-4o-mini", 10, 10, mine) == 0.0
     )
+
+
+def test_batch_prices_are_half_the_live_ones_unless_the_table_gives_them(tmp_path):
+    table = price_table()
+    assert cost_usd("gpt-4o-mini", 1_000_000, 1_000_000, table, batch=True) == pytest.approx(0.375)
+    custom = tmp_path / "p.toml"
+    custom.write_text('"gpt-4o-mini" = [0.15, 0.60, 0.05, 0.10]\n')
+    assert cost_usd("gpt-4o-mini", 1_000_000, 1_000_000, price_table(str(custom)), batch=True) == pytest.approx(0.15)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('"gpt-4o-mini" = [0.15, 0.60, 0.05]\n')  # three numbers: neither shape
+    with pytest.raises(ToxbenchError, match=r"\[2.5, 10.0, 1.25, 5.0\] with the batch prices"):
+        price_table(str(bad))
 
 
 class Echo(Adapter):

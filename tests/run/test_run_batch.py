@@ -4,6 +4,7 @@ live one, at half the price, resumable without paying twice, and a partial batch
 its missing samples as `error`."""
 
 import json
+import re
 
 import pytest
 
@@ -381,3 +382,30 @@ def test_the_adapters_with_a_batch_api_are_the_ones_the_messages_name():
 
     have = [n for n in adapter_names() if get_adapter(n).batch_backend is not Adapter.batch_backend]
     assert sorted(have) == sorted(WITH_BATCH_API)
+
+
+def test_a_price_table_with_batch_prices_prices_a_batched_run_at_them(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    prices = tmp_path / "prices.toml"
+    prices.write_text('"gpt-4o-mini" = [0.15, 0.60, 0.05, 0.10]\n')
+    code, _, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01",
+                         "--prices", prices)  # fmt: skip
+    assert code == 0, err
+    for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records:
+        assert r.cost_usd == pytest.approx((r.tokens_in * 0.05 + r.tokens_out * 0.10) / 1e6)
+
+
+def test_batch_progress_says_what_was_submitted_each_state_and_its_counts(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    code, _, err = cli("run", "--model", "openai:gpt-4o-mini", "--model-arg", f"base_url={batch_api.url}", "-d", plain,
+                       "--out", tmp_path / "runs", "--data-dir", data_root, "--batch", "--poll-interval", "0.01")  # fmt: skip
+    assert code == 0, err
+    assert "batch batch_2 submitted (6 requests)" in err
+    assert re.search(r"batch batch_2 in_progress, 0/6 done \(\d+ s\)", err), err
+    assert "batch batch_2 completed: 6 recorded" in err

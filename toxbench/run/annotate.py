@@ -192,7 +192,7 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
             comments,
             opts,
             settings,
-            lambda i, o: cost_usd(getattr(adapter, "model", ""), i, o, table),
+            lambda i, o, batch=False: cost_usd(getattr(adapter, "model", ""), i, o, table, batch=batch),
             show_progress,
         )
     )
@@ -269,7 +269,7 @@ async def _run_steps(
                         block_parser(step.key),
                         dict.fromkeys(blocks),
                         cache,
-                        cost,
+                        lambda i, o: cost(i, o, batch=True),
                         opts.poll_s,
                         say,
                         max_poll_failures=settings.max_retries,

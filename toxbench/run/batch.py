@@ -33,7 +33,6 @@ from toxbench.types import Request
 T = TypeVar("T")
 CHECKPOINT = "batches.json"
 WITH_BATCH_API = ("openai", "anthropic", "gemini", "mistral")  # the adapters with a batch_backend (tested)
-BATCH_DISCOUNT = 0.5  # every provider's batch price against its live one (OpenAI, Anthropic, Gemini, Mistral)
 
 
 def chunked(items: Iterable[tuple[T, int]], max_requests: int, max_bytes: int) -> Iterator[list[T]]:
@@ -60,7 +59,7 @@ async def run_batched(
     parser,
     golds: dict,
     cache,
-    cost: Callable[[int | None, int | None], float | None],
+    cost: Callable[[int | None, int | None], float | None],  # at the batch price (pricing.cost_usd(batch=True))
     poll_s: float,
     say: Callable[[str], None] = print,
     max_poll_failures: int = 5,
@@ -246,5 +245,5 @@ def _record(adapter, request, answer, error, parser, golds, cached: bool, cost=N
         attempts=0 if cached else 1,
         cached=cached,
         latency_s=None,
-        cost_usd=None if price is None else round(price * BATCH_DISCOUNT, 10),
+        cost_usd=None if price is None else round(price, 10),
     )

@@ -187,7 +187,7 @@ def execute(
                     parser,
                     golds,
                     cache,
-                    lambda i, o: cost_usd(priced_as, i, o, table),
+                    lambda i, o: cost_usd(priced_as, i, o, table, batch=True),
                     settings.poll_s,
                     say,
                     cancel=settings.cancel,
