@@ -409,3 +409,39 @@ def test_batch_progress_says_what_was_submitted_each_state_and_its_counts(
     assert "batch batch_2 submitted (6 requests)" in err
     assert re.search(r"batch batch_2 in_progress, 0/6 done \(\d+ s\)", err), err
     assert "batch batch_2 completed: 6 recorded" in err
+
+
+def test_a_process_killed_while_waiting_resumes_its_batch_without_resubmitting(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    batch_api.polls_in_progress = 10**9  # the batch never ends while the first process waits
+    command = [sys.executable, "-m", "toxbench", "run", "--model", "openai:gpt-4o-mini", "--model-arg",
+               f"base_url={batch_api.url}", "-d", str(plain), "--out", str(tmp_path / "runs"), "--data-dir",
+               str(data_root), "--batch", "--poll-interval", "0.05"]  # fmt: skip
+    process = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "runs").glob(f"*/{CHECKPOINT}")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while sum(c[1].startswith("/v1/batches/") for c in batch_api.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # it is polling
+    finally:
+        process.kill()  # SIGKILL: no handler runs
+        process.wait()
+    (checkpoint,) = (tmp_path / "runs").glob(f"*/{CHECKPOINT}")
+    assert json.loads(checkpoint.read_text())["batches"][0]["batch_id"] == "batch_2"
+    code, _, err = cli(
+        "runs", "rm", checkpoint.parent.name, "--runs", tmp_path / "runs"
+    )  # no terminal: nothing deleted
+    assert code == 2 and "1 batch(es) of this run still run at the provider" in err and checkpoint.exists()
+    batch_api.polls_in_progress = 0
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["status"] == {"ok": 6} and json.loads(out)["requests_sent"] == 0, err
+    assert batch_api.calls.count(("POST", "/v1/batches")) == 1 and not checkpoint.exists()

@@ -126,8 +126,15 @@ def runs_rm(
         raise ToxbenchError(
             f"{', '.join(busy)}: a toxbench process is writing this run; stop it first (nothing deleted)"
         )
+    from toxbench.run.batch import read_checkpoint
+
     for run_dir in targets:
         console().print(f"{run_dir}  ({read_manifest(run_dir).spec.dataset}, {read_manifest(run_dir).status})")
+        if waiting := len(read_checkpoint(run_dir)["batches"]):
+            console(stderr=True).print(
+                f"[yellow]warning[/] {waiting} batch(es) of this run still run at the provider, and are billed: "
+                "deleting the run forgets them; cancel them first with the run's command and --batch --cancel"
+            )
     import sys
 
     if not yes and not sys.stdin.isatty():
