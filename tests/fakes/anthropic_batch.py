@@ -5,68 +5,26 @@ follow the requests). `expire_after` answers only the first N requests and marks
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakes.loopback import LoopbackServer
 
 
-class FakeMessageBatches:
+class FakeMessageBatches(LoopbackServer):
     def __init__(self, responder, polls_in_progress: int = 1) -> None:
-        self.responder, self.polls_in_progress = responder, polls_in_progress
         self.expire_after: int | None = None
         self.batches: dict[str, dict] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.ids = itertools.count(1)
-        api = self
+        super().__init__(responder, polls_in_progress)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                api.calls.append(("POST", self.path))
-                if self.path == "/v1/messages/batches":
-                    return api.send(self, 200, api.create(body["requests"]))
-                api.send(self, 404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
-
-            def do_GET(self):
-                api.calls.append(("GET", self.path))
-                parts = self.path.split("?")[0].strip("/").split("/")
-                if parts[:3] == ["v1", "messages", "batches"] and len(parts) == 4:
-                    return api.send(self, 200, api.poll(parts[3]))
-                if parts[:3] == ["v1", "messages", "batches"] and len(parts) == 5 and parts[4] == "results":
-                    data = api.results(parts[3]).encode()
-                    self.send_response(200)
-                    self.send_header("content-type", "application/binary")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    return self.wfile.write(data)
-                api.send(self, 404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @staticmethod
-    def send(handler, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+    def route(self, method, path, headers, body):
+        parts = path.split("?")[0].strip("/").split("/")
+        if (method, path) == ("POST", "/v1/messages/batches"):
+            return 200, self.create(json.loads(body)["requests"])
+        if method == "GET" and parts[:3] == ["v1", "messages", "batches"] and len(parts) == 4:
+            return 200, self.poll(parts[3])
+        if method == "GET" and parts[:3] == ["v1", "messages", "batches"] and parts[4:] == ["results"]:
+            return 200, self.results(parts[3]).encode()
+        return 404, {"type": "error", "error": {"type": "not_found_error", "message": path}}
 
     def create(self, requests: list[dict]) -> dict:
         for r in requests:

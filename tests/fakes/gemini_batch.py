@@ -7,7 +7,6 @@ ends EXPIRED; a key in `fail_keys` gets a per-request error instead of a respons
 
 from __future__ import annotations
 
-import itertools
 import json
 
 from fakes.loopback import LoopbackServer
@@ -15,16 +14,10 @@ from fakes.loopback import LoopbackServer
 
 class FakeGeminiBatches(LoopbackServer):
     def __init__(self, responder, polls_in_progress: int = 1) -> None:
-        self.responder, self.polls_in_progress = responder, polls_in_progress
         self.expire_after: int | None = None
         self.fail_keys: set[str] = set()
         self.jobs: dict[str, dict] = {}
-        self.ids = itertools.count(1)
-        super().__init__()
-
-    @property
-    def url(self) -> str:
-        return self.root
+        super().__init__(responder, polls_in_progress)
 
     def route(self, method, path, headers, body):
         version, _, rest = path.split("?")[0].lstrip("/").partition("/")

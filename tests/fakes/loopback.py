@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,9 +23,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    """Subclasses define route(); it returns (status, a dict sent as JSON or bytes sent as they are)."""
+    """Subclasses define route(); it returns (status, a dict sent as JSON or bytes sent as they are).
+    A batch server answers each request with `responder(request)` (the answer's text) once a batch
+    has been polled `polls_in_progress` times; `url` is what a client's base_url is set to."""
 
-    def __init__(self) -> None:
+    URL_PATH = ""  # what the provider's SDK expects after the host in base_url
+
+    def __init__(self, responder=None, polls_in_progress: int = 1) -> None:
+        self.responder, self.polls_in_progress = responder, polls_in_progress
+        self.ids = itertools.count(1)  # ids of files and batches
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.lock = threading.Lock()
         server = self
@@ -61,8 +68,8 @@ class LoopbackServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{self.URL_PATH}"
 
     def close(self) -> None:
         self.server.shutdown()

@@ -7,7 +7,6 @@ containing "[filter]" is blocked by a guardrail (HTTP 403), as the live API bloc
 
 from __future__ import annotations
 
-import itertools
 import json
 
 from fakes.loopback import LoopbackServer, multipart_fields
@@ -15,17 +14,11 @@ from fakes.loopback import LoopbackServer, multipart_fields
 
 class FakeMistralBatches(LoopbackServer):
     def __init__(self, responder, polls_in_progress: int = 1) -> None:
-        self.responder, self.polls_in_progress = responder, polls_in_progress
         self.timeout_after: int | None = None
         self.fail_ids: set[str] = set()
         self.files: dict[str, bytes] = {}
         self.jobs: dict[str, dict] = {}
-        self.ids = itertools.count(1)
-        super().__init__()
-
-    @property
-    def url(self) -> str:
-        return self.root
+        super().__init__(responder, polls_in_progress)
 
     def route(self, method, path, headers, body):
         parts = path.split("?")[0].strip("/").split("/")

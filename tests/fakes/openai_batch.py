@@ -10,91 +10,41 @@ input line's body is answered by `responder(body)` (the chat answer's text); a c
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
-import itertools
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fakes.loopback import LoopbackServer, multipart_fields
 
 
-class FakeBatchAPI:
+class FakeBatchAPI(LoopbackServer):
+    URL_PATH = "/v1"
+
     def __init__(self, responder, polls_in_progress: int = 2) -> None:
-        self.responder = responder
-        self.polls_in_progress = polls_in_progress
         self.end_status = "completed"
         self.expire_after: int | None = None
         self.fail_ids: set[str] = set()
         self.polls_down = False  # True: GET /v1/batches/{id} answers 500 (a command that dies while waiting)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
-        self.calls: list[tuple[str, str]] = []  # (method, path)
-        self.ids = itertools.count(1)
-        self.lock = threading.Lock()
-        api = self
+        super().__init__(responder, polls_in_progress)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                api.calls.append(("POST", self.path))
-                if self.path == "/v1/files":
-                    return api.send(self, 200, api.upload(self.headers.get("content-type", ""), body))
-                if self.path == "/v1/batches":
-                    return api.send(self, 200, api.create(json.loads(body)))
-                parts = self.path.strip("/").split("/")
-                if parts[:2] == ["v1", "batches"] and parts[3:] == ["cancel"]:
-                    return api.send(self, 200, api.cancel(parts[2]))
-                api.send(self, 404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
-
-            def do_GET(self):
-                api.calls.append(("GET", self.path))
-                parts = self.path.strip("/").split("/")
-                if parts[:2] == ["v1", "batches"] and len(parts) == 3:
-                    if api.polls_down:
-                        return api.send(
-                            self, 500, {"error": {"message": "The server had an error", "type": "server_error"}}
-                        )
-                    return api.send(self, 200, api.poll(parts[2]))
-                if parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content":
-                    data = api.files[parts[2]]
-                    self.send_response(200)
-                    self.send_header("content-type", "application/octet-stream")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    return self.wfile.write(data)
-                api.send(self, 404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @staticmethod
-    def send(handler, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+    def route(self, method, path, headers, body):
+        parts = path.strip("/").split("/")
+        if (method, path) == ("POST", "/v1/files"):
+            return 200, self.upload(headers.get("content-type", ""), body)
+        if (method, path) == ("POST", "/v1/batches"):
+            return 200, self.create(json.loads(body))
+        if method == "POST" and parts[:2] == ["v1", "batches"] and parts[3:] == ["cancel"]:
+            return 200, self.cancel(parts[2])
+        if method == "GET" and parts[:2] == ["v1", "batches"] and len(parts) == 3:
+            if self.polls_down:
+                return 500, {"error": {"message": "The server had an error", "type": "server_error"}}
+            return 200, self.poll(parts[2])
+        if method == "GET" and parts[:2] == ["v1", "files"] and parts[3:] == ["content"]:
+            return 200, self.files[parts[2]]
+        return 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
 
     def upload(self, content_type: str, body: bytes) -> dict:
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"content-type: {content_type}\r\n\r\n".encode() + body
-        )
-        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        fields = multipart_fields(content_type, body)
         assert fields["purpose"].get_content().strip() == "batch"
         data = fields["file"].get_payload(decode=True)
         file_id = f"file-{next(self.ids)}"
