@@ -145,6 +145,9 @@ def test_sweep_batch_sends_openai_cells_through_the_batch_api_and_the_others_liv
     assert [c for c in batch_api.calls if c == ("POST", "/v1/batches")] == [
         ("POST", "/v1/batches")
     ] * 2  # a batch per openai cell
+    submits = [i for i, c in enumerate(batch_api.calls) if c == ("POST", "/v1/batches")]
+    polls = [i for i, c in enumerate(batch_api.calls) if c[0] == "GET" and c[1].startswith("/v1/batches/")]
+    assert max(submits) < min(polls)  # every cell's batch is submitted before the sweep waits on any
     table = (tmp_path / "t" / "sensitivity.csv").read_text()
     assert table.count("openai:gpt-4o-mini") == 2 and "baseline" in table
 
@@ -420,3 +423,17 @@ def test_a_process_killed_while_waiting_resumes_its_batch_without_resubmitting(
     code, out, err = run(cli, batch_api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
     assert code == 0 and json.loads(out)["status"] == {"ok": 6} and json.loads(out)["requests_sent"] == 0, err
     assert batch_api.calls.count(("POST", "/v1/batches")) == 1 and not checkpoint.exists()
+
+
+def test_cached_answers_are_recorded_as_cached_and_never_sent_in_a_batch(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    code, _, err = run(cli, batch_api.url, plain, tmp_path / "first", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0, err
+    code, out, err = run(cli, batch_api.url, plain, tmp_path / "again", data_root, "--batch", "--poll-interval", "0.01")
+    assert code == 0 and json.loads(out)["cache_hits"] == 6 and json.loads(out)["requests_sent"] == 0, err
+    assert batch_api.calls.count(("POST", "/v1/batches")) == 1
+    records = Run.load(next(iter_run_dirs(tmp_path / "again"))).records
+    assert all(r.cached and r.cost_usd is None for r in records)

@@ -67,12 +67,14 @@ async def run_batched(
     checkpoint: Path | None = None,
     option: str = "--batch",
     close_adapter: bool = True,
+    submit_only: bool = False,
 ) -> dict:
     """Record every request through the batch API (or the cache); returns counts for the summary.
     `cancel`: cancel the checkpointed batches, record what they answered before they ended (the
     rest as errors) and send nothing new. `checkpoint` (default RUN_DIR/batches.json), `option`
     (how errors name the command's option) and `close_adapter` let a pipeline of several runs over
-    one adapter (annotate's steps) use the same layer."""
+    one adapter (annotate's steps) use the same layer. `submit_only`: submit what is to send and
+    return without waiting (a sweep submits every cell's batches before it waits on any)."""
     checkpoint = checkpoint or Path(writer.dir) / CHECKPOINT
     identity = adapter.cache_identity()
     by_id = {r.sample_id: r for r in requests}
@@ -112,7 +114,9 @@ async def run_batched(
                 stats["submitted"] += len(chunk)
                 say(f"batch {batch_id} submitted ({len(chunk)} requests)")
                 del chunk
-        elif state["batches"]:
+        if submit_only:
+            return stats
+        if not to_send and state["batches"]:
             say(f"polling {len(state['batches'])} checkpointed batch(es) of {checkpoint.parent.name}")
         for batch in list(state["batches"]):
             final = await _wait(backend, batch["batch_id"], poll_s, say, max_poll_failures)

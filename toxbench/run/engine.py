@@ -50,6 +50,7 @@ class ExecutionSettings:
     poll_s: float = 30.0  # seconds between polls of a batch
     batch_where_available: bool = False  # a sweep's --batch: models without a batch API are sent live
     cancel: bool = False  # --cancel: cancel the run's checkpointed batches, record what they answered, send nothing
+    submit_only: bool = False  # submit the run's batches and return without waiting (a sweep's first pass)
 
     def __post_init__(self) -> None:
         """Every number checked before any work, named as the command line names it."""

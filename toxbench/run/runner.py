@@ -191,6 +191,7 @@ def execute(
                     settings.poll_s,
                     say,
                     cancel=settings.cancel,
+                    submit_only=settings.submit_only,
                 )
             )
             stats = SimpleNamespace(requests_sent=counts["submitted"], cache_hits=counts["cache_hits"])
