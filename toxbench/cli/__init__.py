@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from toxbench import __version__
-from toxbench.cli import annotate, calibrate, data, ensemble, explain, prompt, run, runs, train
+from toxbench.cli import annotate, calibrate, data, ensemble, explain, prompt, robustness, run, runs, train
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import redact
 
@@ -57,6 +57,15 @@ EXAMPLES = {
     "paper": _examples(
         "toxbench paper --out results/paper",
     ),
+    "perturb": _examples(
+        "toxbench perturb toxifrench --transform leetspeak --seed 0",
+        "toxbench perturb toxifrench --transform phonetic@0.3,sms --out perturbed",
+        "toxbench perturb --from perturbed/toxifrench-leetspeak-0.5-s0.provenance.json",
+    ),
+    "robustness": _examples(
+        "toxbench robustness --model baseline --transform leetspeak --transform phonetic --transform counterfactual",
+        "toxbench robustness --model openai:gpt-4o-mini --transform homoglyphs --sample 200 --batch",
+    ),
 }
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
@@ -76,6 +85,8 @@ app.command("explain")(explain.explain)
 app.command("spans")(explain.spans)
 app.command("ensemble")(ensemble.ensemble)
 app.command("calibrate")(calibrate.calibrate)
+app.command("perturb", epilog=EXAMPLES["perturb"])(robustness.perturb)
+app.command("robustness", epilog=EXAMPLES["robustness"])(robustness.robustness)
 
 
 def _one_line_listings(*apps: typer.Typer) -> None:

@@ -356,6 +356,14 @@ def _load(spec: str, data: DataDir, columns: Columns, default_lang: str) -> Data
             raise DataError(
                 f"{path}: no such file; give a dataset name ({', '.join(dataset_names())}) or a path to a CSV/JSONL file"
             )
+        from toxbench.data.perturb.provenance import read_provenance
+
+        if (derived := read_provenance(path)) is not None:  # a perturbed dataset: its own name, wherever it lies
+            samples = read_samples(path, default_lang=default_lang)
+            identity = {"derived": derived["name"], "derived_sha256": derived["derived_sha256"]}
+            return Dataset(
+                derived["name"], samples, identity, f"{derived['source']['dataset']} perturbed ({path.name})"
+            )
         drops = SpanDrops()
         samples = read_samples(path, columns, default_lang=default_lang, drops=drops)
         identity = {"file_sha256": sha256_of(path), "columns": columns.identity(), "default_lang": default_lang}
