@@ -11,10 +11,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 TOXBENCH=${TOXBENCH:-toxbench}
+CLEANUP=""
 if [ -z "${RUNS:-}" ]; then
   RUNS=$(mktemp -d "${TMPDIR:-/tmp}/toxbench-release-runs.XXXXXX")
-  trap 'rm -rf "$RUNS"' EXIT
+  CLEANUP="$RUNS"
 fi
+# Derived (disguised) datasets hold the mirror's texts: they go to a temporary directory, never here.
+DERIVED=$(mktemp -d "${TMPDIR:-/tmp}/toxbench-perturbed.XXXXXX")
+trap 'rm -rf "$DERIVED" $CLEANUP' EXIT
 OUT=${OUT:-results}
 # The paper's tables first: it replays the release's files into $RUNS, which the ensembles combine.
 $TOXBENCH paper --runs "$RUNS" --out "$OUT/paper" --quiet
@@ -32,3 +36,9 @@ $TOXBENCH annotate agreement toxifrench-agreement --out "$OUT/annotation" > /dev
 $TOXBENCH annotate rule toxifrench-agreement --threshold 4 --human-col "annotator's conclusion" > "$OUT/annotation/high-confidence-rule.txt"
 $TOXBENCH sweep experiments/icl-table5.toml --source published --runs "$RUNS" --out "$OUT/icl-table5"
 $TOXBENCH sweep experiments/icl-smollm2.toml --recorded --runs results/runs --out "$OUT/icl-smollm2"
+# Robustness to disguise (docs/robustness.md): the committed runs on ToxiFrench and on its disguised versions.
+TRANSFORMS="-t leetspeak -t homoglyphs -t separators -t repeats -t accents-strip -t phonetic -t sms -t emoji -t spacing -t counterfactual"
+robust() { $TOXBENCH robustness $TRANSFORMS --recorded --runs results/runs --datasets "$DERIVED" "$@" > /dev/null; }
+robust --model baseline --out "$OUT/robustness/baseline"
+robust --model finetuned:minilm-cpu-2 --out "$OUT/robustness/finetuned-minilm-cpu-2"
+robust --model hf:smollm2-135m-instruct --model-arg mode=score --sample 200 --out "$OUT/robustness/smollm2-135m-score"

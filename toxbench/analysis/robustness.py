@@ -72,7 +72,7 @@ def compare_pairs(
         kind=kind,
         dataset=dataset,
         n=n,
-        unchanged=len(unchanged),
+        unchanged=sum(r.sample_id in unchanged for r in perturbed),  # of this run's samples (a subset has fewer)
         accuracy_original=_share(acc_before, n),
         accuracy_original_low=low_b,
         accuracy_original_high=high_b,
