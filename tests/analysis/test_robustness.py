@@ -70,6 +70,13 @@ def test_the_command_end_to_end_with_the_baseline_then_from_recorded_runs(cli, d
     code, _, err = cli(*args, "--recorded")
     assert code == 0, err
     assert (out / "robustness.csv").read_bytes() == csv_before and (out / "robustness.svg").read_bytes() == svg_before
+    code, _, err = cli("leaderboard", "--dataset", "toxifrench", "--runs", runs, "--no-published", "--out", tmp_path / "lb",
+                       "--data-dir", data_root)  # fmt: skip
+    assert code == 0, err
+    board = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert "## Robustness to disguise" in board and "| baseline:tfidf-char-lr | 120 | 3 |" in board
+    rows = (tmp_path / "lb" / "leaderboard-robustness.csv").read_text().splitlines()
+    assert rows[0].startswith("run,samples,transforms,worst,worst_delta") and len(rows) == 2
     code, _, err = cli(
         "robustness", "--model", "baseline", "--runs", runs, "--out", tmp_path / "x", "--data-dir", data_root
     )

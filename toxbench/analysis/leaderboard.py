@@ -121,6 +121,9 @@ class Leaderboard:
         default_factory=list
     )  # runs that learned from this dataset's own labels (a stacked ensemble)
     sources: dict[str, int] = field(default_factory=dict)  # ranked runs by source: release, yours, included
+    robustness_rows: list[dict] = field(
+        default_factory=list
+    )  # one per run that also ran on disguised versions of the dataset (toxbench robustness)
 
     def sources_text(self) -> str:
         """Where the board's runs come from, e.g. "66 replayed from the release's prediction files, 2
@@ -499,6 +502,10 @@ def markdown(board: Leaderboard) -> str:
                 "",
             ]
         lines += span_table(board.span_rows, marks)
+    if board.robustness_rows:
+        from toxbench.analysis.robustness import board_section
+
+        lines += board_section(board.robustness_rows)
     if notes:
         lines += ["", "## Notes", "", *notes]
     if board.skipped:
@@ -526,6 +533,13 @@ def write(board: Leaderboard, out_dir: Path) -> tuple[Path, Path]:
         write_atomic(spans_path, span_csv_text(board.span_rows))
     else:
         spans_path.unlink(missing_ok=True)
+    robustness_path = out_dir / "leaderboard-robustness.csv"
+    if board.robustness_rows:
+        from toxbench.analysis.robustness import board_csv
+
+        write_atomic(robustness_path, board_csv(board.robustness_rows))
+    else:
+        robustness_path.unlink(missing_ok=True)
     write_atomic(md_path, markdown(board))
     return csv_path, md_path
 
@@ -558,10 +572,11 @@ def regenerate(
 
     from toxbench._util import folder_name, writable_dir
     from toxbench.analysis.metrics_cache import remember_metrics
+    from toxbench.data.perturb.provenance import recorded_name
     from toxbench.run.progress import item_progress
     from toxbench.run.replay import PUBLISHED_DATASETS, DatasetCache, import_published, published_files
 
-    names = datasets or list(PUBLISHED_DATASETS)
+    names = [recorded_name(d) for d in datasets] if datasets else list(PUBLISHED_DATASETS)
     published = published and source != "yours"  # nothing replayed that would not be ranked
     if not published:
         require_runs_dir(runs_dir)
@@ -589,6 +604,12 @@ def regenerate(
         board = collect([runs_dir, *include], name, policy, source)
         if board.span_rows:
             board.span_floors = _span_floors(name, data)
+        from toxbench.analysis.robustness import board_rows
+
+        board.robustness_rows, disguise_notes = board_rows(
+            board.rows + board.subset_rows, name, _readable([runs_dir, *include])[0], data
+        )
+        notes += disguise_notes
         boards.append((board, *write(board, out_dir if len(names) == 1 else out_dir / folder_name(name))))
         notes += [w for w in board.damaged if w not in notes]
     return Regenerated(boards, notes)

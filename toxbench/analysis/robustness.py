@@ -14,6 +14,8 @@ out of the flips, and the table counts those pairs."""
 from __future__ import annotations
 
 import io
+import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -259,3 +261,117 @@ def run_robustness(
     csv_path, md_path = write_tables(rows, label, source.name, Path(out_dir))
     svg = plot(rows, label, Path(out_dir) / "robustness.svg")
     return RobustnessResult(rows, run_dirs, [d.path for d in derived], csv_path, md_path, svg)
+
+
+# -- the leaderboard's robustness section ---------------------------------------------------------
+
+DERIVED_NAME = re.compile(r"^(?P<source>.+)~(?P<chain>[^~]+)~s(?P<seed>\d+)$")
+BOARD_COLUMNS = [
+    "run",
+    "samples",
+    "transforms",
+    "worst",
+    "worst_delta",
+    "worst_p",
+    "mean_delta",
+    "max_evasion",
+    "max_evasion_transform",
+]
+
+
+def board_rows(ranked: list, dataset: str, readable: list, data) -> tuple[list[dict], list[str]]:
+    """For each ranked run (leaderboard rows with a run_dir) that has complete runs of the same
+    model and prompt on disguised versions of `dataset` among `readable` ((run_dir, manifest)
+    pairs): the worst change in accuracy over its transforms (with its McNemar p), the mean change
+    and the highest evasion rate. Each derived dataset is rebuilt in memory from its name to know
+    which texts it changed; one whose rebuild is not the recorded one (other rule tables) is left
+    out with a note."""
+    from toxbench.data.datasets import identity_sha256, load_dataset
+    from toxbench.data.perturb.derive import build
+    from toxbench.data.perturb.transforms import parse_chain
+    from toxbench.records import Run, read_manifest
+
+    derived_runs = [(d, m) for d, m in readable if m.status == "complete" and _derived_of(m.spec.dataset, dataset)]
+    if not derived_runs:
+        return [], []
+    source, unchanged, notes = None, {}, []
+    out = []
+    same = ("label", "prompt", "lang", "shots", "shots_seed", "shot_pool", "subset")
+    for row in ranked:
+        if row.run_dir is None:
+            continue
+        spec = read_manifest(row.run_dir).spec
+        mine = [(d, m) for d, m in derived_runs if all(getattr(m.spec, k) == getattr(spec, k) for k in same)]
+        if not mine:
+            continue
+        original = Run.load(row.run_dir).records
+        results = []
+        for run_dir, manifest in sorted(mine, key=lambda dm: dm[1].spec.dataset):
+            name = manifest.spec.dataset
+            if name not in unchanged:
+                match = DERIVED_NAME.match(name)
+                source = source or load_dataset(dataset, data)
+                _, record = build(source, parse_chain(match["chain"].replace("+", ",")), int(match["seed"]))
+                ok = (
+                    identity_sha256({"derived": name, "derived_sha256": record["derived_sha256"]})
+                    == manifest.spec.dataset_sha256
+                )
+                unchanged[name] = set(record["unchanged_ids"]) if ok else None
+                if not ok:
+                    notes.append(
+                        f"{name}: rebuilt here it is not the dataset its runs were recorded on (other rule tables); left out"
+                    )
+            if unchanged[name] is None:
+                continue
+            chain = DERIVED_NAME.match(name)["chain"]
+            results.append(compare_pairs(chain, "", name, original, Run.load(run_dir).records, unchanged[name]))
+        if not results:
+            continue
+        worst = min(results, key=lambda r: r.delta if r.delta == r.delta else math.inf)
+        evasive = max(results, key=lambda r: r.evasion if r.evasion == r.evasion else -1.0)
+        deltas = [r.delta for r in results if r.delta == r.delta]
+        out.append(
+            {
+                "run": row.name or row.run,
+                "samples": row.metrics.n_total,
+                "transforms": len(results),
+                "worst": worst.transform,
+                "worst_delta": worst.delta,
+                "worst_p": worst.mcnemar_p,
+                "mean_delta": sum(deltas) / len(deltas) if deltas else float("nan"),
+                "max_evasion": evasive.evasion,
+                "max_evasion_transform": evasive.transform,
+            }
+        )
+    return out, notes
+
+
+def _derived_of(name: str, dataset: str) -> bool:
+    match = DERIVED_NAME.match(name)
+    return bool(match) and match["source"] == dataset
+
+
+def board_section(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "## Robustness to disguise",
+        "",
+        "Runs that also ran on disguised versions of this dataset (`toxbench robustness`, docs/robustness.md), compared pair by "
+        "pair on the texts each transform changed: the transform with the largest drop in accuracy (points, exact McNemar p), "
+        "the mean change over the transforms, and the highest evasion rate (toxic decisions that became non-toxic).",
+        "",
+        "| run | samples | transforms | worst | Δ worst | p | mean Δ | highest evasion |",
+        "|---|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {md_cell(r['run'])} | {r['samples']} | {r['transforms']} | {md_cell(r['worst'])} | {100 * r['worst_delta']:+.1f} "
+            f"| {format_p(r['worst_p'])} | {100 * r['mean_delta']:+.1f} | {_pct(r['max_evasion'])} ({md_cell(r['max_evasion_transform'])}) |"
+        )
+    return lines
+
+
+def board_csv(rows: list[dict]) -> str:
+    return csv_for_people(
+        BOARD_COLUMNS, ([f"{r[c]:.6f}" if isinstance(r[c], float) else r[c] for c in BOARD_COLUMNS] for r in rows)
+    )

@@ -36,3 +36,12 @@ def read_provenance(data_file: Path) -> dict | None:
             f"regenerate it: toxbench perturb --from {path}"
         )
     return record
+
+
+def recorded_name(spec: str) -> str:
+    """The name runs record for a dataset given as `spec`: a derived dataset's file is recorded
+    under its derived name, anything else under the spec as given."""
+    path = Path(spec)
+    if path.suffix == ".jsonl" and path.is_file() and (record := read_provenance(path)) is not None:
+        return record["name"]
+    return spec
