@@ -437,3 +437,33 @@ def test_cached_answers_are_recorded_as_cached_and_never_sent_in_a_batch(
     assert batch_api.calls.count(("POST", "/v1/batches")) == 1
     records = Run.load(next(iter_run_dirs(tmp_path / "again"))).records
     assert all(r.cached and r.cost_usd is None for r in records)
+
+
+def test_ctrl_c_while_waiting_leaves_the_batch_running_and_says_how_to_pick_it_up_or_cancel_it(
+    batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    batch_api.polls_in_progress = 10**9
+    command = [sys.executable, "-m", "toxbench", "run", "--model", "openai:gpt-4o-mini", "--model-arg",
+               f"base_url={batch_api.url}", "-d", str(plain), "--out", str(tmp_path / "runs"), "--data-dir",
+               str(data_root), "--batch", "--poll-interval", "0.05"]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while sum(c[1].startswith("/v1/batches/") for c in batch_api.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # submitted, and polling
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "the batches run on at the provider" in err and "add --cancel to cancel them" in err and "runs status" in err
+    assert "Traceback" not in err
+    (checkpoint,) = (tmp_path / "runs").glob(f"*/{CHECKPOINT}")
+    assert json.loads(checkpoint.read_text())["batches"][0]["batch_id"] == "batch_2"
