@@ -50,9 +50,15 @@ def _same_case(original: str, new: str) -> str:
 
 
 def _words(
-    text: str, rng: random.Random, rate: float, eligible: Callable[[str], bool], rewrite: Callable[[str], str]
+    text: str,
+    rng: random.Random,
+    rate: float,
+    eligible: Callable[[str], bool],
+    rewrite: Callable[[str], str],
+    pattern: re.Pattern = WORD,
 ) -> tuple[str, int]:
-    """Each eligible word rewritten with probability `rate` (one draw per eligible word, in order)."""
+    """Each eligible match of `pattern` (a word by default) rewritten with probability `rate`
+    (one draw per eligible match, in order)."""
     changed = 0
 
     def one(match: re.Match) -> str:
@@ -64,7 +70,7 @@ def _words(
         changed += new != word
         return new
 
-    return WORD.sub(one, text), changed
+    return pattern.sub(one, text), changed
 
 
 def leetspeak(text: str, rng: random.Random, rate: float) -> tuple[str, int]:
@@ -138,16 +144,11 @@ def _sms_pattern() -> re.Pattern:
 
 def sms(text: str, rng: random.Random, rate: float) -> tuple[str, int]:
     table = tables()["sms"]
-    changed = 0
 
-    def one(match: re.Match) -> str:
-        nonlocal changed
-        if rng.random() >= rate:
-            return match.group()
-        changed += 1
-        return _same_case(match.group(), table[match.group().lower().replace("’", "'")])
+    def short(phrase: str) -> str:
+        return _same_case(phrase, table[phrase.lower().replace("’", "'")])
 
-    return _sms_pattern().sub(one, text), changed
+    return _words(text, rng, rate, lambda _: True, short, _sms_pattern())
 
 
 WORD_BEFORE_A_BREAK = re.compile(r"[^\W\d_]+(?=[\s.,;:!?)]|$)")  # not inside an elision (C'est)
@@ -155,16 +156,7 @@ WORD_BEFORE_A_BREAK = re.compile(r"[^\W\d_]+(?=[\s.,;:!?)]|$)")  # not inside an
 
 def emoji(text: str, rng: random.Random, rate: float) -> tuple[str, int]:
     symbols = tables()["emoji"]["symbols"]
-    changed = 0
-
-    def one(match: re.Match) -> str:
-        nonlocal changed
-        if rng.random() >= rate:
-            return match.group()
-        changed += 1
-        return f"{match.group()} {rng.choice(symbols)}"
-
-    return WORD_BEFORE_A_BREAK.sub(one, text), changed
+    return _words(text, rng, rate, lambda _: True, lambda w: f"{w} {rng.choice(symbols)}", WORD_BEFORE_A_BREAK)
 
 
 def spacing(text: str, rng: random.Random, rate: float) -> tuple[str, int]:
