@@ -352,7 +352,7 @@ def test_batch_api_is_refused_for_adapters_without_one_before_any_model_loads(tm
         "--data-dir",
         data_root,
     )
-    assert code == 2 and "--batch-api: 'hf' has no batch API here (openai:, anthropic:, gemini:, mistral: have)" in err
+    assert code == 2 and "--batch-api: 'hf' has no batch API here (anthropic:, gemini:, mistral:, openai: have)" in err
     assert not (tmp_path / "annot").exists()
 
 

@@ -354,12 +354,9 @@ def test_cancel_needs_batch_and_a_checkpointed_batch(cli, plain, data_root, tmp_
 
 
 def test_the_adapters_with_a_batch_api_are_the_ones_the_messages_name():
-    from toxbench.adapters.base import Adapter
-    from toxbench.adapters.registry import adapter_names, get_adapter
-    from toxbench.run.batch import WITH_BATCH_API
+    from toxbench.run.batch import with_batch_api
 
-    have = [n for n in adapter_names() if get_adapter(n).batch_backend is not Adapter.batch_backend]
-    assert sorted(have) == sorted(WITH_BATCH_API)
+    assert sorted(with_batch_api()) == ["anthropic:", "gemini:", "mistral:", "openai:"]
 
 
 def test_a_price_table_with_batch_prices_prices_a_batched_run_at_them(
@@ -467,3 +464,44 @@ def test_ctrl_c_while_waiting_leaves_the_batch_running_and_says_how_to_pick_it_u
     assert "Traceback" not in err
     (checkpoint,) = (tmp_path / "runs").glob(f"*/{CHECKPOINT}")
     assert json.loads(checkpoint.read_text())["batches"][0]["batch_id"] == "batch_2"
+
+
+def test_a_results_file_line_that_is_not_a_json_object_is_skipped_and_error_lines_say_why():
+    from toxbench.adapters._sdk import batch_result_line, jsonl_objects
+
+    text = '{"custom_id": "a"}\nnot json\n[1, 2]\n\n{"custom_id": "b"}\n'
+    assert [i["custom_id"] for i in jsonl_objects(text)] == ["a", "b"]
+    ok = {"response": {"status_code": 200, "body": {"choices": []}}}
+    assert batch_result_line(ok)[:2] == (200, {"choices": []})
+    failed = {"response": {"status_code": 500, "body": {"error": {"message": "overloaded"}}}, "error": None}
+    assert batch_result_line(failed) == (500, {"error": {"message": "overloaded"}}, "overloaded")
+    odd = {"response": ["not", "an", "object"], "error": "expired"}
+    assert batch_result_line(odd) == (None, None, '"expired"')
+
+
+def test_a_checkpoint_of_another_shape_is_one_line(tmp_path):
+    from toxbench.errors import ToxbenchError
+    from toxbench.run.batch import read_checkpoint
+
+    for text in ('{"batches": [{"batch_id": 5, "custom_ids": ["a"]}]}', '{"batches": [{"batch_id": "b"}]}', "[]", "{"):
+        (tmp_path / CHECKPOINT).write_text(text)
+        with pytest.raises(ToxbenchError, match="not a batch checkpoint toxbench wrote"):
+            read_checkpoint(tmp_path)
+    (tmp_path / CHECKPOINT).write_text('{"batch_id": "b1", "custom_ids": ["a"]}')  # annotate's earlier one-batch form
+    assert read_checkpoint(tmp_path)["batches"][0]["batch_id"] == "b1"
+
+
+def test_an_answer_larger_than_toxbench_keeps_is_that_sample_s_error(cli, plain, data_root, tmp_path, monkeypatch):
+    from fakes.openai_batch import FakeBatchAPI
+
+    api = FakeBatchAPI(lambda body: "x" * 1_100_000 if "merci" in body["messages"][-1]["content"] else "toxique", 1)
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+        code, _, err = run(cli, api.url, plain, tmp_path / "runs", data_root, "--batch", "--poll-interval", "0.01")
+        assert code == 0, err  # one sample's error, not the run's
+        records = {r.sample_id: r for r in Run.load(next(iter_run_dirs(tmp_path / "runs"))).records}
+        assert records["1"].status == "error" and "more than the 1,000,000 toxbench keeps" in records["1"].raw, err
+        assert records["0"].status == "ok" and len(records["1"].raw) < 2000
+    finally:
+        api.close()

@@ -172,3 +172,34 @@ def blocked_by_filter(exc: Exception) -> dict | None:
         if error.get("code") == "content_filter" or inner.get("code") == "ResponsibleAIPolicyViolation":
             return body
     return None
+
+
+def jsonl_objects(text: str) -> Iterator[dict]:
+    """The JSON objects of a provider's JSONL results file. A line that is not one is skipped: its
+    sample has no result, so it is recorded as an error and asked again by the next command, rather
+    than one bad line making the whole file unreadable."""
+    for line in text.splitlines():
+        try:
+            item = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            yield item
+
+
+def batch_result_line(item: dict) -> tuple[int | None, dict | None, str]:
+    """(HTTP status, the response body when it is an object, what the line says went wrong) of one
+    line of an OpenAI-style batch results file: {custom_id, response: {status_code, body}, error}.
+    OpenAI and Mistral write this shape."""
+    response = item.get("response") if isinstance(item.get("response"), dict) else {}
+    status, body = response.get("status_code"), response.get("body")
+    status = status if isinstance(status, int) else None
+    error = item.get("error")
+    inner = body.get("error") if isinstance(body, dict) else None
+    message = (
+        (error.get("message") if isinstance(error, dict) else None)
+        or (inner.get("message") if isinstance(inner, dict) else None)
+        or (body.get("message") if isinstance(body, dict) else None)
+        or json.dumps(body if body is not None else error, ensure_ascii=False)
+    )
+    return status, body if isinstance(body, dict) else None, clip(str(message), 300)

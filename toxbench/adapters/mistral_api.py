@@ -12,7 +12,14 @@ import json
 from dataclasses import replace
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
-from toxbench.adapters._sdk import bounded_http_client, error_for_status, reading_response, require
+from toxbench.adapters._sdk import (
+    batch_result_line,
+    bounded_http_client,
+    error_for_status,
+    jsonl_objects,
+    reading_response,
+    require,
+)
 from toxbench.adapters.base import Adapter, AdapterError, BatchState, Capabilities, TransientError
 from toxbench.adapters.registry import register
 from toxbench.errors import ToxbenchError
@@ -294,28 +301,23 @@ class MistralBatches:
         for file_id in (job.output_file, job.error_file):
             if not file_id or not isinstance(file_id, str):
                 continue
-            response = await self.client.files.download_async(file_id=file_id)  # streamed: read it
-            for text in (await response.aread()).decode("utf-8").splitlines():
-                item = json.loads(text) if text.strip() else {}
-                sid = item.get("custom_id")
-                if sid not in requests:
+            download = await self.client.files.download_async(file_id=file_id)  # streamed: read it
+            for item in jsonl_objects((await download.aread()).decode("utf-8", errors="replace")):
+                if (sid := item.get("custom_id")) not in requests:
                     continue
-                response = item.get("response") if isinstance(item.get("response"), dict) else {}
-                status, body = response.get("status_code"), response.get("body")
-                if status == 200 and isinstance(body, dict):
+                status, body, problem = batch_result_line(item)
+                if status == 200 and body is not None:
                     try:
-                        answer = self.adapter.answer_from_response(
-                            models.ChatCompletionResponse.model_validate(body), requests[sid].labels
-                        )
-                        out[sid] = (answer, None)
+                        completion = models.ChatCompletionResponse.model_validate(body)
+                        out[sid] = (self.adapter.answer_from_response(completion, requests[sid].labels), None)
                     except (AdapterError, ValueError) as exc:
                         out[sid] = (None, f"malformed response: {type(exc).__name__}: {clip(str(exc), 200)}")
-                    continue
-                body_text = json.dumps(body, ensure_ascii=False) if body is not None else json.dumps(item.get("error"))
-                if (refusal := guardrail_refusal(status, body_text)) is not None:
+                elif (
+                    refusal := guardrail_refusal(status, json.dumps(body or item.get("error"), ensure_ascii=False))
+                ) is not None:
                     out[sid] = (refusal, None)
                 else:
-                    out[sid] = (None, f"batch request failed (HTTP {status or '?'}): {clip(body_text, 300)}")
+                    out[sid] = (None, f"batch request failed (HTTP {status or '?'}): {problem}")
         return out
 
     async def cancel(self, batch_id: str) -> None:

@@ -19,7 +19,9 @@ import orjson
 
 from toxbench.adapters._logprobs import TOP_LOGPROBS, answer_word_score, mode_identity, use_mode
 from toxbench.adapters._sdk import (
+    batch_result_line,
     blocked_by_filter,
+    jsonl_objects,
     read_bounded,
     reading_response,
     require,
@@ -316,26 +318,21 @@ class OpenAIBatches:
             if not file_id:
                 continue
             content = await self.client.files.content(file_id)
-            for text in content.text.splitlines():
-                if text.strip():
-                    item = json.loads(text)
-                    if item.get("custom_id") in requests:
-                        out[item["custom_id"]] = self._result(item, requests[item["custom_id"]].labels)
+            for item in jsonl_objects(content.text):
+                if (sid := item.get("custom_id")) in requests:
+                    out[sid] = self._result(item, requests[sid].labels)
         return out
 
     def _result(self, item: dict, labels: tuple[str, ...]) -> tuple[Answer | None, str | None]:
-        response = item.get("response") or {}
-        body = response.get("body") if isinstance(response, dict) else None
-        if response.get("status_code") == 200 and isinstance(body, dict):
+        status, body, problem = batch_result_line(item)
+        if status == 200 and body is not None:
             try:
                 return self.adapter.answer_from_body(
                     json.dumps(body, ensure_ascii=False).encode(), self.path, labels
                 ), None
             except AdapterError as exc:
                 return None, f"{type(exc).__name__}: {exc}"
-        error = item.get("error") if isinstance(item.get("error"), dict) else {}
-        message = error.get("message") or (body.get("error", {}).get("message") if isinstance(body, dict) else None)
-        return None, f"batch request failed (HTTP {response.get('status_code', '?')}): {message or 'no message'}"
+        return None, f"batch request failed (HTTP {status or '?'}): {problem}"
 
     async def cancel(self, batch_id: str) -> None:
         await self.client.batches.cancel(batch_id)

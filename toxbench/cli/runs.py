@@ -159,9 +159,9 @@ def runs_status(
     """A run's progress and, for a batched run, each checkpointed batch's state at the provider and
     its counts (polled with the provider's key from the environment; --model-arg api_key_env=VAR or
     base_url=URL where the run used others)."""
-    from toxbench.adapters.registry import create, parse_model_args
+    from toxbench.adapters.registry import create, get_adapter, parse_model_args
     from toxbench.records import find_run, read_manifest, run_state
-    from toxbench.run.batch import CHECKPOINT, poll_all, read_checkpoint
+    from toxbench.run.batch import CHECKPOINT, has_batch_api, poll_all, read_checkpoint
     from toxbench.run.loop import run_coroutine
 
     run_dir = find_run(run, runs)
@@ -179,11 +179,10 @@ def runs_status(
     args = {"base_url": spec.adapter_params["base_url"]} if spec.adapter_params.get("base_url") else {}
     args.update(parse_model_args(model_arg or []))
     try:
-        adapter = create(f"{spec.adapter}:{spec.model}", args)
-        backend = adapter.batch_backend()
-        if backend is None:
+        if not has_batch_api(get_adapter(spec.adapter)):
             raise ToxbenchError(f"{spec.adapter!r} has no batch API here")
-        states = run_coroutine(poll_all(adapter, backend, batches))
+        adapter = create(f"{spec.adapter}:{spec.model}", args)
+        states = run_coroutine(poll_all(adapter, adapter.batch_backend(), batches))
     except ToxbenchError as exc:
         states = [f"not polled: {exc}"] * len(batches)
     table = Columns("batch", "requests", "submitted", "state", "done")

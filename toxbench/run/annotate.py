@@ -158,13 +158,13 @@ def annotate(opts: AnnotateOptions, data, settings: ExecutionSettings, show_prog
     table = price_table(None)
     if opts.batch_api:
         from toxbench.adapters.registry import get_adapter, parse_model
-        from toxbench.run.batch import WITH_BATCH_API, has_batch_api
+        from toxbench.run.batch import has_batch_api, with_batch_api
 
         name = parse_model(opts.model)[0]
         if not has_batch_api(get_adapter(name)):
-            have = ", ".join(f"{n}:" for n in WITH_BATCH_API)
             raise ToxbenchError(
-                f"--batch-api: {name!r} has no batch API here ({have} have); leave --batch-api out to send requests live"
+                f"--batch-api: {name!r} has no batch API here ({', '.join(with_batch_api())} have); "
+                "leave --batch-api out to send requests live"
             )
     with preparing(opts.model, enabled=show_progress):
         adapter = create(opts.model, opts.model_args, data)

@@ -22,17 +22,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from toxbench._util import write_atomic
-from toxbench.adapters.base import BatchBackend, BatchState
+from toxbench._util import TABLE_BYTES, read_user_text, write_atomic
+from toxbench.adapters.base import BatchBackend, BatchState, FatalError
 from toxbench.errors import ToxbenchError
 from toxbench.redaction import clip, redact
 from toxbench.run.cache import cache_key
-from toxbench.run.engine import to_record
+from toxbench.run.engine import bounded_answer, to_record
 from toxbench.types import Request
 
 T = TypeVar("T")
 CHECKPOINT = "batches.json"
-WITH_BATCH_API = ("openai", "anthropic", "gemini", "mistral")  # the adapters with a batch_backend (tested)
 
 
 def chunked(items: Iterable[tuple[T, int]], max_requests: int, max_bytes: int) -> Iterator[list[T]]:
@@ -79,20 +78,21 @@ async def run_batched(
     identity = adapter.cache_identity()
     by_id = {r.sample_id: r for r in requests}
     stats = {"cache_hits": 0, "submitted": 0, "answered": 0, "errors": 0, "batches": 0}
-    state = read_checkpoint(checkpoint)
-    pending_ids = {cid for b in state["batches"] for cid in b["custom_ids"]}
-    cached_records, to_send = [], []
-    for request in requests:
-        if request.sample_id in pending_ids:
-            continue
-        answer = cache.get(cache_key(adapter.name, identity, request)) if cache else None
-        if answer is not None:
-            stats["cache_hits"] += 1
-            cached_records.append(_record(adapter, request, answer, None, parser, golds, cached=True))
-        else:
-            to_send.append(request)
-    writer.extend(cached_records)
-    try:
+    state: dict = {"batches": []}
+    try:  # from here on, whatever fails closes the clients in `finally`
+        state = read_checkpoint(checkpoint)
+        pending_ids = {cid for b in state["batches"] for cid in b["custom_ids"]}
+        cached_records, to_send = [], []
+        for request in requests:
+            if request.sample_id in pending_ids:
+                continue
+            answer = cache.get(cache_key(adapter.name, identity, request)) if cache else None
+            if answer is not None:
+                stats["cache_hits"] += 1
+                cached_records.append(_record(adapter, request, answer, None, parser, golds, cached=True))
+            else:
+                to_send.append(request)
+        writer.extend(cached_records)
         if cancel:
             for batch in state["batches"]:
                 await backend.cancel(batch["batch_id"])
@@ -172,12 +172,14 @@ def read_checkpoint(path: Path) -> dict:
     path = path / CHECKPOINT if path.is_dir() else path
     if not path.exists():
         return {"batches": []}
+    text = read_user_text(path, "batch checkpoint", TABLE_BYTES)
     try:
-        state = json.loads(path.read_text("utf-8"))
+        state = json.loads(text)
         if "batch_id" in state:  # one batch, the annotation pipeline's earlier checkpoint
             state = {"batches": [state]}
-        if not all({"batch_id", "custom_ids"} <= set(b) for b in state["batches"]):
-            raise KeyError("batch_id")
+        for batch in state["batches"]:
+            if not isinstance(batch["batch_id"], str) or not all(isinstance(c, str) for c in batch["custom_ids"]):
+                raise TypeError("batch_id is a string and custom_ids a list of strings")
     except (ValueError, KeyError, TypeError) as exc:
         raise ToxbenchError(
             f"{path}: not a batch checkpoint toxbench wrote ({type(exc).__name__}: {exc}); "
@@ -191,6 +193,20 @@ def has_batch_api(adapter_class: type) -> bool:
     from toxbench.adapters.base import Adapter
 
     return adapter_class.batch_backend is not Adapter.batch_backend
+
+
+def with_batch_api() -> list[str]:
+    """The registered adapters that have a batch API, as an error names them (`openai:, ...`)."""
+    from toxbench.adapters.registry import adapter_names, get_adapter
+
+    have = []
+    for name in adapter_names():
+        try:
+            if has_batch_api(get_adapter(name)):
+                have.append(f"{name}:")
+        except (ToxbenchError, ImportError):  # a plugin that cannot be imported has no batch API here
+            continue
+    return have
 
 
 async def poll_all(adapter, backend: BatchBackend, batches: list[dict]) -> list[BatchState | str]:
@@ -236,7 +252,9 @@ async def _wait(backend: BatchBackend, batch_id: str, poll_s: float, say, max_fa
 def _record(adapter, request, answer, error, parser, golds, cached: bool, cost=None):
     if answer is not None and error is None:
         try:
-            answer = adapter.decide(answer)
+            answer = adapter.decide(bounded_answer(answer))  # a results file's answer is bounded as a live one is
+        except FatalError as exc:
+            answer, error = None, str(exc)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             answer, error = None, f"malformed response: {type(exc).__name__}: {exc}"
     price = None if cached or answer is None or cost is None else cost(answer.tokens_in, answer.tokens_out)

@@ -160,7 +160,7 @@ async def _within(awaitable, seconds: float | None):
 ERROR_CHARS = 2000  # what a recorded error message keeps, after redaction
 
 
-def _bounded(answer: Answer) -> Answer:
+def bounded_answer(answer: Answer) -> Answer:
     """`answer`, or a per-sample error when it is larger than any answer toxbench keeps (a body that
     inflated to megabytes): records and the cache never hold it."""
     size = len(answer.raw or "") + len(answer.text or "")
@@ -239,7 +239,7 @@ async def run_requests(
             stats.requests_sent += 1
             sent = time.perf_counter()
             try:
-                return _bounded(await _within(adapter.answer(request), settings.timeout_s))
+                return bounded_answer(await _within(adapter.answer(request), settings.timeout_s))
             except asyncio.TimeoutError:
                 raise TransientError(f"timed out after {settings.timeout_s:g} s") from None
             except AdapterError as exc:
@@ -380,7 +380,7 @@ async def _run_batches(adapter, requests, settings, stats, from_cache, finish, c
         for request, answer in zip(todo, answers):
             if not isinstance(answer, AdapterError):
                 try:
-                    answer = _bounded(answer)
+                    answer = bounded_answer(answer)
                 except FatalError as exc:
                     answer = exc
             if isinstance(

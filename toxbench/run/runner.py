@@ -147,7 +147,7 @@ def execute(
         label=run_label(adapter.name, model_id, opts.model_args),
     )
     priced_as = getattr(adapter, "model", "")
-    backend = _batch_backend(adapter, settings, Path(opts.runs_dir) / spec.run_id())
+    batched = _batched(adapter, settings, Path(opts.runs_dir) / spec.run_id())
     cache = None  # everything that can fail on input fails before the run directory is touched
     if opts.use_cache:
         from toxbench.run.cache import ResponseCache
@@ -172,7 +172,7 @@ def execute(
     ]
     golds = {s.id: s.label for s in samples}
     try:
-        if backend is not None:
+        if batched:
             from rich.console import Console
 
             from toxbench.run.batch import run_batched
@@ -181,7 +181,7 @@ def execute(
             counts = run_coroutine(
                 run_batched(
                     adapter,
-                    backend,
+                    adapter.batch_backend(),
                     requests,
                     writer,
                     parser,
@@ -327,10 +327,10 @@ async def drive(
     return stats
 
 
-def _batch_backend(adapter, settings: ExecutionSettings, run_dir: Path):
-    """The adapter's batch backend when --batch asks for it (None: send live), after checking what
-    --batch and --cancel need, before anything is written."""
-    from toxbench.run.batch import CHECKPOINT, WITH_BATCH_API, read_checkpoint
+def _batched(adapter, settings: ExecutionSettings, run_dir: Path) -> bool:
+    """Whether this run goes through the adapter's batch API, after checking what --batch and
+    --cancel need, before anything is written."""
+    from toxbench.run.batch import CHECKPOINT, has_batch_api, read_checkpoint, with_batch_api
 
     if settings.cancel and not settings.batch:
         raise ToxbenchError("--cancel goes with --batch: it cancels the batches a batched run checkpointed")
@@ -338,10 +338,13 @@ def _batch_backend(adapter, settings: ExecutionSettings, run_dir: Path):
         raise ToxbenchError(
             f"--cancel: no batch of this run is checkpointed ({run_dir / CHECKPOINT}): nothing to cancel"
         )
-    backend = adapter.batch_backend() if settings.batch else None
-    if settings.batch and backend is None and not settings.batch_where_available:
-        have = ", ".join(f"{name}:" for name in WITH_BATCH_API)
-        raise ToxbenchError(
-            f"--batch: {adapter.name!r} has no batch API here ({have} have); leave --batch out to send requests live"
-        )
-    return backend
+    if not settings.batch:
+        return False
+    if has_batch_api(type(adapter)):
+        return True
+    if settings.batch_where_available:
+        return False
+    raise ToxbenchError(
+        f"--batch: {adapter.name!r} has no batch API here ({', '.join(with_batch_api())} have); "
+        "leave --batch out to send requests live"
+    )
