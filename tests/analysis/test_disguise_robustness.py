@@ -81,3 +81,12 @@ def test_the_command_end_to_end_with_the_baseline_then_from_recorded_runs(cli, d
         "robustness", "--model", "baseline", "--runs", runs, "--out", tmp_path / "x", "--data-dir", data_root
     )
     assert code == 2 and "--transform: name at least one" in err
+
+
+def test_a_bad_model_or_missing_key_is_one_line_before_anything_is_written(cli, data_root, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for model, why in (("nope", "unknown adapter 'nope'"), ("openai:gpt-4o-mini", "needs an API key")):
+        code, _, err = cli("robustness", "--model", model, "-t", "sms", "--out", tmp_path / "out", "--datasets",
+                           tmp_path / "derived", "--runs", tmp_path / "runs", "--data-dir", data_root)  # fmt: skip
+        assert code == 2 and why in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "derived").exists() and not (tmp_path / "runs").exists()

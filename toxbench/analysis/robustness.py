@@ -19,10 +19,11 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from toxbench._util import csv_for_people, write_atomic
+from toxbench._util import csv_for_people, writable_dir, write_atomic
 from toxbench.analysis.markdown_cells import cell as md_cell
 from toxbench.analysis.metrics import compute_metrics, wilson_interval
 from toxbench.analysis.significance import format_p, mcnemar_exact
+from toxbench.errors import ToxbenchError
 from toxbench.types import Record
 
 
@@ -222,9 +223,12 @@ def run_robustness(
     from toxbench.records import Run
     from toxbench.run.sweep import Sweep, SweepModel, expand, run_cell
 
-    steps = [parse_chain(chain) for chain in chains]  # every name checked before any work
+    steps = [parse_chain(chain) for chain in chains]  # every input checked before anything is written
     source = load_dataset(dataset, data)
-    derived = [derive(source, chain, seed, Path(datasets_dir or Path(out_dir) / "datasets")) for chain in steps]
+    if not recorded_only:
+        _check_model(model, model_args or {})
+    out_dir = writable_dir(Path(out_dir), "--out")
+    derived = [derive(source, chain, seed, Path(datasets_dir or out_dir / "datasets")) for chain in steps]
     study = Sweep(
         name="robustness",
         models=[SweepModel(model=model, args=model_args or {})],
@@ -258,9 +262,23 @@ def run_robustness(
         for chain, d, run_dir in zip(steps, derived, run_dirs[1:], strict=True)
     ]
     label = model if not model_args else f"{model} ({', '.join(f'{k}={v}' for k, v in sorted(model_args.items()))})"
-    csv_path, md_path = write_tables(rows, label, source.name, Path(out_dir))
-    svg = plot(rows, label, Path(out_dir) / "robustness.svg")
+    csv_path, md_path = write_tables(rows, label, source.name, out_dir)
+    svg = plot(rows, label, out_dir / "robustness.svg")
     return RobustnessResult(rows, run_dirs, [d.path for d in derived], csv_path, md_path, svg)
+
+
+def _check_model(model: str, model_args: dict) -> None:
+    """An unknown adapter or a missing key, said before a derived dataset or a directory is written
+    (the runs would find them only after)."""
+    from toxbench.adapters.base import MissingKey
+    from toxbench.adapters.registry import get_adapter, parse_model
+
+    cls = get_adapter(parse_model(model)[0])
+    if cls.required_env:
+        try:
+            cls.key_from_env(model_args.get("api_key_env"))
+        except MissingKey as exc:
+            raise ToxbenchError(str(exc)) from None
 
 
 # -- the leaderboard's robustness section ---------------------------------------------------------
@@ -294,13 +312,14 @@ def board_rows(ranked: list, dataset: str, readable: list, data) -> tuple[list[d
     derived_runs = [(d, m) for d, m in readable if m.status == "complete" and _derived_of(m.spec.dataset, dataset)]
     if not derived_runs:
         return [], []
+    manifests = {Path(d): m for d, m in readable}
     source, unchanged, notes = None, {}, []
     out = []
     same = ("label", "prompt", "lang", "shots", "shots_seed", "shot_pool", "subset")
     for row in ranked:
         if row.run_dir is None:
             continue
-        spec = read_manifest(row.run_dir).spec
+        spec = manifests[Path(row.run_dir)].spec if Path(row.run_dir) in manifests else read_manifest(row.run_dir).spec
         mine = [(d, m) for d, m in derived_runs if all(getattr(m.spec, k) == getattr(spec, k) for k in same)]
         if not mine:
             continue

@@ -113,14 +113,14 @@ def robustness(
     """Run a model on a dataset and on its disguised versions (each an ordinary run: cached,
     resumable), then per transform: accuracy and F1 with Wilson intervals, the paired McNemar test,
     evasion and false-alarm flip rates, on the texts each transform changed."""
-    from toxbench._util import folder_name, writable_dir
+    from toxbench._util import folder_name
     from toxbench.adapters.registry import parse_model_args
     from toxbench.analysis.robustness import run_robustness
     from toxbench.run.engine import ExecutionSettings
 
     if not transform:
         raise ToxbenchError("--transform: name at least one (repeat the option for several, one table row each)")
-    out = writable_dir(out or Path("robustness") / folder_name(model), "--out")
+    out = out or Path("robustness") / folder_name(model)  # made once every input is checked
     made = run_robustness(
         model,
         dataset,

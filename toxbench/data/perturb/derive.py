@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toxbench import __version__
-from toxbench._util import folder_name, write_atomic
+from toxbench._util import TABLE_BYTES, folder_name, read_user_text, write_atomic
 from toxbench.data.datadir import DataDir
 from toxbench.data.datasets import Dataset, load_dataset
 from toxbench.data.perturb.provenance import provenance_path, read_provenance
@@ -84,8 +84,9 @@ def regenerate(record_path: Path, data: DataDir, source: str | None = None) -> D
     """The derived dataset a provenance record describes, written again beside the record and
     checked byte for byte; `source` is where the source dataset is when it was a file that moved."""
     record_path = Path(record_path)
+    text = read_user_text(record_path, "provenance record", TABLE_BYTES)
     try:
-        record = json.loads(record_path.read_text("utf-8"))
+        record = json.loads(text)
         wanted_source, steps_spec = (
             record["source"],
             ",".join(f"{t['name']}@{t['rate']:g}" for t in record["transforms"]),

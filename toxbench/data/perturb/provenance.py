@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toxbench._util import sha256_file
+from toxbench._util import TABLE_BYTES, read_user_text, sha256_file
 from toxbench.errors import DataError
 
 SUFFIX = ".provenance.json"
@@ -23,7 +23,7 @@ def read_provenance(data_file: Path) -> dict | None:
     if not path.is_file() or path == Path(data_file):
         return None
     try:
-        record = json.loads(path.read_text("utf-8"))
+        record = json.loads(read_user_text(path, "provenance record", TABLE_BYTES))
         name, derived = record["name"], record["derived_sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(
