@@ -181,7 +181,7 @@ def collect(
     skipped: list[str] = []
     dirs = [runs_dir] if isinstance(runs_dir, (str, Path)) else list(runs_dir)
     runs, broken = _readable(dirs)
-    first = {d for d, _ in readable_runs(dirs[0])[0]} if dirs else set()
+    first = {d for d, _ in runs if dirs and d.parent == Path(dirs[0])}  # the runs of the first directory
     origin: dict[Path, str] = {}
     for run_dir, manifest in runs:
         spec = manifest.spec
