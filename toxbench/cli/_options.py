@@ -57,6 +57,7 @@ DelimiterOption = Annotated[
 ModelArgOption = Annotated[
     list[str] | None, typer.Option("--model-arg", help="key=value for the adapter (repeatable), e.g. base_url=...")
 ]
+PollIntervalOption = Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")]
 ConcurrencyOption = Annotated[
     int | None,
     typer.Option(

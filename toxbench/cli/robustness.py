@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from toxbench.cli._options import DataDirOption, ModelArgOption, RunsOption, ShotsOption, console, data_dir
+from toxbench.cli._options import (
+    DataDirOption,
+    ModelArgOption,
+    PollIntervalOption,
+    RunsOption,
+    ShotsOption,
+    console,
+    data_dir,
+)
 from toxbench.errors import ToxbenchError
 
 TransformOption = Annotated[
@@ -107,7 +115,7 @@ def robustness(
     batch: Annotated[
         bool, typer.Option("--batch", help="Through the provider's batch API where the model has one.")
     ] = False,
-    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
+    poll_interval: PollIntervalOption = 30.0,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run a model on a dataset and on its disguised versions (each an ordinary run: cached,

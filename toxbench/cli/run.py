@@ -19,6 +19,7 @@ from toxbench.cli._options import (
     MaxRetriesOption,
     ModelArgOption,
     NoCacheOption,
+    PollIntervalOption,
     RpmOption,
     RunsOption,
     SeedOption,
@@ -76,7 +77,7 @@ def run(
             help="Through the provider's batch API: half the price, answers within a day; the same run (openai:, anthropic:, gemini:, mistral:).",
         ),
     ] = False,
-    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
+    poll_interval: PollIntervalOption = 30.0,
     cancel: Annotated[
         bool,
         typer.Option(
@@ -189,7 +190,7 @@ def sweep(
             help="Send each live cell through its provider's batch API where there is one (openai:, anthropic:, gemini:, mistral:), the others live.",
         ),
     ] = False,
-    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls of a batch.")] = 30.0,
+    poll_interval: PollIntervalOption = 30.0,
     data_dir_: DataDirOption = None,
 ) -> None:
     """Run every cell of a sweep (each an ordinary run) and write the sensitivity table and plot."""
