@@ -505,3 +505,20 @@ def test_an_answer_larger_than_toxbench_keeps_is_that_sample_s_error(cli, plain,
         assert records["0"].status == "ok" and len(records["1"].raw) < 2000
     finally:
         api.close()
+
+
+def test_a_server_status_that_looks_like_markup_is_printed_as_text(
+    cli, batch_api, plain, data_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("TOXBENCH_CACHE", str(tmp_path / "c.sqlite"))
+    original = batch_api.poll
+
+    def odd_status(batch_id):
+        obj = original(batch_id)
+        return {**obj, "status": "queued[/]"} if obj["status"] == "in_progress" else obj
+
+    monkeypatch.setattr(batch_api, "poll", odd_status)
+    code, _, err = cli("run", "--model", "openai:gpt-4o-mini", "--model-arg", f"base_url={batch_api.url}", "-d", plain,
+                       "--out", tmp_path / "runs", "--data-dir", data_root, "--batch", "--poll-interval", "0.01")  # fmt: skip
+    assert code == 0 and "batch batch_2 queued[/], 0/6 done" in err, err

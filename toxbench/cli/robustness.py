@@ -63,7 +63,9 @@ def perturb(
         if dataset or transform:
             raise ToxbenchError("--from regenerates a recorded derived dataset: give no DATASET or --transform with it")
         made = regenerate(from_, data, source)
-        console().print(f"{made.path}: regenerated, byte for byte the recorded {made.name!r}", highlight=False)
+        console().print(
+            f"{made.path}: regenerated, byte for byte the recorded {made.name!r}", highlight=False, markup=False
+        )
         return
     if not dataset or not transform:
         raise ToxbenchError("give a DATASET and one --transform (a chain: --transform leetspeak,sms), or --from FILE")
@@ -75,6 +77,7 @@ def perturb(
         f"({made.n - made.changed} left as they were, listed in its provenance)\n"
         f"run a model on it: toxbench run --model MODEL --dataset {made.path}",
         highlight=False,
+        markup=False,
     )
 
 
@@ -146,7 +149,7 @@ def robustness(
         sample_seed=sample_seed,
         recorded_only=recorded,
         datasets_dir=datasets,
-        on_run=lambda i, n, d: console().print(f"[{i}/{n}] {model} on {d}", highlight=False),
+        on_run=lambda i, n, d: console().print(f"[{i}/{n}] {model} on {d}", highlight=False, markup=False),
     )
     console().print((out / "robustness.md").read_text("utf-8"), highlight=False, markup=False)
     console().print("wrote " + ", ".join(map(str, (made.csv, made.markdown, made.svg))))

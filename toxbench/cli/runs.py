@@ -171,7 +171,7 @@ def runs_status(
     counts = ", ".join(f"{k} {v}" for k, v in sorted(manifest.counts.items()) if v) or "nothing yet"
     out = console()
     out.print(f"{run_dir}\n{spec.adapter}:{spec.model} on {spec.dataset}: {run_state(run_dir, manifest)}, "
-              f"{manifest.recorded}{expected} recorded ({counts})", highlight=False)  # fmt: skip
+              f"{manifest.recorded}{expected} recorded ({counts})", highlight=False, markup=False)  # fmt: skip
     batches = read_checkpoint(run_dir)["batches"]
     if not batches:
         out.print("no batch checkpointed")
@@ -200,6 +200,7 @@ def runs_status(
         f"{len(batches)} batch(es) checkpointed in {run_dir / CHECKPOINT}: run the command that started this run "
         "again with --batch to record their answers, or with --batch --cancel to cancel them",
         highlight=False,
+        markup=False,
     )
 
 

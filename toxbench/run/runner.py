@@ -177,7 +177,9 @@ def execute(
 
             from toxbench.run.batch import run_batched
 
-            say = Console(stderr=True, highlight=False, soft_wrap=True).print if show_progress else (lambda _: None)
+            console = Console(stderr=True, highlight=False, soft_wrap=True)
+            # markup off: a batch id or status comes from the server, and "[/x]" in it would be a rich error
+            say = (lambda line: console.print(line, markup=False)) if show_progress else (lambda _: None)
             counts = run_coroutine(
                 run_batched(
                     adapter,
