@@ -77,6 +77,19 @@ def test_the_command_end_to_end_with_the_baseline_then_from_recorded_runs(cli, d
     assert "## Robustness to disguise" in board and "| baseline:tfidf-char-lr | 120 | 3 |" in board
     rows = (tmp_path / "lb" / "leaderboard-robustness.csv").read_text().splitlines()
     assert rows[0].startswith("run,samples,transforms,worst,worst_delta") and len(rows) == 2
+    # a run whose dataset name reads as derived from a transform this toxbench lacks: a note, not a failed board
+    import json
+    import shutil
+
+    (derived_run,) = [d for d in runs.iterdir() if "leetspeak" in d.name]
+    odd = shutil.copytree(derived_run, runs / "toxifrench-nope--baseline--000000000000")
+    manifest = json.loads((odd / "manifest.json").read_text())
+    manifest["spec"]["dataset"] = "toxifrench~nope@1~s0"
+    (odd / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = cli("leaderboard", "--dataset", "toxifrench", "--runs", runs, "--no-published", "--out", tmp_path / "lb",
+                       "--data-dir", data_root)  # fmt: skip
+    assert code == 0 and "toxifrench~nope@1~s0: cannot be rebuilt here" in err, err
+    assert "| baseline:tfidf-char-lr | 120 | 3 |" in (tmp_path / "lb" / "leaderboard.md").read_text()
     code, _, err = cli(
         "robustness", "--model", "baseline", "--runs", runs, "--out", tmp_path / "x", "--data-dir", data_root
     )
